@@ -1,0 +1,1 @@
+"""concernlog: the application shell (settings, database, security, errors, CLI)."""

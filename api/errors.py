@@ -1,0 +1,171 @@
+"""RFC 9457 problem details for every error path, registered once in the app factory."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.context import request_id_var
+from services.errors import DomainError
+
+logger = logging.getLogger("concernlog.errors")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://concernlog.example/problems/"
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": PROBLEM_BASE + "not-found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "There is no concern with that id.",
+                    "request_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="A URI naming the kind of problem; switch on its last segment")
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[ValidationIssue] | None = Field(
+        default=None, description="Present on validation errors (422)"
+    )
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id_var.get(),
+    }
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem+json for the given statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Pydantic echoes the offending input ("input", "ctx", "url"); the input may be concern
+    # text or a password, so only the location, message and type go back.
+    return [
+        {
+            "loc": list(err.get("loc", ())),
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in errors
+    ]
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "There is nothing at this address."
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed here."
+    return problem_response(exc.status_code, detail, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _clean_validation_errors(list(exc.errors()))
+    first = errors[0] if errors else None
+    detail = "The request is not valid."
+    if first is not None:
+        where = ".".join(str(part) for part in first["loc"][1:]) or str(
+            first["loc"][0] if first["loc"] else ""
+        )
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+    return problem_response(
+        422,
+        detail,
+        slug="validation-error",
+        title="The request is not valid",
+        extra={"errors": errors},
+    )
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        exc.status, exc.detail, slug=exc.slug, title=exc.title, headers=exc.headers, extra=exc.extra
+    )
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        logger.warning("database unavailable", extra={"error_class": type(exc.orig).__name__})
+        return problem_response(
+            503,
+            "The database is unavailable; nothing was saved. Try again shortly.",
+            slug="service-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    return await _unhandled(_request, exc)
+
+
+INTERNAL_ERROR_DETAIL = (
+    "Something went wrong on our side and nothing was saved. Quote the request id if you report it."
+)
+
+
+async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    return problem_response(500, INTERNAL_ERROR_DETAIL, slug="internal-error")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(Exception, _unhandled)

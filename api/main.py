@@ -1,0 +1,101 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.config import Settings, get_settings
+from api.db import Database
+from api.errors import register_error_handlers
+from api.logs import configure_logging
+from api.middleware import RequestContextMiddleware
+from guidance import GUIDANCE_DIR
+from routers import health_router, protected_router, public_router
+from services.guidance import GuidanceLibrary
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Safeguarding concern logging for schools in England.
+
+Staff record what they saw, in their own words, with when it happened; the Designated
+Safeguarding Lead (DSL) and deputies triage, join concerns up and record what they did and
+why. Every read and write of safeguarding content is audited.
+
+Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem details
+(`application/problem+json`). Ids are opaque UUIDs. Timestamps are RFC 3339 with an offset.
+"""
+
+logger = logging.getLogger("concernlog")
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    """Build the application. Fails fast, with a one-line reason, on unusable configuration
+    or malformed guidance."""
+    settings = settings or get_settings()
+    settings.check_usable()
+    guidance = GuidanceLibrary.load(GUIDANCE_DIR)
+    owns_database = database is None
+    database = database or Database.from_url(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        busy_timeout_ms=settings.database_busy_timeout_ms,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        logger.info("starting", extra={"env": settings.env, "database": database.dialect})
+        yield
+        if owns_database:
+            database.dispose()
+        logger.info("stopped")
+
+    app = FastAPI(
+        title="concernlog",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.guidance = guidance
+
+    register_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
+    app.include_router(public_router, prefix=API_PREFIX)
+    app.include_router(protected_router, prefix=API_PREFIX)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+        )
+    # Added last, so it runs first: every response (CORS refusals included) gets its id.
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory api.main:app_factory``."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return create_app(settings)

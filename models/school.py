@@ -1,0 +1,39 @@
+"""The tenant: a school, identified publicly by its DfE URN."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+
+
+class SchoolBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    urn: str = Field(
+        min_length=6,
+        max_length=6,
+        regex=r"^\d{6}$",
+        description="The DfE's 6-digit Unique Reference Number",
+    )
+
+
+class School(SchoolBase, table=True):
+    __tablename__ = "school"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    urn: str = Field(max_length=6, unique=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class SchoolCreate(SchoolBase):
+    model_config = FORBID_EXTRA
+
+
+class SchoolPublic(SchoolBase):
+    id: uuid.UUID

@@ -1,0 +1,98 @@
+"""Domain errors. Services raise these; the app factory maps each to problem+json once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a service may raise on purpose.
+
+    ``slug`` becomes the last segment of the problem ``type`` URI, so clients can switch
+    on it (for example ``.../mfa-required``).
+    """
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if slug is not None:
+            self.slug = slug
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    """Absent, or present but not the caller's: the two are never told apart."""
+
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Unauthenticated(DomainError):
+    status, slug, title = 401, "unauthenticated", "Authentication required"
+
+    def __init__(self, detail: str = "A valid bearer token is required.", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(DomainError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class Conflict(DomainError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(DomainError):
+    """Well-formed input that breaks a domain rule (a pupil of another school, an unknown
+    indicator...). Carries ``errors`` shaped like request validation errors."""
+
+    status, slug, title = 422, "validation-error", "The request is not valid"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        loc: Sequence[str | int] = (),
+        error_type: str = "value_error",
+        **kwargs: Any,
+    ) -> None:
+        extra = kwargs.pop("extra", {}) or {}
+        extra.setdefault("errors", [{"loc": ["body", *loc], "msg": detail, "type": error_type}])
+        super().__init__(detail, extra=extra, **kwargs)
+
+
+class PreconditionFailed(DomainError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PreconditionRequired(DomainError):
+    status, slug, title = 428, "precondition-required", "Precondition required"
+
+
+class TooManyRequests(DomainError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(max(1, retry_after_seconds))})
+        super().__init__(detail, **kwargs)
+
+
+class ServiceUnavailable(DomainError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 5, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(retry_after_seconds)})
+        super().__init__(detail, **kwargs)

@@ -1,0 +1,64 @@
+"""The ``concernlog`` command."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.config import get_settings
+from api.db import Database
+from models import School
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Database):
+    monkeypatch.setenv("CONCERNLOG_DATABASE_URL", migrated_url)
+    monkeypatch.setenv("CONCERNLOG_ENV", "test")
+    get_settings.cache_clear()
+    yield database
+    get_settings.cache_clear()
+
+
+def test_create_school_prints_only_the_id(cli_env: Database) -> None:
+    result = runner.invoke(app, ["create-school", "--name", "Fictional Academy", "--urn", "100001"])
+    assert result.exit_code == 0, result.output
+    school_id = uuid.UUID(result.stdout.strip())
+    with cli_env.transaction() as session:
+        school = session.exec(select(School)).one()
+    assert school.id == school_id and school.urn == "100001"
+
+
+def test_create_school_rejects_duplicate_and_bad_urn(cli_env: Database) -> None:
+    assert runner.invoke(app, ["create-school", "--name", "A", "--urn", "100002"]).exit_code == 0
+    duplicate = runner.invoke(app, ["create-school", "--name", "B", "--urn", "100002"])
+    assert duplicate.exit_code == 1
+    assert "already exists" in duplicate.stderr
+    bad = runner.invoke(app, ["create-school", "--name", "C", "--urn", "12AB"])
+    assert bad.exit_code == 1
+    assert "urn" in bad.stderr
+
+
+def test_migrate_is_idempotent(cli_env: Database) -> None:
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+
+
+def test_production_with_default_secret_refuses_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONCERNLOG_ENV", "production")
+    monkeypatch.delenv("CONCERNLOG_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["serve"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "CONCERNLOG_SECRET_KEY" in lines[0]
