@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from services.errors import DomainError
+
 
 def normalise_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever spelling the operator used."""
@@ -94,6 +96,12 @@ class Database:
         try:
             yield session
             session.commit()
+        except DomainError as exc:
+            if exc.keeps_writes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise

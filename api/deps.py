@@ -1,16 +1,28 @@
-"""Dependencies that handlers declare as ``Annotated`` aliases so they read as prose."""
+"""Dependencies that handlers declare as ``Annotated`` aliases so they read as prose.
+
+The role guards are defined here and only here. Every router except auth, guidance and
+health is mounted on the protected router, which requires a fully authenticated caller.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
 from api.config import Settings
+from api.context import actor_id_var, request_id_var
 from api.db import Database
+from api.security import InvalidToken, KeyRing, decode_access_token
+from models.user import Role
+from services import identity
+from services.clock import Clock
+from services.errors import Forbidden, Unauthenticated
 from services.guidance import GuidanceLibrary
+from services.principal import Principal
 
 
 def get_database(request: Request) -> Database:
@@ -37,7 +49,86 @@ def get_guidance(request: Request) -> GuidanceLibrary:
     return library
 
 
+def get_keys(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.keys
+    return keys
+
+
+def get_now(request: Request) -> datetime:
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
+def get_request_id() -> str | None:
+    return request_id_var.get()
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 GuidanceDep = Annotated[GuidanceLibrary, Depends(get_guidance)]
+KeysDep = Annotated[KeyRing, Depends(get_keys)]
+NowDep = Annotated[datetime, Depends(get_now)]
+RequestIdDep = Annotated[str | None, Depends(get_request_id)]
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated()
+    return token.strip()
+
+
+def authenticate(request: Request, session: SessionDep, keys: KeysDep) -> Principal:
+    """The caller, from a verified bearer token and a fresh read of their account: a
+    deactivated account or a changed token version (role, password, MFA) is refused at
+    once, whatever the token's expiry."""
+    try:
+        claims = decode_access_token(keys, _bearer_token(request))
+    except InvalidToken:
+        raise Unauthenticated("The bearer token is invalid or has expired.") from None
+    principal = identity.principal_for_token(session, claims)
+    actor_id_var.set(str(principal.id))
+    return principal
+
+
+def require_full_access(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """Any authenticated caller whose token is not limited to MFA enrolment."""
+    if principal.mfa_enrollment_only:
+        raise Forbidden(
+            "Your role requires two-factor authentication. Enrol at /api/v1/auth/mfa/setup "
+            "and /api/v1/auth/mfa/verify, then sign in again.",
+            slug="mfa-enrollment-required",
+        )
+    return principal
+
+
+class RoleGuard:
+    """Admits an authenticated caller whose role is one of ``roles``; 403 otherwise."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles = frozenset(roles)
+
+    def __call__(self, principal: Annotated[Principal, Depends(require_full_access)]) -> Principal:
+        if principal.role not in self.roles:
+            raise Forbidden("Your role does not allow this.")
+        return principal
+
+    def __repr__(self) -> str:
+        return f"RoleGuard({', '.join(sorted(self.roles))})"
+
+
+# The caller, whatever their role, even with a token limited to MFA enrolment.
+EnrollingUser = Annotated[Principal, Depends(authenticate)]
+# The caller, whatever their role, fully authenticated.
+CurrentPrincipal = Annotated[Principal, Depends(require_full_access)]
+
+StaffOrDSL = Annotated[Principal, Depends(RoleGuard(Role.staff, Role.dsl, Role.deputy_dsl))]
+DSLOnly = Annotated[Principal, Depends(RoleGuard(Role.dsl, Role.deputy_dsl))]
+AdminOnly = Annotated[Principal, Depends(RoleGuard(Role.admin))]
+AuditReader = Annotated[Principal, Depends(RoleGuard(Role.dsl, Role.deputy_dsl, Role.admin))]
+PupilEditor = Annotated[Principal, Depends(RoleGuard(Role.admin, Role.dsl, Role.deputy_dsl))]
+MISService = Annotated[Principal, Depends(RoleGuard(Role.mis, Role.admin))]
+# Every role that exists: for routes any authenticated caller may use (405 answers).
+AnyRole = Annotated[Principal, Depends(RoleGuard(*Role))]

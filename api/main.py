@@ -14,8 +14,10 @@ from api.db import Database
 from api.errors import register_error_handlers
 from api.logs import configure_logging
 from api.middleware import RequestContextMiddleware
+from api.security import KeyRing
 from guidance import GUIDANCE_DIR
 from routers import health_router, protected_router, public_router
+from services.clock import Clock
 from services.guidance import GuidanceLibrary
 
 API_PREFIX = "/api/v1"
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     app.state.guidance = guidance
+    app.state.keys = KeyRing(settings)
+    app.state.clock = Clock()
 
     register_error_handlers(app)
     app.include_router(health_router)

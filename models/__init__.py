@@ -1,15 +1,24 @@
 """Tables and their schemas, one module per aggregate. Importing this package registers
 every table on ``SQLModel.metadata`` (Alembic's target)."""
 
+from models.audit import AuditChainHead, AuditEvent
 from models.base import SQLModel, UTCDateTime, new_id, utcnow
 from models.school import School, SchoolCreate, SchoolPublic
+from models.user import LoginAttempt, RefreshToken, Role, ServiceAccount, User
 
 __all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "LoginAttempt",
+    "RefreshToken",
+    "Role",
     "SQLModel",
     "School",
     "SchoolCreate",
     "SchoolPublic",
+    "ServiceAccount",
     "UTCDateTime",
+    "User",
     "new_id",
     "utcnow",
 ]

@@ -16,6 +16,9 @@ class DomainError(Exception):
     status: int = 400
     slug: str = "bad-request"
     title: str = "Bad request"
+    # Most errors undo the request's writes. A few must keep them: a failed login keeps
+    # its throttling row and audit event, a refresh-token reuse keeps its revocation.
+    keeps_writes: bool = False
 
     def __init__(
         self,
@@ -45,6 +48,13 @@ class Unauthenticated(DomainError):
     def __init__(self, detail: str = "A valid bearer token is required.", **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
         super().__init__(detail, **kwargs)
+
+
+class AuthenticationFailed(Unauthenticated):
+    """A sign-in or refresh that failed; what it recorded (the attempt, a revocation)
+    is committed even though the request fails."""
+
+    keeps_writes = True
 
 
 class Forbidden(DomainError):

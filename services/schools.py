@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from models.school import School, SchoolCreate
+from services import audit
 from services.errors import Conflict, InvalidInput, NotFound
 
 
@@ -22,6 +23,8 @@ def create_school(session: Session, *, name: str, urn: str) -> School:
         raise Conflict(f"A school with URN {data.urn} already exists.")
     school = School(name=data.name, urn=data.urn)
     session.add(school)
+    session.flush()
+    audit.start_chain(session, school_id=school.id)
     session.flush()
     return school
 

@@ -1,6 +1,6 @@
 """foundation: schools
 
-Revision ID: da5f41f3090b
+Revision ID: 20261128_01
 Revises:
 Create Date: 2026-11-28 14:40:18.419832
 """
@@ -13,7 +13,7 @@ import sqlmodel.sql.sqltypes
 import models.base
 from alembic import op
 
-revision: str = "da5f41f3090b"
+revision: str = "20261128_01"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

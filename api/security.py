@@ -1,0 +1,219 @@
+"""Tokens and secrets. The only importer of python-jose and of the password hasher.
+
+Access tokens are short JWTs signed with one configured key; decoding trusts nothing in
+the token's header except a ``kid`` that must be on the configured allowlist, and passes
+exactly one key and one algorithm to python-jose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jose import jwt
+from jose.exceptions import JOSEError
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from api.config import Settings
+
+MAX_TOKEN_BYTES = 8 * 1024
+ACCESS_TYPE = "access"
+REQUIRED_CLAIMS = ("exp", "iat", "aud", "iss", "sub", "jti")
+
+# argon2id at OWASP's minimum (m=19 MiB, t=2, p=1). Hashes made with other parameters are
+# upgraded on the next successful login.
+password_hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
+# Verified against when the account does not exist, so both paths cost the same.
+_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
+
+
+class InvalidToken(Exception):
+    """The token cannot be trusted. The reason is for logs and tests, never the client."""
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    algorithm: str
+    key: str
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: uuid.UUID
+    role: str
+    school_id: uuid.UUID
+    token_version: int
+    subject_type: str  # "user" or "service"
+    mfa_enrollment_only: bool
+    jti: str
+    expires_at: datetime
+
+
+class KeyRing:
+    """The signing key and the allowlist of verification keys, by ``kid``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.algorithm = settings.jwt_algorithm
+        self.kid = settings.jwt_key_id
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        if self.algorithm == "HS256":
+            self.signing_key = settings.secret_key
+            current = VerificationKey("HS256", settings.secret_key)
+        else:
+            if settings.jwt_private_key_file is None:
+                raise ValueError("an asymmetric algorithm needs CONCERNLOG_JWT_PRIVATE_KEY_FILE")
+            self.signing_key = settings.jwt_private_key_file.read_text(encoding="utf-8")
+            current = VerificationKey(self.algorithm, _public_pem(self.signing_key, self.algorithm))
+        self.verification: dict[str, VerificationKey] = {self.kid: current}
+        for kid, value in settings.jwt_verification_keys.items():
+            if kid == self.kid:
+                continue
+            if self.algorithm == "HS256":
+                self.verification[kid] = VerificationKey("HS256", value)
+            else:
+                self.verification[kid] = VerificationKey(
+                    self.algorithm, Path(value).read_text(encoding="utf-8")
+                )
+
+
+def _public_pem(private_pem: str, algorithm: str) -> str:
+    from jose import jwk
+
+    key = jwk.construct(private_pem, algorithm)
+    public: Any = key.public_key().to_pem()
+    return public.decode("ascii") if isinstance(public, bytes) else str(public)
+
+
+def create_access_token(
+    keys: KeyRing,
+    *,
+    subject: uuid.UUID,
+    role: str,
+    school_id: uuid.UUID,
+    token_version: int,
+    subject_type: str,
+    now: datetime,
+    lifetime: timedelta,
+    mfa_enrollment_only: bool = False,
+) -> str:
+    issued = int(now.timestamp())
+    claims: dict[str, Any] = {
+        "sub": str(subject),
+        "role": role,
+        "school_id": str(school_id),
+        "iss": keys.issuer,
+        "aud": keys.audience,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + int(lifetime.total_seconds()),
+        "jti": uuid.uuid4().hex,
+        "typ": ACCESS_TYPE,
+        "ver": token_version,
+        "stp": subject_type,
+    }
+    if mfa_enrollment_only:
+        claims["scope"] = "mfa-enrollment"
+    return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
+
+
+def decode_access_token(keys: KeyRing, token: str) -> AccessClaims:
+    """Verify a bearer token; raise :class:`InvalidToken` on anything doubtful."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken("token too large")
+    try:
+        header = jwt.get_unverified_header(token)
+    except JOSEError as exc:
+        raise InvalidToken("malformed header") from exc
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in keys.verification:
+        raise InvalidToken("unknown kid")
+    key = keys.verification[kid]
+    if header.get("alg") != key.algorithm:
+        raise InvalidToken("algorithm not allowed for this key")
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.algorithm],
+            audience=keys.audience,
+            issuer=keys.issuer,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_aud": True,
+                "require_iss": True,
+                "require_sub": True,
+                "require_jti": True,
+                "require_nbf": False,
+                "verify_nbf": True,
+                "leeway": 0,
+            },
+        )
+    except JOSEError as exc:
+        raise InvalidToken(type(exc).__name__) from exc
+    if claims.get("typ") != ACCESS_TYPE:
+        raise InvalidToken("not an access token")
+    try:
+        return AccessClaims(
+            subject=uuid.UUID(str(claims["sub"])),
+            role=str(claims["role"]),
+            school_id=uuid.UUID(str(claims["school_id"])),
+            token_version=int(claims["ver"]),
+            subject_type=str(claims.get("stp", "user")),
+            mfa_enrollment_only=claims.get("scope") == "mfa-enrollment",
+            jti=str(claims["jti"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"])).astimezone(),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidToken("claims malformed") from exc
+
+
+# --- passwords and other secrets -----------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return password_hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """Check a password. Returns (valid, new hash if the stored one should be upgraded).
+
+    With no stored hash (unknown account, or no password set yet) a dummy hash is checked
+    anyway so the answer takes as long as a real one."""
+    if password_hash is None:
+        password_hasher.verify(password, _DUMMY_HASH)
+        return False, None
+    try:
+        return password_hasher.verify_and_update(password, password_hash)
+    except Exception:  # a corrupt stored hash must not become a 500 or a way in
+        return False, None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_client_id() -> str:
+    return "cl_" + secrets.token_hex(12)
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a high-entropy random secret (refresh tokens): enough to store it safely,
+    fast enough to look up by."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -1,0 +1,82 @@
+"""The audit log: who did what to which record, as a per-school hash chain.
+
+Ids and actions only: an audit row never holds concern text, names, tokens or passwords.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, new_id
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("school_id", "seq"),
+        Index("ix_audit_event_school_id_occurred_at", "school_id", "occurred_at"),
+        Index("ix_audit_event_school_id_pupil_id", "school_id", "pupil_id"),
+        Index("ix_audit_event_school_id_actor_id", "school_id", "actor_id"),
+        Index("ix_audit_event_school_id_action", "school_id", "action"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    actor_type: str = Field(max_length=20)  # user | service | system
+    actor_id: uuid.UUID | None = None
+    actor_role: str | None = Field(default=None, max_length=20)
+    action: str = Field(max_length=64)
+    entity_type: str | None = Field(default=None, max_length=40)
+    entity_id: uuid.UUID | None = None
+    pupil_id: uuid.UUID | None = None
+    request_id: str | None = Field(default=None, max_length=128)
+    run_id: uuid.UUID | None = None
+    outcome: str = Field(default="success", max_length=20)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The newest link of a school's chain. Appending locks this row, which is what keeps
+    the chain strictly ordered under concurrent requests."""
+
+    __tablename__ = "audit_chain_head"
+
+    school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+
+
+# --- API schemas ---------------------------------------------------------------------------
+
+
+class AuditEventPublic(SQLModel):
+    id: uuid.UUID
+    seq: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: uuid.UUID | None
+    actor_role: str | None
+    action: str
+    entity_type: str | None
+    entity_id: uuid.UUID | None
+    pupil_id: uuid.UUID | None
+    request_id: str | None
+    run_id: uuid.UUID | None
+    outcome: str
+    prev_hash: str
+    hash: str
+
+
+class AuditVerification(SQLModel):
+    ok: bool
+    events_checked: int
+    first_bad_seq: int | None

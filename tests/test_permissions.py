@@ -1,0 +1,118 @@
+"""Deny by default: every route is public on purpose or guarded by a role, and one table
+says what each role gets from each endpoint.
+
+Adding an endpoint? Add its row to ``PERMISSIONS``. A route missing from the table fails
+``test_every_route_is_in_the_permission_table``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api.deps import RoleGuard, authenticate
+from tests.factories import auth, make_school, make_service_account, make_user
+
+# Routes anyone may call without a token, deliberately.
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/healthz"),
+    ("GET", "/api/v1/readyz"),
+    ("GET", "/api/v1/guidance"),
+    ("GET", "/api/v1/guidance/{key}"),
+    ("GET", "/api/v1/guidance/{key}/indicators"),
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+}
+
+ROLES = ("staff", "deputy_dsl", "dsl", "admin", "mis")
+ANY = "any"  # any status that is not 401/403: the caller got through the guard
+X = str(uuid.UUID(int=1))  # an id that exists nowhere: guarded routes answer 404 past the guard
+
+# (method, path template, concrete path, body, {role: expected status})
+# Statuses: 403 = refused by the guard; ANY = admitted (what follows depends on the data).
+PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
+    (
+        "GET",
+        "/api/v1/auth/me",
+        "/api/v1/auth/me",
+        None,
+        dict.fromkeys(ROLES[:4], 200) | {"mis": 403},
+    ),
+]
+
+
+def _guarded(route: APIRoute) -> bool:
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RoleGuard) or dependant.call is authenticate:
+            return True
+        stack.extend(dependant.dependencies)
+    return False
+
+
+def _operations(app: FastAPI) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:
+        methods = getattr(route, "methods", None) or set()
+        for method in methods - {"HEAD", "OPTIONS"}:
+            found.add((method, route.path))  # type: ignore[attr-defined]
+    return found
+
+
+def test_every_route_is_public_on_purpose_or_guarded(public_app: FastAPI) -> None:
+    unguarded = [
+        (method, route.path)
+        for route in public_app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+        if (method, route.path) not in PUBLIC and not _guarded(route)
+    ]
+    assert unguarded == []
+
+
+def test_every_route_is_in_the_permission_table(public_app: FastAPI) -> None:
+    tabled = {(method, template) for method, template, *_ in PERMISSIONS}
+    missing = sorted(_operations(public_app) - PUBLIC - tabled)
+    assert missing == []
+
+
+@pytest.fixture
+def callers(app: FastAPI, database):
+    school = make_school(database)
+    headers = {role: auth(app, make_user(database, school, role)) for role in ROLES[:4]}
+    headers["mis"] = auth(app, make_service_account(database, school))
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "path", "body", "expected"),
+    PERMISSIONS,
+    ids=lambda v: str(v) if isinstance(v, str) else "",
+)
+def test_role_table(client: TestClient, callers, method, template, path, body, expected) -> None:
+    for role in ROLES:
+        response = client.request(method, path.format(id=X), headers=callers[role], json=body)
+        want = expected.get(role, 403)
+        if want == ANY:
+            assert response.status_code not in (401, 403), (
+                role,
+                response.status_code,
+                response.text,
+            )
+        else:
+            assert response.status_code == want, (role, response.status_code, response.text)
+        unauthenticated = client.request(method, path.format(id=X), json=body)
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["www-authenticate"] == "Bearer"
