@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -110,6 +111,107 @@ def create_school(
     finally:
         database.dispose()
     typer.echo(str(school.id))
+
+
+@app.command("create-user")
+def create_user(
+    school_urn: Annotated[str, typer.Option(help="The school's URN")],
+    email: Annotated[str, typer.Option(help="Sign-in email address")],
+    role: Annotated[str, typer.Option(help="staff, deputy_dsl, dsl or admin")],
+    display_name: Annotated[str, typer.Option(help="Name shown to colleagues")],
+) -> None:
+    """Create a user; the password is read from standard input (empty: none yet).
+    Prints only the new id."""
+    from pydantic import ValidationError
+
+    from api.db import Database
+    from models.base import utcnow
+    from models.user import UserCreate
+    from services import schools, users
+    from services.errors import DomainError
+
+    password = (
+        sys.stdin.readline().rstrip("\r\n")
+        if not sys.stdin.isatty()
+        else typer.prompt("Password", hide_input=True, default="", show_default=False)
+    )
+    try:
+        data = UserCreate(
+            email=email, display_name=display_name, role=role, password=password or None
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    database = Database.from_url(_settings().database_url)
+    try:
+        with database.transaction() as session:
+            school = schools.school_by_urn(session, school_urn)
+            user = users.create_user_in_school(
+                session, school_id=school.id, data=data, now=utcnow()
+            )
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        database.dispose()
+    typer.echo(str(user.id))
+
+
+@app.command("create-service-account")
+def create_service_account(
+    school_urn: Annotated[str, typer.Option(help="The school's URN")],
+    name: Annotated[str, typer.Option(help="What the account is for, e.g. 'Wonde sync'")],
+) -> None:
+    """Create an MIS service account; prints `client_id client_secret` on one line (the
+    secret cannot be shown again)."""
+    from api.db import Database
+    from models.base import utcnow
+    from services import schools, users
+    from services.errors import DomainError
+
+    database = Database.from_url(_settings().database_url)
+    try:
+        with database.transaction() as session:
+            school = schools.school_by_urn(session, school_urn)
+            account, secret = users.create_service_account(
+                session, school_id=school.id, name=name, now=utcnow()
+            )
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        database.dispose()
+    typer.echo(f"{account.client_id} {secret}")
+
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    school_urn: Annotated[str, typer.Option(help="The school's URN")],
+) -> None:
+    """Check a school's audit hash chain. Prints one line; exits 1 if the chain is broken
+    (2 if the school does not exist)."""
+    from api.db import Database
+    from services import audit, schools
+    from services.errors import DomainError
+
+    database = Database.from_url(_settings().database_url)
+    try:
+        with database.transaction() as session:
+            school = schools.school_by_urn(session, school_urn)
+            result = audit.verify_chain(session, school_id=school.id)
+    except DomainError as exc:
+        raise _fail(exc.detail, code=2) from None
+    finally:
+        database.dispose()
+    if not result.ok:
+        typer.echo(
+            f"audit chain of school {school_urn} is BROKEN at event {result.first_bad_seq} "
+            f"({result.events_checked} events checked)"
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit chain of school {school_urn} is intact ({result.events_checked} events)")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "insecure-development-key-change-me-000000000000"  # noqa: S105
@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     jwt_verification_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 90)
+
+    # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
+    # Without it, production answers /metrics to loopback callers only.
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod

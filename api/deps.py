@@ -80,12 +80,12 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request, session: SessionDep, keys: KeysDep) -> Principal:
+def authenticate(request: Request, session: SessionDep, keys: KeysDep, now: NowDep) -> Principal:
     """The caller, from a verified bearer token and a fresh read of their account: a
     deactivated account or a changed token version (role, password, MFA) is refused at
     once, whatever the token's expiry."""
     try:
-        claims = decode_access_token(keys, _bearer_token(request))
+        claims = decode_access_token(keys, _bearer_token(request), now=now)
     except InvalidToken:
         raise Unauthenticated("The bearer token is invalid or has expired.") from None
     principal = identity.principal_for_token(session, claims)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,10 +14,12 @@ from api.config import Settings, get_settings
 from api.db import Database
 from api.errors import register_error_handlers
 from api.logs import configure_logging
+from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware
 from api.security import KeyRing
 from guidance import GUIDANCE_DIR
 from routers import health_router, protected_router, public_router
+from services.auth import TokenIssuer
 from services.clock import Clock
 from services.guidance import GuidanceLibrary
 
@@ -70,13 +73,20 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = database
     app.state.guidance = guidance
     app.state.keys = KeyRing(settings)
+    app.state.token_issuer = TokenIssuer(
+        keys=app.state.keys,
+        access_lifetime=timedelta(minutes=settings.access_token_minutes),
+        refresh_lifetime=timedelta(hours=settings.refresh_token_hours),
+    )
     app.state.clock = Clock()
+    app.state.metrics = Metrics(database)
 
     register_error_handlers(app)
     app.include_router(health_router)
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(public_router, prefix=API_PREFIX)
     app.include_router(protected_router, prefix=API_PREFIX)
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -93,6 +103,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             ],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
         )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Added last, so it runs first: every response (CORS refusals included) gets its id.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

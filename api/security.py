@@ -124,8 +124,12 @@ def create_access_token(
     return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
 
 
-def decode_access_token(keys: KeyRing, token: str) -> AccessClaims:
-    """Verify a bearer token; raise :class:`InvalidToken` on anything doubtful."""
+def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessClaims:
+    """Verify a bearer token; raise :class:`InvalidToken` on anything doubtful.
+
+    python-jose checks the signature (one key, one algorithm), issuer, audience and the
+    presence of every required claim. The times (``exp``, ``nbf``) are checked here
+    against the application's clock, so that the service has one notion of "now"."""
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("token too large")
     try:
@@ -153,14 +157,25 @@ def decode_access_token(keys: KeyRing, token: str) -> AccessClaims:
                 "require_sub": True,
                 "require_jti": True,
                 "require_nbf": False,
-                "verify_nbf": True,
-                "leeway": 0,
+                "verify_exp": False,  # checked below against the injected clock
+                "verify_nbf": False,
+                "verify_iat": False,
             },
         )
     except JOSEError as exc:
         raise InvalidToken(type(exc).__name__) from exc
     if claims.get("typ") != ACCESS_TYPE:
         raise InvalidToken("not an access token")
+    moment = now.timestamp()
+    try:
+        expires, issued = float(claims["exp"]), float(claims["iat"])
+        not_before = float(claims.get("nbf", issued))
+    except (TypeError, ValueError) as exc:
+        raise InvalidToken("time claims malformed") from exc
+    if expires <= moment:
+        raise InvalidToken("expired")
+    if not_before > moment:
+        raise InvalidToken("not yet valid")
     try:
         return AccessClaims(
             subject=uuid.UUID(str(claims["sub"])),

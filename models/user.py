@@ -82,6 +82,9 @@ class RefreshToken(SQLModel, table=True):
     family_id: uuid.UUID
     user_id: uuid.UUID = Field(foreign_key="user_account.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
+    # The user's token version at issue: a role, password, MFA or active change since
+    # then makes the token unusable even if it escaped revocation.
+    token_version: int
     issued_at: datetime = Field(sa_column=_timestamp())
     expires_at: datetime = Field(sa_column=_timestamp())
     spent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

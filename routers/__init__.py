@@ -5,13 +5,20 @@ endpoints that issue tokens). Everything else is mounted on ``protected_router``
 requires an authenticated caller, so a new route cannot be public by accident.
 """
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from routers import guidance, health
+from api.deps import require_full_access
+from routers import audit, auth, guidance, health, service_accounts, users
 
 public_router = APIRouter()
 public_router.include_router(guidance.router)
+# /auth/token, /refresh and /logout are public by nature; /auth/me and /auth/mfa/* declare
+# their own authentication (they admit tokens limited to MFA enrolment).
+public_router.include_router(auth.router)
 
 health_router = health.router
 
-protected_router = APIRouter()
+protected_router = APIRouter(dependencies=[Depends(require_full_access)])
+protected_router.include_router(users.router)
+protected_router.include_router(service_accounts.router)
+protected_router.include_router(audit.router)

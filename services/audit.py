@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import re
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
+from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
+from services.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from services.principal import Principal
+
+# Actions, outcomes and entity types are a fixed vocabulary of slugs ("concern.read",
+# "denied"), never prose: refusing anything else here is what keeps free text (a name, a
+# sentence from a concern) out of the audit table whoever calls record().
+_SLUG = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
+
+# Rows fetched per query when verifying, so that a chain of millions of events is walked
+# in constant memory.
+VERIFY_BATCH_SIZE = 5000
+
+_HASHED_COLUMNS = (
+    AuditEvent.school_id,
+    AuditEvent.seq,
+    AuditEvent.occurred_at,
+    AuditEvent.actor_type,
+    AuditEvent.actor_id,
+    AuditEvent.actor_role,
+    AuditEvent.action,
+    AuditEvent.entity_type,
+    AuditEvent.entity_id,
+    AuditEvent.pupil_id,
+    AuditEvent.request_id,
+    AuditEvent.run_id,
+    AuditEvent.outcome,
+    AuditEvent.prev_hash,
+    AuditEvent.hash,
+)
 
 
 @dataclass(frozen=True)
@@ -23,33 +59,57 @@ class Actor:
     school_id: uuid.UUID
 
 
-def _canonical(event: AuditEvent) -> bytes:
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log, newest first; ``next_cursor`` is None on the last page."""
+
+    items: list[AuditEvent]
+    next_cursor: str | None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _canonical(values: Mapping[str, Any]) -> bytes:
     fields = {
-        "school_id": str(event.school_id),
-        "seq": event.seq,
-        "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
-        "actor_type": event.actor_type,
-        "actor_id": str(event.actor_id) if event.actor_id else None,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "entity_type": event.entity_type,
-        "entity_id": str(event.entity_id) if event.entity_id else None,
-        "pupil_id": str(event.pupil_id) if event.pupil_id else None,
-        "request_id": event.request_id,
-        "run_id": str(event.run_id) if event.run_id else None,
-        "outcome": event.outcome,
-        "prev_hash": event.prev_hash,
+        "school_id": str(values["school_id"]),
+        "seq": values["seq"],
+        # Always UTC: the database hands timestamps back in UTC, so a caller's "now" in
+        # another offset must hash the same way it will read back.
+        "occurred_at": values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_type": values["actor_type"],
+        "actor_id": _text(values["actor_id"]),
+        "actor_role": values["actor_role"],
+        "action": values["action"],
+        "entity_type": values["entity_type"],
+        "entity_id": _text(values["entity_id"]),
+        "pupil_id": _text(values["pupil_id"]),
+        "request_id": values["request_id"],
+        "run_id": _text(values["run_id"]),
+        "outcome": values["outcome"],
+        "prev_hash": values["prev_hash"],
     }
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+def _hash_of(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_canonical(values)).hexdigest()
+
+
 def event_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(_canonical(event)).hexdigest()
+    return _hash_of({column.key: getattr(event, column.key) for column in _HASHED_COLUMNS})
 
 
 def start_chain(session: Session, *, school_id: uuid.UUID) -> None:
     """Create a school's empty chain (done once, when the school is created)."""
     session.add(AuditChainHead(school_id=school_id, seq=0, hash=GENESIS_HASH))
+
+
+def _check_vocabulary(**values: str | None) -> None:
+    for name, value in values.items():
+        if value is not None and not _SLUG.match(value):
+            raise ValueError(f"audit {name} must be a lower-case slug, not free text")
 
 
 def record(
@@ -69,9 +129,16 @@ def record(
 
     The chain head row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
     transactions already hold the write lock from ``BEGIN IMMEDIATE``) so concurrent
-    appends are serialised and sequence numbers never repeat or skip."""
+    appends are serialised and sequence numbers never repeat or skip. ``action``,
+    ``entity_type`` and ``outcome`` must be slugs (``ValueError`` otherwise)."""
+    _check_vocabulary(action=action, entity_type=entity_type, outcome=outcome)
+    # populate_existing: the locked read must win over a copy of the head that this session
+    # may already hold from before another transaction appended.
     head = session.exec(
-        select(AuditChainHead).where(AuditChainHead.school_id == actor.school_id).with_for_update()
+        select(AuditChainHead)
+        .where(AuditChainHead.school_id == actor.school_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     event = AuditEvent(
         school_id=actor.school_id,
@@ -97,3 +164,187 @@ def record(
     session.add(head)
     session.flush()
     return event
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def encode_cursor(seq: int) -> str:
+    raw = json.dumps({"seq": seq}, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The sequence number a cursor continues below; 422 for anything we did not issue."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        seq = payload["seq"]
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise ValueError
+    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+        raise InvalidInput(
+            "cursor: not a cursor this API issued; start again without one.",
+            extra={
+                "errors": [
+                    {"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "value_error"}
+                ]
+            },
+        ) from None
+    return seq
+
+
+def list_events(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    request_id: str | None,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: uuid.UUID | None = None,
+    pupil_id: uuid.UUID | None = None,
+    occurred_from: datetime | None = None,
+    occurred_to: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> AuditPage:
+    """The caller's school's audit events, newest first (by sequence number), filtered.
+
+    For audit readers (dsl, deputy_dsl, admin; the router guards the role). Only the
+    caller's school is ever visible. ``occurred_from`` is inclusive and ``occurred_to``
+    exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
+    any: who looked at the trail of which child) after the page is taken, so it appears
+    on the next read, not this one."""
+    query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
+    if cursor is not None:
+        query = query.where(AuditEvent.seq < decode_cursor(cursor))
+    if actor_id is not None:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if entity_type is not None:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_id is not None:
+        query = query.where(AuditEvent.entity_id == entity_id)
+    if pupil_id is not None:
+        query = query.where(AuditEvent.pupil_id == pupil_id)
+    if occurred_from is not None:
+        query = query.where(col(AuditEvent.occurred_at) >= occurred_from)
+    if occurred_to is not None:
+        query = query.where(col(AuditEvent.occurred_at) < occurred_to)
+    # One extra row tells whether another page follows without a count query.
+    rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)))
+    items = rows[:limit]
+    next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None
+    record(
+        session,
+        actor=principal.actor,
+        action="audit.read",
+        now=now,
+        entity_type="audit_log",
+        pupil_id=pupil_id,
+        request_id=request_id,
+    )
+    return AuditPage(items=items, next_cursor=next_cursor)
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+
+def _events_from(
+    session: Session, *, school_id: uuid.UUID, through_seq: int, batch_size: int
+) -> Iterator[Mapping[str, Any]]:
+    """Every event of the school with seq <= ``through_seq``, in seq order, a batch per
+    query (keyset on the (school_id, seq) unique index: no OFFSET, no ORM objects)."""
+    after = 0
+    while True:
+        batch = session.exec(
+            select(*_HASHED_COLUMNS)
+            .where(AuditEvent.school_id == school_id)
+            .where(col(AuditEvent.seq) > after)
+            .where(col(AuditEvent.seq) <= through_seq)
+            .order_by(col(AuditEvent.seq))
+            .limit(batch_size)
+        ).all()
+        for row in batch:
+            yield row._mapping
+        if len(batch) < batch_size:
+            return
+        after = batch[-1].seq
+
+
+def _head(session: Session, *, school_id: uuid.UUID) -> tuple[int, str]:
+    # Columns, not the ORM object: a head cached in the session would hide later appends.
+    row = session.exec(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.school_id == school_id)
+    ).one()
+    return row[0], row[1]
+
+
+def verify_chain(
+    session: Session, *, school_id: uuid.UUID, batch_size: int = VERIFY_BATCH_SIZE
+) -> AuditVerification:
+    """Walk one school's chain in sequence order and say whether it is intact.
+
+    Every event must carry the next sequence number (1, 2, ... without a gap), link to
+    the previous event's hash (the first to the genesis hash) and hash to its stored
+    ``hash``; the chain head must name the last event. Stops at the first break and
+    reports its sequence number (for a missing row, the number that is missing);
+    ``events_checked`` counts the rows read up to there. Reads only; runs in constant
+    memory, ``batch_size`` rows per query.
+
+    The head is read first and only events up to it are walked, so appends committed
+    while a long walk runs (PostgreSQL) neither break nor lengthen the verification."""
+    head_seq, head_hash = _head(session, school_id=school_id)
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    checked = 0
+    for event in _events_from(
+        session, school_id=school_id, through_seq=head_seq, batch_size=batch_size
+    ):
+        checked += 1
+        if event["seq"] != expected_seq:
+            return AuditVerification(ok=False, events_checked=checked, first_bad_seq=expected_seq)
+        if event["prev_hash"] != prev_hash or _hash_of(event) != event["hash"]:
+            return AuditVerification(ok=False, events_checked=checked, first_bad_seq=expected_seq)
+        prev_hash = event["hash"]
+        expected_seq += 1
+    if expected_seq - 1 != head_seq:
+        # Rows at the end of the chain are missing: the head names a later event.
+        return AuditVerification(ok=False, events_checked=checked, first_bad_seq=expected_seq)
+    if prev_hash != head_hash:
+        return AuditVerification(ok=False, events_checked=checked, first_bad_seq=head_seq or 1)
+    # A row beyond the head was never appended through record(). Read the newest row
+    # before re-reading the head so that a legitimate append in between is not mistaken
+    # for one.
+    newest = session.exec(
+        select(AuditEvent.seq)
+        .where(AuditEvent.school_id == school_id)
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    if newest is not None and newest > head_seq:
+        head_seq, _ = _head(session, school_id=school_id)
+        if newest > head_seq:
+            return AuditVerification(ok=False, events_checked=checked, first_bad_seq=head_seq + 1)
+    return AuditVerification(ok=True, events_checked=checked, first_bad_seq=None)
+
+
+def check_chain(
+    session: Session, *, principal: Principal, now: datetime, request_id: str | None
+) -> AuditVerification:
+    """Verify the caller's school's chain (see ``verify_chain``) for an audit reader, and
+    record that they did (``audit.verify``, outcome ``failure`` when it is broken)."""
+    result = verify_chain(session, school_id=principal.school_id)
+    record(
+        session,
+        actor=principal.actor,
+        action="audit.verify",
+        now=now,
+        entity_type="audit_log",
+        request_id=request_id,
+        outcome="success" if result.ok else "failure",
+    )
+    return result

@@ -141,6 +141,7 @@ def upgrade() -> None:
         sa.Column("family_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("token_version", sa.Integer(), nullable=False),
         sa.Column("issued_at", models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("spent_at", models.base.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,314 @@
+"""Concerns: what a member of staff saw or heard, about which children, and when.
+
+A concern row is written once and never edited; corrections and further information are
+addenda. Its pupils and indicators are rows of their own, so that "every concern about this
+child" and "every concern showing this sign" are index lookups.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, field_validator
+from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
+
+from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+from models.guidance import KEBAB_CASE, GuidanceAction
+
+MAX_PUPILS = 20
+MAX_INDICATORS = 50
+DESCRIPTION_MAX = 20_000
+ADDENDUM_TEXT_MAX = 20_000
+REASON_MAX = 1_000
+LOCATION_MAX = 500
+
+
+def _timestamp(*, nullable: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime, nullable=nullable)
+
+
+class Concern(SQLModel, table=True):
+    __tablename__ = "concern"
+    __table_args__ = (
+        # Lists are newest-recorded first, for the school (DSLs) or for one recorder (staff).
+        Index("ix_concern_school_id_recorded_at_id", "school_id", "recorded_at", "id"),
+        Index(
+            "ix_concern_school_id_recorded_by_recorded_at",
+            "school_id",
+            "recorded_by",
+            "recorded_at",
+            "id",
+        ),
+        Index("ix_concern_school_id_observed_at", "school_id", "observed_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_at: datetime = Field(sa_column=_timestamp())
+    observed_at: datetime = Field(sa_column=_timestamp())
+    guidance_key: str = Field(max_length=64)
+    guidance_version: str = Field(max_length=64)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    location: str | None = Field(default=None, max_length=LOCATION_MAX)
+    immediate_danger: bool
+    police_contacted: bool
+    status: str = Field(default="new", max_length=20)
+
+
+class ConcernPupil(SQLModel, table=True):
+    """One child a concern is about; ``position`` keeps the order the recorder gave."""
+
+    __tablename__ = "concern_pupil"
+    __table_args__ = (Index("ix_concern_pupil_school_id_pupil_id", "school_id", "pupil_id"),)
+
+    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+    pupil_id: uuid.UUID = Field(foreign_key="pupil.id", primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    position: int = Field(sa_column=Column(SmallInteger, nullable=False))
+
+
+class ConcernIndicator(SQLModel, table=True):
+    """One indicator a concern shows. ``observed_at`` is copied from the concern so that
+    "this sign, in this period" is answered from this table's index alone."""
+
+    __tablename__ = "concern_indicator"
+    __table_args__ = (
+        Index(
+            "ix_concern_indicator_school_id_indicator_id_observed_at",
+            "school_id",
+            "indicator_id",
+            "observed_at",
+        ),
+    )
+
+    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+    indicator_id: str = Field(max_length=64, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    observed_at: datetime = Field(sa_column=_timestamp())
+    position: int = Field(sa_column=Column(SmallInteger, nullable=False))
+
+
+class Addendum(SQLModel, table=True):
+    """Further information or a correction, added to a concern by its recorder or a DSL:
+    who, when and why. The original concern is never changed."""
+
+    __tablename__ = "addendum"
+    __table_args__ = (Index("ix_addendum_concern_id_recorded_at", "concern_id", "recorded_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    concern_id: uuid.UUID = Field(foreign_key="concern.id")
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_at: datetime = Field(sa_column=_timestamp())
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` for a create, and the answer it got.
+
+    The unique constraint on (user, key) is what decides between concurrent duplicates:
+    the first insert wins, the others read its stored answer. Rows expire after 24 hours;
+    the stored answer is a copy of the concern, so expired rows are deleted (see
+    ``services.idempotency.purge_expired``)."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("ix_idempotency_key_expires_at", "expires_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id")
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    response_status: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    expires_at: datetime = Field(sa_column=_timestamp())
+
+
+# --- API schemas -------------------------------------------------------------------------
+
+_CONCERN_EXAMPLE: dict[str, Any] = {
+    "pupil_ids": ["01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"],
+    "guidance_key": "cse",
+    "indicators": ["secretive", "unexplained-money-or-items"],
+    "description": (
+        "Zoë Fictional had a new phone and said \"a friend gave it me, I can't say who\". "
+        "She would not say more and seemed frightened."
+    ),
+    "observed_at": "2026-11-27T15:40:00Z",
+    "location": "Bus stop outside school",
+    "immediate_danger": False,
+    "police_contacted": False,
+}
+_PERSON_EXAMPLE = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80", "display_name": "Sam Teacher"}
+
+
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class ConcernCreate(SQLModel):
+    """What the recorder says. Everything else (id, who, when recorded, status, school) is
+    the server's, and sending it is a 422."""
+
+    model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_CONCERN_EXAMPLE]})
+
+    pupil_ids: list[uuid.UUID] = Field(
+        min_length=1,
+        max_length=MAX_PUPILS,
+        description="1 to 20 pupils of your school; a repeated id counts once",
+    )
+    guidance_key: str = Field(max_length=64, regex=KEBAB_CASE)
+    indicators: list[str] = Field(
+        max_length=MAX_INDICATORS,
+        description="Indicator ids of that guidance (GET /guidance/{key}/indicators); may be "
+        "empty when none fits",
+    )
+    description: str = Field(
+        min_length=1,
+        max_length=DESCRIPTION_MAX,
+        description="What was seen or heard, in the child's own words where possible",
+    )
+    observed_at: AwareDatetime = Field(
+        description="When it happened, with an offset; not more than 5 minutes in the future"
+    )
+    location: str | None = Field(default=None, min_length=1, max_length=LOCATION_MAX)
+    immediate_danger: bool
+    police_contacted: bool
+
+    @field_validator("pupil_ids", "indicators")
+    @classmethod
+    def _once_each(cls, values: list[Any]) -> list[Any]:
+        return list(dict.fromkeys(values))
+
+    @field_validator("description", "location")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return _not_blank(value)
+
+    @field_validator("observed_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _in_utc(value)
+
+
+class AddendumCreate(SQLModel):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "The bus stop was the one on Fictional Road, not outside school.",
+                    "reason": "Correcting the location after speaking to the driver.",
+                }
+            ]
+        },
+    )
+
+    text: str = Field(min_length=1, max_length=ADDENDUM_TEXT_MAX)
+    reason: str = Field(
+        min_length=1, max_length=REASON_MAX, description="Why this is being added"
+    )
+
+    @field_validator("text", "reason")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        _not_blank(value)
+        return value
+
+
+class Person(SQLModel):
+    """A member of staff as shown on a record."""
+
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+
+    id: uuid.UUID
+    display_name: str
+
+
+class AddendumPublic(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b30-0000-7000-8000-000000000001",
+                    "text": "The bus stop was the one on Fictional Road, not outside school.",
+                    "reason": "Correcting the location after speaking to the driver.",
+                    "recorded_at": "2026-11-28T08:30:00Z",
+                    "recorded_by": _PERSON_EXAMPLE,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    text: str
+    reason: str
+    recorded_at: datetime
+    recorded_by: Person
+
+
+class ConcernPublic(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b2f-1111-7abc-8def-0123456789ab",
+                    **_CONCERN_EXAMPLE,
+                    "guidance_version": "1",
+                    "recorded_at": "2026-11-27T16:05:12.345678Z",
+                    "recorded_by": _PERSON_EXAMPLE,
+                    "status": "new",
+                    "addenda": [],
+                    "actions": [
+                        {
+                            "id": "tell-dsl",
+                            "text": "Talk to our designated safeguarding lead (DSL) or "
+                            "deputy as soon as possible",
+                            "when": "always",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    pupil_ids: list[uuid.UUID]
+    guidance_key: str
+    guidance_version: str
+    indicators: list[str]
+    description: str
+    observed_at: datetime
+    location: str | None
+    immediate_danger: bool
+    police_contacted: bool
+    recorded_at: datetime = Field(description="When the server received it (server clock)")
+    recorded_by: Person
+    status: str
+    addenda: list[AddendumPublic] = Field(description="Oldest first")
+    actions: list[GuidanceAction] = Field(
+        description="What the guidance says to do now: its actions for every concern, and "
+        "those for immediate danger (contact the police) when immediate_danger is true"
+    )
+
+
+class ConcernPage(SQLModel):
+    items: list[ConcernPublic]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page"
+    )

@@ -1,0 +1,302 @@
+"""Pupils of a school: entered by hand or synced from the school's MIS.
+
+A pupil row carries, beside the names as given, a normalised form of each name (lower
+case, accents stripped) that the name search matches by prefix. The keys are kept in step
+by the ORM on every insert and update, whoever writes the row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import field_validator
+from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint, event
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
+from stdnum.gb.upn import calc_check_digit
+
+from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+
+NAME_MAX = 100
+NAME_KEY_MAX = 200
+
+
+class PupilStatus(StrEnum):
+    active = "active"
+    left = "left"
+
+
+# Apostrophes join ("O'Brien" is searched as "obrien"); any other non-alphanumeric
+# character (space, hyphen, full stop) separates words.
+_JOINERS = re.compile(r"['\u2019\u02bc`]")
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def name_words(text: str) -> list[str]:
+    """The words of ``text`` as the search compares them: accents stripped (NFKD, combining
+    marks dropped), case-folded, punctuation removed."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _WORDS.findall(_JOINERS.sub("", stripped.casefold()))
+
+
+def name_key(name: str | None) -> str | None:
+    """The normalised, searchable form of one name ("Zoë-Anne" -> "zoe anne")."""
+    if name is None:
+        return None
+    return " ".join(name_words(name))[:NAME_KEY_MAX]
+
+
+def display_name(given_name: str, family_name: str, preferred_name: str | None) -> str:
+    """How a pupil is shown: the name they go by, then their family name."""
+    return f"{preferred_name or given_name} {family_name}"
+
+
+def _validate_upn(value: str | None) -> str | None:
+    """The DfE's 13-character UPN: a check letter, 11 digits, then a digit (permanent) or a
+    letter (temporary). The LA code is not checked against a list: new authorities appear."""
+    if value is None:
+        return None
+    upn = value.replace(" ", "").upper()
+    alphabet = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
+    if (
+        len(upn) != 13
+        or not upn[1:12].isdigit()
+        or upn[0] not in alphabet
+        or upn[12] not in alphabet
+    ):
+        raise ValueError("a UPN is 13 characters: a check letter, 11 digits and a final character")
+    if calc_check_digit(upn[1:]) != upn[0]:
+        raise ValueError("the UPN's check letter does not match")
+    return upn
+
+
+def _clean_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise ValueError("must not be blank")
+    return cleaned
+
+
+class PupilFields(SQLModel):
+    """The fields a school may set on a pupil by hand."""
+
+    given_name: str = Field(min_length=1, max_length=NAME_MAX)
+    family_name: str = Field(min_length=1, max_length=NAME_MAX)
+    preferred_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=NAME_MAX,
+        description="The name the pupil goes by, when it differs from the given name",
+    )
+    date_of_birth: date
+    upn: str | None = Field(
+        default=None,
+        max_length=13,
+        description="The DfE's 13-character Unique Pupil Number (permanent or temporary)",
+    )
+    year_group: str | None = Field(default=None, min_length=1, max_length=20)
+    registration_group: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class Pupil(PupilFields, table=True):
+    __tablename__ = "pupil"
+    __table_args__ = (
+        UniqueConstraint("school_id", "source", "external_id"),
+        CheckConstraint("status IN ('active', 'left')", name="status"),
+        # Name search is a prefix match within one school; ``varchar_pattern_ops`` lets
+        # PostgreSQL use these indexes for ``LIKE 'abc%'`` whatever the database collation.
+        Index(
+            "ix_pupil_school_id_given_name_key",
+            "school_id",
+            "given_name_key",
+            postgresql_ops={"given_name_key": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_pupil_school_id_family_name_key",
+            "school_id",
+            "family_name_key",
+            postgresql_ops={"family_name_key": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_pupil_school_id_preferred_name_key",
+            "school_id",
+            "preferred_name_key",
+            postgresql_ops={"preferred_name_key": "varchar_pattern_ops"},
+        ),
+        Index("ix_pupil_school_id_upn", "school_id", "upn"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    status: str = Field(default=PupilStatus.active.value, max_length=10)
+    left_on: date | None = None
+    # For pupils synced from an MIS: the MIS (``source``) and its own id for the pupil.
+    source: str | None = Field(default=None, max_length=40)
+    external_id: str | None = Field(default=None, max_length=128)
+    given_name_key: str = Field(default="", max_length=NAME_KEY_MAX)
+    family_name_key: str = Field(default="", max_length=NAME_KEY_MAX)
+    preferred_name_key: str | None = Field(default=None, max_length=NAME_KEY_MAX)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.given_name, self.family_name, self.preferred_name)
+
+    def refresh_name_keys(self) -> None:
+        """Recompute the search keys from the names (done on every ORM insert and update;
+        a writer using Core statements must call ``name_key`` itself)."""
+        self.given_name_key = name_key(self.given_name) or ""
+        self.family_name_key = name_key(self.family_name) or ""
+        self.preferred_name_key = name_key(self.preferred_name)
+
+
+@event.listens_for(Pupil, "before_insert")
+@event.listens_for(Pupil, "before_update")
+def _keep_name_keys(_mapper: Any, _connection: Any, pupil: Pupil) -> None:
+    pupil.refresh_name_keys()
+
+
+# --- API schemas -------------------------------------------------------------------------
+
+_PUPIL_EXAMPLE: dict[str, Any] = {
+    "given_name": "Zoë",
+    "family_name": "Fictional",
+    "preferred_name": "Zo",
+    "date_of_birth": "2014-03-09",
+    "upn": "Z000000026001",
+    "year_group": "Year 7",
+    "registration_group": "7F",
+}
+
+
+class PupilCreate(PupilFields):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [_PUPIL_EXAMPLE]}
+    )
+
+    @field_validator("given_name", "family_name", "preferred_name")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return _clean_name(value)
+
+    @field_validator("upn")
+    @classmethod
+    def _upn(cls, value: str | None) -> str | None:
+        return _validate_upn(value)
+
+
+class PupilUpdate(SQLModel):
+    """Only the fields sent are changed. ``given_name``, ``family_name`` and
+    ``date_of_birth`` cannot be cleared; marking a pupil ``left`` records ``left_on``
+    (today when not given); marking them ``active`` again clears it."""
+
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={"examples": [{"preferred_name": "Zo", "registration_group": "7G"}]},
+    )
+
+    given_name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    family_name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    preferred_name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    date_of_birth: date | None = None
+    upn: str | None = Field(default=None, max_length=13)
+    year_group: str | None = Field(default=None, min_length=1, max_length=20)
+    registration_group: str | None = Field(default=None, min_length=1, max_length=40)
+    status: PupilStatus | None = None
+    left_on: date | None = None
+
+    @field_validator("given_name", "family_name", "preferred_name")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return _clean_name(value)
+
+    @field_validator("upn")
+    @classmethod
+    def _upn(cls, value: str | None) -> str | None:
+        return _validate_upn(value)
+
+
+class PupilPublic(PupilFields):
+    """The full pupil record (DSLs and those who manage pupils)."""
+
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                    **_PUPIL_EXAMPLE,
+                    "display_name": "Zo Fictional",
+                    "status": "active",
+                    "left_on": None,
+                    "source": None,
+                    "external_id": None,
+                    "created_at": "2026-11-28T09:15:00Z",
+                    "updated_at": "2026-11-28T09:15:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    display_name: str
+    status: PupilStatus
+    left_on: date | None
+    source: str | None
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, pupil: Pupil) -> PupilPublic:
+        return cls.model_validate(pupil, from_attributes=True)
+
+
+class PupilSearchResult(SQLModel):
+    """Just enough to pick the right child: no date of birth, no UPN."""
+
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                    "display_name": "Zo Fictional",
+                    "year_group": "Year 7",
+                    "registration_group": "7F",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    display_name: str
+    year_group: str | None
+    registration_group: str | None
+
+    @classmethod
+    def of(cls, pupil: Pupil) -> PupilSearchResult:
+        return cls(
+            id=pupil.id,
+            display_name=pupil.display_name,
+            year_group=pupil.year_group,
+            registration_group=pupil.registration_group,
+        )
+
+
+class PupilSearchPage(SQLModel):
+    items: list[PupilSearchResult]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page"
+    )

@@ -1,0 +1,147 @@
+"""The audit log: who did what to which record, for the school's DSLs and admin."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.deps import AuditReader, NowDep, RequestIdDep, SessionDep
+from api.errors import problem_responses
+from models.audit import AuditEventPublic, AuditVerification
+from services import audit
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+_EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2e-6a10-7c3e-9d5e-4b7f0a1c2d3e",
+    "seq": 42,
+    "occurred_at": "2026-11-28T09:15:00.123456Z",
+    "actor_type": "user",
+    "actor_id": "01936b2e-1111-7aaa-8bbb-0c0d0e0f1011",
+    "actor_role": "dsl",
+    "action": "concern.read",
+    "entity_type": "concern",
+    "entity_id": "01936b2e-2222-7ccc-8ddd-1e1f20212223",
+    "pupil_id": "01936b2e-3333-7eee-8fff-2a2b2c2d2e2f",
+    "request_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+    "run_id": None,
+    "outcome": "success",
+    "prev_hash": "9f2c" + "0" * 60,
+    "hash": "4b7e" + "0" * 60,
+}
+
+
+class AuditEventPage(BaseModel):
+    """A page of audit events, newest first. Pass ``next_cursor`` back as ``cursor`` for
+    the next page; it is null on the last one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_EVENT_EXAMPLE], "next_cursor": "eyJzZXEiOjQyfQ"}]
+        }
+    )
+
+    items: list[AuditEventPublic]
+    next_cursor: str | None = Field(description="Opaque; null when there are no more events")
+
+
+_VERIFICATION_EXAMPLES = {
+    200: {
+        "content": {
+            "application/json": {
+                "examples": {
+                    "intact": {
+                        "summary": "The chain is intact",
+                        "value": {"ok": True, "events_checked": 1204, "first_bad_seq": None},
+                    },
+                    "broken": {
+                        "summary": "Event 317 was altered or removed",
+                        "value": {"ok": False, "events_checked": 317, "first_bad_seq": 317},
+                    },
+                }
+            }
+        }
+    }
+}
+
+
+@router.get(
+    "",
+    summary="Read the school's audit log, newest first",
+    description=(
+        "Every event of the caller's school, newest first, optionally filtered; each filter "
+        "narrows the result. `from` is inclusive, `to` exclusive (both RFC 3339 with an "
+        "offset). Audit rows hold ids and fixed action names only, never concern text or "
+        "names. Reading the log is itself recorded (`audit.read`)."
+    ),
+    response_model=AuditEventPage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_audit_events(
+    reader: AuditReader,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    actor_id: Annotated[
+        uuid.UUID | None, Query(description="Events by this user or service account")
+    ] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="e.g. `concern.read`", examples=["concern.read"]),
+    ] = None,
+    entity_type: Annotated[
+        str | None, Query(max_length=40, description="e.g. `concern`", examples=["concern"])
+    ] = None,
+    entity_id: Annotated[uuid.UUID | None, Query(description="Events about this record")] = None,
+    pupil_id: Annotated[uuid.UUID | None, Query(description="Events involving this pupil")] = None,
+    occurred_from: Annotated[
+        AwareDatetime | None, Query(alias="from", description="Events at or after this time")
+    ] = None,
+    occurred_to: Annotated[
+        AwareDatetime | None, Query(alias="to", description="Events before this time")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size (at most 200)")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+) -> AuditEventPage:
+    page = audit.list_events(
+        session,
+        principal=reader,
+        now=now,
+        request_id=request_id,
+        actor_id=actor_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        pupil_id=pupil_id,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        limit=limit,
+        cursor=cursor,
+    )
+    return AuditEventPage(
+        items=[AuditEventPublic.model_validate(event) for event in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/verify",
+    summary="Check that the school's audit chain is intact",
+    description=(
+        "Walks the school's hash chain from the first event: every event must follow the "
+        "previous one without a gap in sequence numbers, link to its hash and hash to what "
+        "it stores. `first_bad_seq` is the first sequence number that fails (for a removed "
+        "event, the number that is missing). The check is recorded (`audit.verify`)."
+    ),
+    response_model=AuditVerification,
+    responses={**_VERIFICATION_EXAMPLES, **problem_responses(401, 403)},
+)
+def verify_audit_chain(
+    reader: AuditReader, session: SessionDep, now: NowDep, request_id: RequestIdDep
+) -> AuditVerification:
+    return audit.check_chain(session, principal=reader, now=now, request_id=request_id)

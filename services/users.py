@@ -1,0 +1,264 @@
+"""User and service-account administration (the school's admin role, own school only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from api.security import digest, hash_password, new_client_id, new_client_secret
+from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
+from services import audit
+from services.auth import revoke_all_refresh_tokens
+from services.errors import Conflict, InvalidInput, NotFound
+from services.passwords import check_password_policy
+from services.principal import Principal
+
+
+def _user_in_school(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.school_id != principal.school_id:
+        raise NotFound("There is no user with that id.")
+    return user
+
+
+def _record(
+    session: Session,
+    principal: Principal,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    audit.record(
+        session,
+        actor=principal.actor,
+        action=action,
+        now=now,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        request_id=request_id,
+    )
+
+
+def create_user(
+    session: Session,
+    *,
+    principal: Principal,
+    data: UserCreate,
+    now: datetime,
+    request_id: str | None,
+) -> User:
+    """Create a user in the caller's school. Without a password the user cannot sign in
+    until one is set. Audits ``user.create``."""
+    user = create_user_in_school(session, school_id=principal.school_id, data=data, now=now)
+    _record(session, principal, "user.create", "user", user.id, now, request_id)
+    return user
+
+
+def create_user_in_school(
+    session: Session, *, school_id: uuid.UUID, data: UserCreate, now: datetime
+) -> User:
+    """Shared by the API and the CLI: validates the password policy and email uniqueness."""
+    email = str(data.email).strip().lower()
+    if data.password is not None:
+        check_password_policy(data.password)
+    if session.exec(select(User.id).where(User.email == email)).first() is not None:
+        raise Conflict("A user with that email address already exists.")
+    user = User(
+        school_id=school_id,
+        email=email,
+        display_name=data.display_name.strip(),
+        role=data.role.value,
+        password_hash=hash_password(data.password) if data.password else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(session: Session, *, principal: Principal) -> list[User]:
+    """Every user of the caller's school, by display name."""
+    return list(
+        session.exec(
+            select(User)
+            .where(User.school_id == principal.school_id)
+            .order_by(col(User.display_name), col(User.id))
+        ).all()
+    )
+
+
+def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
+    """One user of the caller's school (404 for any other)."""
+    return _user_in_school(session, principal=principal, user_id=user_id)
+
+
+def _active_admins(session: Session, school_id: uuid.UUID) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(User)
+            .where(
+                User.school_id == school_id,
+                User.role == Role.admin.value,
+                col(User.active).is_(True),
+            )
+        ).one()
+    )
+
+
+def update_user(
+    session: Session,
+    *,
+    principal: Principal,
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    now: datetime,
+    request_id: str | None,
+) -> User:
+    """Change a user's display name, role or active flag. An admin cannot change their own
+    role, and a school never loses its last active admin. A role or active change ends the
+    user's tokens at once. Audits ``user.update``."""
+    user = _user_in_school(session, principal=principal, user_id=user_id)
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("role") is not None and user.id == principal.id and changes["role"] != user.role:
+        raise Conflict("You cannot change your own role; ask another admin.")
+    security_change = False
+    if "display_name" in changes and changes["display_name"] is not None:
+        user.display_name = changes["display_name"].strip()
+    if changes.get("role") is not None and Role(changes["role"]).value != user.role:
+        user.role = Role(changes["role"]).value
+        security_change = True
+    if changes.get("active") is not None and changes["active"] != user.active:
+        user.active = bool(changes["active"])
+        security_change = True
+    if security_change:
+        session.add(user)
+        session.flush()
+        if _active_admins(session, principal.school_id) == 0:
+            raise Conflict("The school must keep at least one active admin.")
+        user.token_version += 1
+        revoke_all_refresh_tokens(session, user_id=user.id, now=now)
+    user.updated_at = now
+    session.add(user)
+    _record(session, principal, "user.update", "user", user.id, now, request_id)
+    return user
+
+
+def set_password(
+    session: Session,
+    *,
+    principal: Principal,
+    user_id: uuid.UUID,
+    password: str,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    """Set or reset a user's password (policy-checked). Ends their current tokens.
+    Audits ``user.password_set``."""
+    user = _user_in_school(session, principal=principal, user_id=user_id)
+    check_password_policy(password)
+    user.password_hash = hash_password(password)
+    user.token_version += 1
+    user.updated_at = now
+    session.add(user)
+    revoke_all_refresh_tokens(session, user_id=user.id, now=now)
+    _record(session, principal, "user.password_set", "user", user.id, now, request_id)
+
+
+def reset_mfa(
+    session: Session,
+    *,
+    principal: Principal,
+    user_id: uuid.UUID,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    """Clear a user's TOTP enrolment (a lost phone). A privileged user must enrol again at
+    next sign-in. Ends their current tokens. Audits ``user.mfa_reset``."""
+    user = _user_in_school(session, principal=principal, user_id=user_id)
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.mfa_enrolled = False
+    user.token_version += 1
+    user.updated_at = now
+    session.add(user)
+    revoke_all_refresh_tokens(session, user_id=user.id, now=now)
+    _record(session, principal, "user.mfa_reset", "user", user.id, now, request_id)
+
+
+# --- service accounts ----------------------------------------------------------------------
+
+
+def create_service_account(
+    session: Session, *, school_id: uuid.UUID, name: str, now: datetime
+) -> tuple[ServiceAccount, str]:
+    """A new ``mis`` service account. Returns it and its client secret, which is never
+    stored (only its SHA-256) and cannot be shown again."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("The name must not be empty.", loc=["name"])
+    secret = new_client_secret()
+    account = ServiceAccount(
+        school_id=school_id,
+        name=name,
+        client_id=new_client_id(),
+        secret_hash=digest(secret),
+        created_at=now,
+    )
+    session.add(account)
+    session.flush()
+    return account, secret
+
+
+def create_service_account_as(
+    session: Session, *, principal: Principal, name: str, now: datetime, request_id: str | None
+) -> tuple[ServiceAccount, str]:
+    """Create a service account in the caller's school. Audits ``service_account.create``."""
+    account, secret = create_service_account(
+        session, school_id=principal.school_id, name=name, now=now
+    )
+    _record(
+        session, principal, "service_account.create", "service_account", account.id, now, request_id
+    )
+    return account, secret
+
+
+def list_service_accounts(session: Session, *, principal: Principal) -> list[ServiceAccount]:
+    """The caller's school's service accounts (never their secrets)."""
+    return list(
+        session.exec(
+            select(ServiceAccount)
+            .where(ServiceAccount.school_id == principal.school_id)
+            .order_by(col(ServiceAccount.name), col(ServiceAccount.id))
+        ).all()
+    )
+
+
+def set_service_account_active(
+    session: Session,
+    *,
+    principal: Principal,
+    account_id: uuid.UUID,
+    active: bool,
+    now: datetime,
+    request_id: str | None,
+) -> ServiceAccount:
+    """Activate or deactivate a service account; deactivation ends its tokens at once.
+    Audits ``service_account.update``."""
+    account = session.get(ServiceAccount, account_id)
+    if account is None or account.school_id != principal.school_id:
+        raise NotFound("There is no service account with that id.")
+    if account.active != active:
+        account.active = active
+        account.token_version += 1
+        session.add(account)
+    _record(
+        session, principal, "service_account.update", "service_account", account.id, now, request_id
+    )
+    return account
