@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 50
         return _sqlite_engine(url, busy_timeout_ms)
     return create_engine(
         url,
+        hide_parameters=True,  # SQL logging must never print concern text
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -43,6 +46,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
+        hide_parameters=True,  # SQL logging must never print concern text
         # The driver's own transaction handling is switched off so that we can open
         # every transaction with BEGIN IMMEDIATE below.
         connect_args={
@@ -72,10 +76,32 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
 
 
 class Database:
-    """The engine and the way to get sessions from it."""
+    """The engine, the way to get sessions from it, and admission control.
 
-    def __init__(self, engine: Engine) -> None:
+    ``admission()`` bounds how many requests may hold a session at once: the pool size on
+    PostgreSQL, one on SQLite (whose transactions all take the write lock, so admitting
+    more only makes them sleep in SQLite's busy handler). Waiting happens on the event
+    loop, holding nothing: without it, requests that hold a connection (or SQLite's lock)
+    while waiting for a worker thread, and requests that hold a worker thread while
+    waiting for a connection, can deadlock each other under load.
+    """
+
+    def __init__(self, engine: Engine, *, max_sessions: int | None = None) -> None:
         self.engine = engine
+        if max_sessions is None:
+            max_sessions = 1 if engine.dialect.name == "sqlite" else engine.pool.size()  # type: ignore[attr-defined]
+        self.max_sessions = max_sessions
+        self._admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def admission(self) -> asyncio.Semaphore:
+        """The semaphore for the running event loop (a server has one; tests have several)."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._admission.get(loop)
+        if semaphore is None:
+            semaphore = self._admission[loop] = asyncio.Semaphore(self.max_sessions)
+        return semaphore
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Database:
@@ -95,18 +121,10 @@ class Database:
         session = self.session()
         try:
             yield session
-            session.commit()
-        except DomainError as exc:
-            if exc.keeps_writes:
-                session.commit()
-            else:
-                session.rollback()
+        except BaseException as exc:
+            finish(session, exc)
             raise
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        finish(session, None)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:
@@ -114,3 +132,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def finish(session: Session, error: BaseException | None) -> None:
+    """End a unit of work: commit on success, roll back on error (except a domain error
+    that keeps its writes: a failed sign-in keeps its throttling row), then close."""
+    try:
+        if error is None or (isinstance(error, DomainError) and error.keeps_writes):
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()

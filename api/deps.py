@@ -6,60 +6,83 @@ health is mounted on the protected router, which requires a fully authenticated 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from api.config import Settings
 from api.context import actor_id_var, request_id_var
-from api.db import Database
+from api.db import Database, finish
 from api.security import InvalidToken, KeyRing, decode_access_token
 from models.user import Role
 from services import identity
 from services.clock import Clock
-from services.errors import Forbidden, Unauthenticated
+from services.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
+# How long a request may queue for a database session before it is answered 503.
+ADMISSION_TIMEOUT_SECONDS = 10.0
 
-def get_database(request: Request) -> Database:
+
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request: committed when the handler returns normally, before the
     response is sent (so a failed commit can never follow a success answer), rolled back
-    on any error."""
+    on any error. Admission is bounded (see ``Database.admission``); the wait is on the
+    event loop. The dependency itself is async so that it costs no worker thread; the
+    commit, which does I/O, runs in one."""
     database: Database = request.app.state.database
-    with database.transaction() as session:
-        yield session
+    admission = database.admission()
+    try:
+        await asyncio.wait_for(admission.acquire(), timeout=ADMISSION_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "The service is overloaded; nothing was saved. Try again shortly.",
+            retry_after_seconds=2,
+        ) from None
+    try:
+        session = database.session()
+        try:
+            yield session
+        except BaseException as exc:
+            await run_in_threadpool(finish, session, exc)
+            raise
+        await run_in_threadpool(finish, session, None)
+    finally:
+        admission.release()
 
 
-def get_guidance(request: Request) -> GuidanceLibrary:
+async def get_guidance(request: Request) -> GuidanceLibrary:
     library: GuidanceLibrary = request.app.state.guidance
     return library
 
 
-def get_keys(request: Request) -> KeyRing:
+async def get_keys(request: Request) -> KeyRing:
     keys: KeyRing = request.app.state.keys
     return keys
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock.now()
 
 
-def get_request_id() -> str | None:
+async def get_request_id() -> str | None:
     return request_id_var.get()
 
 
@@ -93,7 +116,9 @@ def authenticate(request: Request, session: SessionDep, keys: KeysDep, now: NowD
     return principal
 
 
-def require_full_access(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_full_access(
+    principal: Annotated[Principal, Depends(authenticate)],
+) -> Principal:
     """Any authenticated caller whose token is not limited to MFA enrolment."""
     if principal.mfa_enrollment_only:
         raise Forbidden(
@@ -110,7 +135,9 @@ class RoleGuard:
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, principal: Annotated[Principal, Depends(require_full_access)]) -> Principal:
+    async def __call__(
+        self, principal: Annotated[Principal, Depends(require_full_access)]
+    ) -> Principal:
         if principal.role not in self.roles:
             raise Forbidden("Your role does not allow this.")
         return principal

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import request_id_var
@@ -140,17 +141,42 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+# SQLSTATEs that mean "this transaction lost a race; the same work may succeed if run
+# again": serialization failure and deadlock on PostgreSQL.
+_TRANSIENT_SQLSTATES = {"40001", "40P01"}
+MAX_ATTEMPTS = 3
+ATTEMPT_SCOPE_KEY = "concernlog.attempt"
+
+
+class RetryRequest(Exception):
+    """Raised out of the exception handlers so that the retry middleware runs the whole
+    request again (its transaction was rolled back; nothing of it was saved)."""
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        logger.warning("database unavailable", extra={"error_class": type(exc.orig).__name__})
+    transient = is_transient(exc)
+    if transient and request.scope.get(ATTEMPT_SCOPE_KEY, MAX_ATTEMPTS) < MAX_ATTEMPTS:
+        raise RetryRequest from exc
+    if transient or isinstance(exc, OperationalError) or exc.connection_invalidated:
+        logger.warning(
+            "database unavailable",
+            extra={"error_class": type(exc.orig).__name__, "transient": transient},
+        )
         return problem_response(
             503,
-            "The database is unavailable; nothing was saved. Try again shortly.",
+            "The database is busy or unavailable; nothing was saved. Try again shortly.",
             slug="service-unavailable",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": "1" if transient else "5"},
         )
-    return await _unhandled(_request, exc)
+    return await _unhandled(request, exc)
 
 
 INTERNAL_ERROR_DETAIL = (
@@ -163,9 +189,20 @@ async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, INTERNAL_ERROR_DETAIL, slug="internal-error")
 
 
+async def _pool_exhausted(_request: Request, _exc: Exception) -> JSONResponse:
+    logger.warning("database pool exhausted")
+    return problem_response(
+        503,
+        "The service is overloaded; nothing was saved. Try again shortly.",
+        slug="service-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _pool_exhausted)
     app.add_exception_handler(Exception, _unhandled)

@@ -15,7 +15,7 @@ from api.db import Database
 from api.errors import register_error_handlers
 from api.logs import configure_logging
 from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
-from api.middleware import RequestContextMiddleware
+from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
 from api.security import KeyRing
 from guidance import GUIDANCE_DIR
 from routers import health_router, protected_router, public_router
@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             ],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
         )
+    app.add_middleware(TransientRetryMiddleware)
+    # Outside the retry loop: counts each request once, with the status the client got.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Added last, so it runs first: every response (CORS refusals included) gets its id.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

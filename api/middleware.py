@@ -6,7 +6,9 @@ function call, not an extra task and a copied body.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import re
 import time
 import uuid
@@ -16,7 +18,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import actor_id_var, request_id_var
-from api.errors import INTERNAL_ERROR_DETAIL, PROBLEM_JSON, problem_response
+from api.errors import (
+    ATTEMPT_SCOPE_KEY,
+    INTERNAL_ERROR_DETAIL,
+    MAX_ATTEMPTS,
+    PROBLEM_JSON,
+    RetryRequest,
+    problem_response,
+)
+from api.metrics import route_template
 
 access_log = logging.getLogger("concernlog.access")
 error_log = logging.getLogger("concernlog.errors")
@@ -88,12 +98,11 @@ class RequestContextMiddleware:
                     response = problem_response(500, INTERNAL_ERROR_DETAIL, slug="internal-error")
                     await response(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
             access_log.info(
                 "request",
                 extra={
                     "method": scope.get("method"),
-                    "route": getattr(route, "path", None) or "unmatched",
+                    "route": route_template(scope),
                     "status": status_holder["status"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": actor_id_var.get(),
@@ -136,3 +145,53 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+class TransientRetryMiddleware:
+    """Runs a request again when its transaction lost a race on the database (PostgreSQL
+    serialization failure or deadlock, SQLite still locked after its busy timeout).
+
+    Safe because the session commits before any response byte is sent: a request that
+    raises here has saved nothing and said nothing. The body is kept (it is at most
+    ``max_body_bytes``) and replayed to the next attempt. At most ``MAX_ATTEMPTS`` runs;
+    after that the error handler answers 503 with ``Retry-After``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received: list[Message] = []
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            received.append(message)
+            return message
+
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            # Set on the shared scope (not a copy) so outer middleware still sees what the
+            # router put there (the matched route, for the access log).
+            scope[ATTEMPT_SCOPE_KEY] = attempt
+            if attempt == 1:
+                this_receive: Receive = recording_receive
+            else:
+                this_receive = _replay(list(received), recording_receive)
+            try:
+                await self.app(scope, this_receive, send)
+                return
+            except RetryRequest:
+                error_log.info(
+                    "retrying after a transient database conflict", extra={"attempt": attempt}
+                )
+                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311
+
+
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    async def replaying_receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        return await then()
+
+    return replaying_receive

@@ -22,3 +22,18 @@ __all__ = [
     "new_id",
     "utcnow",
 ]
+
+from models.concern import (
+    Addendum,
+    Concern,
+    ConcernIndicator,
+    ConcernPupil,
+    IdempotencyKey,
+)
+from models.pupil import Pupil
+
+__all__ += ["Addendum", "Concern", "ConcernIndicator", "ConcernPupil", "IdempotencyKey", "Pupil"]
+
+from models.mis import MISRecord, SyncRun  # noqa: E402
+
+__all__ += ["MISRecord", "SyncRun"]

@@ -37,7 +37,7 @@ class Concern(SQLModel, table=True):
         # Lists are newest-recorded first, for the school (DSLs) or for one recorder (staff).
         Index("ix_concern_school_id_recorded_at_id", "school_id", "recorded_at", "id"),
         Index(
-            "ix_concern_school_id_recorded_by_recorded_at",
+            "ix_concern_school_id_recorded_by_recorded_at_id",
             "school_id",
             "recorded_by",
             "recorded_at",
@@ -140,7 +140,7 @@ _CONCERN_EXAMPLE: dict[str, Any] = {
     "guidance_key": "cse",
     "indicators": ["secretive", "unexplained-money-or-items"],
     "description": (
-        "Zoë Fictional had a new phone and said \"a friend gave it me, I can't say who\". "
+        'Zoë Fictional had a new phone and said "a friend gave it me, I can\'t say who". '
         "She would not say more and seemed frightened."
     ),
     "observed_at": "2026-11-27T15:40:00Z",
@@ -148,7 +148,10 @@ _CONCERN_EXAMPLE: dict[str, Any] = {
     "immediate_danger": False,
     "police_contacted": False,
 }
-_PERSON_EXAMPLE = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80", "display_name": "Sam Teacher"}
+_PERSON_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80",
+    "display_name": "Sam Teacher",
+}
 
 
 def _not_blank(value: str | None) -> str | None:
@@ -165,7 +168,9 @@ class ConcernCreate(SQLModel):
     """What the recorder says. Everything else (id, who, when recorded, status, school) is
     the server's, and sending it is a 422."""
 
-    model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_CONCERN_EXAMPLE]})
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [_CONCERN_EXAMPLE]}
+    )
 
     pupil_ids: list[uuid.UUID] = Field(
         min_length=1,
@@ -186,7 +191,9 @@ class ConcernCreate(SQLModel):
     observed_at: AwareDatetime = Field(
         description="When it happened, with an offset; not more than 5 minutes in the future"
     )
-    location: str | None = Field(default=None, min_length=1, max_length=LOCATION_MAX)
+    location: str | None = Field(
+        default=None, max_length=LOCATION_MAX, description="Where it happened; blank means none"
+    )
     immediate_danger: bool
     police_contacted: bool
 
@@ -195,10 +202,16 @@ class ConcernCreate(SQLModel):
     def _once_each(cls, values: list[Any]) -> list[Any]:
         return list(dict.fromkeys(values))
 
-    @field_validator("description", "location")
+    @field_validator("description")
     @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return _not_blank(value)
+    def _text(cls, value: str) -> str:
+        _not_blank(value)
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return value if value is not None and value.strip() else None
 
     @field_validator("observed_at")
     @classmethod
@@ -220,9 +233,7 @@ class AddendumCreate(SQLModel):
     )
 
     text: str = Field(min_length=1, max_length=ADDENDUM_TEXT_MAX)
-    reason: str = Field(
-        min_length=1, max_length=REASON_MAX, description="Why this is being added"
-    )
+    reason: str = Field(min_length=1, max_length=REASON_MAX, description="Why this is being added")
 
     @field_validator("text", "reason")
     @classmethod
@@ -262,30 +273,26 @@ class AddendumPublic(SQLModel):
     recorded_by: Person
 
 
-class ConcernPublic(SQLModel):
-    model_config = SQLModelConfig(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "01936b2f-1111-7abc-8def-0123456789ab",
-                    **_CONCERN_EXAMPLE,
-                    "guidance_version": "1",
-                    "recorded_at": "2026-11-27T16:05:12.345678Z",
-                    "recorded_by": _PERSON_EXAMPLE,
-                    "status": "new",
-                    "addenda": [],
-                    "actions": [
-                        {
-                            "id": "tell-dsl",
-                            "text": "Talk to our designated safeguarding lead (DSL) or "
-                            "deputy as soon as possible",
-                            "when": "always",
-                        }
-                    ],
-                }
-            ]
+_CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2f-1111-7abc-8def-0123456789ab",
+    **_CONCERN_EXAMPLE,
+    "guidance_version": "1",
+    "recorded_at": "2026-11-27T16:05:12.345678Z",
+    "recorded_by": _PERSON_EXAMPLE,
+    "status": "new",
+    "addenda": [],
+    "actions": [
+        {
+            "id": "tell-dsl",
+            "text": "Talk to our designated safeguarding lead (DSL) or deputy as soon as possible",
+            "when": "always",
         }
-    )
+    ],
+}
+
+
+class ConcernPublic(SQLModel):
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_CONCERN_PUBLIC_EXAMPLE]})
 
     id: uuid.UUID
     pupil_ids: list[uuid.UUID]
@@ -308,6 +315,17 @@ class ConcernPublic(SQLModel):
 
 
 class ConcernPage(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [_CONCERN_PUBLIC_EXAMPLE],
+                    "next_cursor": "eyJpZCI6IjAxOTM2YjJmLTExMTEtN2FiYy04ZGVmLTAxMjM0NTY3ODlhYiJ9",
+                }
+            ]
+        }
+    )
+
     items: list[ConcernPublic]
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null on the last page"

@@ -183,9 +183,7 @@ _PUPIL_EXAMPLE: dict[str, Any] = {
 
 
 class PupilCreate(PupilFields):
-    model_config = SQLModelConfig(
-        **FORBID_EXTRA, json_schema_extra={"examples": [_PUPIL_EXAMPLE]}
-    )
+    model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_PUPIL_EXAMPLE]})
 
     @field_validator("given_name", "family_name", "preferred_name")
     @classmethod
@@ -296,6 +294,24 @@ class PupilSearchResult(SQLModel):
 
 
 class PupilSearchPage(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                            "display_name": "Zo Fictional",
+                            "year_group": "Year 7",
+                            "registration_group": "7F",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[PupilSearchResult]
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null on the last page"

@@ -22,3 +22,12 @@ protected_router = APIRouter(dependencies=[Depends(require_full_access)])
 protected_router.include_router(users.router)
 protected_router.include_router(service_accounts.router)
 protected_router.include_router(audit.router)
+
+from routers import concerns, pupils  # noqa: E402
+
+protected_router.include_router(pupils.router)
+protected_router.include_router(concerns.router)
+
+from routers import mis  # noqa: E402
+
+protected_router.include_router(mis.router)

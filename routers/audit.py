@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.deps import AuditReader, NowDep, RequestIdDep, SessionDep
 from api.errors import problem_responses
 from models.audit import AuditEventPublic, AuditVerification
-from services import audit
+from services import audit, pagination
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -48,7 +48,7 @@ class AuditEventPage(BaseModel):
     next_cursor: str | None = Field(description="Opaque; null when there are no more events")
 
 
-_VERIFICATION_EXAMPLES = {
+_VERIFICATION_EXAMPLES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
             "application/json": {
@@ -103,7 +103,9 @@ def list_audit_events(
     occurred_to: Annotated[
         AwareDatetime | None, Query(alias="to", description="Events before this time")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Page size (at most 200)")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=pagination.MAX_LIMIT, description="Page size (at most 200)")
+    ] = pagination.DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
     ] = None,

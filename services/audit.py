@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -13,10 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
-from services.errors import InvalidInput
+from services import pagination
 
 if TYPE_CHECKING:
     from services.principal import Principal
@@ -30,22 +29,22 @@ _SLUG = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 # in constant memory.
 VERIFY_BATCH_SIZE = 5000
 
-_HASHED_COLUMNS = (
-    AuditEvent.school_id,
-    AuditEvent.seq,
-    AuditEvent.occurred_at,
-    AuditEvent.actor_type,
-    AuditEvent.actor_id,
-    AuditEvent.actor_role,
-    AuditEvent.action,
-    AuditEvent.entity_type,
-    AuditEvent.entity_id,
-    AuditEvent.pupil_id,
-    AuditEvent.request_id,
-    AuditEvent.run_id,
-    AuditEvent.outcome,
-    AuditEvent.prev_hash,
-    AuditEvent.hash,
+# Every field the hash covers (all but the row's own id and hash), in the order they are read.
+_HASHED_FIELDS = (
+    "school_id",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_role",
+    "action",
+    "entity_type",
+    "entity_id",
+    "pupil_id",
+    "request_id",
+    "run_id",
+    "outcome",
+    "prev_hash",
 )
 
 
@@ -71,7 +70,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _canonical(values: Mapping[str, Any]) -> bytes:
+def _canonical(values: Mapping[Any, Any]) -> bytes:
     fields = {
         "school_id": str(values["school_id"]),
         "seq": values["seq"],
@@ -93,12 +92,12 @@ def _canonical(values: Mapping[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _hash_of(values: Mapping[str, Any]) -> str:
+def _hash_of(values: Mapping[Any, Any]) -> str:
     return hashlib.sha256(_canonical(values)).hexdigest()
 
 
 def event_hash(event: AuditEvent) -> str:
-    return _hash_of({column.key: getattr(event, column.key) for column in _HASHED_COLUMNS})
+    return _hash_of({name: getattr(event, name) for name in _HASHED_FIELDS})
 
 
 def start_chain(session: Session, *, school_id: uuid.UUID) -> None:
@@ -169,28 +168,11 @@ def record(
 # --- reading ---------------------------------------------------------------------------------
 
 
-def encode_cursor(seq: int) -> str:
-    raw = json.dumps({"seq": seq}, separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
+def _seq_from_cursor(cursor: str) -> int:
     """The sequence number a cursor continues below; 422 for anything we did not issue."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        seq = payload["seq"]
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
-            raise ValueError
-    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
-        raise InvalidInput(
-            "cursor: not a cursor this API issued; start again without one.",
-            extra={
-                "errors": [
-                    {"loc": ["query", "cursor"], "msg": "Invalid cursor", "type": "value_error"}
-                ]
-            },
-        ) from None
+    seq = pagination.decode_cursor(cursor, fields=("seq",))["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise pagination.invalid_cursor()
     return seq
 
 
@@ -219,7 +201,7 @@ def list_events(
     on the next read, not this one."""
     query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
     if cursor is not None:
-        query = query.where(AuditEvent.seq < decode_cursor(cursor))
+        query = query.where(AuditEvent.seq < _seq_from_cursor(cursor))
     if actor_id is not None:
         query = query.where(AuditEvent.actor_id == actor_id)
     if action is not None:
@@ -237,7 +219,7 @@ def list_events(
     # One extra row tells whether another page follows without a count query.
     rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)))
     items = rows[:limit]
-    next_cursor = encode_cursor(items[-1].seq) if len(rows) > limit else None
+    next_cursor = pagination.encode_cursor({"seq": items[-1].seq}) if len(rows) > limit else None
     record(
         session,
         actor=principal.actor,
@@ -255,14 +237,18 @@ def list_events(
 
 def _events_from(
     session: Session, *, school_id: uuid.UUID, through_seq: int, batch_size: int
-) -> Iterator[Mapping[str, Any]]:
+) -> Iterator[sa.RowMapping]:
     """Every event of the school with seq <= ``through_seq``, in seq order, a batch per
     query (keyset on the (school_id, seq) unique index: no OFFSET, no ORM objects)."""
+    columns = [col(getattr(AuditEvent, name)) for name in (*_HASHED_FIELDS, "hash")]
+    # The session's own connection (same transaction), with Core rows: SQLModel's exec()
+    # has no typing for a 15-column select.
+    connection = session.connection()
     after = 0
     while True:
-        batch = session.exec(
-            select(*_HASHED_COLUMNS)
-            .where(AuditEvent.school_id == school_id)
+        batch = connection.execute(
+            sa.select(*columns)
+            .where(col(AuditEvent.school_id) == school_id)
             .where(col(AuditEvent.seq) > after)
             .where(col(AuditEvent.seq) <= through_seq)
             .order_by(col(AuditEvent.seq))

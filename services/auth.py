@@ -16,6 +16,7 @@ import pyotp
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
+from api import metrics
 from api.security import (
     KeyRing,
     constant_time_equals,
@@ -98,6 +99,7 @@ def _record_failure(
         LoginAttempt(account_key=account_key, client_address=client_address, attempted_at=now)
     )
     session.flush()
+    metrics.FAILED_LOGINS.inc()
 
 
 def _user_actor(user: User) -> Actor:

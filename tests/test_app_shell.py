@@ -167,7 +167,7 @@ def test_json_log_line_per_request_carries_request_id(shell_client: TestClient, 
     # check the structured fields the middleware attached.
     line = json.loads(JsonFormatter().format(records[-1]))
     assert line["status"] == 200 and line["method"] == "GET"
-    assert line["route"].endswith("/guidance/{key}")
+    assert line["route"] == "/api/v1/guidance/{key}"
 
 
 def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,3 +250,61 @@ def test_ids_are_time_ordered_uuid7() -> None:
     ids = [new_id() for _ in range(50)]
     assert all(i.version == 7 for i in ids)
     assert ids == sorted(ids)
+
+
+class _FakeSerializationFailure(Exception):
+    sqlstate = "40001"
+
+
+def _serialization_failure() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("COMMIT", {}, _FakeSerializationFailure("could not serialize access"))
+
+
+def test_transient_conflicts_are_retried_with_the_body_replayed(public_app: FastAPI) -> None:
+    seen: list[dict] = []
+
+    @public_app.post("/flaky")
+    def flaky(body: dict) -> dict:
+        seen.append(body)
+        if len(seen) < 3:
+            raise _serialization_failure()
+        return {"attempts": len(seen)}
+
+    with TestClient(public_app) as client:
+        response = client.post("/flaky", json={"n": 1})
+    assert response.status_code == 200
+    assert response.json() == {"attempts": 3}
+    assert seen == [{"n": 1}] * 3
+
+
+def test_persistent_conflict_is_503_with_retry_after(public_app: FastAPI) -> None:
+    calls = []
+
+    @public_app.post("/always-conflicts")
+    def always(body: dict) -> dict:
+        calls.append(1)
+        raise _serialization_failure()
+
+    with TestClient(public_app, raise_server_exceptions=False) as client:
+        response = client.post("/always-conflicts", json={})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == PROBLEM
+    assert len(calls) == 3
+
+
+def test_database_down_is_503_not_500(tmp_path) -> None:
+    settings = Settings(
+        env="test", database_url=f"sqlite:///{tmp_path / 'ok.db'}", secret_key=TEST_SECRET
+    )
+    down = Database.from_url("postgresql://nobody@127.0.0.1:1/none")
+    with TestClient(create_app(settings, database=down), raise_server_exceptions=False) as client:
+        response = client.post(
+            "/api/v1/auth/token",
+            data={"grant_type": "password", "username": "a@b.example", "password": "x"},
+        )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == PROBLEM

@@ -66,11 +66,23 @@ def test_production_with_default_secret_refuses_in_one_line(
 
 def test_create_user_reads_password_from_stdin(cli_env: Database) -> None:
     urn = "100010"
-    assert runner.invoke(app, ["create-school", "--name", "Fictional Academy", "--urn", urn]).exit_code == 0
+    assert (
+        runner.invoke(app, ["create-school", "--name", "Fictional Academy", "--urn", urn]).exit_code
+        == 0
+    )
     result = runner.invoke(
         app,
-        ["create-user", "--school-urn", urn, "--email", "Head@Fictional.example", "--role", "dsl",
-         "--display-name", "Head of Safeguarding"],
+        [
+            "create-user",
+            "--school-urn",
+            urn,
+            "--email",
+            "Head@Fictional.example",
+            "--role",
+            "dsl",
+            "--display-name",
+            "Head of Safeguarding",
+        ],
         input="a-fictional-cli-passphrase\n",
     )
     assert result.exit_code == 0, result.output
@@ -88,20 +100,44 @@ def test_create_user_reads_password_from_stdin(cli_env: Database) -> None:
 def test_create_user_refuses_weak_password_and_unknown_school(cli_env: Database) -> None:
     assert runner.invoke(app, ["create-school", "--name", "F", "--urn", "100011"]).exit_code == 0
     weak = runner.invoke(
-        app, ["create-user", "--school-urn", "100011", "--email", "a@fictional.example", "--role", "staff",
-              "--display-name", "A"], input="short\n",
+        app,
+        [
+            "create-user",
+            "--school-urn",
+            "100011",
+            "--email",
+            "a@fictional.example",
+            "--role",
+            "staff",
+            "--display-name",
+            "A",
+        ],
+        input="short\n",
     )
     assert weak.exit_code == 1 and "12 characters" in weak.stderr
     unknown = runner.invoke(
-        app, ["create-user", "--school-urn", "999999", "--email", "b@fictional.example", "--role", "staff",
-              "--display-name", "B"], input="a-fictional-cli-passphrase\n",
+        app,
+        [
+            "create-user",
+            "--school-urn",
+            "999999",
+            "--email",
+            "b@fictional.example",
+            "--role",
+            "staff",
+            "--display-name",
+            "B",
+        ],
+        input="a-fictional-cli-passphrase\n",
     )
     assert unknown.exit_code == 1 and "999999" in unknown.stderr
 
 
 def test_create_service_account_prints_id_and_secret(cli_env: Database) -> None:
     assert runner.invoke(app, ["create-school", "--name", "F", "--urn", "100012"]).exit_code == 0
-    result = runner.invoke(app, ["create-service-account", "--school-urn", "100012", "--name", "Wonde sync"])
+    result = runner.invoke(
+        app, ["create-service-account", "--school-urn", "100012", "--name", "Wonde sync"]
+    )
     assert result.exit_code == 0, result.output
     client_id, client_secret = result.stdout.strip().split(" ")
     from api.security import digest

@@ -47,7 +47,8 @@ X = str(uuid.UUID(int=1))  # an id that exists nowhere: guarded routes answer 40
 # Roles not named in a row's dict are expected to get 403.
 # fmt: off
 PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
-    ("GET", "/api/v1/auth/me", "/api/v1/auth/me", None, dict.fromkeys(ROLES[:4], 200) | {"mis": 403}),
+    ("GET", "/api/v1/auth/me", "/api/v1/auth/me", None,
+     {"staff": 200, "deputy_dsl": 200, "dsl": 200, "admin": 200, "mis": 403}),
     # MFA enrolment: everyone in the table is already enrolled, or unprivileged staff.
     ("POST", "/api/v1/auth/mfa/setup", "/api/v1/auth/mfa/setup", None,
      {"staff": 200, "deputy_dsl": 409, "dsl": 409, "admin": 409, "mis": 403}),
@@ -72,6 +73,46 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"dsl": 200, "deputy_dsl": 200, "admin": 200}),
     ("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", None,
      {"dsl": 200, "deputy_dsl": 200, "admin": 200}),
+    # Pupils: staff may search to pick a child; the full record is DSL-only; admin and DSLs
+    # enter pupils by hand.
+    ("GET", "/api/v1/pupils", "/api/v1/pupils?q=zoe", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/pupils/{pupil_id}", "/api/v1/pupils/{id}", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/pupils", "/api/v1/pupils", {},
+     {"admin": 422, "dsl": 422, "deputy_dsl": 422}),
+    ("PATCH", "/api/v1/pupils/{pupil_id}", "/api/v1/pupils/{id}", {},
+     {"admin": 404, "dsl": 404, "deputy_dsl": 404}),
+    # Concerns: staff and DSLs; admin and MIS never see concern content.
+    ("POST", "/api/v1/concerns", "/api/v1/concerns", {},
+     {"staff": 422, "dsl": 422, "deputy_dsl": 422}),
+    ("GET", "/api/v1/concerns", "/api/v1/concerns", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", None,
+     {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/concerns/{concern_id}/addenda", "/api/v1/concerns/{id}/addenda",
+     {"text": "Fictional.", "reason": "Fictional."}, {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    # Append-only: editing or deleting a concern is 405 for every authenticated caller.
+    ("PUT", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
+     dict.fromkeys(ROLES, 405)),
+    ("PATCH", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
+     dict.fromkeys(ROLES, 405)),
+    ("DELETE", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", None,
+     dict.fromkeys(ROLES, 405)),
+    # MIS sync: the school's MIS service account and its admin; nobody else.
+    ("PUT", "/api/v1/mis/pupils", "/api/v1/mis/pupils", {}, {"mis": 422, "admin": 422}),
+    ("POST", "/api/v1/mis/wonde/students", "/api/v1/mis/wonde/students", {"data": []},
+     {"mis": 200, "admin": 200}),
+    ("POST", "/api/v1/mis/pupils/leavers", "/api/v1/mis/pupils/leavers", {},
+     {"mis": 422, "admin": 422}),
+    ("PUT", "/api/v1/mis/staff", "/api/v1/mis/staff", {}, {"mis": 422, "admin": 422}),
+    ("POST", "/api/v1/mis/staff/leavers", "/api/v1/mis/staff/leavers", {},
+     {"mis": 422, "admin": 422}),
+    ("POST", "/api/v1/mis/sync-runs", "/api/v1/mis/sync-runs", {}, {"mis": 422, "admin": 422}),
+    ("GET", "/api/v1/mis/sync-runs/{run_id}", "/api/v1/mis/sync-runs/{id}", None,
+     {"mis": 404, "admin": 404}),
+    ("POST", "/api/v1/mis/sync-runs/{run_id}/complete", "/api/v1/mis/sync-runs/{id}/complete",
+     {}, {"mis": 404, "admin": 404}),
 ]
 # fmt: on
 

@@ -1,0 +1,215 @@
+"""Concerns: log one, read your own (or, as a DSL, the school's), add to it. Never edit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from api.deps import AnyRole, GuidanceDep, NowDep, RequestIdDep, SessionDep, StaffOrDSL
+from api.errors import problem_response, problem_responses
+from models.concern import AddendumCreate, AddendumPublic, ConcernCreate, ConcernPage, ConcernPublic
+from services import concerns
+from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/concerns", tags=["concerns"])
+
+APPEND_ONLY = (
+    "A concern is append-only: it is never edited or deleted. Add an addendum with "
+    "POST /concerns/{id}/addenda to correct or add to it."
+)
+
+
+@router.post(
+    "",
+    summary="Log a concern",
+    description=(
+        "Staff, DSLs and deputy DSLs. `recorded_at`, `recorded_by`, `status` and `id` are "
+        "the server's: sending them is a 422. When `immediate_danger` is true the answer's "
+        "`actions` include the guidance's `contact-police` action, to show at once.\n\n"
+        "Send an `Idempotency-Key` header (any unique string, up to 255 characters) to make "
+        "retries safe: the same key with the same body within 24 hours answers the first "
+        "result again (201, same id, header `Idempotent-Replayed: true`) and records "
+        "nothing new; the same key with a different body is a 422."
+    ),
+    status_code=201,
+    response_model=ConcernPublic,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def create_concern(
+    body: ConcernCreate,
+    request: Request,
+    response: Response,
+    principal: StaffOrDSL,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Makes retries of this request safe (see above)",
+        ),
+    ] = None,
+) -> ConcernPublic:
+    created = concerns.create_concern(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        concern=body,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = request.url_for(
+        "get_concern", concern_id=created.concern.id
+    ).path
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return created.concern
+
+
+@router.get(
+    "",
+    summary="List concerns",
+    description=(
+        "Newest recorded first. A DSL or deputy DSL sees every concern of the school; a "
+        "member of staff sees the concerns they recorded. Filters combine (all must "
+        "match); `indicator` may be repeated and matches any of them; `from` is inclusive "
+        "and `to` exclusive, both on `observed_at`; `q` matches text in the description, "
+        "ignoring case. Pages are keyset-based: concerns recorded while you page never "
+        "shift or repeat the later pages."
+    ),
+    response_model=ConcernPage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_concerns(
+    principal: StaffOrDSL,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    pupil_id: uuid.UUID | None = None,
+    indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    observed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    observed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    recorded_by: uuid.UUID | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    immediate_danger: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ConcernPage:
+    page = concerns.list_concerns(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        filters=concerns.ConcernFilters(
+            pupil_id=pupil_id,
+            indicators=tuple(indicator or ()),
+            status=status,
+            observed_from=observed_from,
+            observed_to=observed_to,
+            recorded_by=recorded_by,
+            text=q,
+            immediate_danger=immediate_danger,
+        ),
+        limit=limit,
+        cursor=cursor,
+    )
+    return ConcernPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{concern_id}",
+    summary="One concern, with its addenda",
+    description="Its recorder, or a DSL or deputy DSL of the school. Anyone else: 404.",
+    response_model=ConcernPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_concern(
+    concern_id: uuid.UUID,
+    principal: StaffOrDSL,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+) -> ConcernPublic:
+    return concerns.get_concern(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        concern_id=concern_id,
+    )
+
+
+@router.post(
+    "/{concern_id}/addenda",
+    summary="Add to a concern",
+    description=(
+        "Further information or a correction, with the reason for it. The concern itself "
+        "is never changed; addenda are shown inside it, oldest first (`Location` points at "
+        "the concern). Its recorder, or a DSL or deputy DSL of the school."
+    ),
+    status_code=201,
+    response_model=AddendumPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def add_addendum(
+    concern_id: uuid.UUID,
+    body: AddendumCreate,
+    request: Request,
+    response: Response,
+    principal: StaffOrDSL,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+) -> AddendumPublic:
+    added = concerns.add_addendum(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        concern_id=concern_id,
+        addendum=body,
+    )
+    response.headers["Location"] = request.url_for("get_concern", concern_id=concern_id).path
+    return added
+
+
+def _append_only(concern_id: str, request: Request, _principal: AnyRole) -> JSONResponse:
+    # Any caller gets the same answer for any id: it says nothing about what exists.
+    return problem_response(
+        405,
+        f"{request.method} is not allowed. {APPEND_ONLY}",
+        slug="method-not-allowed",
+        headers={"Allow": "GET"},
+    )
+
+
+for _method, _name in (
+    ("PUT", "replace_concern"),
+    ("PATCH", "edit_concern"),
+    ("DELETE", "delete_concern"),
+):
+    router.add_api_route(
+        "/{concern_id}",
+        _append_only,
+        methods=[_method],
+        name=_name,
+        summary=f"{_method} is not allowed: a concern is append-only",
+        description=APPEND_ONLY + " Always 405, with `Allow: GET`.",
+        status_code=405,
+        response_class=JSONResponse,
+        responses=problem_responses(401, 403, 405),
+    )

@@ -1,0 +1,275 @@
+"""Pupils: name search for picking a child, and the full record for those who need it.
+
+Every query is scoped to the caller's school; a pupil of another school is a 404. Every
+read and write is audited (ids only: never a name or a search term).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
+from sqlmodel import Session, col, select
+
+from models.pupil import (
+    Pupil,
+    PupilCreate,
+    PupilPublic,
+    PupilSearchPage,
+    PupilSearchResult,
+    PupilStatus,
+    PupilUpdate,
+    name_words,
+)
+from models.user import Role
+from services import audit
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.pagination import decode_cursor, encode_cursor, invalid_cursor
+from services.principal import Principal
+
+SEARCHERS = frozenset({Role.staff, Role.dsl, Role.deputy_dsl})
+EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
+MAX_QUERY_WORDS = 5
+
+
+def _require(principal: Principal, roles: frozenset[Role]) -> None:
+    # The routers' guards decide first; this keeps a service safe from a caller that
+    # forgot one.
+    if principal.kind != "user" or principal.role not in roles:
+        raise Forbidden("Your role does not allow this.")
+
+
+def _pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> Pupil:
+    pupil = session.exec(
+        select(Pupil).where(Pupil.id == pupil_id, Pupil.school_id == principal.school_id)
+    ).one_or_none()
+    if pupil is None:
+        raise NotFound("There is no pupil with that id.")
+    return pupil
+
+
+def _invalid(field: str, detail: str, *, where: str = "body") -> InvalidInput:
+    return InvalidInput(
+        detail, extra={"errors": [{"loc": [where, field], "msg": detail, "type": "value_error"}]}
+    )
+
+
+def _check_upn_free(
+    session: Session, principal: Principal, upn: str | None, *, pupil_id: uuid.UUID | None
+) -> None:
+    if upn is None:
+        return
+    clash = session.exec(
+        select(Pupil.id).where(
+            Pupil.school_id == principal.school_id, Pupil.upn == upn, Pupil.id != pupil_id
+        )
+    ).first()
+    if clash is not None:
+        raise Conflict("Another pupil of your school already has this UPN.", slug="duplicate-upn")
+
+
+def search_pupils(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    request_id: str | None,
+    query: str,
+    include_left: bool = False,
+    limit: int,
+    cursor: str | None = None,
+) -> PupilSearchPage:
+    """Pupils of the caller's school whose given, family or preferred name starts with each
+    word of ``query`` (case and accents ignored), ordered by family then given name.
+
+    Staff, DSLs and deputy DSLs; only DSLs may include pupils who have left. Answers only
+    what is needed to pick a child. Records one ``pupil.search`` event (not the query)."""
+    _require(principal, SEARCHERS)
+    if include_left and not principal.is_dsl:
+        raise Forbidden("Only a DSL or deputy DSL may search pupils who have left.")
+    words = name_words(query)[:MAX_QUERY_WORDS]
+    if not words:
+        raise _invalid("q", "Give at least one letter or digit of a name.", where="query")
+
+    conditions: list[ColumnElement[bool]] = [col(Pupil.school_id) == principal.school_id]
+    if not include_left:
+        conditions.append(col(Pupil.status) == PupilStatus.active.value)
+    for word in words:
+        # Words hold letters and digits only, so they need no LIKE escaping.
+        prefix = word + "%"
+        conditions.append(
+            or_(
+                col(Pupil.given_name_key).like(prefix),
+                col(Pupil.family_name_key).like(prefix),
+                col(Pupil.preferred_name_key).like(prefix),
+            )
+        )
+    if cursor is not None:
+        # The cursor names the last pupil shown (an id, never a name) and the page goes
+        # on from where that pupil sorts.
+        position = decode_cursor(cursor, fields=("after",))
+        try:
+            after_id = uuid.UUID(str(position["after"]))
+        except ValueError:
+            raise invalid_cursor() from None
+        after = session.exec(
+            select(Pupil).where(Pupil.id == after_id, Pupil.school_id == principal.school_id)
+        ).one_or_none()
+        if after is None:
+            raise invalid_cursor()
+        conditions.append(
+            or_(
+                col(Pupil.family_name_key) > after.family_name_key,
+                and_(
+                    col(Pupil.family_name_key) == after.family_name_key,
+                    col(Pupil.given_name_key) > after.given_name_key,
+                ),
+                and_(
+                    col(Pupil.family_name_key) == after.family_name_key,
+                    col(Pupil.given_name_key) == after.given_name_key,
+                    col(Pupil.id) > after.id,
+                ),
+            )
+        )
+    found = list(
+        session.exec(
+            select(Pupil)
+            .where(*conditions)
+            .order_by(col(Pupil.family_name_key), col(Pupil.given_name_key), col(Pupil.id))
+            .limit(limit + 1)
+        )
+    )
+    page = found[:limit]
+    next_cursor = encode_cursor({"after": str(page[-1].id)}) if len(found) > limit else None
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="pupil.search",
+        now=now,
+        entity_type="pupil",
+        request_id=request_id,
+    )
+    return PupilSearchPage(items=[PupilSearchResult.of(p) for p in page], next_cursor=next_cursor)
+
+
+def get_pupil(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    request_id: str | None,
+    pupil_id: uuid.UUID,
+) -> PupilPublic:
+    """The full record of a pupil of the caller's school (404 otherwise).
+
+    DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id."""
+    _require(principal, frozenset({Role.dsl, Role.deputy_dsl}))
+    pupil = _pupil_in_school(session, principal, pupil_id)
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="pupil.read",
+        now=now,
+        entity_type="pupil",
+        entity_id=pupil.id,
+        pupil_id=pupil.id,
+        request_id=request_id,
+    )
+    return PupilPublic.of(pupil)
+
+
+def create_pupil(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    request_id: str | None,
+    pupil: PupilCreate,
+) -> PupilPublic:
+    """Add a pupil to the caller's school by hand (active, with no MIS source).
+
+    Admins, DSLs and deputy DSLs. Refuses a date of birth in the future (422) and a UPN
+    another pupil of the school already has (409). Records ``pupil.create``."""
+    _require(principal, EDITORS)
+    if pupil.date_of_birth > now.date():
+        raise _invalid("date_of_birth", "The date of birth is in the future.")
+    _check_upn_free(session, principal, pupil.upn, pupil_id=None)
+    record = Pupil(
+        **pupil.model_dump(),
+        school_id=principal.school_id,
+        status=PupilStatus.active.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(record)
+    session.flush()
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="pupil.create",
+        now=now,
+        entity_type="pupil",
+        entity_id=record.id,
+        pupil_id=record.id,
+        request_id=request_id,
+    )
+    return PupilPublic.of(record)
+
+
+def update_pupil(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    request_id: str | None,
+    pupil_id: uuid.UUID,
+    changes: PupilUpdate,
+) -> PupilPublic:
+    """Change the fields sent of a pupil of the caller's school (404 otherwise).
+
+    Admins, DSLs and deputy DSLs. Names and date of birth cannot be cleared; ``status``
+    ``left`` sets ``left_on`` (today unless given), ``active`` clears it. Records
+    ``pupil.update`` (which fields changed is not recorded: they may be names)."""
+    _require(principal, EDITORS)
+    pupil = _pupil_in_school(session, principal, pupil_id)
+    data: dict[str, Any] = changes.model_dump(exclude_unset=True)
+    for required in ("given_name", "family_name", "date_of_birth"):
+        if required in data and data[required] is None:
+            raise _invalid(required, f"{required} cannot be cleared.")
+    if data.get("date_of_birth") is not None and data["date_of_birth"] > now.date():
+        raise _invalid("date_of_birth", "The date of birth is in the future.")
+    if "upn" in data:
+        _check_upn_free(session, principal, data["upn"], pupil_id=pupil.id)
+
+    status = data.pop("status", None)
+    left_on = data.pop("left_on", None)
+    if status == PupilStatus.active:
+        if left_on is not None:
+            raise _invalid("left_on", "A pupil who is active has no leaving date.")
+        pupil.status, pupil.left_on = PupilStatus.active.value, None
+    elif status == PupilStatus.left:
+        pupil.status = PupilStatus.left.value
+        pupil.left_on = left_on or pupil.left_on or now.date()
+    elif left_on is not None:
+        if pupil.status != PupilStatus.left.value:
+            raise _invalid("left_on", "Only a pupil who has left has a leaving date.")
+        pupil.left_on = left_on
+
+    for field, value in data.items():
+        setattr(pupil, field, value)
+    pupil.updated_at = now
+    session.add(pupil)
+    session.flush()
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="pupil.update",
+        now=now,
+        entity_type="pupil",
+        entity_id=pupil.id,
+        pupil_id=pupil.id,
+        request_id=request_id,
+    )
+    return PupilPublic.of(pupil)

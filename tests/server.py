@@ -1,0 +1,85 @@
+"""Run the real server (``concernlog serve``) as a subprocess on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_SECRET
+
+CONCERNLOG = str(Path(sys.executable).parent / "concernlog")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, database_url: str, port: int, log_path: Path) -> None:
+        self.database_url = database_url
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        env = os.environ | {
+            "CONCERNLOG_DATABASE_URL": self.database_url,
+            "CONCERNLOG_ENV": "test",
+            "CONCERNLOG_SECRET_KEY": TEST_SECRET,
+            "CONCERNLOG_LOG_LEVEL": "INFO",
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [CONCERNLOG, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not become healthy in time")
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def running_server(database_url: str, log_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(database_url, free_port(), log_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
