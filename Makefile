@@ -22,6 +22,8 @@ install: $(STAMP)
 run: install
 	mkdir -p data
 	$(BIN)/concernlog migrate
+	@if [ "$${CONCERNLOG_ENV:-development}" = "development" ]; then \
+		$(BIN)/concernlog seed-demo --if-empty --api-url http://$(HOST):$(PORT); fi
 	$(BIN)/concernlog serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -313,6 +313,90 @@ def import_pupils(
         raise typer.Exit(1)
 
 
+def _print_demo_logins(logins: list, api_url: str) -> None:  # type: ignore[type-arg]
+    typer.echo("")
+    typer.echo(f"API docs: {api_url}/docs   (Authorize with a token from POST /api/v1/auth/token)")
+    typer.echo("Demo logins (fictional school, URN 999901):")
+    for login in logins:
+        line = f"  {login.role:<11} {login.email:<40} password: {login.password}"
+        if login.totp_secret:
+            line += f"  TOTP secret: {login.totp_secret}"
+        typer.echo(line)
+    typer.echo("Get a current TOTP code with: concernlog totp-code --email EMAIL")
+    typer.echo("")
+
+
+@app.command("seed-demo")
+def seed_demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only seed a database that has no school yet")
+    ] = False,
+    api_url: Annotated[str, typer.Option(help="Where the API will be served")] = (
+        "http://127.0.0.1:8000"
+    ),
+) -> None:
+    """Create a fictional demo school (users of every role, 300 pupils, concerns) and print
+    its logins. Refused in production."""
+    from api.db import Database
+    from guidance import GUIDANCE_DIR
+    from models.base import utcnow
+    from services import demo
+    from services.guidance import GuidanceLibrary
+
+    settings = _settings()
+    if settings.env == "production":
+        raise _fail("seed-demo is refused when CONCERNLOG_ENV=production")
+    database = Database.from_url(settings.database_url)
+    try:
+        with database.transaction() as session:
+            if if_empty and not demo.database_is_empty(session):
+                logins = demo.demo_logins(session)
+                if logins:
+                    _print_demo_logins(logins, api_url)
+                return
+            result = demo.seed_demo(
+                session, now=utcnow(), guidance=GuidanceLibrary.load(GUIDANCE_DIR)
+            )
+    finally:
+        database.dispose()
+    typer.echo("Demo school created." if result.created else "Demo school already exists.")
+    _print_demo_logins(result.logins, api_url)
+
+
+@app.command("totp-code")
+def totp_code(
+    email: Annotated[
+        str | None, typer.Option(help="A user whose secret is in this database")
+    ] = None,
+    secret: Annotated[str | None, typer.Option(help="A base32 TOTP secret")] = None,
+) -> None:
+    """Print the current 6-digit TOTP code for a secret, or (outside production) for a
+    user of this database. For demos and development, like an authenticator app."""
+    import pyotp
+
+    if secret is None:
+        if email is None:
+            raise _fail("give --email or --secret")
+        settings = _settings()
+        if settings.env == "production":
+            raise _fail("--email is refused in production; use your authenticator app")
+        from sqlmodel import select
+
+        from api.db import Database
+        from models.user import User
+
+        database = Database.from_url(settings.database_url)
+        try:
+            with database.transaction() as session:
+                user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+                secret = user.totp_secret if user is not None else None
+        finally:
+            database.dispose()
+        if not secret:
+            raise _fail(f"no TOTP secret for {email}")
+    typer.echo(pyotp.TOTP(secret).now())
+
+
 def main() -> None:
     app(prog_name="concernlog")
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.config import Settings
@@ -95,20 +96,26 @@ NowDep = Annotated[datetime, Depends(get_now)]
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 
 
-def _bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated()
-    return token.strip()
+# Declared so that the OpenAPI document carries a bearer security scheme (and /docs an
+# "Authorize" button); the token itself is checked by ``authenticate``.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="An access token from POST /api/v1/auth/token",
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
-def authenticate(request: Request, session: SessionDep, keys: KeysDep, now: NowDep) -> Principal:
+def authenticate(
+    credentials: BearerCredentials, session: SessionDep, keys: KeysDep, now: NowDep
+) -> Principal:
     """The caller, from a verified bearer token and a fresh read of their account: a
     deactivated account or a changed token version (role, password, MFA) is refused at
     once, whatever the token's expiry."""
+    if credentials is None or not credentials.credentials.strip():
+        raise Unauthenticated()
     try:
-        claims = decode_access_token(keys, _bearer_token(request), now=now)
+        claims = decode_access_token(keys, credentials.credentials.strip(), now=now)
     except InvalidToken:
         raise Unauthenticated("The bearer token is invalid or has expired.") from None
     principal = identity.principal_for_token(session, claims)

@@ -22,7 +22,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, WithJsonSchema, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -36,6 +44,10 @@ EXTERNAL_ID_MAX = 128
 NAME_MAX = 100
 # A lower-case slug: "wonde", "sims", "arbor", "csv", "oneroster"...
 SOURCE_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+Source = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=SOURCE_MAX, pattern=SOURCE_PATTERN),
+]
 
 
 class MISKind(StrEnum):
@@ -326,7 +338,7 @@ class Leavers(SQLModel):
         },
     )
 
-    source: str = Field(min_length=1, max_length=SOURCE_MAX, regex=SOURCE_PATTERN)
+    source: Source = Field(description="The MIS or feed, as a lower-case slug")
     external_ids: list[Annotated[str, Field(min_length=1, max_length=EXTERNAL_ID_MAX)]] = Field(
         min_length=1, max_length=MAX_BATCH
     )
@@ -347,7 +359,7 @@ class SyncRunCreate(SQLModel):
     )
 
     kind: SyncRunKind
-    source: str = Field(min_length=1, max_length=SOURCE_MAX, regex=SOURCE_PATTERN)
+    source: Source = Field(description="The MIS or feed, as a lower-case slug")
 
     @field_validator("source", mode="before")
     @classmethod

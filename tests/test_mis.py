@@ -27,6 +27,7 @@ from models.mis import MISRecord, SyncRun
 from models.pupil import Pupil
 from models.user import Role, User
 from services import audit
+from services import mis as mis_service
 from services.mis import check_upn
 from services.mis_import import CSV_COLUMNS, wonde_student_records
 from tests.factories import auth, make_school, make_service_account, make_user
@@ -216,6 +217,7 @@ def test_one_bad_record_is_rejected_and_the_others_succeed(
         pupil_record("S-1"),  # the same record twice in one batch
         pupil_record("S-5", year_group="Y" * 50, upn="not-a-upn"),
         pupil_record("S-6", date_of_birth="2999-01-01"),
+        pupil_record("S-7", source="Not A Slug"),
     ]
     response = put_pupils(client, mis_headers, records)
     body = response.json()
@@ -227,6 +229,7 @@ def test_one_bad_record_is_rejected_and_the_others_succeed(
         "rejected",
         "created",
         "rejected",
+        "rejected",
     ]
     reasons = [r["reason"] for r in body["results"]]
     assert reasons[1].startswith("date_of_birth")
@@ -234,8 +237,9 @@ def test_one_bad_record_is_rejected_and_the_others_succeed(
     assert reasons[3].startswith("source_updated_at")
     assert "repeats" in reasons[4]
     assert body["results"][5]["warnings"] == ["year_group_invalid", "upn_invalid_format"]
-    assert [r["index"] for r in body["results"]] == list(range(7))
-    assert body["counts"]["created"] == 2 and body["counts"]["rejected"] == 5
+    assert reasons[7].startswith("source")
+    assert [r["index"] for r in body["results"]] == list(range(8))
+    assert body["counts"]["created"] == 2 and body["counts"]["rejected"] == 6
     stored = pupils_of(database, school)
     assert set(stored) == {"S-1", "S-5"}
     assert stored["S-5"].upn is None and stored["S-5"].year_group is None
@@ -417,6 +421,41 @@ def test_a_hand_entered_pupil_is_linked_by_upn_and_date_of_birth(
 
     duplicate = put_pupils(client, mis_headers, [pupil_record("S-9", upn="P207000016049")])
     assert results(duplicate) == [("created", ["upn_duplicate"])]
+
+
+def test_a_record_written_concurrently_is_rejected_alone(
+    client: TestClient,
+    database: Database,
+    school: School,
+    mis_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert results(put_pupils(client, mis_headers, [pupil_record("S-1")])) == [("created", [])]
+    # As if another sync committed S-1 between this batch's lookups and its insert.
+    monkeypatch.setattr(mis_service, "_mis_records", lambda *_a, **_k: {})
+    monkeypatch.setattr(mis_service, "_pupils_by_key", lambda *_a, **_k: {})
+    response = put_pupils(client, mis_headers, [pupil_record("S-1"), pupil_record("S-2")])
+    assert [r["result"] for r in response.json()["results"]] == ["rejected", "created"]
+    assert "send it again" in response.json()["results"][0]["reason"]
+    assert set(pupils_of(database, school)) == {"S-1", "S-2"}
+    with database.transaction() as session:
+        assert audit.verify_chain(session, school_id=school.id).ok
+
+
+def test_sources_are_lower_case_slugs(
+    client: TestClient, school: School, mis_headers: dict[str, str]
+) -> None:
+    bad = client.post(
+        f"{MIS}/sync-runs", headers=mis_headers, json={"kind": "full", "source": "My MIS!"}
+    )
+    assert bad.status_code == 422
+    run = client.post(
+        f"{MIS}/sync-runs", headers=mis_headers, json={"kind": "full", "source": "SIMS"}
+    )
+    assert run.status_code == 201 and run.json()["source"] == "sims"
+    assert results(put_pupils(client, mis_headers, [pupil_record("S-1", source="SIMS")])) == [
+        ("created", [])
+    ]
 
 
 # --- staff ---------------------------------------------------------------------------------
