@@ -37,3 +37,18 @@ __all__ += ["Addendum", "Concern", "ConcernIndicator", "ConcernPupil", "Idempote
 from models.mis import MISRecord, SyncRun  # noqa: E402
 
 __all__ += ["MISRecord", "SyncRun"]
+
+from models.case import Case, CaseAction, CaseConcern, CaseDecision, CaseEvent  # noqa: E402
+from models.concern import ConcernSearchTerm  # noqa: E402
+from models.triage import ConcernTriage, TriageEvent  # noqa: E402
+
+__all__ += [
+    "Case",
+    "CaseAction",
+    "CaseConcern",
+    "CaseDecision",
+    "CaseEvent",
+    "ConcernSearchTerm",
+    "ConcernTriage",
+    "TriageEvent",
+]

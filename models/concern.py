@@ -1,23 +1,36 @@
 """Concerns: what a member of staff saw or heard, about which children, and when.
 
 A concern row is written once and never edited; corrections and further information are
-addenda. Its pupils and indicators are rows of their own, so that "every concern about this
-child" and "every concern showing this sign" are index lookups.
+addenda, and what a DSL decides about it is its triage (``models.triage``). Its pupils and
+indicators are rows of their own, so that "every concern about this child" and "every
+concern showing this sign" are index lookups.
+
+Text search (``GET /concerns?q=``) covers the description and the addenda's text. On
+PostgreSQL it is full-text search over GIN expression indexes on both columns (declared
+here, created by the migration on PostgreSQL only; SQLite cannot hold them and Alembic
+does not compare expression indexes there). On SQLite the application keeps an inverted
+index, ``concern_search_term``: one row per distinct word of a concern's text, written in
+the same transaction as the concern or addendum it comes from. FTS5 would do the same
+job, but its virtual and shadow tables cannot be declared in the metadata, so models and
+migrations could no longer be compared.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, field_validator
-from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
 from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
 from models.guidance import KEBAB_CASE, GuidanceAction
+from models.pupil import name_words
+from models.triage import RiskLevel, TriageStatus
 
 MAX_PUPILS = 20
 MAX_INDICATORS = 50
@@ -25,6 +38,11 @@ DESCRIPTION_MAX = 20_000
 ADDENDUM_TEXT_MAX = 20_000
 REASON_MAX = 1_000
 LOCATION_MAX = 500
+SEARCH_TERM_MAX = 64
+# The text-search configuration: its expression must be spelt exactly the same in the
+# indexes and in the queries, or PostgreSQL will not use the indexes.
+TSVECTOR_DESCRIPTION = "to_tsvector('english'::regconfig, description)"
+TSVECTOR_ADDENDUM_TEXT = "to_tsvector('english'::regconfig, text)"
 
 
 def _timestamp(*, nullable: bool = False) -> Column[datetime]:
@@ -43,7 +61,13 @@ class Concern(SQLModel, table=True):
             "recorded_at",
             "id",
         ),
-        Index("ix_concern_school_id_observed_at", "school_id", "observed_at"),
+        Index("ix_concern_school_id_observed_at_id", "school_id", "observed_at", "id"),
+        # PostgreSQL only (see the module docstring).
+        Index(
+            "ix_concern_description_tsvector",
+            text(TSVECTOR_DESCRIPTION),
+            postgresql_using="gin",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -57,7 +81,6 @@ class Concern(SQLModel, table=True):
     location: str | None = Field(default=None, max_length=LOCATION_MAX)
     immediate_danger: bool
     police_contacted: bool
-    status: str = Field(default="new", max_length=20)
 
 
 class ConcernPupil(SQLModel, table=True):
@@ -84,6 +107,13 @@ class ConcernIndicator(SQLModel, table=True):
             "indicator_id",
             "observed_at",
         ),
+        # Reports: every indicator of a period, grouped (an index-only range scan).
+        Index(
+            "ix_concern_indicator_school_id_observed_at_indicator_id",
+            "school_id",
+            "observed_at",
+            "indicator_id",
+        ),
     )
 
     concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
@@ -98,7 +128,11 @@ class Addendum(SQLModel, table=True):
     who, when and why. The original concern is never changed."""
 
     __tablename__ = "addendum"
-    __table_args__ = (Index("ix_addendum_concern_id_recorded_at", "concern_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_addendum_concern_id_recorded_at", "concern_id", "recorded_at"),
+        # PostgreSQL only (see the module docstring).
+        Index("ix_addendum_text_tsvector", text(TSVECTOR_ADDENDUM_TEXT), postgresql_using="gin"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     concern_id: uuid.UUID = Field(foreign_key="concern.id")
@@ -107,6 +141,25 @@ class Addendum(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
     recorded_at: datetime = Field(sa_column=_timestamp())
+
+
+class ConcernSearchTerm(SQLModel, table=True):
+    """One word of a concern's text (description or an addendum), for text search on
+    SQLite; PostgreSQL searches with its full-text indexes and leaves this table empty.
+    Words are normalised as ``search_terms`` says; a search matches each word of the
+    query as a prefix, which the primary key's order serves as a range scan."""
+
+    __tablename__ = "concern_search_term"
+
+    school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
+    term: str = Field(max_length=SEARCH_TERM_MAX, primary_key=True)
+    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+
+
+def search_terms(text_: str) -> set[str]:
+    """The distinct words of ``text_`` as SQLite's search index keeps them: case-folded,
+    accents stripped (so "Zoë" is found by "zoe"), cut to 64 characters."""
+    return {word[:SEARCH_TERM_MAX] for word in name_words(text_)}
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -280,6 +333,9 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
     "recorded_at": "2026-11-27T16:05:12.345678Z",
     "recorded_by": _PERSON_EXAMPLE,
     "status": "new",
+    "risk_level": None,
+    "assigned_to": None,
+    "waiting_hours": 16.9,
     "addenda": [],
     "actions": [
         {
@@ -306,12 +362,35 @@ class ConcernPublic(SQLModel):
     police_contacted: bool
     recorded_at: datetime = Field(description="When the server received it (server clock)")
     recorded_by: Person
-    status: str
+    status: TriageStatus = Field(
+        description="Where the DSLs are with it: new, acknowledged, in_progress, closed or "
+        "no_further_action (changed with POST /concerns/{id}/triage)"
+    )
+    risk_level: RiskLevel | None = Field(
+        default=None, description="The DSL's assessment; null until set, and always for staff"
+    )
+    assigned_to: Person | None = Field(
+        default=None, description="The DSL or deputy who has it; null for staff"
+    )
+    waiting_hours: float | None = Field(
+        default=None,
+        description="Hours since it was recorded, while its status is still new (one "
+        "decimal); null once a DSL has moved it on, and always for staff",
+    )
     addenda: list[AddendumPublic] = Field(description="Oldest first")
     actions: list[GuidanceAction] = Field(
         description="What the guidance says to do now: its actions for every concern, and "
         "those for immediate danger (contact the police) when immediate_danger is true"
     )
+
+
+class ConcernSort(StrEnum):
+    """A list's order: the field, descending with a leading ``-``."""
+
+    recorded_desc = "-recorded_at"
+    recorded_asc = "recorded_at"
+    observed_desc = "-observed_at"
+    observed_asc = "observed_at"
 
 
 class ConcernPage(SQLModel):

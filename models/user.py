@@ -184,3 +184,13 @@ class ServiceAccountPublic(SQLModel):
 
 class ServiceAccountCreated(ServiceAccountPublic):
     client_secret: str = Field(description="Shown once, now; only its hash is kept")
+
+
+class UserPage(SQLModel):
+    items: list[UserPublic]
+    next_cursor: str | None = Field(description="Opaque; null on the last page")
+
+
+class ServiceAccountPage(SQLModel):
+    items: list[ServiceAccountPublic]
+    next_cursor: str | None = Field(description="Opaque; null on the last page")

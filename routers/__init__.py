@@ -31,3 +31,9 @@ protected_router.include_router(concerns.router)
 from routers import mis  # noqa: E402
 
 protected_router.include_router(mis.router)
+
+from routers import cases, reports, triage  # noqa: E402
+
+protected_router.include_router(triage.router)
+protected_router.include_router(cases.router)
+protected_router.include_router(reports.router)

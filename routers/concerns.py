@@ -11,7 +11,15 @@ from pydantic import AwareDatetime
 
 from api.deps import AnyRole, GuidanceDep, NowDep, RequestIdDep, SessionDep, StaffOrDSL
 from api.errors import problem_response, problem_responses
-from models.concern import AddendumCreate, AddendumPublic, ConcernCreate, ConcernPage, ConcernPublic
+from models.concern import (
+    AddendumCreate,
+    AddendumPublic,
+    ConcernCreate,
+    ConcernPage,
+    ConcernPublic,
+    ConcernSort,
+)
+from models.triage import RiskLevel, TriageStatus
 from services import concerns
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -75,17 +83,33 @@ def create_concern(
     return created.concern
 
 
+LIST_DESCRIPTION = """\
+A DSL or deputy DSL sees every concern of the school; a member of staff sees only the
+concerns they recorded (no filter widens that). Filters combine (all must match); a
+repeatable filter (`indicator`, `status`, `risk_level`) matches any of its values.
+
+- `from` (inclusive) and `to` (exclusive) are on `observed_at`, with an offset.
+- `q` searches the description and the addenda's text. On PostgreSQL it is full-text
+  search in English (`websearch_to_tsquery`: words match their stem, "quoted phrases",
+  `or`, `-word`); on SQLite every word must start a word of the text. Both ignore case.
+- `year_group` is the pupil's year group now (any pupil of the concern).
+- `risk_level` and `assigned_to` are for DSLs only (403 for staff): they would reveal the
+  DSLs' assessment.
+- `status=new` lists what no DSL has moved on yet; each item's `waiting_hours` says how
+  long it has waited (DSLs only).
+
+`sort` is `-recorded_at` (newest recorded first, the default), `recorded_at`,
+`-observed_at` or `observed_at`: a leading `-` means descending. Pages are keyset-based
+on the sort key and id, and the cursor remembers the sort it was made with (another
+`sort` with it is a 422): concerns recorded while you page never shift or repeat the
+later pages.
+"""
+
+
 @router.get(
     "",
-    summary="List concerns",
-    description=(
-        "Newest recorded first. A DSL or deputy DSL sees every concern of the school; a "
-        "member of staff sees the concerns they recorded. Filters combine (all must "
-        "match); `indicator` may be repeated and matches any of them; `from` is inclusive "
-        "and `to` exclusive, both on `observed_at`; `q` matches text in the description, "
-        "ignoring case. Pages are keyset-based: concerns recorded while you page never "
-        "shift or repeat the later pages."
-    ),
+    summary="List and search concerns",
+    description=LIST_DESCRIPTION,
     response_model=ConcernPage,
     responses=problem_responses(401, 403, 422),
 )
@@ -97,12 +121,16 @@ def list_concerns(
     guidance: GuidanceDep,
     pupil_id: uuid.UUID | None = None,
     indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[list[TriageStatus] | None, Query(max_length=5)] = None,
     observed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     observed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     recorded_by: uuid.UUID | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     immediate_danger: bool | None = None,
+    risk_level: Annotated[list[RiskLevel] | None, Query(max_length=4)] = None,
+    assigned_to: uuid.UUID | None = None,
+    year_group: Annotated[str | None, Query(min_length=1, max_length=20)] = None,
+    sort: Annotated[ConcernSort, Query()] = ConcernSort.recorded_desc,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ConcernPage:
@@ -115,13 +143,17 @@ def list_concerns(
         filters=concerns.ConcernFilters(
             pupil_id=pupil_id,
             indicators=tuple(indicator or ()),
-            status=status,
+            statuses=tuple(status or ()),
             observed_from=observed_from,
             observed_to=observed_to,
             recorded_by=recorded_by,
             text=q,
             immediate_danger=immediate_danger,
+            risk_levels=tuple(risk_level or ()),
+            assigned_to=assigned_to,
+            year_group=year_group,
         ),
+        sort=sort.value,
         limit=limit,
         cursor=cursor,
     )
@@ -131,19 +163,24 @@ def list_concerns(
 @router.get(
     "/{concern_id}",
     summary="One concern, with its addenda",
-    description="Its recorder, or a DSL or deputy DSL of the school. Anyone else: 404.",
+    description=(
+        "Its recorder, or a DSL or deputy DSL of the school. Anyone else: 404. The `ETag` "
+        "header is the version of the concern's triage state: send it as `If-Match` to "
+        "`POST /concerns/{id}/triage`."
+    ),
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
 def get_concern(
     concern_id: uuid.UUID,
+    response: Response,
     principal: StaffOrDSL,
     session: SessionDep,
     now: NowDep,
     request_id: RequestIdDep,
     guidance: GuidanceDep,
 ) -> ConcernPublic:
-    return concerns.get_concern(
+    read = concerns.get_concern(
         session,
         principal=principal,
         now=now,
@@ -151,6 +188,8 @@ def get_concern(
         guidance=guidance,
         concern_id=concern_id,
     )
+    response.headers["ETag"] = read.etag
+    return read.concern
 
 
 @router.post(

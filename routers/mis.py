@@ -122,15 +122,12 @@ def upsert_wonde_students(
         uuid.UUID | None, Query(description="An open sync run of source `wonde`")
     ] = None,
 ) -> BatchResult:
-    records, warnings = mis_import.wonde_student_records(body.data)
     return _batch(
-        mis.upsert_pupils(
+        mis_import.upsert_wonde_students(
             session,
             principal=principal,
-            records=records,
+            students=body.data,
             run_id=run_id,
-            run_id_loc=("query", "run_id"),
-            extra_warnings=warnings,
             now=now,
             request_id=request_id,
         )

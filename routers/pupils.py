@@ -1,4 +1,5 @@
-"""Pupils: search by name to pick a child; the full record for DSLs; entry by hand."""
+"""Pupils: search by name to pick a child; the full record, chronology and export for
+DSLs; entry by hand."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import DSLOnly, NowDep, PupilEditor, RequestIdDep, SessionDep, StaffOrDSL
+from api.deps import (
+    DSLOnly,
+    GuidanceDep,
+    NowDep,
+    PupilEditor,
+    RequestIdDep,
+    SessionDep,
+    StaffOrDSL,
+)
 from api.errors import problem_responses
+from models.chronology import ChronologyPage, PupilFile
 from models.pupil import PupilCreate, PupilPublic, PupilSearchPage, PupilUpdate
-from services import pupils
+from services import chronology, export, pupils
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/pupils", tags=["pupils"])
@@ -126,4 +136,94 @@ def update_pupil(
         request_id=request_id,
         pupil_id=pupil_id,
         changes=body,
+    )
+
+
+@router.get(
+    "/{pupil_id}/chronology",
+    summary="A pupil's chronology",
+    description=(
+        "DSLs and deputy DSLs. Every concern, addendum, triage change, case event, action "
+        "and decision about the pupil, oldest first by `occurred_at` (when it happened: a "
+        "concern's `observed_at`, an action's `occurred_at`, otherwise when it was "
+        "recorded), ties by `recorded_at` then id; a backdated concern sits where it "
+        "happened. Each entry has `type`, `occurred_at`, `recorded_at`, `by`, a `source` "
+        "link to the concern or case, a one-line `summary` (long texts cut at 280 "
+        "characters) and its full `details`. Keyset pages. Reading it is recorded in the "
+        "audit log."
+    ),
+    response_model=ChronologyPage,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_chronology(
+    pupil_id: uuid.UUID,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ChronologyPage:
+    return chronology.get_chronology(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        pupil_id=pupil_id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+_EXPORT_CONTENT = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/PupilFile"}},
+    "text/csv": {"schema": {"type": "string"}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@router.get(
+    "/{pupil_id}/export",
+    summary="Export a pupil's whole file",
+    description=(
+        "DSLs and deputy DSLs. The pupil, every case in full and the whole chronology, as "
+        "a download (`Content-Disposition: attachment`, named by the pupil's id and the "
+        "time, never by name):\n\n"
+        "- `json`: the `PupilFile` document;\n"
+        "- `csv`: the chronology, one row per entry with its full text (columns "
+        "`occurred_at, recorded_at, type, recorded_by, entry, source_type, source_id`; "
+        "UTF-8 with a byte-order mark; cells that a spreadsheet would run as formulas are "
+        "prefixed with `'`);\n"
+        "- `pdf`: for people: the pupil's details, each case, the chronology as a table, "
+        "OFFICIAL-SENSITIVE on every page, page numbers, who generated it and when.\n\n"
+        "The export, with its format, is recorded in the audit log."
+    ),
+    response_class=Response,
+    responses={200: {"content": _EXPORT_CONTENT, "model": PupilFile}}
+    | problem_responses(401, 403, 404, 422),
+)
+def export_pupil_file(
+    pupil_id: uuid.UUID,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    format: export.ExportFormat = export.ExportFormat.json,
+) -> Response:
+    exported = export.export_pupil_file(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        pupil_id=pupil_id,
+        format=format,
+    )
+    return Response(
+        content=exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
     )

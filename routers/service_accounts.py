@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminOnly, NowDep, RequestIdDep, SessionDep
 from api.errors import problem_responses
@@ -12,10 +13,12 @@ from models.user import (
     ServiceAccount,
     ServiceAccountCreate,
     ServiceAccountCreated,
+    ServiceAccountPage,
     ServiceAccountPublic,
     ServiceAccountUpdate,
 )
 from services import users
+from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/service-accounts", tags=["users"])
 
@@ -49,11 +52,23 @@ def create_service_account(
 @router.get(
     "",
     summary="The school's service accounts (never their secrets)",
-    response_model=list[ServiceAccountPublic],
-    responses=problem_responses(401, 403),
+    response_model=ServiceAccountPage,
+    responses=problem_responses(401, 403, 422),
 )
-def list_service_accounts(admin: AdminOnly, session: SessionDep) -> list[ServiceAccountPublic]:
-    return [_public(a) for a in users.list_service_accounts(session, principal=admin)]
+def list_service_accounts(
+    admin: AdminOnly,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 200)")] = (
+        DEFAULT_LIMIT
+    ),
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+) -> ServiceAccountPage:
+    rows, next_cursor = users.list_service_accounts(
+        session, principal=admin, limit=limit, cursor=cursor
+    )
+    return ServiceAccountPage(items=[_public(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.patch(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminOnly, NowDep, RequestIdDep, SessionDep
 from api.errors import problem_responses
-from models.user import PasswordSet, User, UserCreate, UserPublic, UserUpdate
+from models.user import PasswordSet, User, UserCreate, UserPage, UserPublic, UserUpdate
 from services import users
+from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -50,12 +52,22 @@ def create_user(
 
 @router.get(
     "",
-    summary="The school's users",
-    response_model=list[UserPublic],
-    responses=problem_responses(401, 403),
+    summary="The school's users, oldest account first",
+    response_model=UserPage,
+    responses=problem_responses(401, 403, 422),
 )
-def list_users(admin: AdminOnly, session: SessionDep) -> list[UserPublic]:
-    return [_public(u) for u in users.list_users(session, principal=admin)]
+def list_users(
+    admin: AdminOnly,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 200)")] = (
+        DEFAULT_LIMIT
+    ),
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+) -> UserPage:
+    rows, next_cursor = users.list_users(session, principal=admin, limit=limit, cursor=cursor)
+    return UserPage(items=[_public(u) for u in rows], next_cursor=next_cursor)
 
 
 @router.get(

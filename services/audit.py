@@ -6,15 +6,19 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
+from models.base import new_id
 from services import pagination
 
 if TYPE_CHECKING:
@@ -28,6 +32,16 @@ _SLUG = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 # Rows fetched per query when verifying, so that a chain of millions of events is walked
 # in constant memory.
 VERIFY_BATCH_SIZE = 5000
+
+_EVENT_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD_TABLE: sa.Table = AuditChainHead.__table__  # type: ignore[attr-defined]
+# Built once: building a statement per append cost a quarter of the append.
+_INSERT_EVENTS = sa.insert(_EVENT_TABLE)
+_MOVE_HEAD = (
+    sa.update(_HEAD_TABLE)
+    .where(_HEAD_TABLE.c.school_id == sa.bindparam("head_school_id"))
+    .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash"))
+)
 
 # Every field the hash covers (all but the row's own id and hash), in the order they are read.
 _HASHED_FIELDS = (
@@ -111,6 +125,128 @@ def _check_vocabulary(**values: str | None) -> None:
             raise ValueError(f"audit {name} must be a lower-case slug, not free text")
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append with ``record_many``: what was done, to what, about which child."""
+
+    action: str
+    entity_type: str | None = None
+    entity_id: uuid.UUID | None = None
+    pupil_id: uuid.UUID | None = None
+    outcome: str = "success"
+
+
+# session.info key: the chain heads this session's current transaction has locked, by school.
+_LOCKED_HEADS = "concernlog.audit.locked_heads"
+
+
+def _locked_heads(session: orm.Session) -> dict[uuid.UUID, tuple[int, str]]:
+    heads: dict[uuid.UUID, tuple[int, str]] = session.info.setdefault(_LOCKED_HEADS, {})
+    return heads
+
+
+@sa.event.listens_for(orm.Session, "after_transaction_end")
+def _forget_locked_heads(session: orm.Session, _transaction: Any) -> None:
+    # Any transaction end, a savepoint's included: a rolled-back savepoint may have taken
+    # appends with it, so the next append reads the head again.
+    session.info.pop(_LOCKED_HEADS, None)
+
+
+@sa.event.listens_for(AuditChainHead, "after_insert")
+@sa.event.listens_for(AuditChainHead, "after_update")
+def _forget_orm_written_head(_mapper: Any, _connection: Any, head: AuditChainHead) -> None:
+    # A head written through the ORM (a new school's chain, another bulk writer) is read
+    # again from the database before the next append.
+    session = orm.object_session(head)
+    if session is not None:
+        _locked_heads(session).pop(head.school_id, None)
+
+
+def _lock_head(session: Session, school_id: uuid.UUID) -> tuple[int, str]:
+    """The school's chain head, locked for the rest of this transaction.
+
+    The first append of a transaction reads it ``SELECT ... FOR UPDATE`` (SQLite's
+    transactions already hold the write lock from ``BEGIN IMMEDIATE``); no other
+    transaction can move it until this one ends, so later appends in the same transaction
+    continue from the values this one wrote, without reading it again."""
+    heads = _locked_heads(session)
+    head = heads.get(school_id)
+    if head is None:
+        # Columns, not the ORM object: a copy of the head cached in the session's identity
+        # map must never win over the locked read. (An ORM-enabled select, so that a head
+        # added in this session but not yet flushed is flushed first.)
+        row = session.execute(
+            sa.select(col(AuditChainHead.seq), col(AuditChainHead.hash))
+            .where(col(AuditChainHead.school_id) == school_id)
+            .with_for_update()
+        ).one()
+        head = heads[school_id] = (int(row[0]), str(row[1]))
+    return head
+
+
+def record_many(
+    session: Session,
+    *,
+    actor: Actor,
+    now: datetime,
+    entries: Sequence[AuditEntry],
+    request_id: str | None = None,
+    run_id: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Append ``entries``, in order, to the acting school's chain, in the caller's
+    transaction: exactly the rows (sequence numbers, links, hashes) that as many
+    ``record`` calls would append, with one lock of the chain head, one INSERT (executemany)
+    and one head update whatever their number.
+
+    The chain head row is locked (see ``_lock_head``) so that concurrent appends are
+    serialised and sequence numbers never repeat or skip. ``action``, ``entity_type`` and
+    ``outcome`` must be slugs (``ValueError`` otherwise, before anything is written).
+    Returns the rows written, as column values."""
+    if not entries:
+        return []
+    for entry in entries:
+        _check_vocabulary(action=entry.action, entity_type=entry.entity_type, outcome=entry.outcome)
+    school_id = actor.school_id
+    seq, prev_hash = _lock_head(session, school_id)
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        values: dict[str, Any] = {
+            "school_id": school_id,
+            "seq": seq,
+            "occurred_at": now,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "actor_role": actor.role,
+            "action": entry.action,
+            "entity_type": entry.entity_type,
+            "entity_id": entry.entity_id,
+            "pupil_id": entry.pupil_id,
+            "request_id": request_id,
+            "run_id": run_id,
+            "outcome": entry.outcome,
+            "prev_hash": prev_hash,
+        }
+        prev_hash = _hash_of(values)
+        values["id"] = new_id()
+        values["hash"] = prev_hash
+        rows.append(values)
+    # Core statements on the tables: the ORM's unit of work (object state, identity map,
+    # flush ordering) cost more than the SQL itself for these append-only rows.
+    session.execute(_INSERT_EVENTS, rows)
+    session.execute(
+        _MOVE_HEAD, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash}
+    )
+    _locked_heads(session)[school_id] = (seq, prev_hash)
+    # A copy of the head in the session's identity map (a school created in this
+    # transaction) is brought up to date without being marked changed.
+    cached = session.identity_map.get(identity_key(AuditChainHead, school_id))
+    if cached is not None:
+        set_committed_value(cached, "seq", seq)
+        set_committed_value(cached, "hash", prev_hash)
+    return rows
+
+
 def record(
     session: Session,
     *,
@@ -124,45 +260,27 @@ def record(
     run_id: uuid.UUID | None = None,
     outcome: str = "success",
 ) -> AuditEvent:
-    """Append one event to the acting school's chain, in the caller's transaction.
-
-    The chain head row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
-    transactions already hold the write lock from ``BEGIN IMMEDIATE``) so concurrent
-    appends are serialised and sequence numbers never repeat or skip. ``action``,
-    ``entity_type`` and ``outcome`` must be slugs (``ValueError`` otherwise)."""
-    _check_vocabulary(action=action, entity_type=entity_type, outcome=outcome)
-    # populate_existing: the locked read must win over a copy of the head that this session
-    # may already hold from before another transaction appended.
-    head = session.exec(
-        select(AuditChainHead)
-        .where(AuditChainHead.school_id == actor.school_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    event = AuditEvent(
-        school_id=actor.school_id,
-        seq=head.seq + 1,
-        occurred_at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_role=actor.role,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        pupil_id=pupil_id,
+    """Append one event to the acting school's chain, in the caller's transaction (see
+    ``record_many``, which this is with one entry). ``action``, ``entity_type`` and
+    ``outcome`` must be slugs (``ValueError`` otherwise). Returns the event as written
+    (not attached to the session)."""
+    (row,) = record_many(
+        session,
+        actor=actor,
+        now=now,
+        entries=[
+            AuditEntry(
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                pupil_id=pupil_id,
+                outcome=outcome,
+            )
+        ],
         request_id=request_id,
         run_id=run_id,
-        outcome=outcome,
-        prev_hash=head.hash,
-        hash="",
     )
-    event.hash = event_hash(event)
-    head.seq = event.seq
-    head.hash = event.hash
-    session.add(event)
-    session.add(head)
-    session.flush()
-    return event
+    return AuditEvent(**row)
 
 
 # --- reading ---------------------------------------------------------------------------------

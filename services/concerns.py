@@ -9,6 +9,16 @@ only. A concern about several children records one event per child (``pupil_id``
 ``entity_id`` the concern or addendum), so that "who has seen this child's records" is
 one query on the audit log. A list records one ``concern.list`` event per child on the
 page (``entity_id`` empty), or a single event when the page is empty.
+
+Triage: each concern gets its ``concern_triage`` row (status ``new``, version 1) in the
+transaction that records it; the concern row itself is never written again. DSLs see the
+triage state in full (status, risk level, assignee, hours waiting); staff see the status
+only.
+
+Text search: see ``models.concern``. PostgreSQL matches ``websearch_to_tsquery('english',
+q)`` (stemmed words, "quoted phrases", ``or``, ``-word``) against the description and
+each addendum's text; SQLite matches every word of ``q`` as the start of a word of the
+same texts, ignoring case and accents.
 """
 
 from __future__ import annotations
@@ -18,11 +28,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal_column, or_
+from sqlalchemy import union as sql_union
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models.concern import (
+    SEARCH_TERM_MAX,
+    TSVECTOR_ADDENDUM_TEXT,
+    TSVECTOR_DESCRIPTION,
     Addendum,
     AddendumCreate,
     AddendumPublic,
@@ -31,20 +49,32 @@ from models.concern import (
     ConcernIndicator,
     ConcernPublic,
     ConcernPupil,
+    ConcernSearchTerm,
+    ConcernSort,
     Person,
+    search_terms,
 )
 from models.guidance import GuidanceAction, GuidanceDocument
-from models.pupil import Pupil
+from models.pupil import Pupil, name_words
+from models.triage import ConcernTriage, RiskLevel, TriageStatus
 from models.user import Role, User
 from services import audit, idempotency
 from services.errors import Forbidden, InvalidInput, NotFound
 from services.guidance import GuidanceLibrary
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
+from services.preconditions import etag
 from services.principal import Principal
 
 RECORDERS = frozenset({Role.staff, Role.dsl, Role.deputy_dsl})
 FUTURE_TOLERANCE = timedelta(minutes=5)
 CREATED = 201
+ETAG_KIND = "triage"
+MAX_SEARCH_WORDS = 10
+# Sorts a list may ask for: a field, descending with a leading "-".
+SORTS = tuple(sort.value for sort in ConcernSort)
+DEFAULT_SORT = ConcernSort.recorded_desc.value
+# Above every other code point: "term >= w AND term < w || MAX_CHAR" is "starts with w".
+_MAX_CHAR = "\U0010ffff"
 
 
 @dataclass(frozen=True)
@@ -55,17 +85,29 @@ class CreatedConcern:
 
 
 @dataclass(frozen=True)
+class ReadConcern:
+    concern: ConcernPublic
+    etag: str  # of its triage state: what POST /concerns/{id}/triage must send in If-Match
+
+
+@dataclass(frozen=True)
 class ConcernFilters:
-    """``GET /concerns`` filters; every one given must match (``indicators``: any of)."""
+    """``GET /concerns`` filters; every one given must match (a tuple: any of its values).
+
+    ``risk_levels`` and ``assigned_to`` are the DSLs' own assessment: staff may not
+    filter on them (403), so a filter can never tell them what the DSL decided."""
 
     pupil_id: uuid.UUID | None = None
     indicators: tuple[str, ...] = ()
-    status: str | None = None
+    statuses: tuple[TriageStatus, ...] = ()
     observed_from: datetime | None = None  # inclusive
     observed_to: datetime | None = None  # exclusive
     recorded_by: uuid.UUID | None = None
     text: str | None = None
     immediate_danger: bool | None = None
+    risk_levels: tuple[RiskLevel, ...] = ()
+    assigned_to: uuid.UUID | None = None
+    year_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +143,34 @@ def _visible_concern(session: Session, principal: Principal, concern_id: uuid.UU
     return concern
 
 
+def load_with_triage(
+    session: Session, principal: Principal, concern_id: uuid.UUID
+) -> tuple[Concern, ConcernTriage]:
+    row = session.exec(
+        select(Concern, ConcernTriage)
+        .join(ConcernTriage, col(ConcernTriage.concern_id) == col(Concern.id))
+        .where(col(Concern.id) == concern_id, *_visibility(principal))
+        # A triage just changed by a compare-and-set UPDATE must be read as it now is.
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("There is no concern with that id.")
+    return row[0], row[1]
+
+
+def visible_concern_ids(
+    session: Session, principal: Principal, concern_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of ``concern_ids`` the caller may see (the rest are as good as absent)."""
+    if not concern_ids:
+        return set()
+    return set(
+        session.exec(
+            select(Concern.id).where(col(Concern.id).in_(concern_ids), *_visibility(principal))
+        )
+    )
+
+
 # --- shaping -----------------------------------------------------------------------------
 
 
@@ -118,7 +188,7 @@ def _actions(guidance: GuidanceLibrary, key: str, immediate_danger: bool) -> lis
     ]
 
 
-def _people(
+def people_by_id(
     session: Session, school_id: uuid.UUID, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Person]:
     wanted = set(ids)
@@ -141,14 +211,19 @@ def _recorder(session: Session, principal: Principal) -> Person:
 
 
 def _render(
-    session: Session, guidance: GuidanceLibrary, concerns: Sequence[Concern]
+    session: Session,
+    guidance: GuidanceLibrary,
+    rows: Sequence[tuple[Concern, ConcernTriage]],
+    *,
+    principal: Principal,
+    now: datetime,
 ) -> list[ConcernPublic]:
-    """Shape concerns with their pupils, indicators, addenda and recorders, in four
+    """Shape concerns with their pupils, indicators, addenda, triage and people, in four
     queries whatever the number of concerns."""
-    if not concerns:
+    if not rows:
         return []
-    ids = [c.id for c in concerns]
-    school_id = concerns[0].school_id
+    ids = [concern.id for concern, _ in rows]
+    school_id = rows[0][0].school_id
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for link in session.exec(
         select(ConcernPupil)
@@ -170,33 +245,73 @@ def _render(
         .order_by(col(Addendum.recorded_at), col(Addendum.id))
     ):
         addenda[addendum.concern_id].append(addendum)
-    people = _people(
+    people = people_by_id(
         session,
         school_id,
-        [c.recorded_by for c in concerns]
+        [c.recorded_by for c, _ in rows]
+        + [t.assigned_to for _, t in rows if t.assigned_to is not None]
         + [a.recorded_by for group in addenda.values() for a in group],
     )
     return [
         _public(
             concern,
+            triage,
             pupil_ids=pupils[concern.id],
             indicators=indicators[concern.id],
             addenda=[_addendum_public(a, people[a.recorded_by]) for a in addenda[concern.id]],
             recorded_by=people[concern.recorded_by],
             actions=_actions(guidance, concern.guidance_key, concern.immediate_danger),
+            dsl_view=principal.is_dsl,
+            assignee=people.get(triage.assigned_to) if triage.assigned_to else None,
+            now=now,
         )
-        for concern in concerns
+        for concern, triage in rows
     ]
+
+
+def render_concerns(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    concern_ids: Sequence[uuid.UUID],
+) -> list[ConcernPublic]:
+    """The concerns of ``concern_ids`` that the caller may see, shaped as the API shows
+    them, in the order given. Records nothing: the caller records its own read."""
+    if not concern_ids:
+        return []
+    found = {
+        concern.id: (concern, triage)
+        for concern, triage in session.exec(
+            select(Concern, ConcernTriage)
+            .join(ConcernTriage, col(ConcernTriage.concern_id) == col(Concern.id))
+            .where(col(Concern.id).in_(concern_ids), *_visibility(principal))
+        )
+    }
+    rows = [found[concern_id] for concern_id in concern_ids if concern_id in found]
+    return _render(session, guidance, rows, principal=principal, now=now)
+
+
+def waiting_hours(triage: ConcernTriage, now: datetime) -> float | None:
+    """Hours since the concern was recorded, while nobody has moved it on from new."""
+    if triage.status != TriageStatus.new:
+        return None
+    return round(max((now - triage.recorded_at).total_seconds(), 0) / 3600, 1)
 
 
 def _public(
     concern: Concern,
+    triage: ConcernTriage,
     *,
     pupil_ids: list[uuid.UUID],
     indicators: list[str],
     addenda: list[AddendumPublic],
     recorded_by: Person,
     actions: list[GuidanceAction],
+    dsl_view: bool,
+    assignee: Person | None,
+    now: datetime,
 ) -> ConcernPublic:
     return ConcernPublic(
         id=concern.id,
@@ -211,7 +326,11 @@ def _public(
         police_contacted=concern.police_contacted,
         recorded_at=concern.recorded_at,
         recorded_by=recorded_by,
-        status=concern.status,
+        status=TriageStatus(triage.status),
+        # The DSLs' assessment is theirs: staff see where it is, not what was decided.
+        risk_level=RiskLevel(triage.risk_level) if dsl_view and triage.risk_level else None,
+        assigned_to=assignee if dsl_view else None,
+        waiting_hours=waiting_hours(triage, now) if dsl_view else None,
         addenda=addenda,
         actions=actions,
     )
@@ -412,7 +531,15 @@ def create_concern(
             for i, indicator in enumerate(concern.indicators)
         ]
     )
+    triage = ConcernTriage(
+        concern_id=record.id,
+        school_id=record.school_id,
+        recorded_at=record.recorded_at,
+        updated_at=now,
+    )
+    session.add(triage)
     session.flush()
+    _index_text(session, school_id=record.school_id, concern_id=record.id, text_=record.description)
     _record_per_pupil(
         session,
         principal,
@@ -425,11 +552,15 @@ def create_concern(
     )
     public = _public(
         record,
+        triage,
         pupil_ids=list(concern.pupil_ids),
         indicators=list(concern.indicators),
         addenda=[],
         recorded_by=_recorder(session, principal),
         actions=_actions(guidance, document.key, record.immediate_danger),
+        dsl_view=principal.is_dsl,
+        assignee=None,
+        now=now,
     )
     if claimed is not None:
         idempotency.complete(session, claimed, status=CREATED, body=public.model_dump(mode="json"))
@@ -444,13 +575,13 @@ def get_concern(
     request_id: str | None,
     guidance: GuidanceLibrary,
     concern_id: uuid.UUID,
-) -> ConcernPublic:
-    """One concern with its addenda (oldest first).
+) -> ReadConcern:
+    """One concern with its addenda (oldest first), and the ETag of its triage state.
 
     Its recorder, or a DSL or deputy DSL of its school; anyone else of a recording role
     gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil."""
-    concern = _visible_concern(session, principal, concern_id)
-    public = _render(session, guidance, [concern])[0]
+    concern, triage = load_with_triage(session, principal, concern_id)
+    public = _render(session, guidance, [(concern, triage)], principal=principal, now=now)[0]
     _record_per_pupil(
         session,
         principal,
@@ -461,29 +592,112 @@ def get_concern(
         entity_id=concern.id,
         pupil_ids=public.pupil_ids,
     )
-    return public
+    return ReadConcern(concern=public, etag=etag(ETAG_KIND, triage.version))
 
 
-def _filter_conditions(principal: Principal, filters: ConcernFilters) -> list[ColumnElement[bool]]:
+def read_for_dsl(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    concern_id: uuid.UUID,
+) -> ReadConcern:
+    """The concern as a DSL sees it after changing it (records nothing: the change that
+    precedes it has been recorded)."""
+    concern, triage = load_with_triage(session, principal, concern_id)
+    public = _render(session, guidance, [(concern, triage)], principal=principal, now=now)[0]
+    return ReadConcern(concern=public, etag=etag(ETAG_KIND, triage.version))
+
+
+# --- text search -----------------------------------------------------------------------------
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _index_text(
+    session: Session, *, school_id: uuid.UUID, concern_id: uuid.UUID, text_: str
+) -> None:
+    """Add the words of ``text_`` to SQLite's search index for the concern (PostgreSQL
+    indexes the columns themselves)."""
+    if _dialect(session) != "sqlite":
+        return
+    rows = [
+        {"school_id": school_id, "term": term, "concern_id": concern_id}
+        for term in sorted(search_terms(text_))
+    ]
+    if rows:
+        session.execute(sqlite_insert(ConcernSearchTerm).values(rows).on_conflict_do_nothing())
+
+
+def _ts_query(text_: str) -> ColumnElement[Any]:
+    return func.websearch_to_tsquery(literal_column("'english'::regconfig"), text_)
+
+
+def _text_condition(session: Session, principal: Principal, text_: str) -> ColumnElement[bool]:
+    if _dialect(session) == "postgresql":
+        query = _ts_query(text_)
+        in_description = select(Concern.id).where(
+            col(Concern.school_id) == principal.school_id,
+            literal_column(TSVECTOR_DESCRIPTION).bool_op("@@")(query),
+        )
+        in_addenda = select(Addendum.concern_id).where(
+            col(Addendum.school_id) == principal.school_id,
+            literal_column(TSVECTOR_ADDENDUM_TEXT).bool_op("@@")(query),
+        )
+        return col(Concern.id).in_(sql_union(in_description, in_addenda))
+    words = [word[:SEARCH_TERM_MAX] for word in name_words(text_)][:MAX_SEARCH_WORDS]
+    if not words:
+        return false()
+    return and_(
+        *(
+            col(Concern.id).in_(
+                select(ConcernSearchTerm.concern_id).where(
+                    col(ConcernSearchTerm.school_id) == principal.school_id,
+                    col(ConcernSearchTerm.term) >= word,
+                    col(ConcernSearchTerm.term) < word + _MAX_CHAR,
+                )
+            )
+            for word in words
+        )
+    )
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def _filter_conditions(
+    session: Session, principal: Principal, filters: ConcernFilters
+) -> list[ColumnElement[bool]]:
+    if not principal.is_dsl and (filters.risk_levels or filters.assigned_to is not None):
+        raise Forbidden("Only DSLs and deputy DSLs may filter by risk level or assignee.")
+    school = principal.school_id
     conditions: list[ColumnElement[bool]] = []
     if filters.pupil_id is not None:
         conditions.append(
             exists().where(
                 col(ConcernPupil.concern_id) == Concern.id,
-                col(ConcernPupil.school_id) == principal.school_id,
+                col(ConcernPupil.school_id) == school,
                 col(ConcernPupil.pupil_id) == filters.pupil_id,
             )
         )
     if filters.indicators:
-        conditions.append(
-            exists().where(
-                col(ConcernIndicator.concern_id) == Concern.id,
-                col(ConcernIndicator.school_id) == principal.school_id,
-                col(ConcernIndicator.indicator_id).in_(filters.indicators),
-            )
-        )
-    if filters.status is not None:
-        conditions.append(col(Concern.status) == filters.status)
+        # The period is repeated on concern_indicator (which copies observed_at) so that
+        # "these signs, in this period" is one range scan of its index.
+        shown = [
+            col(ConcernIndicator.concern_id) == Concern.id,
+            col(ConcernIndicator.school_id) == school,
+            col(ConcernIndicator.indicator_id).in_(filters.indicators),
+        ]
+        if filters.observed_from is not None:
+            shown.append(col(ConcernIndicator.observed_at) >= filters.observed_from)
+        if filters.observed_to is not None:
+            shown.append(col(ConcernIndicator.observed_at) < filters.observed_to)
+        conditions.append(exists().where(*shown))
+    if filters.statuses:
+        conditions.append(col(ConcernTriage.status).in_([s.value for s in filters.statuses]))
     if filters.observed_from is not None:
         conditions.append(col(Concern.observed_at) >= filters.observed_from)
     if filters.observed_to is not None:
@@ -491,25 +705,83 @@ def _filter_conditions(principal: Principal, filters: ConcernFilters) -> list[Co
     if filters.recorded_by is not None:
         conditions.append(col(Concern.recorded_by) == filters.recorded_by)
     if filters.text:
-        # A plain substring match for now; full-text search is a later issue.
-        conditions.append(col(Concern.description).icontains(filters.text, autoescape=True))
+        conditions.append(_text_condition(session, principal, filters.text))
     if filters.immediate_danger is not None:
         conditions.append(col(Concern.immediate_danger) == filters.immediate_danger)
+    if filters.risk_levels:
+        conditions.append(col(ConcernTriage.risk_level).in_([r.value for r in filters.risk_levels]))
+    if filters.assigned_to is not None:
+        conditions.append(col(ConcernTriage.assigned_to) == filters.assigned_to)
+    if filters.year_group is not None:
+        # The year group the pupil is in now (the school's MIS keeps no history of it).
+        in_year = select(Pupil.id).where(
+            col(Pupil.school_id) == school, col(Pupil.year_group) == filters.year_group
+        )
+        conditions.append(
+            exists().where(
+                col(ConcernPupil.concern_id) == Concern.id,
+                col(ConcernPupil.school_id) == school,
+                col(ConcernPupil.pupil_id).in_(in_year),
+            )
+        )
     return conditions
 
 
-def _after(cursor: str) -> ColumnElement[bool]:
-    position = decode_cursor(cursor, fields=("recorded_at", "id"))
+def _sort_column(sort: str) -> KeyedColumnElement[datetime]:
+    return (
+        col(Concern.observed_at) if sort.lstrip("-") == "observed_at" else col(Concern.recorded_at)
+    )
+
+
+def _after(cursor: str, sort: str) -> ColumnElement[bool]:
+    """Rows after the cursor's position, in ``sort`` order. A cursor remembers the sort it
+    was made with; one made with another sort is refused (422) rather than misread."""
+    position = decode_cursor(cursor, fields=("sort", "at", "id"))
+    if position["sort"] != sort:
+        raise invalid_cursor()
     try:
-        recorded_at = datetime.fromisoformat(str(position["recorded_at"]))
+        at = datetime.fromisoformat(str(position["at"]))
         after_id = uuid.UUID(str(position["id"]))
     except ValueError:
         raise invalid_cursor() from None
-    if recorded_at.tzinfo is None:
+    if at.tzinfo is None:
         raise invalid_cursor()
-    return or_(
-        col(Concern.recorded_at) < recorded_at,
-        and_(col(Concern.recorded_at) == recorded_at, col(Concern.id) < after_id),
+    key = _sort_column(sort)
+    if sort.startswith("-"):
+        return or_(key < at, and_(key == at, col(Concern.id) < after_id))
+    return or_(key > at, and_(key == at, col(Concern.id) > after_id))
+
+
+def concern_query(
+    session: Session,
+    *,
+    principal: Principal,
+    filters: ConcernFilters,
+    sort: str = DEFAULT_SORT,
+    cursor: str | None = None,
+    limit: int,
+) -> Select[tuple[Concern, ConcernTriage]]:
+    """The statement ``list_concerns`` runs for one page (one row more than ``limit``, to
+    tell whether another page follows). Public so that its plan can be tested."""
+    if sort not in SORTS:
+        raise InvalidInput(
+            f"sort must be one of {', '.join(SORTS)}.", loc=("sort",), error_type="value_error"
+        )
+    conditions = _visibility(principal) + _filter_conditions(session, principal, filters)
+    if cursor is not None:
+        conditions.append(_after(cursor, sort))
+    key = _sort_column(sort)
+    order = (
+        (key.desc(), col(Concern.id).desc())
+        if sort.startswith("-")
+        else (key.asc(), col(Concern.id).asc())
+    )
+    return (
+        select(Concern, ConcernTriage)
+        .join(ConcernTriage, col(ConcernTriage.concern_id) == col(Concern.id))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit + 1)
     )
 
 
@@ -522,33 +794,28 @@ def list_concerns(
     guidance: GuidanceLibrary,
     filters: ConcernFilters,
     limit: int,
+    sort: str = DEFAULT_SORT,
     cursor: str | None = None,
 ) -> ConcernListPage:
-    """The concerns the caller may see that match ``filters``, newest recorded first, a
-    page at a time (keyset on ``recorded_at`` and id, so concerns recorded while paging
-    never shift or repeat a later page).
+    """The concerns the caller may see that match ``filters``, in ``sort`` order (newest
+    recorded first by default), a page at a time. Pages are keyset-based on the sort key
+    and id, and a cursor carries the sort it was made with, so concerns recorded while
+    paging never shift or repeat a later page.
 
-    DSLs and deputy DSLs: the whole school's; staff: their own only; admins and MIS
-    accounts: 403. Records ``concern.list`` once per pupil on the page."""
-    conditions = _visibility(principal) + _filter_conditions(principal, filters)
-    if cursor is not None:
-        conditions.append(_after(cursor))
-    found = list(
-        session.exec(
-            select(Concern)
-            .where(*conditions)
-            .order_by(col(Concern.recorded_at).desc(), col(Concern.id).desc())
-            .limit(limit + 1)
-        )
+    DSLs and deputy DSLs: the whole school's; staff: their own only (and never filtered
+    by risk level or assignee: 403); admins and MIS accounts: 403. Records
+    ``concern.list`` once per pupil on the page."""
+    statement = concern_query(
+        session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
+    found = [(concern, triage) for concern, triage in session.exec(statement)]
     page = found[:limit]
-    items = _render(session, guidance, page)
+    items = _render(session, guidance, page, principal=principal, now=now)
     next_cursor = None
     if len(found) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(
-            {"recorded_at": last.recorded_at.isoformat(), "id": str(last.id)}
-        )
+        last = page[-1][0]
+        at = last.observed_at if sort.lstrip("-") == "observed_at" else last.recorded_at
+        next_cursor = encode_cursor({"sort": sort, "at": at.isoformat(), "id": str(last.id)})
     seen = sorted({pupil_id for item in items for pupil_id in item.pupil_ids})
     if seen:
         _record_per_pupil(
@@ -599,6 +866,7 @@ def add_addendum(
     )
     session.add(record)
     session.flush()
+    _index_text(session, school_id=concern.school_id, concern_id=concern.id, text_=record.text)
     pupil_ids = session.exec(
         select(ConcernPupil.pupil_id)
         .where(col(ConcernPupil.concern_id) == concern.id)

@@ -32,6 +32,7 @@ with the sweep), as the system actor. Rejected rows are reported with their line
 from __future__ import annotations
 
 import csv
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +41,14 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlmodel import Session
+
 from api.db import Database
 from models.mis import MAX_BATCH, SyncResult, SyncRunKind
 from services import mis, schools
 from services.audit import Actor
 from services.errors import Conflict
+from services.principal import Principal
 
 WONDE_SOURCE = "wonde"
 CSV_COLUMNS = (
@@ -162,6 +166,31 @@ def wonde_student_records(
             }
         )
     return records, warnings
+
+
+def upsert_wonde_students(
+    session: Session,
+    *,
+    principal: Principal,
+    students: Sequence[Any],
+    now: datetime,
+    request_id: str | None,
+    run_id: uuid.UUID | None = None,
+) -> mis.BatchOutcome:
+    """One Wonde page through ``services.mis.upsert_pupils`` (same rules, roles and
+    audit), with the mapping's own warnings added. ``run_id`` comes from the query string,
+    since the body is Wonde's document as it was sent."""
+    records, warnings = wonde_student_records(students)
+    return mis.upsert_pupils(
+        session,
+        principal=principal,
+        records=records,
+        now=now,
+        request_id=request_id,
+        run_id=run_id,
+        run_id_loc=("query", "run_id"),
+        extra_warnings=warnings,
+    )
 
 
 # --- files -------------------------------------------------------------------------------------

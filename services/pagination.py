@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from typing import Any
+
+from sqlmodel import Session
+from sqlmodel.sql.expression import Select
 
 from services.errors import InvalidInput
 
@@ -36,3 +40,20 @@ def invalid_cursor() -> InvalidInput:
         detail,
         extra={"errors": [{"loc": ["query", "cursor"], "msg": detail, "type": "value_error"}]},
     )
+
+
+def page_by_id(
+    session: Session, query: Select[Any], id_column: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` in id order (ids are time-ordered UUIDs, so: oldest first)
+    and the cursor of the next page, or None on the last page."""
+    if cursor is not None:
+        try:
+            after = uuid.UUID(str(decode_cursor(cursor, fields=("id",))["id"]))
+        except ValueError:
+            raise invalid_cursor() from None
+        query = query.where(id_column > after)
+    rows = list(session.exec(query.order_by(id_column).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor({"id": str(rows[-1].id)}) if more else None

@@ -13,6 +13,7 @@ from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
 from services import audit
 from services.auth import revoke_all_refresh_tokens
 from services.errors import Conflict, InvalidInput, NotFound
+from services.pagination import page_by_id
 from services.passwords import check_password_policy
 from services.principal import Principal
 
@@ -82,15 +83,13 @@ def create_user_in_school(
     return user
 
 
-def list_users(session: Session, *, principal: Principal) -> list[User]:
-    """Every user of the caller's school, by display name."""
-    return list(
-        session.exec(
-            select(User)
-            .where(User.school_id == principal.school_id)
-            .order_by(col(User.display_name), col(User.id))
-        ).all()
-    )
+def list_users(
+    session: Session, *, principal: Principal, limit: int, cursor: str | None = None
+) -> tuple[list[User], str | None]:
+    """A page of the caller's school's users in the order they were created (ids are
+    time-ordered), and the cursor of the next page."""
+    query = select(User).where(User.school_id == principal.school_id)
+    return page_by_id(session, query, col(User.id), limit=limit, cursor=cursor)
 
 
 def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
@@ -229,15 +228,13 @@ def create_service_account_as(
     return account, secret
 
 
-def list_service_accounts(session: Session, *, principal: Principal) -> list[ServiceAccount]:
-    """The caller's school's service accounts (never their secrets)."""
-    return list(
-        session.exec(
-            select(ServiceAccount)
-            .where(ServiceAccount.school_id == principal.school_id)
-            .order_by(col(ServiceAccount.name), col(ServiceAccount.id))
-        ).all()
-    )
+def list_service_accounts(
+    session: Session, *, principal: Principal, limit: int, cursor: str | None = None
+) -> tuple[list[ServiceAccount], str | None]:
+    """A page of the caller's school's service accounts (never their secrets), oldest
+    first, and the cursor of the next page."""
+    query = select(ServiceAccount).where(ServiceAccount.school_id == principal.school_id)
+    return page_by_id(session, query, col(ServiceAccount.id), limit=limit, cursor=cursor)
 
 
 def set_service_account_active(

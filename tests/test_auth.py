@@ -429,7 +429,7 @@ def test_client_credentials_grant_has_no_refresh_token(
     assert "refresh_token" not in response.json()
     claims = jwt.get_unverified_claims(response.json()["access_token"])
     assert claims["role"] == "mis" and claims["stp"] == "service"
-    listed = client.get("/api/v1/service-accounts", headers=auth(app, admin)).json()
+    listed = client.get("/api/v1/service-accounts", headers=auth(app, admin)).json()["items"]
     assert "client_secret" not in listed[0] and "secret_hash" not in listed[0]
     wrong = client.post(
         TOKEN,
@@ -834,3 +834,23 @@ def test_failed_logins_are_counted_for_metrics(client: TestClient, database, sch
     login(client, staff.email, "wrong-password-entirely")
     login(client, "nobody@fictional-school.example", "wrong-password-entirely")
     assert metrics.FAILED_LOGINS._value.get() == before + 2
+
+
+def test_user_list_pages_with_a_cursor(client: TestClient, app, database, school) -> None:
+    admin = make_user(database, school, "admin")
+    made = {str(make_user(database, school, "staff").id) for _ in range(4)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get(USERS, params=params, headers=auth(app, admin)).json()
+        seen += [u["id"] for u in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+    assert made | {str(admin.id)} == set(seen)
+    assert client.get(USERS, params={"limit": 201}, headers=auth(app, admin)).status_code == 422
+    assert (
+        client.get(USERS, params={"cursor": "garbage"}, headers=auth(app, admin)).status_code == 422
+    )

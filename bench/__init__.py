@@ -1,0 +1,1 @@
+"""Benchmarks: concernlog against the bare FastAPI stack (see bench/README.md)."""

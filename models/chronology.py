@@ -1,0 +1,119 @@
+"""A pupil's chronology: the file as a timeline, in the order things happened.
+
+Built from the concern, addendum, triage, case and action tables (it has no table of
+its own). Ordered by ``occurred_at`` (when it happened: a concern's ``observed_at``, an
+action's ``occurred_at``; for everything else, when it was recorded), then
+``recorded_at``, then id, which makes the order total and stable across pages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
+
+from models.case import CasePublic
+from models.concern import Person
+from models.pupil import PupilPublic
+
+
+class ChronologyType(StrEnum):
+    concern = "concern"
+    addendum = "addendum"
+    triage = "triage"
+    case_opened = "case_opened"
+    case_concern_linked = "case_concern_linked"
+    case_level_changed = "case_level_changed"
+    case_closed = "case_closed"
+    case_reopened = "case_reopened"
+    action = "action"
+    decision = "decision"
+
+
+class ChronologySource(SQLModel):
+    """The record an entry comes from, and where to read it."""
+
+    type: str = Field(description="concern or case")
+    id: uuid.UUID
+    href: str
+
+
+class ChronologyDetails(SQLModel):
+    """The entry's own fields; those that do not apply to its type are null."""
+
+    description: str | None = Field(default=None, description="concern, action")
+    indicators: list[str] | None = Field(default=None, description="concern")
+    location: str | None = Field(default=None, description="concern")
+    immediate_danger: bool | None = Field(default=None, description="concern")
+    police_contacted: bool | None = Field(default=None, description="concern")
+    text: str | None = Field(
+        default=None, description="addendum; case summary (opened) or outcome (closed)"
+    )
+    reason: str | None = Field(default=None, description="addendum, triage, case events, decision")
+    field: str | None = Field(default=None, description="triage: status, risk_level, assigned_to")
+    from_value: str | None = Field(default=None, description="triage, case level and status")
+    to_value: str | None = Field(default=None, description="triage, case level and status")
+    action_type: str | None = Field(default=None, description="action")
+    with_whom: str | None = Field(default=None, description="action")
+    decision: str | None = Field(default=None, description="decision")
+    concern_id: uuid.UUID | None = Field(default=None, description="addendum, triage, linked")
+    case_id: uuid.UUID | None = Field(default=None, description="case events, action, decision")
+
+
+_ITEM_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2f-1111-7abc-8def-0123456789ab",
+    "type": "concern",
+    "occurred_at": "2026-11-27T15:40:00Z",
+    "recorded_at": "2026-11-27T16:05:12Z",
+    "by": {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80", "display_name": "Sam Teacher"},
+    "source": {
+        "type": "concern",
+        "id": "01936b2f-1111-7abc-8def-0123456789ab",
+        "href": "/api/v1/concerns/01936b2f-1111-7abc-8def-0123456789ab",
+    },
+    "summary": "Concern (secretive, unexplained-money-or-items): Had a new phone...",
+    "details": {
+        "description": "Had a new phone and said a friend gave it; would not say who.",
+        "indicators": ["secretive", "unexplained-money-or-items"],
+    },
+}
+
+
+class ChronologyItem(SQLModel):
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_ITEM_EXAMPLE]})
+
+    id: uuid.UUID = Field(description="The entry's own id (concern, addendum, event...)")
+    type: ChronologyType
+    occurred_at: datetime = Field(description="When it happened")
+    recorded_at: datetime = Field(description="When it was written down")
+    by: Person = Field(description="Who recorded it")
+    source: ChronologySource
+    summary: str = Field(description="One readable line (the full text is in details)")
+    details: ChronologyDetails
+
+
+class ChronologyPage(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={"examples": [{"items": [_ITEM_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[ChronologyItem] = Field(description="Oldest first")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page"
+    )
+
+
+class PupilFile(SQLModel):
+    """A pupil's whole file, as exported: the pupil, every case in full and the whole
+    chronology. Marked OFFICIAL-SENSITIVE."""
+
+    marking: str = Field(default="OFFICIAL-SENSITIVE")
+    generated_at: datetime
+    generated_by: Person
+    pupil: PupilPublic
+    cases: list[CasePublic] = Field(description="Oldest opened first")
+    chronology: list[ChronologyItem] = Field(description="Oldest first")

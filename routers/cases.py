@@ -1,0 +1,353 @@
+"""Cases: the child protection file. DSLs and deputy DSLs only."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
+
+from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
+from api.errors import problem_responses
+from models.case import (
+    ActionCreate,
+    CaseClose,
+    CaseCreate,
+    CaseLevel,
+    CaseLevelChange,
+    CaseLink,
+    CasePage,
+    CasePublic,
+    CaseReopen,
+    CaseStatus,
+    DecisionCreate,
+)
+from routers.triage import IfMatch
+from services import cases
+from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+CHANGE_NOTE = (
+    "\n\nRequires `If-Match` with the case's current `ETag` (from `GET /cases/{id}` or the "
+    "last change): 428 without it, 412 if the case changed since, and nothing is written. "
+    "Answers the whole case as it now is, with its new `ETag`. A closed case takes no "
+    "change but reopening (409 `case-closed`)."
+)
+CHANGE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+
+
+def _answer(response: Response, read: cases.ReadCase) -> CasePublic:
+    response.headers["ETag"] = read.etag
+    return read.case
+
+
+@router.post(
+    "",
+    summary="Open a case",
+    description=(
+        "Opens a child protection case for one pupil of the school, linking concerns about "
+        "that pupil (all must be the school's and about this pupil, else 422). `level` is "
+        "one of `monitoring`, `early_help`, `child_in_need`, `child_protection`, "
+        "`looked_after`; `assigned_to` must be an active DSL or deputy DSL of the school "
+        "(you, when not given). Answers 201 with the case, its `ETag` and `Location`."
+    ),
+    status_code=201,
+    response_model=CasePublic,
+    responses=problem_responses(401, 403, 422),
+)
+def create_case(
+    body: CaseCreate,
+    request: Request,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+) -> CasePublic:
+    created = cases.create_case(
+        session, principal=principal, now=now, request_id=request_id, guidance=guidance, case=body
+    )
+    response.headers["Location"] = request.url_for("get_case", case_id=created.case.id).path
+    return _answer(response, created)
+
+
+@router.get(
+    "",
+    summary="List cases",
+    description=(
+        "The school's cases, newest opened first. Filters combine (all must match); "
+        "`status` and `level` may be repeated (any of); `indicator` (repeatable) matches a "
+        "case any of whose linked concerns shows one of them; `opened_from` is inclusive "
+        "and `opened_to` exclusive. Keyset pages: cases opened while you page never shift "
+        "the later pages."
+    ),
+    response_model=CasePage,
+    responses=problem_responses(401, 403, 422),
+)
+def list_cases(
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    status: Annotated[list[CaseStatus] | None, Query(max_length=2)] = None,
+    level: Annotated[list[CaseLevel] | None, Query(max_length=5)] = None,
+    pupil_id: uuid.UUID | None = None,
+    assigned_to: uuid.UUID | None = None,
+    indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
+    opened_from: AwareDatetime | None = None,
+    opened_to: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> CasePage:
+    page = cases.list_cases(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        filters=cases.CaseFilters(
+            statuses=tuple(status or ()),
+            levels=tuple(level or ()),
+            pupil_id=pupil_id,
+            assigned_to=assigned_to,
+            indicators=tuple(indicator or ()),
+            opened_from=opened_from,
+            opened_to=opened_to,
+        ),
+        limit=limit,
+        cursor=cursor,
+    )
+    return CasePage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{case_id}",
+    summary="One case, in full",
+    description=(
+        "The case with its linked concerns, actions (in the order they happened), "
+        "decisions and history. The `ETag` header is the case's version: send it as "
+        "`If-Match` to change the case. Reading it is recorded in the audit log."
+    ),
+    response_model=CasePublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def get_case(
+    case_id: uuid.UUID,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+) -> CasePublic:
+    read = cases.get_case(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+    )
+    return _answer(response, read)
+
+
+@router.post(
+    "/{case_id}/concerns",
+    summary="Link more concerns to a case",
+    description=(
+        "Concerns about the case's pupil, of the school (else 422); one already linked to "
+        "this case is a 409." + CHANGE_NOTE
+    ),
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+def link_concerns(
+    case_id: uuid.UUID,
+    body: CaseLink,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    read = cases.link_concerns(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+        link=body,
+        if_match=if_match,
+    )
+    return _answer(response, read)
+
+
+@router.post(
+    "/{case_id}/actions",
+    summary="Record an action",
+    description=(
+        "What was done: `type` is one of `discussion`, `contact_parent`, `contact_police`, "
+        "`referral_childrens_social_care`, `referral_early_help`, `referral_other_agency`, "
+        "`meeting`, `other`. `occurred_at` is when it happened (it may be in the past, not "
+        "more than 5 minutes ahead); the chronology places it there. Answers 201." + CHANGE_NOTE
+    ),
+    status_code=201,
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+def add_action(
+    case_id: uuid.UUID,
+    body: ActionCreate,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    read = cases.add_action(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+        action=body,
+        if_match=if_match,
+    )
+    return _answer(response, read)
+
+
+@router.post(
+    "/{case_id}/decisions",
+    summary="Record a decision and its reason",
+    description="KCSIE: decisions and the reasons for them, in writing. Answers 201." + CHANGE_NOTE,
+    status_code=201,
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+def add_decision(
+    case_id: uuid.UUID,
+    body: DecisionCreate,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    read = cases.add_decision(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+        decision=body,
+        if_match=if_match,
+    )
+    return _answer(response, read)
+
+
+@router.post(
+    "/{case_id}/close",
+    summary="Close a case with its outcome",
+    description="The outcome and the reason for closing are kept in the case's history."
+    + CHANGE_NOTE,
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+def close_case(
+    case_id: uuid.UUID,
+    body: CaseClose,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    read = cases.close_case(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+        close=body,
+        if_match=if_match,
+    )
+    return _answer(response, read)
+
+
+@router.post(
+    "/{case_id}/reopen",
+    summary="Reopen a closed case",
+    description=(
+        "With the reason; the earlier outcome stays in the history. An open case is a 409. "
+        "Requires `If-Match` like every change (428 without, 412 when stale)."
+    ),
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+def reopen_case(
+    case_id: uuid.UUID,
+    body: CaseReopen,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    read = cases.reopen_case(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+        reopen=body,
+        if_match=if_match,
+    )
+    return _answer(response, read)
+
+
+@router.post(
+    "/{case_id}/level",
+    summary="Change a case's level",
+    description="With the reason; moving to the level it is at already is a 422." + CHANGE_NOTE,
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+def change_level(
+    case_id: uuid.UUID,
+    body: CaseLevelChange,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> CasePublic:
+    read = cases.change_level(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case_id=case_id,
+        change=body,
+        if_match=if_match,
+    )
+    return _answer(response, read)

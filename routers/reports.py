@@ -1,0 +1,67 @@
+"""Reports for the school's DSLs: counts only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
+from api.errors import problem_responses
+from models.report import IndicatorGrouping, IndicatorReport, SummaryReport
+from services import reports
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+@router.get(
+    "/indicators",
+    summary="Concerns by indicator, month or year group",
+    description=(
+        "DSLs and deputy DSLs. Concerns observed in the period (`from` inclusive, `to` "
+        "exclusive, both optional), grouped by `indicator`, `month` (calendar months in "
+        "UTC, `YYYY-MM`) or `year_group` (the pupils' year group now). Each group gives "
+        "its number of concerns (each concern once) and, per indicator, the concerns that "
+        "show it: a concern with three indicators counts once under each."
+    ),
+    response_model=IndicatorReport,
+    responses=problem_responses(401, 403, 422),
+)
+def indicator_report(
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    observed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    observed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    group_by: IndicatorGrouping = IndicatorGrouping.indicator,
+) -> IndicatorReport:
+    return reports.indicator_report(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        group_by=group_by,
+        observed_from=observed_from,
+        observed_to=observed_to,
+    )
+
+
+@router.get(
+    "/summary",
+    summary="Where the school's safeguarding work stands",
+    description=(
+        "DSLs and deputy DSLs. Open cases by level; concerns by triage status; concerns "
+        "still `new` more than 24 hours after they were recorded; and concerns observed "
+        "this calendar month against last (months in UTC)."
+    ),
+    response_model=SummaryReport,
+    responses=problem_responses(401, 403),
+)
+def summary_report(
+    principal: DSLOnly, session: SessionDep, now: NowDep, request_id: RequestIdDep
+) -> SummaryReport:
+    return reports.summary_report(session, principal=principal, now=now, request_id=request_id)

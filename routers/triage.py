@@ -1,0 +1,87 @@
+"""Triage of a concern by a DSL: status, risk level, assignee, each change with a reason."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
+from api.errors import problem_responses
+from models.concern import ConcernPublic
+from models.triage import TriageChange
+from services import triage
+
+router = APIRouter(prefix="/concerns", tags=["triage"])
+
+# Every change to a concern's triage or to a case sends the ETag it read.
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=200,
+        description="The ETag from your last read of the record (GET answers it). Missing: "
+        "428; not the current one (someone changed it since): 412, and nothing changes. "
+        "`*` and weak tags are not accepted.",
+    ),
+]
+
+TRIAGE_DESCRIPTION = """\
+DSLs and deputy DSLs. Send only what changes, always with a `reason`; each changed field
+is recorded as its own triage event (who, when, from, to, why) and shows in the pupil's
+chronology. The concern itself is never edited. Answers the concern as it now is, with
+its new `ETag`.
+
+**Status moves** (anything else is a 409 `invalid-transition`, naming the allowed moves):
+
+| from | to |
+|---|---|
+| `new` | `acknowledged`, `in_progress`, `no_further_action` |
+| `acknowledged` | `in_progress`, `closed`, `no_further_action` |
+| `in_progress` | `closed`, `no_further_action` |
+| `closed`, `no_further_action` | `in_progress` (reopened on new information) |
+
+Nothing goes back to `new`, and closing needs the concern to have been acknowledged.
+
+`risk_level` is one of `low`, `medium`, `high`, `critical`; `assigned_to` must be an
+active DSL or deputy DSL of the school (else 422), `null` to unassign. A request that
+changes nothing is a 422.
+
+**Concurrency**: `If-Match` with the ETag from `GET /concerns/{id}` is required (428
+without it); if another DSL changed the triage since, the answer is 412 and nothing is
+written. The update is a compare-and-set on the version, so of two DSLs racing exactly
+one wins.
+"""
+
+
+@router.post(
+    "/{concern_id}/triage",
+    summary="Triage a concern",
+    description=TRIAGE_DESCRIPTION,
+    response_model=ConcernPublic,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+def triage_concern(
+    concern_id: uuid.UUID,
+    body: TriageChange,
+    response: Response,
+    principal: DSLOnly,
+    session: SessionDep,
+    now: NowDep,
+    request_id: RequestIdDep,
+    guidance: GuidanceDep,
+    if_match: IfMatch = None,
+) -> ConcernPublic:
+    changed = triage.triage_concern(
+        session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        concern_id=concern_id,
+        change=body,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = changed.etag
+    return changed.concern

@@ -1,0 +1,449 @@
+"""A pupil's chronology: every concern, addendum, triage change, case event, action and
+decision about the child, in the order things happened.
+
+DSLs and deputy DSLs of the pupil's school only (a pupil of another school is a 404).
+Order: ``occurred_at`` (a concern's ``observed_at``, an action's ``occurred_at``, for the
+rest the moment it was recorded), then ``recorded_at``, then the entry's id (time-ordered
+UUIDs), so the order is total and a backdated concern sits where it happened. Pages are
+keyset-based on that triple. A concern about several children is in each one's
+chronology, with its addenda and triage changes.
+
+One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an index
+lookup by school and pupil); the page's rows are then loaded with one ``IN`` query per
+source and one for the people, whatever the page's size. Records ``chronology.read``
+(with the pupil) for a page; the export records its own event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Subquery, and_, literal_column, or_, union_all
+from sqlmodel import Session, col, select
+
+from models.case import CaseAction, CaseDecision, CaseEvent
+from models.chronology import (
+    ChronologyDetails,
+    ChronologyItem,
+    ChronologyPage,
+    ChronologySource,
+    ChronologyType,
+)
+from models.concern import Addendum, Concern, ConcernPublic, ConcernPupil, Person
+from models.pupil import Pupil
+from models.triage import TriageEvent, TriageField
+from services import audit, concerns
+from services.errors import NotFound
+from services.guidance import GuidanceLibrary
+from services.pagination import decode_cursor, encode_cursor, invalid_cursor
+from services.principal import Principal
+from services.triage import require_dsl
+
+# Links in the chronology point into the API (services do not know the router's prefix;
+# api.main mounts everything under this).
+API_BASE = "/api/v1"
+SUMMARY_MAX = 280
+
+_CASE_EVENT_TYPES = {
+    "opened": ChronologyType.case_opened,
+    "concern_linked": ChronologyType.case_concern_linked,
+    "level_changed": ChronologyType.case_level_changed,
+    "closed": ChronologyType.case_closed,
+    "reopened": ChronologyType.case_reopened,
+}
+
+
+def pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> Pupil:
+    pupil = session.exec(
+        select(Pupil).where(col(Pupil.id) == pupil_id, col(Pupil.school_id) == principal.school_id)
+    ).one_or_none()
+    if pupil is None:
+        raise NotFound("There is no pupil with that id.")
+    return pupil
+
+
+def _kind(name: str) -> ColumnElement[str]:
+    # A constant of our own, never input.
+    return literal_column(f"'{name}'").label("kind")
+
+
+def _entries(principal: Principal, pupil_id: uuid.UUID) -> Subquery:
+    school = principal.school_id
+    about_pupil = (
+        col(ConcernPupil.school_id) == school,
+        col(ConcernPupil.pupil_id) == pupil_id,
+    )
+    arms = [
+        select(
+            _kind("concern"),
+            col(Concern.id).label("entry_id"),
+            col(Concern.observed_at).label("occurred_at"),
+            col(Concern.recorded_at).label("recorded_at"),
+        )
+        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Concern.id))
+        .where(*about_pupil),
+        select(
+            _kind("addendum"),
+            col(Addendum.id).label("entry_id"),
+            col(Addendum.recorded_at).label("occurred_at"),
+            col(Addendum.recorded_at).label("recorded_at"),
+        )
+        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Addendum.concern_id))
+        .where(*about_pupil),
+        select(
+            _kind("triage"),
+            col(TriageEvent.id).label("entry_id"),
+            col(TriageEvent.recorded_at).label("occurred_at"),
+            col(TriageEvent.recorded_at).label("recorded_at"),
+        )
+        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(TriageEvent.concern_id))
+        .where(*about_pupil),
+        select(
+            _kind("case_event"),
+            col(CaseEvent.id).label("entry_id"),
+            col(CaseEvent.recorded_at).label("occurred_at"),
+            col(CaseEvent.recorded_at).label("recorded_at"),
+        ).where(col(CaseEvent.school_id) == school, col(CaseEvent.pupil_id) == pupil_id),
+        select(
+            _kind("action"),
+            col(CaseAction.id).label("entry_id"),
+            col(CaseAction.occurred_at).label("occurred_at"),
+            col(CaseAction.recorded_at).label("recorded_at"),
+        ).where(col(CaseAction.school_id) == school, col(CaseAction.pupil_id) == pupil_id),
+        select(
+            _kind("decision"),
+            col(CaseDecision.id).label("entry_id"),
+            col(CaseDecision.recorded_at).label("occurred_at"),
+            col(CaseDecision.recorded_at).label("recorded_at"),
+        ).where(col(CaseDecision.school_id) == school, col(CaseDecision.pupil_id) == pupil_id),
+    ]
+    return union_all(*arms).subquery("entry")
+
+
+def _after(entries: Subquery, cursor: str) -> ColumnElement[bool]:
+    position = decode_cursor(cursor, fields=("occurred_at", "recorded_at", "id"))
+    try:
+        occurred_at = datetime.fromisoformat(str(position["occurred_at"]))
+        recorded_at = datetime.fromisoformat(str(position["recorded_at"]))
+        after_id = uuid.UUID(str(position["id"]))
+    except ValueError:
+        raise invalid_cursor() from None
+    if occurred_at.tzinfo is None or recorded_at.tzinfo is None:
+        raise invalid_cursor()
+    occurred, recorded, entry = entries.c.occurred_at, entries.c.recorded_at, entries.c.entry_id
+    return or_(
+        occurred > occurred_at,
+        and_(
+            occurred == occurred_at,
+            or_(recorded > recorded_at, and_(recorded == recorded_at, entry > after_id)),
+        ),
+    )
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SUMMARY_MAX else flat[: SUMMARY_MAX - 1] + "…"
+
+
+def _label(value: str | None) -> str:
+    return value.replace("_", " ") if value else "none"
+
+
+def _concern_href(concern_id: uuid.UUID) -> ChronologySource:
+    return ChronologySource(type="concern", id=concern_id, href=f"{API_BASE}/concerns/{concern_id}")
+
+
+def _case_href(case_id: uuid.UUID) -> ChronologySource:
+    return ChronologySource(type="case", id=case_id, href=f"{API_BASE}/cases/{case_id}")
+
+
+def _concern_item(concern: ConcernPublic) -> ChronologyItem:
+    signs = f" ({', '.join(concern.indicators)})" if concern.indicators else ""
+    return ChronologyItem(
+        id=concern.id,
+        type=ChronologyType.concern,
+        occurred_at=concern.observed_at,
+        recorded_at=concern.recorded_at,
+        by=concern.recorded_by,
+        source=_concern_href(concern.id),
+        summary=_shorten(f"Concern{signs}: {concern.description}"),
+        details=ChronologyDetails(
+            description=concern.description,
+            indicators=concern.indicators,
+            location=concern.location,
+            immediate_danger=concern.immediate_danger,
+            police_contacted=concern.police_contacted,
+        ),
+    )
+
+
+def _triage_summary(event: TriageEvent, people: dict[uuid.UUID, Person]) -> str:
+    if event.field == TriageField.assigned_to:
+
+        def name(value: str | None) -> str:
+            person = people.get(uuid.UUID(value)) if value else None
+            return person.display_name if person else "nobody"
+
+        change = f"Assigned to {name(event.to_value)} (was {name(event.from_value)})"
+    else:
+        what = "Status" if event.field == TriageField.status else "Risk level"
+        change = f"{what} {_label(event.from_value)} → {_label(event.to_value)}"
+    return _shorten(f"{change}. Reason: {event.reason}")
+
+
+def _case_event_summary(event: CaseEvent) -> str:
+    if event.kind == "opened":
+        return _shorten(f"Case opened at level {_label(event.to_value)}: {event.text}")
+    if event.kind == "concern_linked":
+        return "Concern linked to the case"
+    if event.kind == "level_changed":
+        return _shorten(
+            f"Case level {_label(event.from_value)} → {_label(event.to_value)}. "
+            f"Reason: {event.reason}"
+        )
+    if event.kind == "closed":
+        return _shorten(f"Case closed. Outcome: {event.text} Reason: {event.reason}")
+    return _shorten(f"Case reopened. Reason: {event.reason}")
+
+
+def _load(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    rows: Sequence[Any],
+) -> list[ChronologyItem]:
+    """Shape a page's entries: one query per source that has entries on the page."""
+    wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for row in rows:
+        wanted[row.kind].append(row.entry_id)
+    rendered = {
+        concern.id: concern
+        for concern in concerns.render_concerns(
+            session,
+            principal=principal,
+            now=now,
+            guidance=guidance,
+            concern_ids=wanted["concern"],
+        )
+    }
+
+    def by_id(model: Any, kind: str) -> dict[uuid.UUID, Any]:
+        if not wanted[kind]:
+            return {}
+        return {
+            row.id: row for row in session.exec(select(model).where(model.id.in_(wanted[kind])))
+        }
+
+    addenda = by_id(Addendum, "addendum")
+    triage_events = by_id(TriageEvent, "triage")
+    case_events = by_id(CaseEvent, "case_event")
+    actions = by_id(CaseAction, "action")
+    decisions = by_id(CaseDecision, "decision")
+    user_ids: set[uuid.UUID] = set()
+    for group in (addenda, triage_events, case_events, actions, decisions):
+        user_ids.update(row.recorded_by for row in group.values())
+    for event in triage_events.values():
+        if event.field == TriageField.assigned_to:
+            user_ids.update(uuid.UUID(v) for v in (event.from_value, event.to_value) if v)
+    people = concerns.people_by_id(session, principal.school_id, user_ids)
+
+    items: list[ChronologyItem] = []
+    for row in rows:
+        entry_id = row.entry_id
+        if row.kind == "concern":
+            items.append(_concern_item(rendered[entry_id]))
+        elif row.kind == "addendum":
+            addendum = addenda[entry_id]
+            items.append(
+                ChronologyItem(
+                    id=addendum.id,
+                    type=ChronologyType.addendum,
+                    occurred_at=addendum.recorded_at,
+                    recorded_at=addendum.recorded_at,
+                    by=people[addendum.recorded_by],
+                    source=_concern_href(addendum.concern_id),
+                    summary=_shorten(f"Addendum: {addendum.text}"),
+                    details=ChronologyDetails(
+                        text=addendum.text, reason=addendum.reason, concern_id=addendum.concern_id
+                    ),
+                )
+            )
+        elif row.kind == "triage":
+            event = triage_events[entry_id]
+            items.append(
+                ChronologyItem(
+                    id=event.id,
+                    type=ChronologyType.triage,
+                    occurred_at=event.recorded_at,
+                    recorded_at=event.recorded_at,
+                    by=people[event.recorded_by],
+                    source=_concern_href(event.concern_id),
+                    summary=_triage_summary(event, people),
+                    details=ChronologyDetails(
+                        field=event.field,
+                        from_value=event.from_value,
+                        to_value=event.to_value,
+                        reason=event.reason,
+                        concern_id=event.concern_id,
+                    ),
+                )
+            )
+        elif row.kind == "case_event":
+            case_event = case_events[entry_id]
+            items.append(
+                ChronologyItem(
+                    id=case_event.id,
+                    type=_CASE_EVENT_TYPES[case_event.kind],
+                    occurred_at=case_event.recorded_at,
+                    recorded_at=case_event.recorded_at,
+                    by=people[case_event.recorded_by],
+                    source=_case_href(case_event.case_id),
+                    summary=_case_event_summary(case_event),
+                    details=ChronologyDetails(
+                        text=case_event.text,
+                        reason=case_event.reason,
+                        from_value=case_event.from_value,
+                        to_value=case_event.to_value,
+                        concern_id=case_event.concern_id,
+                        case_id=case_event.case_id,
+                    ),
+                )
+            )
+        elif row.kind == "action":
+            action = actions[entry_id]
+            with_whom = f", with {action.with_whom}" if action.with_whom else ""
+            items.append(
+                ChronologyItem(
+                    id=action.id,
+                    type=ChronologyType.action,
+                    occurred_at=action.occurred_at,
+                    recorded_at=action.recorded_at,
+                    by=people[action.recorded_by],
+                    source=_case_href(action.case_id),
+                    summary=_shorten(
+                        f"Action ({_label(action.type)}{with_whom}): {action.description}"
+                    ),
+                    details=ChronologyDetails(
+                        action_type=action.type,
+                        description=action.description,
+                        with_whom=action.with_whom,
+                        case_id=action.case_id,
+                    ),
+                )
+            )
+        else:
+            decision = decisions[entry_id]
+            items.append(
+                ChronologyItem(
+                    id=decision.id,
+                    type=ChronologyType.decision,
+                    occurred_at=decision.recorded_at,
+                    recorded_at=decision.recorded_at,
+                    by=people[decision.recorded_by],
+                    source=_case_href(decision.case_id),
+                    summary=_shorten(f"Decision: {decision.decision} Reason: {decision.reason}"),
+                    details=ChronologyDetails(
+                        decision=decision.decision, reason=decision.reason, case_id=decision.case_id
+                    ),
+                )
+            )
+    return items
+
+
+def _page(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    pupil_id: uuid.UUID,
+    limit: int | None,
+    cursor: str | None,
+) -> ChronologyPage:
+    entries = _entries(principal, pupil_id)
+    query = select(
+        entries.c.kind, entries.c.entry_id, entries.c.occurred_at, entries.c.recorded_at
+    ).order_by(entries.c.occurred_at, entries.c.recorded_at, entries.c.entry_id)
+    if cursor is not None:
+        query = query.where(_after(entries, cursor))
+    if limit is not None:
+        query = query.limit(limit + 1)
+    rows = list(session.exec(query))
+    page = rows if limit is None else rows[:limit]
+    next_cursor = None
+    if limit is not None and len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(
+            {
+                "occurred_at": last.occurred_at.isoformat(),
+                "recorded_at": last.recorded_at.isoformat(),
+                "id": str(last.entry_id),
+            }
+        )
+    items = _load(session, principal=principal, now=now, guidance=guidance, rows=page)
+    return ChronologyPage(items=items, next_cursor=next_cursor)
+
+
+def get_chronology(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    request_id: str | None,
+    guidance: GuidanceLibrary,
+    pupil_id: uuid.UUID,
+    limit: int,
+    cursor: str | None = None,
+) -> ChronologyPage:
+    """One page of the pupil's chronology, oldest first. DSLs and deputy DSLs of the
+    pupil's school; records ``chronology.read`` with the pupil."""
+    require_dsl(principal)
+    pupil_in_school(session, principal, pupil_id)
+    page = _page(
+        session,
+        principal=principal,
+        now=now,
+        guidance=guidance,
+        pupil_id=pupil_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="chronology.read",
+        now=now,
+        entity_type="pupil",
+        entity_id=pupil_id,
+        pupil_id=pupil_id,
+        request_id=request_id,
+    )
+    return page
+
+
+def whole_chronology(
+    session: Session,
+    *,
+    principal: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    pupil_id: uuid.UUID,
+) -> list[ChronologyItem]:
+    """Every entry of the pupil's chronology, oldest first (for the export, which checks
+    the pupil and records its own event)."""
+    require_dsl(principal)
+    return _page(
+        session,
+        principal=principal,
+        now=now,
+        guidance=guidance,
+        pupil_id=pupil_id,
+        limit=None,
+        cursor=None,
+    ).items
