@@ -40,3 +40,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-scale
+# The data-scale run of issue #7: a million concerns on SQLite and PostgreSQL (tens of minutes).
+bench-scale: install
+	$(BIN)/python -m bench.seed --concerns 1000000

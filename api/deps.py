@@ -7,13 +7,15 @@ health is mounted on the protected router, which requires a fully authenticated 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BeforeValidator
 from sqlmodel import Session
 
 from api.config import Settings
@@ -86,6 +88,23 @@ async def get_now(request: Request) -> datetime:
 async def get_request_id() -> str | None:
     return request_id_var.get()
 
+
+# RFC 3339 section 5.6, which is what OpenAPI's `format: date-time` promises: a date, `T`,
+# a time with seconds, and an offset. Pydantic alone would also take a bare number
+# (`?to=0.5`) as seconds since 1970, or a time without seconds.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-28T09:15:00Z")
+    return value
+
+
+# A timestamp parameter (`?from=`, `?to=`): RFC 3339 with an offset, or a 422.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from api.context import request_id_var
 from services.errors import DomainError
@@ -80,10 +83,13 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting problem+json for the given statuses."""
+    """OpenAPI ``responses=`` entries documenting problem+json for the given statuses.
+
+    Only the statuses a handler itself may answer need naming: ``api.openapi`` adds those
+    the rest of the stack answers (401, 403, 413, 422, 500, 503) and the ``Problem``
+    schema."""
     return {
         status: {
-            "model": Problem,
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
@@ -104,15 +110,61 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
     ]
 
 
+# FastAPI's answer to a body it cannot even decode (not UTF-8, broken multipart).
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 400 and detail == _UNPARSEABLE_BODY:
+        # The same answer as for a body that is not valid JSON: one kind of client error,
+        # one status, whichever parser gave up.
+        message = "The body could not be decoded: send UTF-8 JSON (or the documented form)."
+        return problem_response(
+            422,
+            message,
+            slug="validation-error",
+            title="The request is not valid",
+            extra={"errors": [{"loc": ["body"], "msg": message, "type": "body_invalid"}]},
+        )
     if exc.status_code == 404 and detail == "Not Found":
         detail = "There is nothing at this address."
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed here."
+        allowed = allowed_methods(request.app, request.url.path)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
     return problem_response(exc.status_code, detail, headers=headers)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route answers at ``path``. Starlette's own 405 names only the
+    methods of the first route whose path matched, while several routes (GET and POST of a
+    collection) usually share a path. Routes left out of the OpenAPI document are counted
+    only where no documented route matches (an undocumented alias such as
+    ``/api/v1/healthz``), so that a route that exists only to refuse a method (with 405)
+    does not advertise it."""
+    routes: list[tuple[re.Pattern[str], frozenset[str], bool]] | None = getattr(
+        app.state, "allow_table", None
+    )
+    if routes is None:
+        routes = []
+        for route in iter_route_contexts(app.routes):
+            if route.path is None or not route.methods:
+                continue
+            pattern, _format, _convertors = compile_path(str(route.path))
+            documented = bool(getattr(route.original_route, "include_in_schema", True))
+            routes.append((pattern, frozenset(route.methods), documented))
+        app.state.allow_table = routes
+    matching = [
+        (methods, documented) for pattern, methods, documented in routes if pattern.match(path)
+    ]
+    chosen = [methods for methods, documented in matching if documented] or [
+        methods for methods, _ in matching
+    ]
+    return sorted(set().union(*chosen)) if chosen else []
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -16,6 +16,7 @@ from api.errors import register_error_handlers
 from api.logs import configure_logging
 from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
+from api.openapi import install_openapi
 from api.security import KeyRing
 from guidance import GUIDANCE_DIR
 from routers import health_router, protected_router, public_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = Metrics(database)
 
     register_error_handlers(app)
+    install_openapi(app)
     app.include_router(health_router)
     app.include_router(health_router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(public_router, prefix=API_PREFIX)

@@ -26,7 +26,7 @@ from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
 STAFF_EMAIL = "bench.staff@fictional-school.example"
-STAFF_PASSWORD = "bench-staff-passphrase-not-real"  # noqa: S105 - fictional, bench only
+STAFF_PASSWORD = "bench-staff-passphrase-not-real"
 DSL_EMAIL = "bench.dsl@fictional-school.example"
 GUIDANCE_KEY = "cse"
 # Tokens outlive any run (the default 15 minutes would not cover a long bench).

@@ -28,15 +28,34 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("service: get_concern", r"^get_concern \(services/concerns\.py"),
     ("  _render (4 queries + shaping)", r"^_render \(services/concerns\.py"),
     ("session.flush (unit of work)", r"^flush \(.*sqlalchemy/orm/session\.py"),
-    ("session.execute/exec (SQLAlchemy)", r"^(execute|exec) \(.*(sqlalchemy/orm/session|sqlmodel/orm/session)\.py"),
-    ("statement compile (SQLAlchemy)", r"^(compile|_compiler|process) \(.*sqlalchemy/sql/compiler\.py"),
-    ("driver: sqlite3 / psycopg", r"(sqlite3|psycopg/cursor|psycopg/connection|psycopg/_cursor_base)"),
-    ("request validation (FastAPI/pydantic)", r"^(solve_dependencies|request_params_to_args|_validate_value_with_model_field|validate|_validate_body_params) "),
+    (
+        "session.execute/exec (SQLAlchemy)",
+        r"^(execute|exec) \(.*(sqlalchemy/orm/session|sqlmodel/orm/session)\.py",
+    ),
+    (
+        "statement compile (SQLAlchemy)",
+        r"^(compile|_compiler|process) \(.*sqlalchemy/sql/compiler\.py",
+    ),
+    (
+        "driver: sqlite3 / psycopg",
+        r"(sqlite3|psycopg/cursor|psycopg/connection|psycopg/_cursor_base)",
+    ),
+    (
+        "request validation (FastAPI/pydantic)",
+        r"^(solve_dependencies|request_params_to_args|_validate_value_with_model_field"
+        r"|validate|_validate_body_params) ",
+    ),
     ("response serialisation (serialize_response)", r"^serialize_response \("),
     ("JSON encoding (jsonable_encoder/render)", r"^(jsonable_encoder|render|dumps) \("),
-    ("threadpool hop (anyio to_thread)", r"^(run_sync|run_sync_in_worker_thread|run_in_threadpool) "),
+    (
+        "threadpool hop (anyio to_thread)",
+        r"^(run_sync|run_sync_in_worker_thread|run_in_threadpool) ",
+    ),
     ("middleware: request context + access log", r"^__call__ \(api/middleware\.py"),
-    ("  access log line (logging + JSON)", r"^(info|_log|handle|emit|format) \(.*(logging/__init__|api/logs)\.py"),
+    (
+        "  access log line (logging + JSON)",
+        r"^(info|_log|handle|emit|format) \(.*(logging/__init__|api/logs)\.py",
+    ),
     ("middleware: metrics", r"^__call__ \(api/metrics\.py"),
     ("  metrics observe (prometheus)", r"^observe \(api/metrics\.py"),
     ("uvicorn/httptools protocol", r"uvicorn/protocols/http"),

@@ -232,8 +232,7 @@ def concern_bodies(school: fixtures.BenchSchool, count: int = 64) -> list[dict[s
             "indicators": rng.sample(school.indicator_ids, rng.randint(1, 3)),
             "description": (
                 f"Benchmark concern {n}: a fictional pupil said an older friend collects "
-                "them after school and gives them money; they seemed anxious when asked. "
-                * 2
+                "them after school and gives them money; they seemed anxious when asked. " * 2
             ).strip(),
             "observed_at": observed,
             "location": "Fictional park",
@@ -418,6 +417,7 @@ class Run:
     skipped: dict[str, str] = field(default_factory=dict)
     profiles: list[str] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)
+    load_average: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
 
 def measure(
@@ -584,6 +584,8 @@ def table(run: Run, baseline: dict[str, float]) -> str:
             target = f"{verdict} (≥{wanted['ratio']:.0%})"
         failures = sum(row["errors"].values())
         note = f"  {failures} errors" if failures else ""
+        if not row["requests"]:
+            note += "  no request completed within the duration"
         return (
             f"{row['backend']:<11}{row['label']:<36}{row['rps']:>9.0f}"
             f"{row['latency_ms']['p50']:>9.2f}{row['latency_ms']['p99']:>9.2f}"
@@ -615,6 +617,16 @@ def table(run: Run, baseline: dict[str, float]) -> str:
     for message in run.skipped.values():
         lines.append(f"skipped: {message}")
     lines.append(f"load: {run.settings.generator.describe()}")
+    start_load, end_load = run.load_average[0], os.getloadavg()[0]
+    quiet = (
+        ""
+        if max(start_load, end_load) < 1.0
+        else (
+            "  WARNING: other processes were busy on this machine; every number is lower than "
+            "on a quiet one (ratios less so: bare was measured under the same load)"
+        )
+    )
+    lines.append(f"load average (1 min) at start {start_load:.2f}, at end {end_load:.2f}{quiet}")
     lines.append(
         f"{run.settings.connections} connections, {run.settings.duration} s per endpoint after "
         f"{run.settings.warmup} s warm-up; {os.cpu_count()} cores"
@@ -630,7 +642,10 @@ def write_results(run: Run, baseline: dict[str, Any], rendered: str) -> Path:
         "started_at": run.started_at,
         "machine": machine(),
         "versions": versions(),
-        "load_generator": {"name": settings.generator.name, "detail": settings.generator.describe()},
+        "load_generator": {
+            "name": settings.generator.name,
+            "detail": settings.generator.describe(),
+        },
         "load": {
             "connections": settings.connections,
             "duration_s": settings.duration,
@@ -643,12 +658,15 @@ def write_results(run: Run, baseline: dict[str, Any], rendered: str) -> Path:
         "skipped": run.skipped,
         "profiles": run.profiles,
         "loadgen_calibration": run.calibration,
+        "load_average": {"start": run.load_average, "end": os.getloadavg()},
         "table": rendered.splitlines(),
     }
     path = RESULTS_DIR / f"{run.started_at}.json"
     text = json.dumps(document, indent=2, default=str) + "\n"
     path.write_text(text)
-    (RESULTS_DIR / "latest.json").write_text(text)
+    if settings.bare and not settings.endpoints:
+        # Investigation runs (--no-bare, --endpoints) never replace the latest full table.
+        (RESULTS_DIR / "latest.json").write_text(text)
     return path
 
 
@@ -696,8 +714,8 @@ def parse_args(argv: list[str] | None) -> Settings:
     )
     args = parser.parse_args(argv)
     duration = args.duration or _env_int("BENCH_DURATION", 3 if args.quick else 10)
-    warmup = args.warmup if args.warmup is not None else _env_int(
-        "BENCH_WARMUP", 1 if args.quick else 2
+    warmup = (
+        args.warmup if args.warmup is not None else _env_int("BENCH_WARMUP", 1 if args.quick else 2)
     )
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgresql"}
@@ -747,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(rendered)
     path = write_results(run, baseline, rendered)
-    print(f"\nbench: results in {path.relative_to(BENCH_DIR.parent)} and bench/results/latest.json")
+    print(f"\nbench: results in {path.relative_to(BENCH_DIR.parent)}")
     return 0
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,10 +99,8 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     except (ProcessLookupError, subprocess.TimeoutExpired):
         pass
     if process.poll() is None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)
 
 
@@ -151,9 +149,7 @@ def serving(
         _kill_group(process)
 
 
-def serve_concernlog(
-    database_url: str, log_dir: Path, name: str
-) -> AbstractContextManager[Server]:
+def serve_concernlog(database_url: str, log_dir: Path, name: str) -> AbstractContextManager[Server]:
     return serving(
         name,
         [*CONCERNLOG, "serve"],

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from models.base import UTCDateTime, new_id
 
@@ -58,7 +60,28 @@ class AuditChainHead(SQLModel, table=True):
 # --- API schemas ---------------------------------------------------------------------------
 
 
+AUDIT_EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2e-6a10-7c3e-9d5e-4b7f0a1c2d3e",
+    "seq": 42,
+    "occurred_at": "2026-11-28T09:15:00.123456Z",
+    "actor_type": "user",
+    "actor_id": "01936b2e-1111-7aaa-8bbb-0c0d0e0f1011",
+    "actor_role": "dsl",
+    "action": "concern.read",
+    "entity_type": "concern",
+    "entity_id": "01936b2e-2222-7ccc-8ddd-1e1f20212223",
+    "pupil_id": "01936b2e-3333-7eee-8fff-2a2b2c2d2e2f",
+    "request_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+    "run_id": None,
+    "outcome": "success",
+    "prev_hash": "9f2c" + "0" * 60,
+    "hash": "4b7e" + "0" * 60,
+}
+
+
 class AuditEventPublic(SQLModel):
+    model_config = SQLModelConfig(json_schema_extra={"examples": [AUDIT_EVENT_EXAMPLE]})
+
     id: uuid.UUID
     seq: int
     occurred_at: datetime
@@ -77,6 +100,12 @@ class AuditEventPublic(SQLModel):
 
 
 class AuditVerification(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [{"ok": True, "events_checked": 1204, "first_bad_seq": None}]
+        }
+    )
+
     ok: bool
     events_checked: int
     first_bad_seq: int | None

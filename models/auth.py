@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    # A form field is absent or a string: there is no null to send.
+    schema.update(next(b for b in schema.pop("anyOf") if b.get("type") == "string"))
+    schema.pop("default", None)
 
 
 class TokenResponse(BaseModel):
@@ -57,3 +65,55 @@ class MfaVerify(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "492039"}]})
 
     code: str = Field(min_length=6, max_length=6, pattern=r"^\d{6}$")
+
+
+class PasswordGrant(BaseModel):
+    """A person signs in with their email and password (and, once enrolled, a TOTP code)."""
+
+    model_config = ConfigDict(
+        title="Password grant",
+        json_schema_extra={
+            "examples": [
+                {
+                    "grant_type": "password",
+                    "username": "jo.lead@fictional-school.example",
+                    "password": "a-long-fictional-passphrase",
+                    "totp": "492039",
+                }
+            ]
+        },
+    )
+
+    grant_type: Literal["password"]
+    username: str = Field(min_length=1, max_length=320, description="The user's email")
+    password: str = Field(max_length=1024)
+    totp: str | None = Field(
+        default=None,
+        max_length=6,
+        description="The 6-digit code of the authenticator app, once MFA is enrolled",
+        json_schema_extra=_not_nullable,
+    )
+
+
+class ClientCredentialsGrant(BaseModel):
+    """The school's MIS integration signs in as its service account."""
+
+    model_config = ConfigDict(
+        title="Client credentials grant",
+        json_schema_extra={
+            "examples": [
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": "cl_3f9a1c2e7b6d",
+                    "client_secret": "cs_fictional_0123456789abcdef",
+                }
+            ]
+        },
+    )
+
+    grant_type: Literal["client_credentials"]
+    client_id: str = Field(min_length=1, max_length=64)
+    client_secret: str = Field(max_length=256)
+
+
+TokenRequest = Annotated[PasswordGrant | ClientCredentialsGrant, Field(discriminator="grant_type")]

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 KEBAB_CASE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+# Examples for the OpenAPI document, cut down from the CSE guidance (guidance/cse.json).
+_SECRETIVE = {"id": "secretive", "text": "Be secretive"}
+_ACTIONS: list[dict[str, Any]] = [
+    {
+        "id": "tell-dsl",
+        "text": "Talk to our designated safeguarding lead (DSL) or deputy as soon as possible",
+        "when": "always",
+    },
+    {
+        "id": "contact-police",
+        "text": "Contact the police, if you feel your child is in immediate danger",
+        "when": "immediate_danger",
+    },
+]
+_SECTION: dict[str, Any] = {
+    "id": "how-to-spot-it",
+    "heading": "How do I spot it?",
+    "lead": "A child may:",
+    "items": [{**_SECRETIVE, "indicator": "secretive", "items": []}],
+}
+_SUMMARY: dict[str, Any] = {
+    "key": "cse",
+    "title": "Child sexual exploitation (CSE)",
+    "version": "1",
+    "updated_at": "2026-11-28T00:00:00Z",
+}
 
 
 class _Strict(BaseModel):
@@ -15,6 +42,10 @@ class _Strict(BaseModel):
 
 
 class GuidanceItem(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_SECRETIVE, "indicator": "secretive", "items": []}]}
+    )
+
     id: str = Field(pattern=KEBAB_CASE)
     text: str = Field(min_length=1)
     indicator: str | None = Field(
@@ -27,6 +58,8 @@ class GuidanceItem(_Strict):
 
 
 class GuidanceSection(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SECTION]})
+
     id: str = Field(pattern=KEBAB_CASE)
     heading: str = Field(min_length=1)
     lead: str | None = None
@@ -41,12 +74,16 @@ class Indicator(_Strict):
 
 
 class GuidanceAction(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ACTIONS[0]]})
+
     id: str = Field(pattern=KEBAB_CASE, examples=["tell-dsl"])
     text: str = Field(min_length=1)
     when: Literal["always", "immediate_danger"]
 
 
 class GuidanceSummary(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SUMMARY]})
+
     key: str = Field(pattern=KEBAB_CASE, examples=["cse"])
     title: str = Field(examples=["Child sexual exploitation (CSE)"])
     version: str = Field(examples=["1"])
@@ -54,6 +91,19 @@ class GuidanceSummary(_Strict):
 
 
 class GuidanceDocument(GuidanceSummary):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_SUMMARY,
+                    "sections": [_SECTION],
+                    "indicators": [_SECRETIVE],
+                    "actions": _ACTIONS,
+                }
+            ]
+        }
+    )
+
     sections: list[GuidanceSection]
     indicators: list[Indicator]
     actions: list[GuidanceAction]

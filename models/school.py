@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
 
@@ -31,9 +32,18 @@ class School(SchoolBase, table=True):
     )
 
 
+_SCHOOL_EXAMPLE = {"name": "Fictional Academy", "urn": "700001"}
+
+
 class SchoolCreate(SchoolBase):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_SCHOOL_EXAMPLE]})
 
 
 class SchoolPublic(SchoolBase):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [{"id": "01936b2e-1a2b-7c3d-8e4f-5a6b7c8d9e0f", **_SCHOOL_EXAMPLE}]
+        }
+    )
+
     id: uuid.UUID

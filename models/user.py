@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import EmailStr, field_validator
+from pydantic import EmailStr, WithJsonSchema, field_validator
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
 
@@ -108,29 +110,100 @@ class LoginAttempt(SQLModel, table=True):
 
 # --- API schemas -------------------------------------------------------------------------
 
+# A person's role: every role but ``mis``, which belongs to service accounts only.
+PersonRole = Annotated[
+    Role,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": [role.value for role in USER_ROLES],
+            "description": "`mis` is the role of service accounts, never of a person",
+        }
+    ),
+]
+# What services.passwords enforces (with its own error types, `password_too_short` and
+# `password_too_common`); documented here so that clients can check before sending.
+PASSWORD_MIN_LENGTH = 12
+
+
+def _password_schema(schema: dict[str, Any]) -> None:
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["minLength"] = PASSWORD_MIN_LENGTH
+    schema["description"] = (
+        f"At least {PASSWORD_MIN_LENGTH} characters, and not one of the most common passwords"
+    )
+
+
+_USER_ID = "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80"
+_SCHOOL_ID = "01936b2e-1a2b-7c3d-8e4f-5a6b7c8d9e0f"
+_ME_EXAMPLE: dict[str, Any] = {
+    "id": _USER_ID,
+    "email": "sam.teacher@fictional-school.example",
+    "display_name": "Sam Teacher",
+    "role": "staff",
+    "school_id": _SCHOOL_ID,
+    "mfa_enrolled": False,
+}
+_USER_EXAMPLE: dict[str, Any] = {
+    **_ME_EXAMPLE,
+    "active": True,
+    "can_log_in": True,
+    "created_at": "2026-09-01T08:00:00Z",
+}
+_ACCOUNT_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2e-7b02-7e22-8d4f-6c3a5f7b8c91",
+    "name": "Fictional MIS sync",
+    "role": "mis",
+    "client_id": "cl_3f9a1c2e7b6d",
+    "active": True,
+    "created_at": "2026-09-01T08:05:00Z",
+}
+
 
 class Me(SQLModel):
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_ME_EXAMPLE]})
+
     id: uuid.UUID
     email: str
     display_name: str
-    role: Role
+    role: PersonRole
     school_id: uuid.UUID
     mfa_enrolled: bool
 
 
 class UserPublic(Me):
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_USER_EXAMPLE]})
+
     active: bool
-    can_log_in: bool
+    can_log_in: bool = Field(description="Active and has a password")
     created_at: datetime
 
 
 class UserCreate(SQLModel):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "sam.teacher@fictional-school.example",
+                    "display_name": "Sam Teacher",
+                    "role": "staff",
+                    "password": "a-long-fictional-passphrase",
+                }
+            ]
+        },
+    )
 
     email: EmailStr
     display_name: str = Field(min_length=1, max_length=200)
-    role: Role
-    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    role: PersonRole
+    password: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        schema_extra={"json_schema_extra": _password_schema},
+    )
 
     @field_validator("role")
     @classmethod
@@ -141,10 +214,13 @@ class UserCreate(SQLModel):
 
 
 class UserUpdate(SQLModel):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={"examples": [{"role": "deputy_dsl"}, {"active": False}]},
+    )
 
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: Role | None = None
+    role: PersonRole | None = None
     active: bool | None = None
 
     @field_validator("role")
@@ -156,24 +232,34 @@ class UserUpdate(SQLModel):
 
 
 class PasswordSet(SQLModel):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [{"password": "a-new-fictional-passphrase"}]}
+    )
 
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(
+        min_length=1, max_length=1024, schema_extra={"json_schema_extra": _password_schema}
+    )
 
 
 class ServiceAccountCreate(SQLModel):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [{"name": "Fictional MIS sync"}]}
+    )
 
     name: str = Field(min_length=1, max_length=200)
 
 
 class ServiceAccountUpdate(SQLModel):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [{"active": False}]}
+    )
 
     active: bool
 
 
 class ServiceAccountPublic(SQLModel):
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_ACCOUNT_EXAMPLE]})
+
     id: uuid.UUID
     name: str
     role: Role
@@ -183,14 +269,28 @@ class ServiceAccountPublic(SQLModel):
 
 
 class ServiceAccountCreated(ServiceAccountPublic):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [{**_ACCOUNT_EXAMPLE, "client_secret": "cs_fictional_0123456789abcdef"}]
+        }
+    )
+
     client_secret: str = Field(description="Shown once, now; only its hash is kept")
 
 
 class UserPage(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={"examples": [{"items": [_USER_EXAMPLE], "next_cursor": None}]}
+    )
+
     items: list[UserPublic]
     next_cursor: str | None = Field(description="Opaque; null on the last page")
 
 
 class ServiceAccountPage(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={"examples": [{"items": [_ACCOUNT_EXAMPLE], "next_cursor": None}]}
+    )
+
     items: list[ServiceAccountPublic]
     next_cursor: str | None = Field(description="Opaque; null on the last page")

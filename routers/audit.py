@@ -6,32 +6,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AuditReader, NowDep, RequestIdDep, SessionDep
+from api.deps import AuditReader, NowDep, RequestIdDep, SessionDep, Timestamp
 from api.errors import problem_responses
-from models.audit import AuditEventPublic, AuditVerification
+from models.audit import AUDIT_EVENT_EXAMPLE, AuditEventPublic, AuditVerification
 from services import audit, pagination
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-
-_EVENT_EXAMPLE: dict[str, Any] = {
-    "id": "01936b2e-6a10-7c3e-9d5e-4b7f0a1c2d3e",
-    "seq": 42,
-    "occurred_at": "2026-11-28T09:15:00.123456Z",
-    "actor_type": "user",
-    "actor_id": "01936b2e-1111-7aaa-8bbb-0c0d0e0f1011",
-    "actor_role": "dsl",
-    "action": "concern.read",
-    "entity_type": "concern",
-    "entity_id": "01936b2e-2222-7ccc-8ddd-1e1f20212223",
-    "pupil_id": "01936b2e-3333-7eee-8fff-2a2b2c2d2e2f",
-    "request_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
-    "run_id": None,
-    "outcome": "success",
-    "prev_hash": "9f2c" + "0" * 60,
-    "hash": "4b7e" + "0" * 60,
-}
 
 
 class AuditEventPage(BaseModel):
@@ -40,7 +22,7 @@ class AuditEventPage(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"items": [_EVENT_EXAMPLE], "next_cursor": "eyJzZXEiOjQyfQ"}]
+            "examples": [{"items": [AUDIT_EVENT_EXAMPLE], "next_cursor": "eyJzZXEiOjQyfQ"}]
         }
     )
 
@@ -98,10 +80,10 @@ def list_audit_events(
     entity_id: Annotated[uuid.UUID | None, Query(description="Events about this record")] = None,
     pupil_id: Annotated[uuid.UUID | None, Query(description="Events involving this pupil")] = None,
     occurred_from: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Events at or after this time")
+        Timestamp | None, Query(alias="from", description="Events at or after this time")
     ] = None,
     occurred_to: Annotated[
-        AwareDatetime | None, Query(alias="to", description="Events before this time")
+        Timestamp | None, Query(alias="to", description="Events before this time")
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=pagination.MAX_LIMIT, description="Page size (at most 200)")

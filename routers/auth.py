@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from api.deps import EnrollingUser, NowDep, RequestIdDep, SessionDep
 from api.errors import problem_responses
-from models.auth import MfaSetup, MfaVerify, RefreshRequest, TokenResponse
+from models.auth import (
+    ClientCredentialsGrant,
+    MfaSetup,
+    MfaVerify,
+    PasswordGrant,
+    RefreshRequest,
+    TokenRequest,
+    TokenResponse,
+)
 from models.user import Me
 from services import auth
 from services.auth import TokenIssuer
-from services.errors import InvalidInput
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -34,53 +43,90 @@ def _answer(tokens: auth.IssuedTokens) -> TokenResponse:
     )
 
 
+_TOKEN_REQUEST: TypeAdapter[PasswordGrant | ClientCredentialsGrant] = TypeAdapter(TokenRequest)
+_GRANTS = {"password", "client_credentials"}
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def _token_request(request: Request) -> PasswordGrant | ClientCredentialsGrant:
+    """The sign-in form, read and validated here (not by FastAPI's form parameters) so that
+    its two shapes can be documented as the two grants they are."""
+    form = await request.form()
+    fields = {name: value for name, value in form.items() if isinstance(value, str)}
+    try:
+        return _TOKEN_REQUEST.validate_python(fields)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            # A field's location carries the grant it was checked against; the client
+            # knows which grant it sent, so only the field is named.
+            loc = [part for part in error["loc"] if part not in _GRANTS] or ["grant_type"]
+            errors.append({**error, "loc": ("body", *loc)})
+        raise RequestValidationError(errors) from None
+
+
+def _token_body() -> dict[str, Any]:
+    grants = [
+        PasswordGrant.model_json_schema(ref_template="#/components/schemas/{model}"),
+        ClientCredentialsGrant.model_json_schema(ref_template="#/components/schemas/{model}"),
+    ]
+    return {
+        "required": True,
+        "content": {
+            _FORM: {
+                "schema": {"oneOf": grants},
+                "examples": {
+                    grant["properties"]["grant_type"]["const"]: {
+                        "summary": grant["title"],
+                        "value": grant["examples"][0],
+                    }
+                    for grant in grants
+                },
+            }
+        },
+    }
+
+
 @router.post(
     "/token",
     summary="Sign in: password grant (people) or client credentials (the MIS)",
+    description=(
+        "A form (`application/x-www-form-urlencoded`), as OAuth 2 clients send it. Wrong "
+        "credentials are a 401, the same whether or not the account exists; an enrolled "
+        "user without a right `totp` gets a 401 whose problem type ends `mfa-required`. "
+        "Repeated failures are a 429 with `Retry-After`. The client-credentials grant "
+        "gets no refresh token."
+    ),
     response_model=TokenResponse,
     response_model_exclude_none=True,
     responses=problem_responses(401, 422, 429),
+    openapi_extra={"requestBody": _token_body()},
 )
 def token(
     request: Request,
     session: SessionDep,
     now: NowDep,
     request_id: RequestIdDep,
-    grant_type: Annotated[Literal["password", "client_credentials"], Form()],
-    username: Annotated[
-        str | None, Form(max_length=320, description="Email (password grant)")
-    ] = None,
-    password: Annotated[str | None, Form(max_length=1024)] = None,
-    totp: Annotated[
-        str | None, Form(max_length=6, description="6-digit code, once enrolled")
-    ] = None,
-    client_id: Annotated[str | None, Form(max_length=64)] = None,
-    client_secret: Annotated[str | None, Form(max_length=256)] = None,
+    grant: Annotated[PasswordGrant | ClientCredentialsGrant, Depends(_token_request)],
 ) -> TokenResponse:
     issuer = _issuer(request)
-    if grant_type == "password":
-        if not username or password is None:
-            raise InvalidInput("The password grant needs username and password.", loc=["username"])
+    if isinstance(grant, PasswordGrant):
         tokens = auth.password_grant(
             session,
             issuer,
-            email=username,
-            password=password,
-            totp=totp,
+            email=grant.username,
+            password=grant.password,
+            totp=grant.totp,
             client_address=_client_address(request),
             now=now,
             request_id=request_id,
         )
     else:
-        if not client_id or client_secret is None:
-            raise InvalidInput(
-                "The client-credentials grant needs client_id and client_secret.", loc=["client_id"]
-            )
         tokens = auth.client_credentials_grant(
             session,
             issuer,
-            client_id=client_id,
-            client_secret=client_secret,
+            client_id=grant.client_id,
+            client_secret=grant.client_secret,
             client_address=_client_address(request),
             now=now,
             request_id=request_id,

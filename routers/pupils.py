@@ -4,7 +4,7 @@ DSLs; entry by hand."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -177,10 +177,17 @@ def get_chronology(
     )
 
 
-_EXPORT_CONTENT = {
-    "application/json": {"schema": {"$ref": "#/components/schemas/PupilFile"}},
-    "text/csv": {"schema": {"type": "string"}},
-    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": PupilFile,
+        "description": "The file, as a download",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PupilFile"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **problem_responses(401, 403, 404, 422),
 }
 
 
@@ -201,8 +208,7 @@ _EXPORT_CONTENT = {
         "The export, with its format, is recorded in the audit log."
     ),
     response_class=Response,
-    responses={200: {"content": _EXPORT_CONTENT, "model": PupilFile}}
-    | problem_responses(401, 403, 404, 422),
+    responses=_EXPORT_RESPONSES,
 )
 def export_pupil_file(
     pupil_id: uuid.UUID,

@@ -22,8 +22,8 @@ IfMatch = Annotated[
         alias="If-Match",
         max_length=200,
         description="The ETag from your last read of the record (GET answers it). Missing: "
-        "428; not the current one (someone changed it since): 412, and nothing changes. "
-        "`*` and weak tags are not accepted.",
+        "428 (so is `*`); not the current one (someone changed it since): 412, and "
+        "nothing changes. Weak tags never match.",
     ),
 ]
 

@@ -110,6 +110,23 @@ def _hash_of(values: Mapping[Any, Any]) -> str:
     return hashlib.sha256(_canonical(values)).hexdigest()
 
 
+def link(rows: Sequence[dict[str, Any]], *, after_seq: int, after_hash: str) -> tuple[int, str]:
+    """Chain ``rows`` (column values of one school's events, oldest first, without
+    ``seq``, ``prev_hash``, ``hash`` or ``id``) after the event ``after_seq`` whose hash is
+    ``after_hash``: fills those four in, exactly as appending them one by one would.
+    Returns the new head (last sequence number and hash). Bulk writers (a data seeder)
+    use it to write rows that ``verify_chain`` accepts."""
+    seq, prev_hash = after_seq, after_hash
+    for values in rows:
+        seq += 1
+        values["seq"] = seq
+        values["prev_hash"] = prev_hash
+        prev_hash = _hash_of(values)
+        values["hash"] = prev_hash
+        values["id"] = new_id()
+    return seq, prev_hash
+
+
 def event_hash(event: AuditEvent) -> str:
     return _hash_of({name: getattr(event, name) for name in _HASHED_FIELDS})
 
@@ -207,13 +224,10 @@ def record_many(
     for entry in entries:
         _check_vocabulary(action=entry.action, entity_type=entry.entity_type, outcome=entry.outcome)
     school_id = actor.school_id
-    seq, prev_hash = _lock_head(session, school_id)
-    rows: list[dict[str, Any]] = []
-    for entry in entries:
-        seq += 1
-        values: dict[str, Any] = {
+    head_seq, head_hash = _lock_head(session, school_id)
+    rows: list[dict[str, Any]] = [
+        {
             "school_id": school_id,
-            "seq": seq,
             "occurred_at": now,
             "actor_type": actor.type,
             "actor_id": actor.id,
@@ -225,12 +239,10 @@ def record_many(
             "request_id": request_id,
             "run_id": run_id,
             "outcome": entry.outcome,
-            "prev_hash": prev_hash,
         }
-        prev_hash = _hash_of(values)
-        values["id"] = new_id()
-        values["hash"] = prev_hash
-        rows.append(values)
+        for entry in entries
+    ]
+    seq, prev_hash = link(rows, after_seq=head_seq, after_hash=head_hash)
     # Core statements on the tables: the ORM's unit of work (object state, identity map,
     # flush ordering) cost more than the SQL itself for these append-only rows.
     session.execute(_INSERT_EVENTS, rows)

@@ -181,7 +181,9 @@ def render_case(
         case.school_id,
         [case.opened_by]
         + ([case.assigned_to] if case.assigned_to else [])
-        + [row.recorded_by for row in (*actions, *decisions, *history)],
+        + [action.recorded_by for action in actions]
+        + [decision.recorded_by for decision in decisions]
+        + [event.recorded_by for event in history],
     )
     summary = _summary(case, concern_ids=concern_ids, people=people)
     return CasePublic(
@@ -518,7 +520,7 @@ def list_cases(
     if len(found) > limit:
         last = page[-1]
         next_cursor = encode_cursor({"opened_at": last.opened_at.isoformat(), "id": str(last.id)})
-    pupils = sorted({case.pupil_id for case in page})
+    pupils: list[uuid.UUID | None] = [*sorted({case.pupil_id for case in page})]
     for pupil_id in pupils or [None]:
         audit.record(
             session,

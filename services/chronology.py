@@ -77,7 +77,7 @@ def _entries(principal: Principal, pupil_id: uuid.UUID) -> Subquery:
         col(ConcernPupil.school_id) == school,
         col(ConcernPupil.pupil_id) == pupil_id,
     )
-    arms = [
+    arms: list[Any] = [
         select(
             _kind("concern"),
             col(Concern.id).label("entry_id"),
@@ -374,7 +374,7 @@ def _page(
         query = query.where(_after(entries, cursor))
     if limit is not None:
         query = query.limit(limit + 1)
-    rows = list(session.exec(query))
+    rows: list[Any] = list(session.exec(query))
     page = rows if limit is None else rows[:limit]
     next_cursor = None
     if limit is not None and len(rows) > limit:

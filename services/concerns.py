@@ -33,7 +33,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal_column, or_
 from sqlalchemy import union as sql_union
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
@@ -727,7 +726,7 @@ def _filter_conditions(
     return conditions
 
 
-def _sort_column(sort: str) -> KeyedColumnElement[datetime]:
+def _sort_column(sort: str) -> Any:
     return (
         col(Concern.observed_at) if sort.lstrip("-") == "observed_at" else col(Concern.recorded_at)
     )
@@ -760,7 +759,7 @@ def concern_query(
     sort: str = DEFAULT_SORT,
     cursor: str | None = None,
     limit: int,
-) -> Select[tuple[Concern, ConcernTriage]]:
+) -> Select[Concern, ConcernTriage]:
     """The statement ``list_concerns`` runs for one page (one row more than ``limit``, to
     tell whether another page follows). Public so that its plan can be tested."""
     if sort not in SORTS:
@@ -808,7 +807,9 @@ def list_concerns(
     statement = concern_query(
         session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
-    found = [(concern, triage) for concern, triage in session.exec(statement)]
+    found: list[tuple[Concern, ConcernTriage]] = [
+        (row[0], row[1]) for row in session.exec(statement)
+    ]
     page = found[:limit]
     items = _render(session, guidance, page, principal=principal, now=now)
     next_cursor = None

@@ -2,9 +2,9 @@
 
 A triage state or a case carries a ``version`` that grows by one with every change. Its
 ETag is ``"<kind>-<version>"`` (``"triage-3"``, ``"case-7"``). A change must send the
-ETag it read in ``If-Match``: none is a 428, one that is not current a 412. ``*`` is not
-accepted (it would skip the check this exists for) and a weak tag never matches (RFC 9110
-compares strongly for ``If-Match``). The caller then updates with
+ETag it read in ``If-Match``: none is a 428, one that is not current a 412. ``*`` counts
+as none (428): it would skip the very check this exists for. A weak tag never matches
+(RFC 9110 compares strongly for ``If-Match``). The caller then updates with
 ``UPDATE ... WHERE version = :expected`` and treats "no row updated" as a 412 too, so that
 two DSLs racing with the same ETag cannot both win.
 """
@@ -29,7 +29,7 @@ def stale(what: str) -> PreconditionFailed:
 def expected_version(if_match: str | None, *, kind: str, current: int, what: str) -> int:
     """The version the caller read, when it is ``current``: 428 without ``If-Match``, 412
     when no tag in it names the current version. ``what`` names the record in errors."""
-    if if_match is None or not if_match.strip():
+    if if_match is None or if_match.strip() in ("", "*"):
         raise PreconditionRequired(
             f"Send If-Match with the {what}'s ETag (from your last read of it) to change it.",
             slug="precondition-required",

@@ -97,6 +97,8 @@ def indicator_report(
     school = principal.school_id
     shown_period = _period(col(ConcernIndicator.observed_at), observed_from, observed_to)
     groups: list[IndicatorGroup]
+    totals: Any
+    breakdown: Any
     if group_by is IndicatorGrouping.indicator:
         labels = _indicator_labels(guidance)
         counted = session.exec(
@@ -129,7 +131,7 @@ def indicator_report(
         groups = _grouped(totals, breakdown, order=sorted)
     else:
         totals = session.exec(
-            select(Pupil.year_group, func.count(distinct(Concern.id)))
+            select(Pupil.year_group, func.count(distinct(col(Concern.id))))
             .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Concern.id))
             .join(Pupil, col(Pupil.id) == col(ConcernPupil.pupil_id))
             .where(
@@ -142,7 +144,7 @@ def indicator_report(
             select(
                 Pupil.year_group,
                 ConcernIndicator.indicator_id,
-                func.count(distinct(ConcernIndicator.concern_id)),
+                func.count(distinct(col(ConcernIndicator.concern_id))),
             )
             .join(ConcernPupil, col(ConcernPupil.concern_id) == col(ConcernIndicator.concern_id))
             .join(Pupil, col(Pupil.id) == col(ConcernPupil.pupil_id))
@@ -160,8 +162,8 @@ def indicator_report(
         entity_type="report",
         request_id=request_id,
     )
-    return IndicatorReport(
-        group_by=group_by, observed_from=observed_from, observed_to=observed_to, groups=groups
+    return IndicatorReport.model_validate(
+        {"group_by": group_by, "from": observed_from, "to": observed_to, "groups": groups}
     )
 
 

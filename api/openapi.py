@@ -1,0 +1,180 @@
+"""The OpenAPI document, completed so that it says every error an operation can answer.
+
+FastAPI documents what a handler declares. It does not know what the rest of the stack
+answers on the handler's behalf, and it documents request validation failures as its own
+``HTTPValidationError`` JSON, which this API never sends. ``install_openapi`` wraps
+``app.openapi`` so that every operation's responses are completed from what the
+application really does:
+
+- 422 (any operation with parameters or a body): a problem with ``errors[]``;
+- 401 with ``WWW-Authenticate`` and 403, on every operation that takes a bearer token;
+- 413 on every operation with a body (the body limit of ``RequestContextMiddleware``);
+- 503 with ``Retry-After`` on every operation that uses the database (unreachable,
+  overloaded or still locked after its retries);
+- 500 on every operation (a bug, but its shape is still a problem);
+
+an ``If-Match`` header is required where its absence is answered 428,
+
+and every 4xx and 5xx is ``application/problem+json`` with the ``Problem`` schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.deps import get_database, get_session
+from api.errors import PROBLEM_JSON, Problem
+
+PROBLEM_REF = "#/components/schemas/Problem"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+# Headers that every answer of a status carries, whoever raised it.
+_ERROR_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "`Bearer`: send a valid access token",
+            "required": True,
+            "schema": {"type": "string", "examples": ["Bearer"]},
+        }
+    },
+    405: {
+        "Allow": {
+            "description": "The methods this address does accept",
+            "required": True,
+            "schema": {"type": "string", "examples": ["GET"]},
+        }
+    },
+    429: {"Retry-After": _RETRY_AFTER},
+    503: {"Retry-After": _RETRY_AFTER},
+}
+_DESCRIPTIONS = {
+    401: "No bearer token, or one that is invalid, expired or revoked",
+    403: "Your role does not allow this (or, for a privileged role, MFA is not set up yet)",
+    413: "The request body is larger than the limit (1 MiB by default)",
+    422: "The request is not valid; `errors` says where and why",
+    500: "A bug on our side; nothing was saved. Quote the `request_id` if you report it",
+    503: "The database is unavailable or busy; nothing was saved. Try again after `Retry-After`",
+}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` (and so ``/openapi.json`` and ``/docs``) answer the
+    completed document."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+    completed: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        # FastAPI caches the document and rebuilds it only when routes change.
+        if not completed or completed[0] is not document:
+            complete_document(document, app)
+            completed[:] = [document]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def complete_document(document: dict[str, Any], app: FastAPI) -> None:
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+
+    uses_database = _operations_using_the_database(app)
+    for path, method, operation in _operations(document):
+        responses: dict[str, Any] = operation.setdefault("responses", {})
+        statuses = {500}
+        if operation.get("parameters") or "requestBody" in operation:
+            statuses.add(422)
+        if operation.get("security"):
+            statuses |= {401, 403}
+        if "requestBody" in operation:
+            statuses.add(413)
+        if (method.upper(), path) in uses_database:
+            statuses.add(503)
+        for status in statuses:
+            responses.setdefault(str(status), {})
+        if "428" in responses:
+            _require_precondition(operation)
+        for code, response in responses.items():
+            if code.isdigit() and int(code) >= 400:
+                _as_problem(int(code), response)
+
+    # FastAPI's own validation error shapes are never sent; drop them unless still used.
+    for name in ("HTTPValidationError", "ValidationError"):
+        if name in schemas and not _is_referenced(document, f"#/components/schemas/{name}"):
+            del schemas[name]
+
+
+def _as_problem(status: int, response: dict[str, Any]) -> None:
+    if not response.get("description") or response["description"] in {
+        "Validation Error",
+        "Unprocessable Entity",
+    }:
+        response["description"] = _DESCRIPTIONS.get(status, HTTPStatus(status).phrase)
+    # Whatever a route declared, an error is answered as problem+json and nothing else.
+    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
+    for name, header in _ERROR_HEADERS.get(status, {}).items():
+        response.setdefault("headers", {}).setdefault(name, header)
+
+
+def _require_precondition(operation: dict[str, Any]) -> None:
+    # An operation that answers 428 when `If-Match` is missing requires it, whatever the
+    # handler's signature says (it declares the header optional so that it, not FastAPI's
+    # validation, can answer the missing header with 428).
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name", "").lower() == "if-match":
+            parameter["required"] = True
+            schema = parameter.get("schema", {})
+            strings = [b for b in schema.get("anyOf", []) if b.get("type") == "string"]
+            if strings:
+                parameter["schema"] = {
+                    **strings[0],
+                    **{k: v for k, v in schema.items() if k not in ("anyOf", "default")},
+                }
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document.get("paths", {}).items():
+        for method in HTTP_METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def _operations_using_the_database(app: FastAPI) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        if _depends_on(route.dependant, {get_session, get_database}):
+            found.update((method, str(route.path)) for method in route.methods or ())
+    return found
+
+
+def _depends_on(dependant: Dependant, calls: set[Callable[..., Any]]) -> bool:
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        if current.call in calls:
+            return True
+        stack.extend(current.dependencies)
+    return False
+
+
+def _is_referenced(node: Any, ref: str) -> bool:
+    if isinstance(node, dict):
+        return node.get("$ref") == ref or any(_is_referenced(v, ref) for v in node.values())
+    if isinstance(node, list):
+        return any(_is_referenced(v, ref) for v in node)
+    return False

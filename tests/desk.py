@@ -1,0 +1,131 @@
+"""Helpers for the DSL desk's tests (triage, cases, chronology, reports, export).
+
+Builds on ``tests.test_concerns``'s fictional world: two schools, their staff, DSLs and
+pupils. Every name and every text here is invented.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import col, select
+
+from api.db import Database
+from models import AuditEvent
+from models.base import utcnow
+from services.clock import FrozenClock
+from tests.factories import TestUser, auth
+from tests.test_concerns import World, concern_body
+
+API = "/api/v1"
+CONCERNS = f"{API}/concerns"
+CASES = f"{API}/cases"
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class Desk:
+    """The world, a client, and short ways to do what a DSL does."""
+
+    def __init__(self, client: TestClient, world: World) -> None:
+        self.client = client
+        self.world = world
+
+    @property
+    def clock(self) -> FrozenClock:
+        return self.world.clock
+
+    def headers(self, who: TestUser | Any = None, **extra: str) -> dict[str, str]:
+        """A token issued at the app's (frozen) time. python-jose also checks ``exp``
+        against the wall clock, so the token lives until a little after real now even
+        when the scenario's clock is set in the past."""
+        now = self.clock.now()
+        lifetime = max(timedelta(minutes=15), utcnow() - now + timedelta(minutes=15))
+        return auth(self.world.app, who or self.world.dsl, now=now, lifetime=lifetime) | extra
+
+    def concern(self, who: TestUser | None = None, **overrides: Any) -> dict[str, Any]:
+        pupils = overrides.pop("pupils", [self.world.zoe])
+        response = self.client.post(
+            CONCERNS,
+            json=concern_body(self.clock, pupils, **overrides),
+            headers=self.headers(who or self.world.staff_a),
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def read_concern(self, concern_id: str, who: TestUser | None = None) -> tuple[dict, str]:
+        response = self.client.get(f"{CONCERNS}/{concern_id}", headers=self.headers(who))
+        assert response.status_code == 200, response.text
+        return response.json(), response.headers["etag"]
+
+    def triage(
+        self, concern_id: str, body: dict[str, Any], *, etag: str | None = "read", **kw: Any
+    ) -> Any:
+        """POST a triage change; ``etag="read"`` reads the current one first."""
+        if etag == "read":
+            etag = self.read_concern(concern_id)[1]
+        extra = {"If-Match": etag} if etag else {}
+        return self.client.post(
+            f"{CONCERNS}/{concern_id}/triage",
+            json=body,
+            headers=self.headers(kw.get("who"), **extra),
+        )
+
+    def open_case(self, **body: Any) -> tuple[dict[str, Any], str]:
+        body.setdefault("pupil_id", str(self.world.zoe.id))
+        body.setdefault("level", "early_help")
+        body.setdefault("summary", "Fictional worries from several staff.")
+        response = self.client.post(CASES, json=body, headers=self.headers())
+        assert response.status_code == 201, response.text
+        return response.json(), response.headers["etag"]
+
+    def read_case(self, case_id: str) -> tuple[dict[str, Any], str]:
+        response = self.client.get(f"{CASES}/{case_id}", headers=self.headers())
+        assert response.status_code == 200, response.text
+        return response.json(), response.headers["etag"]
+
+    def change_case(
+        self, case_id: str, what: str, body: dict[str, Any], *, etag: str | None = "read"
+    ) -> Any:
+        if etag == "read":
+            etag = self.read_case(case_id)[1]
+        extra = {"If-Match": etag} if etag else {}
+        return self.client.post(
+            f"{CASES}/{case_id}/{what}", json=body, headers=self.headers(**extra)
+        )
+
+
+@pytest.fixture
+def world(app: FastAPI, database: Database) -> World:
+    clock = FrozenClock(utcnow().replace(microsecond=0))
+    app.state.clock = clock
+    return World(app, database, clock)
+
+
+@pytest.fixture
+def desk(client: TestClient, world: World) -> Desk:
+    return Desk(client, world)
+
+
+def events(database: Database, action: str | None = None) -> list[AuditEvent]:
+    with database.transaction() as session:
+        query = select(AuditEvent).order_by(col(AuditEvent.seq))
+        if action is not None:
+            query = query.where(AuditEvent.action == action)
+        return list(session.exec(query))
+
+
+def ids(items: list[dict[str, Any]]) -> list[str]:
+    return [item["id"] for item in items]
+
+
+def uid(value: Any) -> str:
+    return str(value.id if hasattr(value, "id") else uuid.UUID(str(value)))
