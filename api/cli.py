@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -313,7 +313,7 @@ def import_pupils(
         raise typer.Exit(1)
 
 
-def _print_demo_logins(logins: list, api_url: str) -> None:  # type: ignore[type-arg]
+def _print_demo_logins(logins: list[Any], api_url: str) -> None:
     typer.echo("")
     typer.echo(f"API docs: {api_url}/docs   (Authorize with a token from POST /api/v1/auth/token)")
     typer.echo("Demo logins (fictional school, URN 999901):")

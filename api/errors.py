@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -212,8 +212,24 @@ def is_transient(exc: DBAPIError) -> bool:
     return "database is locked" in str(exc.orig)
 
 
+def _is_unstorable_text(exc: DBAPIError) -> bool:
+    # psycopg refuses U+0000 in a text parameter before it reaches the server.
+    return isinstance(exc, DataError) and "NUL (0x00)" in str(exc.orig)
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
+    if _is_unstorable_text(exc):
+        # Input validation should have refused it (models.user.StorableText); answering it
+        # as the client error it is, rather than a 500, is the safety net.
+        message = "Text must not contain the NUL character (U+0000)."
+        return problem_response(
+            422,
+            message,
+            slug="validation-error",
+            title="The request is not valid",
+            extra={"errors": [{"loc": ["request"], "msg": message, "type": "text_invalid"}]},
+        )
     transient = is_transient(exc)
     if transient and request.scope.get(ATTEMPT_SCOPE_KEY, MAX_ATTEMPTS) < MAX_ATTEMPTS:
         raise RetryRequest from exc

@@ -823,6 +823,32 @@ def render_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_latest(document: dict[str, Any]) -> None:
+    """``scale-latest.json``: the latest result of each backend, so that a run of one
+    backend (``--backends sqlite``) keeps the other's last numbers beside it."""
+    latest_path = RESULTS_DIR / "scale-latest.json"
+    kept: list[dict[str, Any]] = []
+    if latest_path.exists():
+        try:
+            previous = json.loads(latest_path.read_text())
+        except ValueError:
+            previous = {}
+        ran = {result["backend"] for result in document["results"]}
+        kept = [r for r in previous.get("results", []) if r.get("backend") not in ran]
+    stamped = [
+        {**result, "started_at": document["started_at"], "scale": document["scale"]}
+        for result in document["results"]
+    ]
+    merged = {
+        **document,
+        "results": sorted(kept + stamped, key=lambda result: str(result.get("backend"))),
+        "table": render_table(
+            sorted(kept + stamped, key=lambda r: str(r.get("backend")))
+        ).splitlines(),
+    }
+    latest_path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+
+
 def _terminate(signum: int, _frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C, so the server, the temporary SQLite file and the
     # throwaway PostgreSQL database are all removed.
@@ -881,7 +907,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(document, indent=2, default=str) + "\n"
     path = RESULTS_DIR / f"scale-{started_at}.json"
     path.write_text(text)
-    (RESULTS_DIR / "scale-latest.json").write_text(text)
+    write_latest(document)
     print(f"\nseed: results in {path.relative_to(RESULTS_DIR.parent.parent)}")
     return 0
 

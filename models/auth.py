@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.user import StorableText
+
 
 def _not_nullable(schema: dict[str, Any]) -> None:
     # A form field is absent or a string: there is no null to send.
@@ -85,7 +87,7 @@ class PasswordGrant(BaseModel):
     )
 
     grant_type: Literal["password"]
-    username: str = Field(min_length=1, max_length=320, description="The user's email")
+    username: StorableText = Field(min_length=1, max_length=320, description="The user's email")
     password: str = Field(max_length=1024)
     totp: str | None = Field(
         default=None,
@@ -112,7 +114,7 @@ class ClientCredentialsGrant(BaseModel):
     )
 
     grant_type: Literal["client_credentials"]
-    client_id: str = Field(min_length=1, max_length=64)
+    client_id: StorableText = Field(min_length=1, max_length=64)
     client_secret: str = Field(max_length=256)
 
 

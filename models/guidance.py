@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 KEBAB_CASE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 # Examples for the OpenAPI document, cut down from the CSE guidance (guidance/cse.json).
-_SECRETIVE = {"id": "secretive", "text": "Be secretive"}
-_ACTIONS: list[dict[str, Any]] = [
+_SECRETIVE: JsonDict = {"id": "secretive", "text": "Be secretive"}
+_ACTIONS: list[JsonDict] = [
     {
         "id": "tell-dsl",
         "text": "Talk to our designated safeguarding lead (DSL) or deputy as soon as possible",
@@ -23,13 +24,13 @@ _ACTIONS: list[dict[str, Any]] = [
         "when": "immediate_danger",
     },
 ]
-_SECTION: dict[str, Any] = {
+_SECTION: JsonDict = {
     "id": "how-to-spot-it",
     "heading": "How do I spot it?",
     "lead": "A child may:",
     "items": [{**_SECRETIVE, "indicator": "secretive", "items": []}],
 }
-_SUMMARY: dict[str, Any] = {
+_SUMMARY: JsonDict = {
     "key": "cse",
     "title": "Child sexual exploitation (CSE)",
     "version": "1",
@@ -98,7 +99,7 @@ class GuidanceDocument(GuidanceSummary):
                     **_SUMMARY,
                     "sections": [_SECTION],
                     "indicators": [_SECRETIVE],
-                    "actions": _ACTIONS,
+                    "actions": list(_ACTIONS),
                 }
             ]
         }

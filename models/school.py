@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
@@ -32,7 +33,7 @@ class School(SchoolBase, table=True):
     )
 
 
-_SCHOOL_EXAMPLE = {"name": "Fictional Academy", "urn": "700001"}
+_SCHOOL_EXAMPLE: dict[str, Any] = {"name": "Fictional Academy", "urn": "700001"}
 
 
 class SchoolCreate(SchoolBase):

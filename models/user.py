@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import EmailStr, WithJsonSchema, field_validator
+from pydantic import AfterValidator, EmailStr, WithJsonSchema, field_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
@@ -110,6 +111,19 @@ class LoginAttempt(SQLModel, table=True):
 
 # --- API schemas -------------------------------------------------------------------------
 
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+# Text that every database can store: PostgreSQL refuses U+0000 in text (and would answer
+# a 500 for it), so it is a 422 here, and the pattern says so in the OpenAPI document.
+StorableText = Annotated[
+    str, AfterValidator(_no_nul), PydanticField(json_schema_extra={"pattern": "^[^\\u0000]*$"})
+]
+
 # A person's role: every role but ``mis``, which belongs to service accounts only.
 PersonRole = Annotated[
     Role,
@@ -196,7 +210,7 @@ class UserCreate(SQLModel):
     )
 
     email: EmailStr
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: StorableText = Field(min_length=1, max_length=200)
     role: PersonRole
     password: str | None = Field(
         default=None,
@@ -219,7 +233,7 @@ class UserUpdate(SQLModel):
         json_schema_extra={"examples": [{"role": "deputy_dsl"}, {"active": False}]},
     )
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    display_name: StorableText | None = Field(default=None, min_length=1, max_length=200)
     role: PersonRole | None = None
     active: bool | None = None
 
@@ -246,7 +260,7 @@ class ServiceAccountCreate(SQLModel):
         **FORBID_EXTRA, json_schema_extra={"examples": [{"name": "Fictional MIS sync"}]}
     )
 
-    name: str = Field(min_length=1, max_length=200)
+    name: StorableText = Field(min_length=1, max_length=200)
 
 
 class ServiceAccountUpdate(SQLModel):

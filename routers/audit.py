@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import AuditReader, NowDep, RequestIdDep, SessionDep, Timestamp
 from api.errors import problem_responses
 from models.audit import AUDIT_EVENT_EXAMPLE, AuditEventPublic, AuditVerification
+from models.user import StorableText
 from services import audit, pagination
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -71,11 +72,12 @@ def list_audit_events(
         uuid.UUID | None, Query(description="Events by this user or service account")
     ] = None,
     action: Annotated[
-        str | None,
+        StorableText | None,
         Query(max_length=64, description="e.g. `concern.read`", examples=["concern.read"]),
     ] = None,
     entity_type: Annotated[
-        str | None, Query(max_length=40, description="e.g. `concern`", examples=["concern"])
+        StorableText | None,
+        Query(max_length=40, description="e.g. `concern`", examples=["concern"]),
     ] = None,
     entity_id: Annotated[uuid.UUID | None, Query(description="Events about this record")] = None,
     pupil_id: Annotated[uuid.UUID | None, Query(description="Events involving this pupil")] = None,

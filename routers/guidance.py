@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Response
 
 from api.deps import GuidanceDep
 from api.errors import problem_responses
@@ -16,15 +16,38 @@ router = APIRouter(prefix="/guidance", tags=["guidance"])
 # Guidance changes with a deploy, not by the minute: clients may reuse it for five minutes
 # and must revalidate (cheaply, with If-None-Match) after that.
 CACHE_CONTROL = "public, max-age=300, must-revalidate"
-_CACHING: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the ETag given in If-None-Match is current"}
+_CACHE_HEADERS: dict[str, Any] = {
+    "ETag": {
+        "description": "A strong validator of this representation",
+        "required": True,
+        "schema": {"type": "string", "examples": ['"cse-1-3f2a9c"']},
+    },
+    "Cache-Control": {
+        "description": "Reusable for five minutes, then revalidate with If-None-Match",
+        "required": True,
+        "schema": {"type": "string", "examples": [CACHE_CONTROL]},
+    },
 }
+_CACHING: dict[int | str, dict[str, Any]] = {
+    200: {"headers": _CACHE_HEADERS},
+    304: {
+        "description": "Not modified: the ETag given in If-None-Match is current",
+        "headers": _CACHE_HEADERS,
+    },
+}
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=1000,
+        description="ETags you hold (comma-separated), or `*`: a 304 if one is current",
+    ),
+]
 
 
-def _answer(request: Request, representation: Representation) -> Response:
+def _answer(if_none_match: str | None, representation: Representation) -> Response:
     headers = {"ETag": representation.etag, "Cache-Control": CACHE_CONTROL}
-    offered = request.headers.get("if-none-match", "")
-    candidates = {tag.strip() for tag in offered.split(",")}
+    candidates = {tag.strip() for tag in (if_none_match or "").split(",")}
     if representation.etag in candidates or "*" in candidates:
         return Response(status_code=304, headers=headers)
     return Response(representation.body, media_type="application/json", headers=headers)
@@ -36,8 +59,8 @@ def _answer(request: Request, representation: Representation) -> Response:
     response_model=list[GuidanceSummary],
     responses=_CACHING,
 )
-def list_guidance(request: Request, guidance: GuidanceDep) -> Response:
-    return _answer(request, guidance.index)
+def list_guidance(guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> Response:
+    return _answer(if_none_match, guidance.index)
 
 
 @router.get(
@@ -46,8 +69,8 @@ def list_guidance(request: Request, guidance: GuidanceDep) -> Response:
     response_model=GuidanceDocument,
     responses={**_CACHING, **problem_responses(404)},
 )
-def get_guidance(key: str, request: Request, guidance: GuidanceDep) -> Response:
-    return _answer(request, guidance.document(key))
+def get_guidance(key: str, guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> Response:
+    return _answer(if_none_match, guidance.document(key))
 
 
 @router.get(
@@ -56,5 +79,5 @@ def get_guidance(key: str, request: Request, guidance: GuidanceDep) -> Response:
     response_model=list[Indicator],
     responses={**_CACHING, **problem_responses(404)},
 )
-def get_indicators(key: str, request: Request, guidance: GuidanceDep) -> Response:
-    return _answer(request, guidance.indicators(key))
+def get_indicators(key: str, guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> Response:
+    return _answer(if_none_match, guidance.indicators(key))

@@ -45,7 +45,7 @@ MARKING = "OFFICIAL-SENSITIVE"
 # Long texts are cut into rows of at most this many characters, each continuing the last:
 # a table row cannot be split across pages, and a 20,000-character concern is taller
 # than one.
-PDF_CHUNK = 1200
+PDF_CHUNK = 800
 FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/dejavu"),
@@ -285,7 +285,8 @@ def _pdf(document: PupilFile) -> bytes:
     pdf.heading("Pupil")
     pdf.facts(
         [
-            ("Name", f"{pupil.display_name} ({pupil.given_name} {pupil.family_name})"),
+            ("Name", f"{pupil.given_name} {pupil.family_name}"),
+            ("Known as", pupil.preferred_name or "-"),
             ("Date of birth", pupil.date_of_birth.isoformat()),
             ("UPN", pupil.upn or "-"),
             ("Year group", pupil.year_group or "-"),
@@ -308,6 +309,7 @@ def _pdf(document: PupilFile) -> bytes:
         with pdf.table(
             col_widths=(22, 22, 20, 26, 90),
             text_align=("LEFT", "LEFT", "LEFT", "LEFT", "LEFT"),
+            v_align="TOP",
             line_height=3.8,
             padding=1,
             headings_style=FontFace(emphasis="BOLD", fill_color=(225, 225, 225)),

@@ -80,6 +80,7 @@ from stdnum.gb import upn as stdnum_upn
 
 from models.base import new_id
 from models.mis import (
+    EXTERNAL_ID_MAX,
     MAX_BATCH,
     LeaverResult,
     MISKind,
@@ -90,6 +91,7 @@ from models.mis import (
     SyncRun,
     SyncRunKind,
     SyncRunStatus,
+    is_clean_text,
 )
 from models.pupil import Pupil, PupilStatus, name_key
 from models.user import Role, User
@@ -123,6 +125,7 @@ _PUPIL_VALUE_FIELDS = (
 _CONCURRENT_WRITE = (
     "could not be saved: another sync wrote the same record at the same time; send it again"
 )
+_REFUSED_VALUE = "could not be saved: the database refused one of its values"
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -204,18 +207,22 @@ def _content_hash(values: Mapping[str, Any]) -> str:
 
 def _raw_key(raw: Any) -> tuple[str, str] | None:
     """The (source, external_id) a record names, read before validation so that even a
-    rejected record can count as seen by its run."""
+    rejected record can count as seen by its run (only when both are storable text)."""
     if not isinstance(raw, Mapping):
         return None
     source, external_id = raw.get("source"), raw.get("external_id")
     if not isinstance(source, str) or not isinstance(external_id, str):
         return None
+    if not (is_clean_text(source) and is_clean_text(external_id)):
+        return None
     return source.strip().lower(), external_id.strip()
 
 
 def _raw_external_id(raw: Any) -> str | None:
+    """The external id to echo in a record's result: None unless it is clean text."""
     if isinstance(raw, Mapping) and isinstance(raw.get("external_id"), str):
-        return str(raw["external_id"]).strip()[:128] or None
+        external_id = str(raw["external_id"]).strip()[:EXTERNAL_ID_MAX]
+        return external_id if external_id and is_clean_text(external_id) else None
     return None
 
 
@@ -626,9 +633,11 @@ def _apply_all(
                 _apply_pupil(work, inserts, school_id=school_id, run=run, now=now)
                 inserts.execute(session)
                 session.flush()
-        except (IntegrityError, DataError):
+        except (IntegrityError, DataError) as exc:
             work.outcome.result = SyncResult.rejected
-            work.outcome.reason = _CONCURRENT_WRITE
+            work.outcome.reason = (
+                _CONCURRENT_WRITE if isinstance(exc, IntegrityError) else _REFUSED_VALUE
+            )
             work.outcome.warnings = []
             work.audit_actions = []
             work.pupil_id = None
@@ -1132,11 +1141,10 @@ def sync_staff(
                     now=now,
                 )
                 session.flush()
-        except (IntegrityError, DataError):
-            outcome.result, outcome.reason, outcome.warnings = (
-                SyncResult.rejected,
-                _CONCURRENT_WRITE,
-                [],
+        except (IntegrityError, DataError) as exc:
+            outcome.result, outcome.warnings = SyncResult.rejected, []
+            outcome.reason = (
+                _CONCURRENT_WRITE if isinstance(exc, IntegrityError) else _REFUSED_VALUE
             )
             continue
         if change is not None:

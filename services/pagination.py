@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from sqlmodel import Session
-from sqlmodel.sql.expression import Select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from services.errors import InvalidInput
 
@@ -43,7 +43,12 @@ def invalid_cursor() -> InvalidInput:
 
 
 def page_by_id(
-    session: Session, query: Select[Any], id_column: Any, *, limit: int, cursor: str | None
+    session: Session,
+    query: SelectOfScalar[Any],
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Any], str | None]:
     """One page of ``query`` in id order (ids are time-ordered UUIDs, so: oldest first)
     and the cursor of the next page, or None on the last page."""

@@ -30,7 +30,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Databa
 
 
 def _logins(output: str) -> dict[str, tuple[str, str, str | None]]:
-    found = {}
+    found: dict[str, tuple[str, str, str | None]] = {}
     for line in output.splitlines():
         match = re.match(r"\s+(\S+)\s+(\S+@\S+)\s+password: (\S+)(?:\s+TOTP secret: (\S+))?", line)
         if match:
@@ -49,7 +49,12 @@ def test_seed_demo_creates_a_usable_school(cli_env: Database, client: TestClient
         school = session.exec(select(School)).one()
         assert session.exec(select(func.count()).select_from(Pupil)).one() == 300
         assert session.exec(select(func.count()).select_from(Concern)).one() >= 24
-        assert {u.role for u in session.exec(select(User)).all()} == {"staff", "dsl", "deputy_dsl", "admin"}
+        assert {u.role for u in session.exec(select(User)).all()} == {
+            "staff",
+            "dsl",
+            "deputy_dsl",
+            "admin",
+        }
         assert audit.verify_chain(session, school_id=school.id).ok
 
     # The printed logins work, TOTP included, through `concernlog totp-code`.
@@ -74,7 +79,9 @@ def test_seed_demo_creates_a_usable_school(cli_env: Database, client: TestClient
         assert session.exec(select(func.count()).select_from(School)).one() == 1
 
 
-def test_seed_demo_refused_in_production(cli_env: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_demo_refused_in_production(
+    cli_env: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONCERNLOG_ENV", "production")
     monkeypatch.setenv("CONCERNLOG_SECRET_KEY", "x" * 48)
     get_settings.cache_clear()

@@ -246,6 +246,41 @@ def test_one_bad_record_is_rejected_and_the_others_succeed(
     assert stored["S-5"].upn is None and stored["S-5"].year_group is None
 
 
+def test_text_no_database_can_store_is_rejected_not_a_server_error(
+    client: TestClient, school: School, mis_headers: dict[str, str]
+) -> None:
+    # NUL is valid JSON and valid Python text but PostgreSQL refuses it; a lone surrogate
+    # (a JSON escape) cannot be encoded at all. Both must fail the same way on every
+    # database, and never as a 500.
+    headers = {**mis_headers, "content-type": "application/json"}
+
+    def record(external_id: str, given_name: str) -> str:
+        # Raw JSON text: json.dumps would escape the backslashes these escapes need.
+        return (
+            f'{{"source": "sims", "external_id": "{external_id}", "given_name": "{given_name}",'
+            ' "family_name": "Madeup", "date_of_birth": "2014-05-06",'
+            ' "source_updated_at": "2026-10-01T10:00:00Z"}'
+        )
+
+    records = [record(r"S-\u0000", "Ro"), record("S-2", r"R\u0000o"), record(r"S\udc00", "Ro")]
+    body = '{"records": [' + ", ".join(records) + "]}"
+    response = client.put(f"{MIS}/pupils", headers=headers, content=body.encode())
+    assert response.status_code == 200, response.text
+    found = response.json()["results"]
+    assert [(r["result"], r["external_id"]) for r in found] == [
+        ("rejected", None),
+        ("rejected", "S-2"),
+        ("rejected", None),
+    ]
+    assert "NUL" in found[1]["reason"]
+    leavers = client.post(
+        f"{MIS}/pupils/leavers",
+        headers=headers,
+        content=rb'{"source": "sims", "external_ids": ["S-\u0000"]}',
+    )
+    assert leavers.status_code == 422
+
+
 def test_batch_limits_and_unknown_fields(
     client: TestClient, school: School, mis_headers: dict[str, str]
 ) -> None:

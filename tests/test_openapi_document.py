@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
 from schemathesis.specs.openapi.adapter.validators import validate_v3
 
 from api.deps import get_database, get_session
@@ -177,3 +178,42 @@ def test_a_412_or_428_goes_with_a_required_if_match(document: dict[str, Any]) ->
                 p["name"].lower(): p for p in operation.get("parameters", []) if p["in"] == "header"
             }
             assert headers.get("if-match", {}).get("required") is True, (method, path)
+
+
+# What the document promises about errors, held to by the application itself.
+
+
+def test_a_405_allows_every_method_of_the_address(public_client: TestClient) -> None:
+    # Starlette names only the first matching route's methods; GET and POST /users share a path.
+    response = public_client.request("OPTIONS", "/api/v1/users")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_body_that_cannot_be_decoded_is_a_422_problem(public_client: TestClient) -> None:
+    response = public_client.post(
+        "/api/v1/auth/logout",
+        content=b'{"refresh_token": "\xff"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("form", "loc"),
+    [
+        ({"grant_type": "password", "password": "x"}, ["body", "username"]),
+        ({"grant_type": "client_credentials", "client_id": "cl_x"}, ["body", "client_secret"]),
+        ({"grant_type": "implicit"}, ["body", "grant_type"]),
+        ({}, ["body", "grant_type"]),
+    ],
+)
+def test_the_token_form_names_what_is_missing(
+    public_client: TestClient, form: dict[str, str], loc: list[str]
+) -> None:
+    response = public_client.post("/api/v1/auth/token", data=form)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == loc
