@@ -11,11 +11,10 @@ application really does:
 - 413 on every operation with a body (the body limit of ``RequestContextMiddleware``);
 - 503 with ``Retry-After`` on every operation that uses the database (unreachable,
   overloaded or still locked after its retries);
-- 500 on every operation (a bug, but its shape is still a problem);
+- 500 on every operation (a bug, but its shape is still a problem).
 
-an ``If-Match`` header is required where its absence is answered 428,
-
-and every 4xx and 5xx is ``application/problem+json`` with the ``Problem`` schema.
+Every 4xx and 5xx is ``application/problem+json`` with the ``Problem`` schema (and only
+that), and an ``If-Match`` header is marked required where its absence is answered 428.
 """
 
 from __future__ import annotations

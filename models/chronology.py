@@ -111,6 +111,40 @@ class PupilFile(SQLModel):
     """A pupil's whole file, as exported: the pupil, every case in full and the whole
     chronology. Marked OFFICIAL-SENSITIVE."""
 
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "marking": "OFFICIAL-SENSITIVE",
+                    "generated_at": "2026-11-28T09:15:00Z",
+                    "generated_by": {
+                        "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81",
+                        "display_name": "Jo Lead",
+                    },
+                    "pupil": {
+                        "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                        "given_name": "Zoë",
+                        "family_name": "Fictional",
+                        "preferred_name": "Zo",
+                        "date_of_birth": "2014-03-09",
+                        "upn": "Z000000026001",
+                        "year_group": "Year 7",
+                        "registration_group": "7F",
+                        "display_name": "Zo Fictional",
+                        "status": "active",
+                        "left_on": None,
+                        "source": None,
+                        "external_id": None,
+                        "created_at": "2026-11-28T09:15:00Z",
+                        "updated_at": "2026-11-28T09:15:00Z",
+                    },
+                    "cases": [],
+                    "chronology": [_ITEM_EXAMPLE],
+                }
+            ]
+        }
+    )
+
     marking: str = Field(default="OFFICIAL-SENSITIVE")
     generated_at: datetime
     generated_by: Person

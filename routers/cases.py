@@ -6,9 +6,8 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
-from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
+from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep, Timestamp
 from api.errors import problem_responses
 from models.case import (
     ActionCreate,
@@ -97,8 +96,8 @@ def list_cases(
     pupil_id: uuid.UUID | None = None,
     assigned_to: uuid.UUID | None = None,
     indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
-    opened_from: AwareDatetime | None = None,
-    opened_to: AwareDatetime | None = None,
+    opened_from: Timestamp | None = None,
+    opened_to: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> CasePage:

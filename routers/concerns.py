@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
-from api.deps import AnyRole, GuidanceDep, NowDep, RequestIdDep, SessionDep, StaffOrDSL
+from api.deps import AnyRole, GuidanceDep, NowDep, RequestIdDep, SessionDep, StaffOrDSL, Timestamp
 from api.errors import problem_response, problem_responses
 from models.concern import (
     AddendumCreate,
@@ -122,8 +121,8 @@ def list_concerns(
     pupil_id: uuid.UUID | None = None,
     indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
     status: Annotated[list[TriageStatus] | None, Query(max_length=5)] = None,
-    observed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    observed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    observed_from: Annotated[Timestamp | None, Query(alias="from")] = None,
+    observed_to: Annotated[Timestamp | None, Query(alias="to")] = None,
     recorded_by: uuid.UUID | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     immediate_danger: bool | None = None,

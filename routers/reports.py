@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
-from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
+from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep, Timestamp
 from api.errors import problem_responses
 from models.report import IndicatorGrouping, IndicatorReport, SummaryReport
 from services import reports
@@ -34,8 +33,8 @@ def indicator_report(
     now: NowDep,
     request_id: RequestIdDep,
     guidance: GuidanceDep,
-    observed_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    observed_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    observed_from: Annotated[Timestamp | None, Query(alias="from")] = None,
+    observed_to: Annotated[Timestamp | None, Query(alias="to")] = None,
     group_by: IndicatorGrouping = IndicatorGrouping.indicator,
 ) -> IndicatorReport:
     return reports.indicator_report(

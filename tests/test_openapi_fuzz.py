@@ -72,6 +72,7 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "assignee who is not an active DSL of the school",
     "POST /api/v1/cases/{case_id}/concerns": "concerns not of the school or not about the "
     "case's pupil",
+    "POST /api/v1/cases/{case_id}/level": "the level the case is at already",
     "PUT /api/v1/mis/pupils": "a `run_id` that is not an open sync run of the school",
     "PUT /api/v1/mis/staff": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",
