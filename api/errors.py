@@ -78,7 +78,9 @@ def problem_response(
         "request_id": request_id_var.get(),
     }
     if extra:
-        body.update(extra)
+        # Extension members add to the problem; they never replace its standard members
+        # (an extension named `status` would otherwise turn the HTTP status into a word).
+        body.update({key: value for key, value in extra.items() if key not in body})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
