@@ -94,8 +94,16 @@ def test_sigkill_mid_load_loses_nothing(
         threads = [
             threading.Thread(
                 target=_load,
-                args=(server.base_url, headers, lambda n: _body(pupil.id, n), acknowledged,
-                      attempted, stop, lock, counter),
+                args=(
+                    server.base_url,
+                    headers,
+                    lambda n: _body(pupil.id, n),
+                    acknowledged,
+                    attempted,
+                    stop,
+                    lock,
+                    counter,
+                ),
             )
             for _ in range(CLIENT_THREADS)
         ]
@@ -119,7 +127,9 @@ def test_sigkill_mid_load_loses_nothing(
         with httpx.Client(base_url=server.base_url, timeout=10) as client:
             for key in unacknowledged + replayed:
                 response = client.post(
-                    "/api/v1/concerns", json=attempted[key], headers=headers | {"Idempotency-Key": key}
+                    "/api/v1/concerns",
+                    json=attempted[key],
+                    headers=headers | {"Idempotency-Key": key},
                 )
                 assert response.status_code == 201, response.text
                 if key in acknowledged:
