@@ -25,7 +25,7 @@ from sqlalchemy import CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id
+from models.base import FORBID_EXTRA, UTCDateTime, new_id, rfc3339_only
 from models.concern import ConcernPublic, Person
 from models.triage import REASON_MAX, not_blank
 
@@ -274,6 +274,7 @@ class ActionCreate(SQLModel):
 
     type: ActionType
     description: str = Field(min_length=1, max_length=TEXT_MAX)
+    _occurred_at_is_rfc3339 = field_validator("occurred_at", mode="before")(rfc3339_only)
     occurred_at: AwareDatetime = Field(
         description="When it happened, with an offset; not more than 5 minutes in the future"
     )

@@ -27,7 +27,7 @@ from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstra
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, new_id, rfc3339_only, utcnow
 from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import name_words
 from models.triage import RiskLevel, TriageStatus
@@ -241,6 +241,7 @@ class ConcernCreate(SQLModel):
         max_length=DESCRIPTION_MAX,
         description="What was seen or heard, in the child's own words where possible",
     )
+    _observed_at_is_rfc3339 = field_validator("observed_at", mode="before")(rfc3339_only)
     observed_at: AwareDatetime = Field(
         description="When it happened, with an offset; not more than 5 minutes in the future"
     )
