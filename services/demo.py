@@ -14,12 +14,15 @@ from datetime import date, datetime, timedelta
 import pyotp
 from sqlmodel import Session, select
 
+from models.case import ActionCreate, ActionType, CaseCreate, CaseLevel, DecisionCreate
 from models.concern import AddendumCreate, ConcernCreate
 from models.pupil import PupilCreate
 from models.school import School
+from models.triage import RiskLevel, TriageChange, TriageStatus
 from models.user import PRIVILEGED_ROLES, Role, User, UserCreate
-from services import concerns, pupils, schools, users
+from services import cases, concerns, pupils, schools, triage, users
 from services.guidance import GuidanceLibrary
+from services.preconditions import etag
 from services.principal import Principal
 
 DEMO_URN = "999901"
@@ -190,6 +193,7 @@ def seed_demo(
         pupil_ids.append(created.id)
 
     recorders = [as_principal(u) for u in people[Role.staff]] + [dsl]
+    concerns_by_pupil: dict[uuid.UUID, list[uuid.UUID]] = {}
     # A handful of pupils gather several concerns, as a DSL would see in practice.
     focus = pupil_ids[:6]
     for n in range(CONCERN_COUNT):
@@ -214,6 +218,7 @@ def seed_demo(
                 police_contacted=n % 17 == 0,
             ),
         )
+        concerns_by_pupil.setdefault(pupil_id, []).append(created_concern.concern.id)
         if n % 5 == 0:
             concerns.add_addendum(
                 session,
@@ -227,7 +232,87 @@ def seed_demo(
                 ),
             )
     session.flush()
+    _triage_and_open_a_case(
+        session,
+        dsl=dsl,
+        now=now,
+        guidance=guidance,
+        focus=max(concerns_by_pupil, key=lambda p: len(concerns_by_pupil[p])),
+        concerns_by_pupil=concerns_by_pupil,
+    )
     return DemoSchool(school.id, _logins(session, school.id), created=True)
+
+
+def _triage_and_open_a_case(
+    session: Session,
+    *,
+    dsl: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    focus: uuid.UUID,
+    concerns_by_pupil: dict[uuid.UUID, list[uuid.UUID]],
+) -> None:
+    """The DSL's side of the demo: a few concerns triaged, and a case for the pupil with
+    the most concerns, with an action and a decision."""
+    for concern_ids in list(concerns_by_pupil.values())[:8]:
+        _, current = concerns.load_with_triage(session, dsl, concern_ids[0])
+        triage.triage_concern(
+            session,
+            principal=dsl,
+            now=now,
+            request_id=None,
+            guidance=guidance,
+            concern_id=concern_ids[0],
+            change=TriageChange(
+                status=TriageStatus.acknowledged,
+                risk_level=RiskLevel.medium,
+                assigned_to=dsl.id,
+                reason="Read and discussed with the form tutor.",
+            ),
+            if_match=etag(concerns.ETAG_KIND, current.version),
+        )
+    opened = cases.create_case(
+        session,
+        principal=dsl,
+        now=now,
+        request_id=None,
+        guidance=guidance,
+        case=CaseCreate(
+            pupil_id=focus,
+            concern_ids=concerns_by_pupil[focus][:3],
+            level=CaseLevel.early_help,
+            summary="Several staff have noticed gifts, secrecy and late nights.",
+            assigned_to=dsl.id,
+        ),
+    )
+    acted = cases.add_action(
+        session,
+        principal=dsl,
+        now=now,
+        request_id=None,
+        guidance=guidance,
+        case_id=opened.case.id,
+        action=ActionCreate(
+            type=ActionType.contact_parent,
+            description="Phoned a parent to share the school's worries.",
+            occurred_at=now - timedelta(hours=2),
+            with_whom="Parent (fictional)",
+        ),
+        if_match=opened.etag,
+    )
+    cases.add_decision(
+        session,
+        principal=dsl,
+        now=now,
+        request_id=None,
+        guidance=guidance,
+        case_id=opened.case.id,
+        decision=DecisionCreate(
+            decision="Offer early help and review in four weeks.",
+            reason="A pattern is emerging, but there is no sign of immediate danger.",
+        ),
+        if_match=acted.etag,
+    )
 
 
 def demo_logins(session: Session) -> list[DemoLogin]:

@@ -14,7 +14,9 @@ from api.cli import app as cli
 from api.config import get_settings
 from api.db import Database
 from models import Concern, School, User
+from models.case import Case
 from models.pupil import Pupil
+from models.triage import TriageEvent
 from services import audit
 
 runner = CliRunner()
@@ -56,6 +58,8 @@ def test_seed_demo_creates_a_usable_school(cli_env: Database, client: TestClient
             "admin",
         }
         assert audit.verify_chain(session, school_id=school.id).ok
+        assert session.exec(select(func.count()).select_from(Case)).one() == 1
+        assert session.exec(select(func.count()).select_from(TriageEvent)).one() >= 8
 
     # The printed logins work, TOTP included, through `concernlog totp-code`.
     email, password, _secret = logins["dsl"]
