@@ -143,7 +143,7 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
     if header.get("alg") != key.algorithm:
         raise InvalidToken("algorithm not allowed for this key")
     try:
-        claims = jwt.decode(
+        claims = jwt.decode(  # exactly one key and one algorithm: algorithms=[key.algorithm]
             token,
             key.key,
             algorithms=[key.algorithm],
