@@ -13,13 +13,17 @@ COPY services ./services
 COPY guidance ./guidance
 RUN pip install --no-cache-dir .
 
-# Runtime stage: the virtualenv, the migrations and an unprivileged user, nothing else.
+# Runtime stage: the virtualenv, the migrations and an unprivileged user, nothing else
+# (but the DejaVu fonts: PDF exports need them for text beyond Latin-1, see services/export.py).
 FROM python:3.11-slim-bookworm
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CONCERNLOG_ENV=production \
     CONCERNLOG_DATABASE_URL=sqlite:////var/lib/concernlog/concernlog.db
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core=2.37-6 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 concernlog \
     && useradd --system --uid 10001 --gid concernlog --home-dir /app --shell /usr/sbin/nologin concernlog \
     && mkdir -p /var/lib/concernlog \

@@ -363,6 +363,23 @@ def seed_demo(
     _print_demo_logins(result.logins, api_url)
 
 
+@app.command("purge-idempotency")
+def purge_idempotency() -> None:
+    """Delete the Idempotency-Key answers that have expired (they copy concern content) and
+    print how many. Safe to run at any time, e.g. daily from cron."""
+    from api.db import Database
+    from models.base import utcnow
+    from services import idempotency
+
+    database = Database.from_url(_settings().database_url)
+    try:
+        with database.transaction() as session:
+            deleted = idempotency.purge_expired(session, now=utcnow())
+    finally:
+        database.dispose()
+    typer.echo(f"deleted {deleted} expired idempotency answers")
+
+
 @app.command("totp-code")
 def totp_code(
     email: Annotated[

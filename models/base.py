@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import uuid_utils.compat as uuid_compat
+from pydantic import AfterValidator, Field
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -80,3 +81,30 @@ def rfc3339_only(value: object) -> object:
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-28T09:15:00Z")
     return value
+
+
+def storable_text(value: str) -> str:
+    """Text every database stores alike: no NUL (PostgreSQL refuses it, SQLite would keep
+    it), checked on input so that both backends answer the same 422 naming the field.
+    (A lone surrogate never gets this far: pydantic refuses it as a string.)"""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+def non_blank_text(value: str) -> str:
+    """Storable text with something in it besides whitespace. The text is kept exactly as
+    sent: a record says what its author wrote."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return storable_text(value)
+
+
+# Free text a person writes into a record (a summary, a reason, a decision). The pattern
+# tells OpenAPI readers (and fuzzers) the same rule: something other than whitespace, and
+# no NUL. ``\s`` is Python's whitespace, the same set ``str.strip`` removes.
+NonBlankText = Annotated[
+    str,
+    AfterValidator(non_blank_text),
+    Field(json_schema_extra={"pattern": "^\\s*[^\\s\\u0000][^\\u0000]*$"}),
+]

@@ -25,9 +25,9 @@ from sqlalchemy import CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, rfc3339_only
+from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id, rfc3339_only
 from models.concern import ConcernPublic, Person
-from models.triage import REASON_MAX, not_blank
+from models.triage import REASON_MAX
 
 SUMMARY_MAX = 5_000
 TEXT_MAX = 20_000
@@ -200,10 +200,6 @@ _CASE_ID = "01936b50-2222-7abc-8def-0123456789ab"
 _DSL = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81", "display_name": "Jo Lead"}
 
 
-def _text(value: str) -> str:
-    return not_blank(value)
-
-
 class CaseCreate(SQLModel):
     model_config = SQLModelConfig(
         **FORBID_EXTRA,
@@ -227,7 +223,7 @@ class CaseCreate(SQLModel):
         description="Concerns about this pupil to link now (more can be linked later)",
     )
     level: CaseLevel
-    summary: str = Field(min_length=1, max_length=SUMMARY_MAX)
+    summary: NonBlankText = Field(min_length=1, max_length=SUMMARY_MAX)
     assigned_to: uuid.UUID | None = Field(
         default=None,
         description="An active DSL or deputy DSL of your school; you, when not given",
@@ -237,11 +233,6 @@ class CaseCreate(SQLModel):
     @classmethod
     def _once_each(cls, values: list[uuid.UUID]) -> list[uuid.UUID]:
         return list(dict.fromkeys(values))
-
-    @field_validator("summary")
-    @classmethod
-    def _summary(cls, value: str) -> str:
-        return _text(value)
 
 
 class CaseLink(SQLModel):
@@ -273,17 +264,12 @@ class ActionCreate(SQLModel):
     )
 
     type: ActionType
-    description: str = Field(min_length=1, max_length=TEXT_MAX)
+    description: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
     _occurred_at_is_rfc3339 = field_validator("occurred_at", mode="before")(rfc3339_only)
     occurred_at: AwareDatetime = Field(
         description="When it happened, with an offset; not more than 5 minutes in the future"
     )
-    with_whom: str | None = Field(default=None, min_length=1, max_length=WITH_WHOM_MAX)
-
-    @field_validator("description")
-    @classmethod
-    def _description(cls, value: str) -> str:
-        return _text(value)
+    with_whom: NonBlankText | None = Field(default=None, min_length=1, max_length=WITH_WHOM_MAX)
 
     @field_validator("occurred_at")
     @classmethod
@@ -304,13 +290,8 @@ class DecisionCreate(SQLModel):
         },
     )
 
-    decision: str = Field(min_length=1, max_length=TEXT_MAX)
-    reason: str = Field(min_length=1, max_length=TEXT_MAX)
-
-    @field_validator("decision", "reason")
-    @classmethod
-    def _texts(cls, value: str) -> str:
-        return _text(value)
+    decision: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
+    reason: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
 
 
 class CaseClose(SQLModel):
@@ -326,13 +307,8 @@ class CaseClose(SQLModel):
         },
     )
 
-    outcome: str = Field(min_length=1, max_length=TEXT_MAX)
-    reason: str = Field(min_length=1, max_length=REASON_MAX)
-
-    @field_validator("outcome", "reason")
-    @classmethod
-    def _texts(cls, value: str) -> str:
-        return _text(value)
+    outcome: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
+    reason: NonBlankText = Field(min_length=1, max_length=REASON_MAX)
 
 
 class CaseReopen(SQLModel):
@@ -341,12 +317,7 @@ class CaseReopen(SQLModel):
         json_schema_extra={"examples": [{"reason": "A new concern shows the same pattern."}]},
     )
 
-    reason: str = Field(min_length=1, max_length=REASON_MAX)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        return _text(value)
+    reason: NonBlankText = Field(min_length=1, max_length=REASON_MAX)
 
 
 class CaseLevelChange(SQLModel):
@@ -358,12 +329,7 @@ class CaseLevelChange(SQLModel):
     )
 
     level: CaseLevel
-    reason: str = Field(min_length=1, max_length=REASON_MAX)
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        return _text(value)
+    reason: NonBlankText = Field(min_length=1, max_length=REASON_MAX)
 
 
 class ActionPublic(SQLModel):

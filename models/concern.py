@@ -27,7 +27,15 @@ from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstra
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, rfc3339_only, utcnow
+from models.base import (
+    FORBID_EXTRA,
+    UTCDateTime,
+    new_id,
+    non_blank_text,
+    rfc3339_only,
+    storable_text,
+    utcnow,
+)
 from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import name_words
 from models.triage import RiskLevel, TriageStatus
@@ -207,12 +215,6 @@ _PERSON_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _not_blank(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
 def _in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -259,13 +261,15 @@ class ConcernCreate(SQLModel):
     @field_validator("description")
     @classmethod
     def _text(cls, value: str) -> str:
-        _not_blank(value)
-        return value
+        return non_blank_text(value)
 
     @field_validator("location")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
-        return value if value is not None and value.strip() else None
+        # Blank means "no location" (an optional field), but NUL is refused like anywhere.
+        if value is None or not value.strip():
+            return None
+        return storable_text(value)
 
     @field_validator("observed_at")
     @classmethod
@@ -292,8 +296,7 @@ class AddendumCreate(SQLModel):
     @field_validator("text", "reason")
     @classmethod
     def _text(cls, value: str) -> str:
-        _not_blank(value)
-        return value
+        return non_blank_text(value)
 
 
 class Person(SQLModel):

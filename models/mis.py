@@ -36,7 +36,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, new_id, rfc3339_only, utcnow
 
 MAX_BATCH = 500
 SOURCE_MAX = 40
@@ -192,6 +192,10 @@ class MISRecordBase(BaseModel):
     )
     external_id: str = PydanticField(
         min_length=1, max_length=EXTERNAL_ID_MAX, description="The MIS's own id for the record"
+    )
+    # A bare number would otherwise be read as seconds since 1970: the record is rejected.
+    _source_updated_at_is_rfc3339 = field_validator("source_updated_at", mode="before")(
+        rfc3339_only
     )
     source_updated_at: AwareDatetime = PydanticField(
         description="When the MIS last changed the record (RFC 3339, with an offset)"

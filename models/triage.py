@@ -25,12 +25,11 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import field_validator
 from sqlalchemy import CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id
+from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id
 
 REASON_MAX = 2_000
 
@@ -124,12 +123,6 @@ class TriageEvent(SQLModel, table=True):
 # --- API schemas -------------------------------------------------------------------------
 
 
-def not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
 class TriageChange(SQLModel):
     """What a DSL changes, and why. Send only the fields that change; ``assigned_to: null``
     takes the concern off whoever had it."""
@@ -153,11 +146,6 @@ class TriageChange(SQLModel):
     assigned_to: uuid.UUID | None = Field(
         default=None, description="An active DSL or deputy DSL of your school; null: nobody"
     )
-    reason: str = Field(
+    reason: NonBlankText = Field(
         min_length=1, max_length=REASON_MAX, description="Why: required for every change"
     )
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        return not_blank(value)

@@ -147,3 +147,38 @@ def test_create_service_account_prints_id_and_secret(cli_env: Database) -> None:
         account = session.exec(select(ServiceAccount)).one()
     assert account.client_id == client_id and account.secret_hash == digest(client_secret)
     assert account.role == "mis"
+
+
+def test_purge_idempotency_deletes_only_expired_answers(cli_env: Database) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from models.concern import IdempotencyKey
+    from tests.factories import make_school, make_user
+
+    user = make_user(cli_env, make_school(cli_env))
+    now = utcnow()
+    with cli_env.transaction() as session:
+        for key, expires_at in (
+            ("expired-long-ago", now - timedelta(days=3)),
+            ("expired-just-now", now - timedelta(seconds=1)),
+            ("still-live", now + timedelta(hours=23)),
+        ):
+            session.add(
+                IdempotencyKey(
+                    user_id=user.id,
+                    key=key,
+                    request_hash="0" * 64,
+                    response_status=201,
+                    response_body='{"description": "A fictional concern."}',
+                    created_at=expires_at - timedelta(hours=24),
+                    expires_at=expires_at,
+                )
+            )
+    result = runner.invoke(app, ["purge-idempotency"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "deleted 2 expired idempotency answers"
+    with cli_env.transaction() as session:
+        assert [row.key for row in session.exec(select(IdempotencyKey))] == ["still-live"]
+    again = runner.invoke(app, ["purge-idempotency"])
+    assert again.stdout.strip() == "deleted 0 expired idempotency answers"
