@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from services.errors import DomainError
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -73,6 +75,18 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def run_and_finish(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` with ``session``, then commit (or, if it raised, roll back): the
+    request's whole unit of work in one call, so in one worker thread."""
+    try:
+        result = work()
+    except BaseException as exc:
+        finish(session, exc)
+        raise
+    finish(session, None)
+    return result
 
 
 class Database:
@@ -134,9 +148,21 @@ class Database:
         self.engine.dispose()
 
 
+# session.info key: set once the session has been committed or rolled back and closed.
+_FINISHED = "concernlog.db.finished"
+
+
+def is_finished(session: Session) -> bool:
+    return bool(session.info.get(_FINISHED))
+
+
 def finish(session: Session, error: BaseException | None) -> None:
     """End a unit of work: commit on success, roll back on error (except a domain error
-    that keeps its writes: a failed sign-in keeps its throttling row), then close."""
+    that keeps its writes: a failed sign-in keeps its throttling row), then close. A
+    session is finished once; later calls do nothing."""
+    if is_finished(session):
+        return
+    session.info[_FINISHED] = True
     try:
         if error is None or (isinstance(error, DomainError) and error.keeps_writes):
             session.commit()

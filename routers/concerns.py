@@ -8,8 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import AnyRole, GuidanceDep, NowDep, RequestIdDep, SessionDep, StaffOrDSL, Timestamp
+from api.deps import (
+    AnyRole,
+    GuidanceDep,
+    NowDep,
+    RequestIdDep,
+    SessionDep,
+    StaffOrDSL,
+    Timestamp,
+    in_one_trip,
+)
 from api.errors import problem_response, problem_responses
+from api.responses import json_answer
 from models.concern import (
     AddendumCreate,
     AddendumPublic,
@@ -46,7 +56,7 @@ APPEND_ONLY = (
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
-def create_concern(
+async def create_concern(
     body: ConcernCreate,
     request: Request,
     response: Response,
@@ -64,22 +74,23 @@ def create_concern(
             description="Makes retries of this request safe (see above)",
         ),
     ] = None,
-) -> ConcernPublic:
-    created = concerns.create_concern(
+) -> Response:
+    created = await in_one_trip(
         session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        concern=body,
-        idempotency_key=idempotency_key,
+        lambda: concerns.create_concern(
+            session,
+            principal=principal,
+            now=now,
+            request_id=request_id,
+            guidance=guidance,
+            concern=body,
+            idempotency_key=idempotency_key,
+        ),
     )
-    response.headers["Location"] = request.url_for(
-        "get_concern", concern_id=created.concern.id
-    ).path
+    headers = {"Location": request.url_for("get_concern", concern_id=created.concern.id).path}
     if created.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return created.concern
+        headers["Idempotent-Replayed"] = "true"
+    return json_answer(created.concern, status_code=201, headers=headers)
 
 
 LIST_DESCRIPTION = """\
@@ -112,7 +123,7 @@ later pages.
     response_model=ConcernPage,
     responses=problem_responses(401, 403, 422),
 )
-def list_concerns(
+async def list_concerns(
     principal: StaffOrDSL,
     session: SessionDep,
     now: NowDep,
@@ -132,31 +143,35 @@ def list_concerns(
     sort: Annotated[ConcernSort, Query()] = ConcernSort.recorded_desc,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> ConcernPage:
-    page = concerns.list_concerns(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        filters=concerns.ConcernFilters(
-            pupil_id=pupil_id,
-            indicators=tuple(indicator or ()),
-            statuses=tuple(status or ()),
-            observed_from=observed_from,
-            observed_to=observed_to,
-            recorded_by=recorded_by,
-            text=q,
-            immediate_danger=immediate_danger,
-            risk_levels=tuple(risk_level or ()),
-            assigned_to=assigned_to,
-            year_group=year_group,
-        ),
-        sort=sort.value,
-        limit=limit,
-        cursor=cursor,
+) -> Response:
+    filters = concerns.ConcernFilters(
+        pupil_id=pupil_id,
+        indicators=tuple(indicator or ()),
+        statuses=tuple(status or ()),
+        observed_from=observed_from,
+        observed_to=observed_to,
+        recorded_by=recorded_by,
+        text=q,
+        immediate_danger=immediate_danger,
+        risk_levels=tuple(risk_level or ()),
+        assigned_to=assigned_to,
+        year_group=year_group,
     )
-    return ConcernPage(items=page.items, next_cursor=page.next_cursor)
+    page = await in_one_trip(
+        session,
+        lambda: concerns.list_concerns(
+            session,
+            principal=principal,
+            now=now,
+            request_id=request_id,
+            guidance=guidance,
+            filters=filters,
+            sort=sort.value,
+            limit=limit,
+            cursor=cursor,
+        ),
+    )
+    return json_answer(ConcernPage(items=page.items, next_cursor=page.next_cursor))
 
 
 @router.get(
@@ -170,25 +185,26 @@ def list_concerns(
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_concern(
+async def get_concern(
     concern_id: uuid.UUID,
-    response: Response,
     principal: StaffOrDSL,
     session: SessionDep,
     now: NowDep,
     request_id: RequestIdDep,
     guidance: GuidanceDep,
-) -> ConcernPublic:
-    read = concerns.get_concern(
+) -> Response:
+    read = await in_one_trip(
         session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        concern_id=concern_id,
+        lambda: concerns.get_concern(
+            session,
+            principal=principal,
+            now=now,
+            request_id=request_id,
+            guidance=guidance,
+            concern_id=concern_id,
+        ),
     )
-    response.headers["ETag"] = read.etag
-    return read.concern
+    return json_answer(read.concern, headers={"ETag": read.etag})
 
 
 @router.post(

@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal_column, or_
 from sqlalchemy import union as sql_union
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select
 
+from models.base import new_id
 from models.concern import (
     SEARCH_TERM_MAX,
     TSVECTOR_ADDENDUM_TEXT,
@@ -74,6 +75,65 @@ SORTS = tuple(sort.value for sort in ConcernSort)
 DEFAULT_SORT = ConcernSort.recorded_desc.value
 # Above every other code point: "term >= w AND term < w || MAX_CHAR" is "starts with w".
 _MAX_CHAR = "\U0010ffff"
+
+
+# --- tables and prebuilt statements ---------------------------------------------------------
+# The hot paths (log, read, list) read and write with Core statements built once: the
+# ORM's unit of work and identity map cost more than the SQL for rows that are written once
+# and only ever read back to be shown.
+
+_CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
+_TRIAGE: sa.Table = ConcernTriage.__table__  # type: ignore[attr-defined]
+_CONCERN_PUPILS: sa.Table = ConcernPupil.__table__  # type: ignore[attr-defined]
+_CONCERN_INDICATORS: sa.Table = ConcernIndicator.__table__  # type: ignore[attr-defined]
+_ADDENDA: sa.Table = Addendum.__table__  # type: ignore[attr-defined]
+_USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
+_PUPILS: sa.Table = Pupil.__table__  # type: ignore[attr-defined]
+_SEARCH_TERMS: sa.Table = ConcernSearchTerm.__table__  # type: ignore[attr-defined]
+
+# A concern as it is shown: its own columns and its triage state, one row per concern.
+_SHOWN_COLUMNS = (
+    *_CONCERNS.c,
+    _TRIAGE.c.status,
+    _TRIAGE.c.risk_level,
+    _TRIAGE.c.assigned_to,
+    _TRIAGE.c.version.label("triage_version"),
+)
+_INSERT_CONCERN = sa.insert(_CONCERNS)
+_INSERT_CONCERN_PUPILS = sa.insert(_CONCERN_PUPILS)
+_INSERT_CONCERN_INDICATORS = sa.insert(_CONCERN_INDICATORS)
+_INSERT_TRIAGE = sa.insert(_TRIAGE)
+_INSERT_SEARCH_TERMS = sqlite_insert(_SEARCH_TERMS).on_conflict_do_nothing()
+_SCHOOL_PUPILS = sa.select(_PUPILS.c.id).where(
+    _PUPILS.c.school_id == sa.bindparam("school_id"),
+    _PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
+)
+_PUPILS_OF = (
+    sa.select(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.pupil_id)
+    .where(_CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.position)
+)
+_INDICATORS_OF = (
+    sa.select(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.indicator_id)
+    .where(_CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.position)
+)
+_ADDENDA_OF = (
+    sa.select(
+        _ADDENDA.c.concern_id,
+        _ADDENDA.c.id,
+        _ADDENDA.c.text,
+        _ADDENDA.c.reason,
+        _ADDENDA.c.recorded_at,
+        _ADDENDA.c.recorded_by,
+    )
+    .where(_ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(_ADDENDA.c.recorded_at, _ADDENDA.c.id)
+)
+_PEOPLE = sa.select(_USERS.c.id, _USERS.c.display_name).where(
+    _USERS.c.school_id == sa.bindparam("school_id"),
+    _USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+)
 
 
 @dataclass(frozen=True)
@@ -190,82 +250,102 @@ def _actions(guidance: GuidanceLibrary, key: str, immediate_danger: bool) -> lis
 def people_by_id(
     session: Session, school_id: uuid.UUID, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Person]:
+    """Staff of the school among ``ids``, as records show them (id and display name)."""
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = session.exec(
-        select(User.id, User.display_name).where(
-            col(User.id).in_(wanted), col(User.school_id) == school_id
-        )
-    )
-    return {user_id: Person(id=user_id, display_name=name) for user_id, name in rows}
+    rows = session.execute(_PEOPLE, {"school_id": school_id, "user_ids": list(wanted)})
+    return {
+        user_id: Person.model_construct(id=user_id, display_name=name) for user_id, name in rows
+    }
 
 
 def _recorder(session: Session, principal: Principal) -> Person:
-    # Usually already in the session: authentication has just read the caller's account.
-    user = session.get(User, principal.id)
-    if user is None or user.school_id != principal.school_id:
+    person = people_by_id(session, principal.school_id, [principal.id]).get(principal.id)
+    if person is None:
         raise NotFound("Your account no longer exists.")
-    return Person(id=user.id, display_name=user.display_name)
+    return person
 
 
 def _render(
     session: Session,
     guidance: GuidanceLibrary,
-    rows: Sequence[tuple[Concern, ConcernTriage]],
+    rows: Sequence[Any],
     *,
     principal: Principal,
     now: datetime,
 ) -> list[ConcernPublic]:
-    """Shape concerns with their pupils, indicators, addenda, triage and people, in four
-    queries whatever the number of concerns."""
+    """Shape concerns (rows of ``_SHOWN_COLUMNS``) with their pupils, indicators, addenda
+    and people, in four queries whatever the number of concerns."""
     if not rows:
         return []
-    ids = [concern.id for concern, _ in rows]
-    school_id = rows[0][0].school_id
+    ids = {"concern_ids": [row.id for row in rows]}
+    school_id = rows[0].school_id
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for link in session.exec(
-        select(ConcernPupil)
-        .where(col(ConcernPupil.concern_id).in_(ids))
-        .order_by(col(ConcernPupil.concern_id), col(ConcernPupil.position))
-    ):
-        pupils[link.concern_id].append(link.pupil_id)
+    for concern_id, pupil_id in session.execute(_PUPILS_OF, ids):
+        pupils[concern_id].append(pupil_id)
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for shown in session.exec(
-        select(ConcernIndicator)
-        .where(col(ConcernIndicator.concern_id).in_(ids))
-        .order_by(col(ConcernIndicator.concern_id), col(ConcernIndicator.position))
-    ):
-        indicators[shown.concern_id].append(shown.indicator_id)
-    addenda: dict[uuid.UUID, list[Addendum]] = defaultdict(list)
-    for addendum in session.exec(
-        select(Addendum)
-        .where(col(Addendum.concern_id).in_(ids))
-        .order_by(col(Addendum.recorded_at), col(Addendum.id))
-    ):
+    for concern_id, indicator_id in session.execute(_INDICATORS_OF, ids):
+        indicators[concern_id].append(indicator_id)
+    addenda: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for addendum in session.execute(_ADDENDA_OF, ids):
         addenda[addendum.concern_id].append(addendum)
     people = people_by_id(
         session,
         school_id,
-        [c.recorded_by for c, _ in rows]
-        + [t.assigned_to for _, t in rows if t.assigned_to is not None]
+        [row.recorded_by for row in rows]
+        + [row.assigned_to for row in rows if row.assigned_to is not None]
         + [a.recorded_by for group in addenda.values() for a in group],
     )
     return [
         _public(
-            concern,
-            triage,
-            pupil_ids=pupils[concern.id],
-            indicators=indicators[concern.id],
-            addenda=[_addendum_public(a, people[a.recorded_by]) for a in addenda[concern.id]],
-            recorded_by=people[concern.recorded_by],
-            actions=_actions(guidance, concern.guidance_key, concern.immediate_danger),
+            row,
+            pupil_ids=pupils[row.id],
+            indicators=indicators[row.id],
+            addenda=[_addendum_public(a, people[a.recorded_by]) for a in addenda[row.id]],
+            recorded_by=people[row.recorded_by],
+            actions=_actions(guidance, row.guidance_key, row.immediate_danger),
             dsl_view=principal.is_dsl,
-            assignee=people.get(triage.assigned_to) if triage.assigned_to else None,
+            assignee=people.get(row.assigned_to) if row.assigned_to else None,
             now=now,
         )
-        for concern, triage in rows
+        for row in rows
     ]
+
+
+def _shown(principal: Principal, concern_ids: Sequence[uuid.UUID]) -> Any:
+    return (
+        sa.select(*_SHOWN_COLUMNS)
+        .join_from(_CONCERNS, _TRIAGE, _TRIAGE.c.concern_id == _CONCERNS.c.id)
+        .where(_CONCERNS.c.id.in_(concern_ids), *_visibility(principal))
+    )
+
+
+def _shown_row(session: Session, principal: Principal, concern_id: uuid.UUID) -> Any:
+    row = session.execute(_shown(principal, [concern_id])).one_or_none()
+    if row is None:
+        raise NotFound("There is no concern with that id.")
+    return row
+
+
+@dataclass(frozen=True)
+class _ShownRow:
+    """A concern just recorded, with the same fields as a row of ``_SHOWN_COLUMNS``."""
+
+    id: uuid.UUID
+    school_id: uuid.UUID
+    recorded_by: uuid.UUID
+    recorded_at: datetime
+    observed_at: datetime
+    guidance_key: str
+    guidance_version: str
+    description: str
+    location: str | None
+    immediate_danger: bool
+    police_contacted: bool
+    status: str
+    risk_level: str | None
+    assigned_to: uuid.UUID | None
 
 
 def render_concerns(
@@ -280,28 +360,20 @@ def render_concerns(
     them, in the order given. Records nothing: the caller records its own read."""
     if not concern_ids:
         return []
-    found = {
-        concern.id: (concern, triage)
-        for concern, triage in session.exec(
-            select(Concern, ConcernTriage)
-            .join(ConcernTriage, col(ConcernTriage.concern_id) == col(Concern.id))
-            .where(col(Concern.id).in_(concern_ids), *_visibility(principal))
-        )
-    }
+    found = {row.id: row for row in session.execute(_shown(principal, concern_ids))}
     rows = [found[concern_id] for concern_id in concern_ids if concern_id in found]
     return _render(session, guidance, rows, principal=principal, now=now)
 
 
-def waiting_hours(triage: ConcernTriage, now: datetime) -> float | None:
+def waiting_hours(status: str, recorded_at: datetime, now: datetime) -> float | None:
     """Hours since the concern was recorded, while nobody has moved it on from new."""
-    if triage.status != TriageStatus.new:
+    if status != TriageStatus.new:
         return None
-    return round(max((now - triage.recorded_at).total_seconds(), 0) / 3600, 1)
+    return round(max((now - recorded_at).total_seconds(), 0) / 3600, 1)
 
 
 def _public(
-    concern: Concern,
-    triage: ConcernTriage,
+    row: Any,
     *,
     pupil_ids: list[uuid.UUID],
     indicators: list[str],
@@ -312,31 +384,34 @@ def _public(
     assignee: Person | None,
     now: datetime,
 ) -> ConcernPublic:
-    return ConcernPublic(
-        id=concern.id,
+    """``row`` (a concern with its triage state, as ``_SHOWN_COLUMNS`` reads it) as the API
+    shows it. Built without validation: every value comes from the database or from a
+    request that has been validated, with the types the model declares."""
+    return ConcernPublic.model_construct(
+        id=row.id,
         pupil_ids=pupil_ids,
-        guidance_key=concern.guidance_key,
-        guidance_version=concern.guidance_version,
+        guidance_key=row.guidance_key,
+        guidance_version=row.guidance_version,
         indicators=indicators,
-        description=concern.description,
-        observed_at=concern.observed_at,
-        location=concern.location,
-        immediate_danger=concern.immediate_danger,
-        police_contacted=concern.police_contacted,
-        recorded_at=concern.recorded_at,
+        description=row.description,
+        observed_at=row.observed_at,
+        location=row.location,
+        immediate_danger=row.immediate_danger,
+        police_contacted=row.police_contacted,
+        recorded_at=row.recorded_at,
         recorded_by=recorded_by,
-        status=TriageStatus(triage.status),
+        status=TriageStatus(row.status),
         # The DSLs' assessment is theirs: staff see where it is, not what was decided.
-        risk_level=RiskLevel(triage.risk_level) if dsl_view and triage.risk_level else None,
+        risk_level=RiskLevel(row.risk_level) if dsl_view and row.risk_level else None,
         assigned_to=assignee if dsl_view else None,
-        waiting_hours=waiting_hours(triage, now) if dsl_view else None,
+        waiting_hours=waiting_hours(row.status, row.recorded_at, now) if dsl_view else None,
         addenda=addenda,
         actions=actions,
     )
 
 
-def _addendum_public(addendum: Addendum, recorded_by: Person) -> AddendumPublic:
-    return AddendumPublic(
+def _addendum_public(addendum: Any, recorded_by: Person) -> AddendumPublic:
+    return AddendumPublic.model_construct(
         id=addendum.id,
         text=addendum.text,
         reason=addendum.reason,
@@ -357,18 +432,22 @@ def _record_per_pupil(
     pupil_ids: Iterable[uuid.UUID],
     outcome: str = "success",
 ) -> None:
-    for pupil_id in pupil_ids:
-        audit.record(
-            session,
-            actor=principal.actor,
-            action=action,
-            now=now,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            pupil_id=pupil_id,
-            request_id=request_id,
-            outcome=outcome,
-        )
+    audit.record_many(
+        session,
+        actor=principal.actor,
+        now=now,
+        request_id=request_id,
+        entries=[
+            audit.AuditEntry(
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                pupil_id=pupil_id,
+                outcome=outcome,
+            )
+            for pupil_id in pupil_ids
+        ],
+    )
 
 
 # --- validation --------------------------------------------------------------------------
@@ -416,11 +495,7 @@ def _check_pupils(session: Session, principal: Principal, pupil_ids: list[uuid.U
     """Every pupil must be of the caller's school (a pupil who has left still counts:
     a concern about them must still be recordable)."""
     found = set(
-        session.exec(
-            select(Pupil.id).where(
-                col(Pupil.id).in_(pupil_ids), col(Pupil.school_id) == principal.school_id
-            )
-        )
+        session.scalars(_SCHOOL_PUPILS, {"school_id": principal.school_id, "pupil_ids": pupil_ids})
     )
     missing = [(i, pupil_id) for i, pupil_id in enumerate(pupil_ids) if pupil_id not in found]
     if not missing:
@@ -498,47 +573,53 @@ def create_concern(
     _check_indicators(document, concern.indicators)
     _check_pupils(session, principal, concern.pupil_ids)
 
-    record = Concern(
-        school_id=principal.school_id,
-        recorded_by=principal.id,
-        recorded_at=now,
-        observed_at=concern.observed_at,
-        guidance_key=document.key,
-        guidance_version=document.version,
-        description=concern.description,
-        location=concern.location,
-        immediate_danger=concern.immediate_danger,
-        police_contacted=concern.police_contacted,
-    )
-    session.add(record)
-    session.flush()  # the concern row first: its children refer to it
-    session.add_all(
+    concern_id = new_id()
+    school_id = principal.school_id
+    record: dict[str, Any] = {
+        "id": concern_id,
+        "school_id": school_id,
+        "recorded_by": principal.id,
+        "recorded_at": now,
+        "observed_at": concern.observed_at,
+        "guidance_key": document.key,
+        "guidance_version": document.version,
+        "description": concern.description,
+        "location": concern.location,
+        "immediate_danger": concern.immediate_danger,
+        "police_contacted": concern.police_contacted,
+    }
+    session.execute(_INSERT_CONCERN, record)  # the concern row first: its children refer to it
+    session.execute(
+        _INSERT_CONCERN_PUPILS,
         [
-            ConcernPupil(
-                concern_id=record.id, pupil_id=pupil_id, school_id=record.school_id, position=i
-            )
+            {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
             for i, pupil_id in enumerate(concern.pupil_ids)
-        ]
-        + [
-            ConcernIndicator(
-                concern_id=record.id,
-                indicator_id=indicator,
-                school_id=record.school_id,
-                observed_at=record.observed_at,
-                position=i,
-            )
-            for i, indicator in enumerate(concern.indicators)
-        ]
+        ],
     )
-    triage = ConcernTriage(
-        concern_id=record.id,
-        school_id=record.school_id,
-        recorded_at=record.recorded_at,
-        updated_at=now,
-    )
-    session.add(triage)
-    session.flush()
-    _index_text(session, school_id=record.school_id, concern_id=record.id, text_=record.description)
+    shown_indicators = [
+        {
+            "concern_id": concern_id,
+            "indicator_id": indicator,
+            "school_id": school_id,
+            "observed_at": concern.observed_at,
+            "position": i,
+        }
+        for i, indicator in enumerate(concern.indicators)
+    ]
+    if shown_indicators:  # an executemany of nothing would insert one empty row
+        session.execute(_INSERT_CONCERN_INDICATORS, shown_indicators)
+    triage: dict[str, Any] = {
+        "concern_id": concern_id,
+        "school_id": school_id,
+        "status": TriageStatus.new.value,
+        "risk_level": None,
+        "assigned_to": None,
+        "recorded_at": now,
+        "version": 1,
+        "updated_at": now,
+    }
+    session.execute(_INSERT_TRIAGE, triage)
+    _index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
     _record_per_pupil(
         session,
         principal,
@@ -546,17 +627,17 @@ def create_concern(
         now=now,
         request_id=request_id,
         entity_type="concern",
-        entity_id=record.id,
+        entity_id=concern_id,
         pupil_ids=concern.pupil_ids,
     )
+    shown = _ShownRow(**record, status=triage["status"], risk_level=None, assigned_to=None)
     public = _public(
-        record,
-        triage,
+        shown,
         pupil_ids=list(concern.pupil_ids),
         indicators=list(concern.indicators),
         addenda=[],
         recorded_by=_recorder(session, principal),
-        actions=_actions(guidance, document.key, record.immediate_danger),
+        actions=_actions(guidance, document.key, concern.immediate_danger),
         dsl_view=principal.is_dsl,
         assignee=None,
         now=now,
@@ -579,8 +660,8 @@ def get_concern(
 
     Its recorder, or a DSL or deputy DSL of its school; anyone else of a recording role
     gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil."""
-    concern, triage = load_with_triage(session, principal, concern_id)
-    public = _render(session, guidance, [(concern, triage)], principal=principal, now=now)[0]
+    row = _shown_row(session, principal, concern_id)
+    public = _render(session, guidance, [row], principal=principal, now=now)[0]
     _record_per_pupil(
         session,
         principal,
@@ -588,10 +669,10 @@ def get_concern(
         now=now,
         request_id=request_id,
         entity_type="concern",
-        entity_id=concern.id,
+        entity_id=row.id,
         pupil_ids=public.pupil_ids,
     )
-    return ReadConcern(concern=public, etag=etag(ETAG_KIND, triage.version))
+    return ReadConcern(concern=public, etag=etag(ETAG_KIND, row.triage_version))
 
 
 def read_for_dsl(
@@ -604,9 +685,9 @@ def read_for_dsl(
 ) -> ReadConcern:
     """The concern as a DSL sees it after changing it (records nothing: the change that
     precedes it has been recorded)."""
-    concern, triage = load_with_triage(session, principal, concern_id)
-    public = _render(session, guidance, [(concern, triage)], principal=principal, now=now)[0]
-    return ReadConcern(concern=public, etag=etag(ETAG_KIND, triage.version))
+    row = _shown_row(session, principal, concern_id)
+    public = _render(session, guidance, [row], principal=principal, now=now)[0]
+    return ReadConcern(concern=public, etag=etag(ETAG_KIND, row.triage_version))
 
 
 # --- text search -----------------------------------------------------------------------------
@@ -628,7 +709,7 @@ def _index_text(
         for term in sorted(search_terms(text_))
     ]
     if rows:
-        session.execute(sqlite_insert(ConcernSearchTerm).values(rows).on_conflict_do_nothing())
+        session.execute(_INSERT_SEARCH_TERMS, rows)
 
 
 def _ts_query(text_: str) -> ColumnElement[Any]:
@@ -759,7 +840,7 @@ def concern_query(
     sort: str = DEFAULT_SORT,
     cursor: str | None = None,
     limit: int,
-) -> Select[Concern, ConcernTriage]:
+) -> Any:
     """The statement ``list_concerns`` runs for one page (one row more than ``limit``, to
     tell whether another page follows). Public so that its plan can be tested."""
     if sort not in SORTS:
@@ -776,8 +857,8 @@ def concern_query(
         else (key.asc(), col(Concern.id).asc())
     )
     return (
-        select(Concern, ConcernTriage)
-        .join(ConcernTriage, col(ConcernTriage.concern_id) == col(Concern.id))
+        sa.select(*_SHOWN_COLUMNS)
+        .join_from(_CONCERNS, _TRIAGE, _TRIAGE.c.concern_id == _CONCERNS.c.id)
         .where(*conditions)
         .order_by(*order)
         .limit(limit + 1)
@@ -807,14 +888,12 @@ def list_concerns(
     statement = concern_query(
         session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
-    found: list[tuple[Concern, ConcernTriage]] = [
-        (row[0], row[1]) for row in session.exec(statement)
-    ]
+    found = session.execute(statement).all()
     page = found[:limit]
     items = _render(session, guidance, page, principal=principal, now=now)
     next_cursor = None
     if len(found) > limit:
-        last = page[-1][0]
+        last = page[-1]
         at = last.observed_at if sort.lstrip("-") == "observed_at" else last.recorded_at
         next_cursor = encode_cursor({"sort": sort, "at": at.isoformat(), "id": str(last.id)})
     seen = sorted({pupil_id for item in items for pupil_id in item.pupil_ids})

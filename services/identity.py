@@ -1,7 +1,20 @@
-"""Identity: who the caller is, re-checked on every request."""
+"""Identity: who the caller is, re-checked on every request.
+
+A verified access token says who the caller was when it was issued. Whether that still
+holds (the account exists, is active, is in the same school, has the same role and the
+same token version) is read from the database on every request, in the request's own
+transaction: ``check_account_in_transaction`` arranges for that read to be the first
+statement of the transaction, whatever the request does first, and for a request that
+never reaches the database to make it before its commit. A token whose account has
+changed is refused (401) before anything is read or written for it.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlmodel import Session
 
 from api.security import AccessClaims
@@ -9,38 +22,111 @@ from models.user import PRIVILEGED_ROLES, Role, ServiceAccount, User
 from services.errors import Unauthenticated
 from services.principal import Principal
 
+_USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
+_SERVICE_ACCOUNTS: sa.Table = ServiceAccount.__table__  # type: ignore[attr-defined]
+# Built once: the re-read runs on every authenticated request.
+_READ_USER = sa.select(
+    _USERS.c.active,
+    _USERS.c.school_id,
+    _USERS.c.token_version,
+    _USERS.c.role,
+    _USERS.c.mfa_enrolled,
+).where(_USERS.c.id == sa.bindparam("subject"))
+_READ_SERVICE_ACCOUNT = sa.select(
+    _SERVICE_ACCOUNTS.c.active,
+    _SERVICE_ACCOUNTS.c.school_id,
+    _SERVICE_ACCOUNTS.c.token_version,
+    _SERVICE_ACCOUNTS.c.role,
+).where(_SERVICE_ACCOUNTS.c.id == sa.bindparam("subject"))
 
-def principal_for_token(session: Session, claims: AccessClaims) -> Principal:
-    """Re-read the token's subject. Refuses (401) a subject that no longer exists, is
-    inactive, moved school, or whose token version has changed since issue."""
-    refused = Unauthenticated("The bearer token is no longer valid; sign in again.")
-    if claims.subject_type == "service":
-        account = session.get(ServiceAccount, claims.subject)
-        if (
-            account is None
-            or not account.active
-            or account.school_id != claims.school_id
-            or account.token_version != claims.token_version
-        ):
-            raise refused
-        return Principal(
-            id=account.id, school_id=account.school_id, role=Role(account.role), kind="service"
-        )
-    user = session.get(User, claims.subject)
-    if (
-        user is None
-        or not user.active
-        or user.school_id != claims.school_id
-        or user.token_version != claims.token_version
-        or user.role != claims.role
-    ):
-        raise refused
-    role = Role(user.role)
-    enrolling = role in PRIVILEGED_ROLES and not user.mfa_enrolled
+# session.info key: the token whose account the session's transaction must check first.
+_PENDING_CHECK = "concernlog.identity.pending_check"
+
+
+def _refused() -> Unauthenticated:
+    return Unauthenticated("The bearer token is no longer valid; sign in again.")
+
+
+def principal_from_claims(claims: AccessClaims) -> Principal:
+    """The caller as the (verified) token describes them. Not yet checked against the
+    account: see ``check_account_in_transaction``."""
     return Principal(
-        id=user.id,
-        school_id=user.school_id,
+        id=claims.subject,
+        school_id=claims.school_id,
+        role=Role(claims.role),
+        kind=claims.subject_type,
+        mfa_enrollment_only=claims.mfa_enrollment_only,
+    )
+
+
+def _principal_from_row(claims: AccessClaims, row: Any) -> Principal:
+    """The caller as their account now is; 401 when it no longer matches the token."""
+    if (
+        row is None
+        or not row.active
+        or row.school_id != claims.school_id
+        or row.token_version != claims.token_version
+        or row.role != claims.role
+    ):
+        raise _refused()
+    role = Role(row.role)
+    if claims.subject_type == "service":
+        return Principal(id=claims.subject, school_id=row.school_id, role=role, kind="service")
+    enrolling = role in PRIVILEGED_ROLES and not row.mfa_enrolled
+    return Principal(
+        id=claims.subject,
+        school_id=row.school_id,
         role=role,
         kind="user",
         mfa_enrollment_only=enrolling or claims.mfa_enrollment_only,
     )
+
+
+def _check(connection: sa.Connection, claims: AccessClaims) -> Principal:
+    statement = _READ_SERVICE_ACCOUNT if claims.subject_type == "service" else _READ_USER
+    row = connection.execute(statement, {"subject": claims.subject}).one_or_none()
+    return _principal_from_row(claims, row)
+
+
+def principal_for_token(session: Session, claims: AccessClaims) -> Principal:
+    """Re-read the token's subject now. Refuses (401) a subject that no longer exists, is
+    inactive, moved school, or whose role or token version has changed since issue."""
+    return _check(session.connection(), claims)
+
+
+def check_account_in_transaction(session: Session, claims: AccessClaims) -> Principal:
+    """The caller per ``claims``, with the account re-read deferred to the session's
+    transaction: it is the first statement of that transaction (or, if the request never
+    uses the database, runs just before its commit), and a mismatch raises
+    ``Unauthenticated`` there, so nothing the request reads or writes outlives it.
+
+    What the token says and what the account says agree whenever the check passes (a
+    change of role, MFA enrolment, password or activity bumps the token version), so the
+    principal returned here is the one the check would return; the check also refuses a
+    principal that differs in any field."""
+    principal = principal_from_claims(claims)
+    session.info[_PENDING_CHECK] = (claims, principal)
+    return principal
+
+
+def check_pending_account(session: Session) -> None:
+    """Run the deferred account check now, if it has not run yet (``Unauthenticated`` when
+    the account no longer matches the token)."""
+    if _PENDING_CHECK in session.info:
+        session.connection()  # begins the transaction, which runs the check
+
+
+@sa.event.listens_for(orm.Session, "after_begin")
+def _check_first(session: orm.Session, _transaction: Any, connection: sa.Connection) -> None:
+    pending = session.info.pop(_PENDING_CHECK, None)
+    if pending is None:
+        return
+    claims, promised = pending
+    if _check(connection, claims) != promised:
+        raise _refused()
+
+
+@sa.event.listens_for(orm.Session, "before_commit")
+def _check_before_commit(session: orm.Session) -> None:
+    if _PENDING_CHECK in session.info:
+        session.connection()
