@@ -22,7 +22,7 @@ from models.case import (
     CaseStatus,
     DecisionCreate,
 )
-from routers.triage import IfMatch
+from routers._shaping import IfMatch, with_etag
 from services import cases
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -35,11 +35,6 @@ CHANGE_NOTE = (
     "change but reopening (409 `case-closed`)."
 )
 CHANGE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
-
-
-def _answer(response: Response, read: cases.ReadCase) -> CasePublic:
-    response.headers["ETag"] = read.etag
-    return read.case
 
 
 @router.post(
@@ -70,7 +65,7 @@ def create_case(
         session, principal=principal, now=now, request_id=request_id, guidance=guidance, case=body
     )
     response.headers["Location"] = request.url_for("get_case", case_id=created.case.id).path
-    return _answer(response, created)
+    return with_etag(response, created.etag, created.case)
 
 
 @router.get(
@@ -149,7 +144,7 @@ def get_case(
         guidance=guidance,
         case_id=case_id,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -183,7 +178,7 @@ def link_concerns(
         link=body,
         if_match=if_match,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -220,7 +215,7 @@ def add_action(
         action=body,
         if_match=if_match,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -252,7 +247,7 @@ def add_decision(
         decision=body,
         if_match=if_match,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -284,7 +279,7 @@ def close_case(
         close=body,
         if_match=if_match,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -318,7 +313,7 @@ def reopen_case(
         reopen=body,
         if_match=if_match,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -349,4 +344,4 @@ def change_level(
         change=body,
         if_match=if_match,
     )
-    return _answer(response, read)
+    return with_etag(response, read.etag, read.case)

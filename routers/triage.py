@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
 from api.errors import problem_responses
 from models.concern import ConcernPublic
 from models.triage import TriageChange
+from routers._shaping import IfMatch, with_etag
 from services import triage
 
 router = APIRouter(prefix="/concerns", tags=["triage"])
-
-# Every change to a concern's triage or to a case sends the ETag it read.
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=200,
-        description="The ETag from your last read of the record (GET answers it). Missing: "
-        "428 (so is `*`); not the current one (someone changed it since): 412, and "
-        "nothing changes. Weak tags never match.",
-    ),
-]
 
 TRIAGE_DESCRIPTION = """\
 DSLs and deputy DSLs. Send only what changes, always with a `reason`; each changed field
@@ -83,5 +71,4 @@ def triage_concern(
         change=body,
         if_match=if_match,
     )
-    response.headers["ETag"] = changed.etag
-    return changed.concern
+    return with_etag(response, changed.etag, changed.concern)

@@ -106,6 +106,46 @@ def _user_actor(user: User) -> Actor:
     return Actor(type="user", id=user.id, role=user.role, school_id=user.school_id)
 
 
+def _audit_user(
+    session: Session,
+    user: User,
+    action: str,
+    *,
+    now: datetime,
+    request_id: str | None,
+    outcome: str = "success",
+) -> None:
+    """Audit ``action`` by the user on their own account."""
+    audit.record(
+        session,
+        actor=_user_actor(user),
+        action=action,
+        now=now,
+        entity_type="user",
+        entity_id=user.id,
+        request_id=request_id,
+        outcome=outcome,
+    )
+
+
+def _fail_login(
+    session: Session,
+    *,
+    user: User | None,
+    account_key: str,
+    client_address: str,
+    now: datetime,
+    request_id: str | None,
+) -> None:
+    """Count a failed sign-in towards the throttle and, for an account that exists, audit
+    ``auth.login_failed``. The caller raises the answer."""
+    _record_failure(session, account_key=account_key, client_address=client_address, now=now)
+    if user is not None:
+        _audit_user(
+            session, user, "auth.login_failed", now=now, request_id=request_id, outcome="denied"
+        )
+
+
 # --- TOTP ----------------------------------------------------------------------------------
 
 
@@ -192,18 +232,14 @@ def password_grant(
     usable = user is not None and user.active
     valid, new_hash = verify_password(password, user.password_hash if usable and user else None)
     if not valid or user is None:
-        _record_failure(session, account_key=account_key, client_address=client_address, now=now)
-        if user is not None:
-            audit.record(
-                session,
-                actor=_user_actor(user),
-                action="auth.login_failed",
-                now=now,
-                entity_type="user",
-                entity_id=user.id,
-                request_id=request_id,
-                outcome="denied",
-            )
+        _fail_login(
+            session,
+            user=user,
+            account_key=account_key,
+            client_address=client_address,
+            now=now,
+            request_id=request_id,
+        )
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     if new_hash is not None:
         user.password_hash = new_hash  # parameters changed: upgrade the stored hash
@@ -211,32 +247,19 @@ def password_grant(
         if not totp:
             raise MfaRequired("Enter the 6-digit code from your authenticator app as `totp`.")
         if not _accept_totp(user, totp.strip(), now):
-            _record_failure(
-                session, account_key=account_key, client_address=client_address, now=now
-            )
-            audit.record(
+            _fail_login(
                 session,
-                actor=_user_actor(user),
-                action="auth.login_failed",
+                user=user,
+                account_key=account_key,
+                client_address=client_address,
                 now=now,
-                entity_type="user",
-                entity_id=user.id,
                 request_id=request_id,
-                outcome="denied",
             )
             raise MfaRequired("The one-time code is wrong, expired or already used.")
     session.execute(delete(LoginAttempt).where(col(LoginAttempt.account_key) == account_key))
     session.add(user)
     refresh = _new_refresh(session, issuer, user=user, family_id=uuid.uuid4(), now=now)
-    audit.record(
-        session,
-        actor=_user_actor(user),
-        action="auth.login",
-        now=now,
-        entity_type="user",
-        entity_id=user.id,
-        request_id=request_id,
-    )
+    _audit_user(session, user, "auth.login", now=now, request_id=request_id)
     return IssuedTokens(
         access_token=_access_token(issuer, user=user, now=now),
         expires_in=int(issuer.access_lifetime.total_seconds()),
@@ -316,13 +339,11 @@ def refresh(
     if stored.spent_at is not None:
         _revoke_family(session, family_id=stored.family_id, now=now)
         if user is not None:
-            audit.record(
+            _audit_user(
                 session,
-                actor=_user_actor(user),
-                action="auth.refresh_reuse",
+                user,
+                "auth.refresh_reuse",
                 now=now,
-                entity_type="user",
-                entity_id=user.id,
                 request_id=request_id,
                 outcome="denied",
             )
@@ -365,15 +386,7 @@ def logout(session: Session, *, refresh_token: str, now: datetime, request_id: s
     _revoke_family(session, family_id=stored.family_id, now=now)
     user = session.get(User, stored.user_id)
     if user is not None:
-        audit.record(
-            session,
-            actor=_user_actor(user),
-            action="auth.logout",
-            now=now,
-            entity_type="user",
-            entity_id=user.id,
-            request_id=request_id,
-        )
+        _audit_user(session, user, "auth.logout", now=now, request_id=request_id)
 
 
 # --- the signed-in user --------------------------------------------------------------------

@@ -326,15 +326,6 @@ def _must_be_open(case: Case) -> None:
         )
 
 
-def _changing(
-    session: Session, principal: Principal, case_id: uuid.UUID, if_match: str | None
-) -> tuple[Case, int]:
-    """The case about to change, and the version the caller read (404, 428, 412)."""
-    require_dsl(principal)
-    case = _case(session, principal, case_id)
-    return case, expected_version(if_match, kind=ETAG_KIND, current=case.version, what="case")
-
-
 def _compare_and_set(
     session: Session, case: Case, *, expected: int, now: datetime, **values: object
 ) -> None:
@@ -348,6 +339,33 @@ def _compare_and_set(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise stale("case")
+
+
+def _event(
+    case: Case,
+    kind: CaseEventKind,
+    *,
+    principal: Principal,
+    now: datetime,
+    from_value: str | None = None,
+    to_value: str | None = None,
+    concern_id: uuid.UUID | None = None,
+    text: str | None = None,
+    reason: str | None = None,
+) -> CaseEvent:
+    return CaseEvent(
+        case_id=case.id,
+        school_id=case.school_id,
+        pupil_id=case.pupil_id,
+        kind=kind.value,
+        from_value=from_value,
+        to_value=to_value,
+        concern_id=concern_id,
+        text=text,
+        reason=reason,
+        recorded_by=principal.id,
+        recorded_at=now,
+    )
 
 
 def _link_events(
@@ -365,17 +383,88 @@ def _link_events(
             )
         )
         rows.append(
-            CaseEvent(
-                case_id=case.id,
-                school_id=case.school_id,
-                pupil_id=case.pupil_id,
-                kind=CaseEventKind.concern_linked.value,
+            _event(
+                case,
+                CaseEventKind.concern_linked,
+                principal=principal,
+                now=now,
                 concern_id=concern_id,
-                recorded_by=principal.id,
-                recorded_at=now,
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class _CaseChange:
+    """A change to ``case`` that its caller has checked and not yet written, by a DSL who
+    read the case at version ``expected``."""
+
+    session: Session
+    principal: Principal
+    now: datetime
+    request_id: str | None
+    guidance: GuidanceLibrary
+    case: Case
+    expected: int
+
+    def write(
+        self,
+        rows: Sequence[CaseConcern | CaseEvent | CaseAction | CaseDecision],
+        *,
+        action: str,
+        entity_type: str = "case",
+        entity_id: uuid.UUID | None = None,
+        **values: object,
+    ) -> ReadCase:
+        """Compare-and-set the case's version, setting ``values`` (412 before anything is
+        written); add the change's never-changed ``rows``; audit ``action``. Answers the
+        case as it now is."""
+        session, principal, case, now = self.session, self.principal, self.case, self.now
+        _compare_and_set(session, case, expected=self.expected, now=now, **values)
+        session.add_all(rows)
+        session.flush()
+        _record(
+            session,
+            principal,
+            action=action,
+            now=now,
+            request_id=self.request_id,
+            case=case,
+            entity_type=entity_type,
+            entity_id=entity_id,
+        )
+        return _read(
+            session,
+            principal=principal,
+            now=now,
+            guidance=self.guidance,
+            case=_case(session, principal, case.id),
+        )
+
+
+def _changing(
+    session: Session,
+    principal: Principal,
+    case_id: uuid.UUID,
+    if_match: str | None,
+    *,
+    now: datetime,
+    request_id: str | None,
+    guidance: GuidanceLibrary,
+) -> tuple[Case, _CaseChange]:
+    """The case about to change, and the change to write once the caller has checked it
+    (404, 428, 412)."""
+    require_dsl(principal)
+    case = _case(session, principal, case_id)
+    return case, _CaseChange(
+        session=session,
+        principal=principal,
+        now=now,
+        request_id=request_id,
+        guidance=guidance,
+        case=case,
+        expected=expected_version(if_match, kind=ETAG_KIND, current=case.version, what="case"),
+    )
 
 
 # --- operations -------------------------------------------------------------------------------
@@ -413,15 +502,13 @@ def create_case(
     session.add(record)
     session.flush()
     session.add(
-        CaseEvent(
-            case_id=record.id,
-            school_id=record.school_id,
-            pupil_id=record.pupil_id,
-            kind=CaseEventKind.opened.value,
+        _event(
+            record,
+            CaseEventKind.opened,
+            principal=principal,
+            now=now,
             to_value=record.level,
             text=record.summary,
-            recorded_by=principal.id,
-            recorded_at=now,
         )
     )
     session.flush()  # the opened event first: ids are time-ordered, and so is the history
@@ -547,7 +634,9 @@ def link_concerns(
 ) -> ReadCase:
     """Link more concerns about the case's pupil (same school) to an open case. 409 for
     a concern already linked to it; records ``case.link``."""
-    case, expected = _changing(session, principal, case_id, if_match)
+    case, pending = _changing(
+        session, principal, case_id, if_match, now=now, request_id=request_id, guidance=guidance
+    )
     _must_be_open(case)
     _check_concerns(session, principal, case.pupil_id, link.concern_ids)
     already = set(_linked(session, [case.id])[case.id]) & set(link.concern_ids)
@@ -556,16 +645,8 @@ def link_concerns(
             "Already linked to this case: " + ", ".join(sorted(str(c) for c in already)) + ".",
             slug="already-linked",
         )
-    _compare_and_set(session, case, expected=expected, now=now)
-    session.add_all(_link_events(case, link.concern_ids, principal=principal, now=now))
-    session.flush()
-    _record(session, principal, action="case.link", now=now, request_id=request_id, case=case)
-    return _read(
-        session,
-        principal=principal,
-        now=now,
-        guidance=guidance,
-        case=_case(session, principal, case.id),
+    return pending.write(
+        _link_events(case, link.concern_ids, principal=principal, now=now), action="case.link"
     )
 
 
@@ -583,10 +664,11 @@ def add_action(
     """Record what was done (a discussion, a call, a referral, a meeting) in an open
     case; ``occurred_at`` may be in the past (it is where the action sits in the
     chronology) but not more than 5 minutes ahead. Records ``case.action``."""
-    case, expected = _changing(session, principal, case_id, if_match)
+    case, pending = _changing(
+        session, principal, case_id, if_match, now=now, request_id=request_id, guidance=guidance
+    )
     _must_be_open(case)
     _not_in_future(action.occurred_at, now, "occurred_at")
-    _compare_and_set(session, case, expected=expected, now=now)
     record = CaseAction(
         case_id=case.id,
         school_id=case.school_id,
@@ -598,24 +680,8 @@ def add_action(
         recorded_by=principal.id,
         recorded_at=now,
     )
-    session.add(record)
-    session.flush()
-    _record(
-        session,
-        principal,
-        action="case.action",
-        now=now,
-        request_id=request_id,
-        case=case,
-        entity_type="case_action",
-        entity_id=record.id,
-    )
-    return _read(
-        session,
-        principal=principal,
-        now=now,
-        guidance=guidance,
-        case=_case(session, principal, case.id),
+    return pending.write(
+        [record], action="case.action", entity_type="case_action", entity_id=record.id
     )
 
 
@@ -632,9 +698,10 @@ def add_decision(
 ) -> ReadCase:
     """Record a decision and the reason for it in an open case. Records
     ``case.decision``."""
-    case, expected = _changing(session, principal, case_id, if_match)
+    case, pending = _changing(
+        session, principal, case_id, if_match, now=now, request_id=request_id, guidance=guidance
+    )
     _must_be_open(case)
-    _compare_and_set(session, case, expected=expected, now=now)
     record = CaseDecision(
         case_id=case.id,
         school_id=case.school_id,
@@ -644,24 +711,8 @@ def add_decision(
         recorded_by=principal.id,
         recorded_at=now,
     )
-    session.add(record)
-    session.flush()
-    _record(
-        session,
-        principal,
-        action="case.decision",
-        now=now,
-        request_id=request_id,
-        case=case,
-        entity_type="case_decision",
-        entity_id=record.id,
-    )
-    return _read(
-        session,
-        principal=principal,
-        now=now,
-        guidance=guidance,
-        case=_case(session, principal, case.id),
+    return pending.write(
+        [record], action="case.decision", entity_type="case_decision", entity_id=record.id
     )
 
 
@@ -678,39 +729,26 @@ def close_case(
 ) -> ReadCase:
     """Close an open case with its outcome and the reason (409 when already closed).
     Records ``case.close``."""
-    case, expected = _changing(session, principal, case_id, if_match)
+    case, pending = _changing(
+        session, principal, case_id, if_match, now=now, request_id=request_id, guidance=guidance
+    )
     _must_be_open(case)
-    _compare_and_set(
-        session,
+    closed = _event(
         case,
-        expected=expected,
+        CaseEventKind.closed,
+        principal=principal,
         now=now,
+        from_value=CaseStatus.open.value,
+        to_value=CaseStatus.closed.value,
+        text=close.outcome,
+        reason=close.reason,
+    )
+    return pending.write(
+        [closed],
+        action="case.close",
         status=CaseStatus.closed.value,
         closed_at=now,
         outcome=close.outcome,
-    )
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            school_id=case.school_id,
-            pupil_id=case.pupil_id,
-            kind=CaseEventKind.closed.value,
-            from_value=CaseStatus.open.value,
-            to_value=CaseStatus.closed.value,
-            text=close.outcome,
-            reason=close.reason,
-            recorded_by=principal.id,
-            recorded_at=now,
-        )
-    )
-    session.flush()
-    _record(session, principal, action="case.close", now=now, request_id=request_id, case=case)
-    return _read(
-        session,
-        principal=principal,
-        now=now,
-        guidance=guidance,
-        case=_case(session, principal, case.id),
     )
 
 
@@ -727,39 +765,22 @@ def reopen_case(
 ) -> ReadCase:
     """Reopen a closed case, with the reason (409 when it is open). Its earlier outcome
     stays in its history. Records ``case.reopen``."""
-    case, expected = _changing(session, principal, case_id, if_match)
+    case, pending = _changing(
+        session, principal, case_id, if_match, now=now, request_id=request_id, guidance=guidance
+    )
     if case.status != CaseStatus.closed:
         raise Conflict("The case is open already.", slug="case-open")
-    _compare_and_set(
-        session,
+    reopened = _event(
         case,
-        expected=expected,
-        now=now,
-        status=CaseStatus.open.value,
-        closed_at=None,
-        outcome=None,
-    )
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            school_id=case.school_id,
-            pupil_id=case.pupil_id,
-            kind=CaseEventKind.reopened.value,
-            from_value=CaseStatus.closed.value,
-            to_value=CaseStatus.open.value,
-            reason=reopen.reason,
-            recorded_by=principal.id,
-            recorded_at=now,
-        )
-    )
-    session.flush()
-    _record(session, principal, action="case.reopen", now=now, request_id=request_id, case=case)
-    return _read(
-        session,
+        CaseEventKind.reopened,
         principal=principal,
         now=now,
-        guidance=guidance,
-        case=_case(session, principal, case.id),
+        from_value=CaseStatus.closed.value,
+        to_value=CaseStatus.open.value,
+        reason=reopen.reason,
+    )
+    return pending.write(
+        [reopened], action="case.reopen", status=CaseStatus.open.value, closed_at=None, outcome=None
     )
 
 
@@ -776,33 +797,22 @@ def change_level(
 ) -> ReadCase:
     """Move an open case to another level, with the reason (422 for its current level).
     Records ``case.level``."""
-    case, expected = _changing(session, principal, case_id, if_match)
+    case, pending = _changing(
+        session, principal, case_id, if_match, now=now, request_id=request_id, guidance=guidance
+    )
     _must_be_open(case)
     if change.level == case.level:
         raise InvalidInput(f"The case is at level {case.level} already.", loc=("level",))
-    _compare_and_set(session, case, expected=expected, now=now, level=change.level.value)
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            school_id=case.school_id,
-            pupil_id=case.pupil_id,
-            kind=CaseEventKind.level_changed.value,
-            from_value=case.level,
-            to_value=change.level.value,
-            reason=change.reason,
-            recorded_by=principal.id,
-            recorded_at=now,
-        )
-    )
-    session.flush()
-    _record(session, principal, action="case.level", now=now, request_id=request_id, case=case)
-    return _read(
-        session,
+    level_changed = _event(
+        case,
+        CaseEventKind.level_changed,
         principal=principal,
         now=now,
-        guidance=guidance,
-        case=_case(session, principal, case.id),
+        from_value=case.level,
+        to_value=change.level.value,
+        reason=change.reason,
     )
+    return pending.write([level_changed], action="case.level", level=change.level.value)
 
 
 def cases_of_pupil(
