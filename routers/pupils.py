@@ -16,8 +16,10 @@ from api.deps import (
     RequestIdDep,
     SessionDep,
     StaffOrDSL,
+    in_one_trip,
 )
 from api.errors import problem_responses
+from api.responses import json_answer
 from models.chronology import ChronologyPage, PupilFile
 from models.pupil import PupilCreate, PupilPublic, PupilSearchPage, PupilUpdate
 from services import chronology, export, pupils
@@ -155,7 +157,7 @@ def update_pupil(
     response_model=ChronologyPage,
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_chronology(
+async def get_chronology(
     pupil_id: uuid.UUID,
     principal: DSLOnly,
     session: SessionDep,
@@ -164,17 +166,21 @@ def get_chronology(
     guidance: GuidanceDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> ChronologyPage:
-    return chronology.get_chronology(
+) -> Response:
+    page = await in_one_trip(
         session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        pupil_id=pupil_id,
-        limit=limit,
-        cursor=cursor,
+        lambda: chronology.get_chronology(
+            session,
+            principal=principal,
+            now=now,
+            request_id=request_id,
+            guidance=guidance,
+            pupil_id=pupil_id,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
+    return json_answer(page)
 
 
 _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {

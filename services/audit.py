@@ -37,6 +37,11 @@ _EVENT_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD_TABLE: sa.Table = AuditChainHead.__table__  # type: ignore[attr-defined]
 # Built once: building a statement per append cost a quarter of the append.
 _INSERT_EVENTS = sa.insert(_EVENT_TABLE)
+_LOCK_HEAD = (
+    sa.select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash)
+    .where(_HEAD_TABLE.c.school_id == sa.bindparam("school_id"))
+    .with_for_update()
+)
 _MOVE_HEAD = (
     sa.update(_HEAD_TABLE)
     .where(_HEAD_TABLE.c.school_id == sa.bindparam("head_school_id"))
@@ -190,13 +195,10 @@ def _lock_head(session: Session, school_id: uuid.UUID) -> tuple[int, str]:
     head = heads.get(school_id)
     if head is None:
         # Columns, not the ORM object: a copy of the head cached in the session's identity
-        # map must never win over the locked read. (An ORM-enabled select, so that a head
-        # added in this session but not yet flushed is flushed first.)
-        row = session.execute(
-            sa.select(col(AuditChainHead.seq), col(AuditChainHead.hash))
-            .where(col(AuditChainHead.school_id) == school_id)
-            .with_for_update()
-        ).one()
+        # map must never win over the locked read. A head added in this session (a new
+        # school) is flushed first.
+        session.flush()
+        row = session.connection().execute(_LOCK_HEAD, {"school_id": school_id}).one()
         head = heads[school_id] = (int(row[0]), str(row[1]))
     return head
 
@@ -245,8 +247,9 @@ def record_many(
     seq, prev_hash = link(rows, after_seq=head_seq, after_hash=head_hash)
     # Core statements on the tables: the ORM's unit of work (object state, identity map,
     # flush ordering) cost more than the SQL itself for these append-only rows.
-    session.execute(_INSERT_EVENTS, rows)
-    session.execute(
+    connection = session.connection()
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(
         _MOVE_HEAD, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash}
     )
     _locked_heads(session)[school_id] = (seq, prev_hash)

@@ -99,6 +99,15 @@ _SHOWN_COLUMNS = (
     _TRIAGE.c.assigned_to,
     _TRIAGE.c.version.label("triage_version"),
 )
+_SHOWN_FROM = sa.select(*_SHOWN_COLUMNS).join_from(
+    _CONCERNS, _TRIAGE, _TRIAGE.c.concern_id == _CONCERNS.c.id
+)
+# One concern as a DSL may see it (any of the school's), and as its recorder may.
+_SHOWN_TO_DSL = _SHOWN_FROM.where(
+    _CONCERNS.c.id == sa.bindparam("concern_id"),
+    _CONCERNS.c.school_id == sa.bindparam("school_id"),
+)
+_SHOWN_TO_RECORDER = _SHOWN_TO_DSL.where(_CONCERNS.c.recorded_by == sa.bindparam("user_id"))
 _INSERT_CONCERN = sa.insert(_CONCERNS)
 _INSERT_CONCERN_PUPILS = sa.insert(_CONCERN_PUPILS)
 _INSERT_CONCERN_INDICATORS = sa.insert(_CONCERN_INDICATORS)
@@ -254,7 +263,7 @@ def people_by_id(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = session.execute(_PEOPLE, {"school_id": school_id, "user_ids": list(wanted)})
+    rows = _core(session, _PEOPLE, {"school_id": school_id, "user_ids": list(wanted)})
     return {
         user_id: Person.model_construct(id=user_id, display_name=name) for user_id, name in rows
     }
@@ -282,13 +291,13 @@ def _render(
     ids = {"concern_ids": [row.id for row in rows]}
     school_id = rows[0].school_id
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for concern_id, pupil_id in session.execute(_PUPILS_OF, ids):
+    for concern_id, pupil_id in _core(session, _PUPILS_OF, ids):
         pupils[concern_id].append(pupil_id)
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for concern_id, indicator_id in session.execute(_INDICATORS_OF, ids):
+    for concern_id, indicator_id in _core(session, _INDICATORS_OF, ids):
         indicators[concern_id].append(indicator_id)
     addenda: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for addendum in session.execute(_ADDENDA_OF, ids):
+    for addendum in _core(session, _ADDENDA_OF, ids):
         addenda[addendum.concern_id].append(addendum)
     people = people_by_id(
         session,
@@ -313,16 +322,20 @@ def _render(
     ]
 
 
-def _shown(principal: Principal, concern_ids: Sequence[uuid.UUID]) -> Any:
-    return (
-        sa.select(*_SHOWN_COLUMNS)
-        .join_from(_CONCERNS, _TRIAGE, _TRIAGE.c.concern_id == _CONCERNS.c.id)
-        .where(_CONCERNS.c.id.in_(concern_ids), *_visibility(principal))
-    )
+def _core(session: Session, statement: Any, parameters: Any = None) -> Any:
+    """Run a Core statement on the session's connection, in its transaction (the ORM's
+    execute path adds nothing for statements that load no ORM objects)."""
+    return session.connection().execute(statement, parameters)
 
 
 def _shown_row(session: Session, principal: Principal, concern_id: uuid.UUID) -> Any:
-    row = session.execute(_shown(principal, [concern_id])).one_or_none()
+    _require_recorder(principal)
+    parameters = {"concern_id": concern_id, "school_id": principal.school_id}
+    if principal.is_dsl:
+        statement = _SHOWN_TO_DSL
+    else:
+        statement, parameters["user_id"] = _SHOWN_TO_RECORDER, principal.id
+    row = _core(session, statement, parameters).one_or_none()
     if row is None:
         raise NotFound("There is no concern with that id.")
     return row
@@ -360,7 +373,12 @@ def render_concerns(
     them, in the order given. Records nothing: the caller records its own read."""
     if not concern_ids:
         return []
-    found = {row.id: row for row in session.execute(_shown(principal, concern_ids))}
+    found = {
+        row.id: row
+        for row in session.execute(
+            _SHOWN_FROM.where(_CONCERNS.c.id.in_(concern_ids), *_visibility(principal))
+        )
+    }
     rows = [found[concern_id] for concern_id in concern_ids if concern_id in found]
     return _render(session, guidance, rows, principal=principal, now=now)
 
@@ -495,7 +513,9 @@ def _check_pupils(session: Session, principal: Principal, pupil_ids: list[uuid.U
     """Every pupil must be of the caller's school (a pupil who has left still counts:
     a concern about them must still be recordable)."""
     found = set(
-        session.scalars(_SCHOOL_PUPILS, {"school_id": principal.school_id, "pupil_ids": pupil_ids})
+        _core(
+            session, _SCHOOL_PUPILS, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
+        ).scalars()
     )
     missing = [(i, pupil_id) for i, pupil_id in enumerate(pupil_ids) if pupil_id not in found]
     if not missing:
@@ -588,8 +608,9 @@ def create_concern(
         "immediate_danger": concern.immediate_danger,
         "police_contacted": concern.police_contacted,
     }
-    session.execute(_INSERT_CONCERN, record)  # the concern row first: its children refer to it
-    session.execute(
+    _core(session, _INSERT_CONCERN, record)  # the concern row first: its children refer to it
+    _core(
+        session,
         _INSERT_CONCERN_PUPILS,
         [
             {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
@@ -607,7 +628,7 @@ def create_concern(
         for i, indicator in enumerate(concern.indicators)
     ]
     if shown_indicators:  # an executemany of nothing would insert one empty row
-        session.execute(_INSERT_CONCERN_INDICATORS, shown_indicators)
+        _core(session, _INSERT_CONCERN_INDICATORS, shown_indicators)
     triage: dict[str, Any] = {
         "concern_id": concern_id,
         "school_id": school_id,
@@ -618,7 +639,7 @@ def create_concern(
         "version": 1,
         "updated_at": now,
     }
-    session.execute(_INSERT_TRIAGE, triage)
+    _core(session, _INSERT_TRIAGE, triage)
     _index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
     _record_per_pupil(
         session,
@@ -709,7 +730,7 @@ def _index_text(
         for term in sorted(search_terms(text_))
     ]
     if rows:
-        session.execute(_INSERT_SEARCH_TERMS, rows)
+        _core(session, _INSERT_SEARCH_TERMS, rows)
 
 
 def _ts_query(text_: str) -> ColumnElement[Any]:
@@ -856,13 +877,7 @@ def concern_query(
         if sort.startswith("-")
         else (key.asc(), col(Concern.id).asc())
     )
-    return (
-        sa.select(*_SHOWN_COLUMNS)
-        .join_from(_CONCERNS, _TRIAGE, _TRIAGE.c.concern_id == _CONCERNS.c.id)
-        .where(*conditions)
-        .order_by(*order)
-        .limit(limit + 1)
-    )
+    return _SHOWN_FROM.where(*conditions).order_by(*order).limit(limit + 1)
 
 
 def list_concerns(
