@@ -6,9 +6,10 @@ indicators are rows of their own, so that "every concern about this child" and "
 concern showing this sign" are index lookups.
 
 Text search (``GET /concerns?q=``) covers the description and the addenda's text. On
-PostgreSQL it is full-text search over GIN expression indexes on both columns (declared
-here, created by the migration on PostgreSQL only; SQLite cannot hold them and Alembic
-does not compare expression indexes there). On SQLite the application keeps an inverted
+PostgreSQL it is full-text search over GIN indexes keyed by school and by the words of
+each column (``btree_gin``; declared here, created by the migrations on PostgreSQL only;
+SQLite cannot hold them and Alembic does not compare expression indexes there), so a
+search reads only the school's matches. On SQLite the application keeps an inverted
 index, ``concern_search_term``: one row per distinct word of a concern's text, written in
 the same transaction as the concern or addendum it comes from. FTS5 would do the same
 job, but its virtual and shadow tables cannot be declared in the metadata, so models and
@@ -72,7 +73,8 @@ class Concern(SQLModel, table=True):
         Index("ix_concern_school_id_observed_at_id", "school_id", "observed_at", "id"),
         # PostgreSQL only (see the module docstring).
         Index(
-            "ix_concern_description_tsvector",
+            "ix_concern_school_id_description_tsvector",
+            "school_id",
             text(TSVECTOR_DESCRIPTION),
             postgresql_using="gin",
         ),
@@ -139,7 +141,12 @@ class Addendum(SQLModel, table=True):
     __table_args__ = (
         Index("ix_addendum_concern_id_recorded_at", "concern_id", "recorded_at"),
         # PostgreSQL only (see the module docstring).
-        Index("ix_addendum_text_tsvector", text(TSVECTOR_ADDENDUM_TEXT), postgresql_using="gin"),
+        Index(
+            "ix_addendum_school_id_text_tsvector",
+            "school_id",
+            text(TSVECTOR_ADDENDUM_TEXT),
+            postgresql_using="gin",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
