@@ -92,9 +92,10 @@ def run_and_finish(session: Session, work: Callable[[], T]) -> T:
 class Database:
     """The engine, the way to get sessions from it, and admission control.
 
-    ``admission()`` bounds how many requests may hold a session at once: the pool size on
-    PostgreSQL, one on SQLite (whose transactions all take the write lock, so admitting
-    more only makes them sleep in SQLite's busy handler). Waiting happens on the event
+    ``admission()`` bounds how many requests may hold a session at once (a request whose
+    handler does all its database work in one worker trip holds it for that trip only):
+    the pool size on PostgreSQL, one on SQLite (whose transactions all take the write
+    lock, so admitting more only makes them sleep in SQLite's busy handler). Waiting happens on the event
     loop, holding nothing: without it, requests that hold a connection (or SQLite's lock)
     while waiting for a worker thread, and requests that hold a worker thread while
     waiting for a connection, can deadlock each other under load.

@@ -30,6 +30,7 @@ from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
 T = TypeVar("T")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 # How long a request may queue for a database session before it is answered 503.
 ADMISSION_TIMEOUT_SECONDS = 10.0
@@ -45,14 +46,22 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request: committed when the handler returns normally, before the
-    response is sent (so a failed commit can never follow a success answer), rolled back
-    on any error. Admission is bounded (see ``Database.admission``); the wait is on the
-    event loop. The dependency itself is async so that it costs no worker thread; the
-    commit, which does I/O, runs in one."""
-    database: Database = request.app.state.database
-    admission = database.admission()
+# session.info key: the admission a one-trip request takes for its trip (not before).
+_DEFERRED_ADMISSION = "concernlog.deps.deferred_admission"
+# Attribute set by ``one_trip`` on a handler.
+_ONE_TRIP = "__concernlog_one_trip__"
+
+
+def one_trip(handler: Handler) -> Handler:
+    """Mark an ``async def`` handler that does all its database work through
+    ``in_one_trip``: its request is admitted (see ``Database.admission``) for that trip
+    only, not from the moment its dependencies are solved, so on SQLite the next request
+    can start its trip while this one validates, authenticates and answers."""
+    setattr(handler, _ONE_TRIP, True)
+    return handler
+
+
+async def _admit(admission: asyncio.Semaphore) -> None:
     try:
         await asyncio.wait_for(admission.acquire(), timeout=ADMISSION_TIMEOUT_SECONDS)
     except TimeoutError:
@@ -60,26 +69,60 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             "The service is overloaded; nothing was saved. Try again shortly.",
             retry_after_seconds=2,
         ) from None
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request: committed when the handler returns normally, before the
+    response is sent (so a failed commit can never follow a success answer), rolled back
+    on any error. Admission is bounded (see ``Database.admission``); the wait is on the
+    event loop, from here to the end of the request, or only for its worker trip when
+    the handler is marked ``one_trip``. The dependency itself is async so that it costs
+    no worker thread; the commit, which does I/O, runs in one."""
+    database: Database = request.app.state.database
+    session = database.session()
+    admission = database.admission()
+    if getattr(request.scope.get("endpoint"), _ONE_TRIP, False):
+        session.info[_DEFERRED_ADMISSION] = admission
+        admitted = None
+    else:
+        await _admit(admission)
+        admitted = admission
     try:
-        session = database.session()
         try:
             yield session
         except BaseException as exc:
             if not is_finished(session):
-                await run_in_threadpool(finish, session, exc)
+                await _trip(session, finish, session, exc)
             raise
         if not is_finished(session):
-            await run_in_threadpool(finish, session, None)
+            await _trip(session, finish, session, None)
     finally:
-        admission.release()
+        if admitted is not None:
+            admitted.release()
+
+
+async def _trip(session: Session, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a worker thread, admitted for the trip if the request was not
+    admitted already (a ``one_trip`` handler's)."""
+    if is_finished(session):
+        raise RuntimeError("this request's unit of work is already committed or rolled back")
+    deferred: asyncio.Semaphore | None = session.info.pop(_DEFERRED_ADMISSION, None)
+    if deferred is None:
+        return await run_in_threadpool(call, *args)
+    await _admit(deferred)
+    try:
+        return await run_in_threadpool(call, *args)
+    finally:
+        deferred.release()
 
 
 async def in_one_trip(session: Session, work: Callable[[], T]) -> T:
     """Run a request's unit of work and its commit (``work`` with ``session``) in one trip
-    to a worker thread, for ``async def`` handlers on hot paths: a sync handler costs a
-    trip for itself, one for its commit and one for validating its answer, ~0.2 ms each.
-    The session is finished when this returns, so the handler answers after the commit."""
-    return await run_in_threadpool(run_and_finish, session, work)
+    to a worker thread, for ``async def`` handlers on hot paths (mark them ``one_trip``):
+    a sync handler costs a trip for itself, one for its commit and one for validating its
+    answer, ~0.2 ms each. The session is finished when this returns, so the handler
+    answers after the commit."""
+    return await _trip(session, run_and_finish, session, work)
 
 
 async def get_guidance(request: Request) -> GuidanceLibrary:
@@ -158,8 +201,9 @@ async def authenticate(
 
 async def _refuse(session: Session, refusal: Forbidden) -> NoReturn:
     """Raise ``refusal`` (403), unless the caller's account no longer matches their token:
-    then the answer is the 401 any other request with that token gets."""
-    await run_in_threadpool(identity.check_pending_account, session)
+    then the answer is the 401 any other request with that token gets. The request ends
+    here, so its session ends with the check, in the same trip."""
+    await in_one_trip(session, lambda: identity.check_pending_account(session))
     raise refusal
 
 

@@ -17,6 +17,7 @@ from api.deps import (
     StaffOrDSL,
     Timestamp,
     in_one_trip,
+    one_trip,
 )
 from api.errors import problem_response, problem_responses
 from api.responses import json_answer
@@ -56,6 +57,7 @@ APPEND_ONLY = (
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
+@one_trip
 async def create_concern(
     body: ConcernCreate,
     request: Request,
@@ -123,6 +125,7 @@ later pages.
     response_model=ConcernPage,
     responses=problem_responses(401, 403, 422),
 )
+@one_trip
 async def list_concerns(
     principal: StaffOrDSL,
     session: SessionDep,
@@ -185,6 +188,7 @@ async def list_concerns(
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
+@one_trip
 async def get_concern(
     concern_id: uuid.UUID,
     principal: StaffOrDSL,

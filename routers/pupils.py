@@ -17,6 +17,7 @@ from api.deps import (
     SessionDep,
     StaffOrDSL,
     in_one_trip,
+    one_trip,
 )
 from api.errors import problem_responses
 from api.responses import json_answer
@@ -157,6 +158,7 @@ def update_pupil(
     response_model=ChronologyPage,
     responses=problem_responses(401, 403, 404, 422),
 )
+@one_trip
 async def get_chronology(
     pupil_id: uuid.UUID,
     principal: DSLOnly,
