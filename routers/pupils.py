@@ -165,7 +165,6 @@ async def get_chronology(
     session: SessionDep,
     now: NowDep,
     request_id: RequestIdDep,
-    guidance: GuidanceDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
@@ -176,7 +175,6 @@ async def get_chronology(
             principal=principal,
             now=now,
             request_id=request_id,
-            guidance=guidance,
             pupil_id=pupil_id,
             limit=limit,
             cursor=cursor,

@@ -33,12 +33,11 @@ from models.chronology import (
     ChronologySource,
     ChronologyType,
 )
-from models.concern import Addendum, Concern, ConcernPublic, ConcernPupil, Person
+from models.concern import Addendum, Concern, ConcernPupil, Person
 from models.pupil import Pupil
 from models.triage import TriageEvent, TriageField
 from services import audit, concerns
 from services.errors import NotFound
-from services.guidance import GuidanceLibrary
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 from services.triage import require_dsl
@@ -170,19 +169,19 @@ def _case_href(case_id: uuid.UUID) -> ChronologySource:
     )
 
 
-def _concern_item(concern: ConcernPublic) -> ChronologyItem:
-    signs = f" ({', '.join(concern.indicators)})" if concern.indicators else ""
+def _concern_item(concern: Any, indicators: list[str], by: Person) -> ChronologyItem:
+    signs = f" ({', '.join(indicators)})" if indicators else ""
     return ChronologyItem.model_construct(
         id=concern.id,
         type=ChronologyType.concern,
         occurred_at=concern.observed_at,
         recorded_at=concern.recorded_at,
-        by=concern.recorded_by,
+        by=by,
         source=_concern_href(concern.id),
         summary=_shorten(f"Concern{signs}: {concern.description}"),
         details=ChronologyDetails.model_construct(
             description=concern.description,
-            indicators=concern.indicators,
+            indicators=indicators,
             location=concern.location,
             immediate_danger=concern.immediate_danger,
             police_contacted=concern.police_contacted,
@@ -223,24 +222,15 @@ def _load(
     session: Session,
     *,
     principal: Principal,
-    now: datetime,
-    guidance: GuidanceLibrary,
     rows: Sequence[Any],
 ) -> list[ChronologyItem]:
     """Shape a page's entries: one query per source that has entries on the page."""
     wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         wanted[row.kind].append(row.entry_id)
-    rendered = {
-        concern.id: concern
-        for concern in concerns.render_concerns(
-            session,
-            principal=principal,
-            now=now,
-            guidance=guidance,
-            concern_ids=wanted["concern"],
-        )
-    }
+    shown = concerns.visible_with_indicators(
+        session, principal=principal, concern_ids=wanted["concern"]
+    )
 
     def by_id(model: Any, kind: str) -> dict[uuid.UUID, Any]:
         if not wanted[kind]:
@@ -254,7 +244,7 @@ def _load(
     case_events = by_id(CaseEvent, "case_event")
     actions = by_id(CaseAction, "action")
     decisions = by_id(CaseDecision, "decision")
-    user_ids: set[uuid.UUID] = set()
+    user_ids: set[uuid.UUID] = {concern.recorded_by for concern, _ in shown.values()}
     for group in (addenda, triage_events, case_events, actions, decisions):
         user_ids.update(row.recorded_by for row in group.values())
     for event in triage_events.values():
@@ -266,7 +256,8 @@ def _load(
     for row in rows:
         entry_id = row.entry_id
         if row.kind == "concern":
-            items.append(_concern_item(rendered[entry_id]))
+            concern, indicators = shown[entry_id]
+            items.append(_concern_item(concern, indicators, people[concern.recorded_by]))
         elif row.kind == "addendum":
             addendum = addenda[entry_id]
             items.append(
@@ -369,8 +360,6 @@ def _page(
     session: Session,
     *,
     principal: Principal,
-    now: datetime,
-    guidance: GuidanceLibrary,
     pupil_id: uuid.UUID,
     limit: int | None,
     cursor: str | None,
@@ -395,7 +384,7 @@ def _page(
                 "id": str(last.entry_id),
             }
         )
-    items = _load(session, principal=principal, now=now, guidance=guidance, rows=page)
+    items = _load(session, principal=principal, rows=page)
     return ChronologyPage(items=items, next_cursor=next_cursor)
 
 
@@ -405,7 +394,6 @@ def get_chronology(
     principal: Principal,
     now: datetime,
     request_id: str | None,
-    guidance: GuidanceLibrary,
     pupil_id: uuid.UUID,
     limit: int,
     cursor: str | None = None,
@@ -417,8 +405,6 @@ def get_chronology(
     page = _page(
         session,
         principal=principal,
-        now=now,
-        guidance=guidance,
         pupil_id=pupil_id,
         limit=limit,
         cursor=cursor,
@@ -440,8 +426,6 @@ def whole_chronology(
     session: Session,
     *,
     principal: Principal,
-    now: datetime,
-    guidance: GuidanceLibrary,
     pupil_id: uuid.UUID,
 ) -> list[ChronologyItem]:
     """Every entry of the pupil's chronology, oldest first (for the export, which checks
@@ -450,8 +434,6 @@ def whole_chronology(
     return _page(
         session,
         principal=principal,
-        now=now,
-        guidance=guidance,
         pupil_id=pupil_id,
         limit=None,
         cursor=None,

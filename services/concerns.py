@@ -383,6 +383,25 @@ def render_concerns(
     return _render(session, guidance, rows, principal=principal, now=now)
 
 
+def visible_with_indicators(
+    session: Session, *, principal: Principal, concern_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Any, list[str]]]:
+    """The concerns of ``concern_ids`` that the caller may see, as rows of the concern's
+    own columns and triage state, each with its indicator ids in order: what a list of
+    events about a child (the chronology) shows of a concern, in two queries. Records
+    nothing: the caller records its own read."""
+    if not concern_ids:
+        return {}
+    rows = session.execute(
+        _SHOWN_FROM.where(_CONCERNS.c.id.in_(concern_ids), *_visibility(principal))
+    ).all()
+    indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
+    shown_ids = {"concern_ids": [row.id for row in rows]}
+    for concern_id, indicator_id in _core(session, _INDICATORS_OF, shown_ids):
+        indicators[concern_id].append(indicator_id)
+    return {row.id: (row, indicators[row.id]) for row in rows}
+
+
 def waiting_hours(status: str, recorded_at: datetime, now: datetime) -> float | None:
     """Hours since the concern was recorded, while nobody has moved it on from new."""
     if status != TriageStatus.new:

@@ -356,9 +356,7 @@ def export_pupil_file(
         cases=cases.cases_of_pupil(
             session, principal=principal, now=now, guidance=guidance, pupil_id=pupil_id
         ),
-        chronology=chronology.whole_chronology(
-            session, principal=principal, now=now, guidance=guidance, pupil_id=pupil_id
-        ),
+        chronology=chronology.whole_chronology(session, principal=principal, pupil_id=pupil_id),
     )
     render = {ExportFormat.json: _json, ExportFormat.csv: _csv, ExportFormat.pdf: _pdf}[format]
     content = render(document)
