@@ -805,9 +805,10 @@ def _filter_conditions(
         )
     if filters.indicators:
         # The period is repeated on concern_indicator (which copies observed_at) so that
-        # "these signs, in this period" is one range scan of its index.
+        # "these signs, in this period" is one range scan of its index; written as IN, not
+        # EXISTS, so that SQLite drives the query from that scan (1,000 rows at a million
+        # concerns) instead of testing each of the school's concerns in the period.
         shown = [
-            col(ConcernIndicator.concern_id) == Concern.id,
             col(ConcernIndicator.school_id) == school,
             col(ConcernIndicator.indicator_id).in_(filters.indicators),
         ]
@@ -815,7 +816,7 @@ def _filter_conditions(
             shown.append(col(ConcernIndicator.observed_at) >= filters.observed_from)
         if filters.observed_to is not None:
             shown.append(col(ConcernIndicator.observed_at) < filters.observed_to)
-        conditions.append(exists().where(*shown))
+        conditions.append(col(Concern.id).in_(select(ConcernIndicator.concern_id).where(*shown)))
     if filters.statuses:
         conditions.append(col(ConcernTriage.status).in_([s.value for s in filters.statuses]))
     if filters.observed_from is not None:
