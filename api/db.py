@@ -93,11 +93,11 @@ class Database:
     """The engine, the way to get sessions from it, and admission control.
 
     ``admission()`` bounds how many requests may hold a session at once (a request whose
-    handler does all its database work in one worker trip holds it for that trip only):
-    the pool size on PostgreSQL, one on SQLite (whose transactions all take the write
-    lock, so admitting more only makes them sleep in SQLite's busy handler). Waiting happens on the event
-    loop, holding nothing: without it, requests that hold a connection (or SQLite's lock)
-    while waiting for a worker thread, and requests that hold a worker thread while
+    handler does all its database work in one worker trip holds it for that trip only): the
+    pool size on PostgreSQL, one on SQLite (whose transactions all take the write lock, so
+    admitting more only makes them sleep in SQLite's busy handler). Waiting happens on the
+    event loop, holding nothing: without it, requests that hold a connection (or SQLite's
+    lock) while waiting for a worker thread, and requests that hold a worker thread while
     waiting for a connection, can deadlock each other under load.
     """
 

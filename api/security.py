@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -194,8 +196,16 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
 # --- passwords and other secrets -----------------------------------------------------------
 
 
+# argon2id takes 19 MiB and a core for ~50 ms per hash. Hashes run at most on half the
+# cores: a burst of sign-ins (the start of the school day) then never starves the requests
+# of people already signed in, and memory stays bounded (ten concurrent sign-ins on
+# PostgreSQL's ten connections held ~200 MiB).
+_HASHING_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
+
+
 def hash_password(password: str) -> str:
-    return password_hasher.hash(password)
+    with _HASHING_SLOTS:
+        return password_hasher.hash(password)
 
 
 def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -203,13 +213,14 @@ def verify_password(password: str, password_hash: str | None) -> tuple[bool, str
 
     With no stored hash (unknown account, or no password set yet) a dummy hash is checked
     anyway so the answer takes as long as a real one."""
-    if password_hash is None:
-        password_hasher.verify(password, _DUMMY_HASH)
-        return False, None
-    try:
-        return password_hasher.verify_and_update(password, password_hash)
-    except Exception:  # a corrupt stored hash must not become a 500 or a way in
-        return False, None
+    with _HASHING_SLOTS:
+        if password_hash is None:
+            password_hasher.verify(password, _DUMMY_HASH)
+            return False, None
+        try:
+            return password_hasher.verify_and_update(password, password_hash)
+        except Exception:  # a corrupt stored hash must not become a 500 or a way in
+            return False, None
 
 
 def new_refresh_token() -> str:

@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 
 from api.db import Database
-from services import export
+from services import export_pdf
 from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso
 
@@ -227,7 +227,7 @@ def test_pdf_without_a_unicode_font_still_prints_everything_it_can(
 ) -> None:
     """On a machine without DejaVu the core font is used: typographic punctuation becomes
     its ASCII look-alike and nothing makes the export fail."""
-    monkeypatch.setattr(export, "FONT_DIRS", ())
+    monkeypatch.setattr(export_pdf, "FONT_DIRS", ())
     _file(desk)
     desk.concern(description="Emoji \U0001f600 and Greek \u03b1\u03b2 are replaced, not fatal.")
     response = _export(desk, "pdf")
