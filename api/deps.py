@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -21,7 +22,7 @@ from sqlmodel import Session
 from api.config import Settings
 from api.context import actor_id_var, request_id_var
 from api.db import Database, finish, is_finished, run_and_finish
-from api.security import InvalidToken, KeyRing, decode_access_token
+from api.security import InvalidToken, KeyRing, decode_access_token, hashing_concurrency
 from models.user import Role
 from services import identity
 from services.clock import Clock
@@ -91,14 +92,27 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         try:
             yield session
         except BaseException as exc:
-            if not is_finished(session):
-                await _trip(session, finish, session, exc)
+            await _end(session, exc)
             raise
-        if not is_finished(session):
-            await _trip(session, finish, session, None)
+        await _end(session, None)
     finally:
         if admitted is not None:
             admitted.release()
+
+
+async def _end(session: Session, error: BaseException | None) -> None:
+    """Finish the session if the handler has not: in a worker trip when that does I/O; in
+    place when the session never reached the database and nothing is left to check (a
+    refused token's 401 or a 422 must not queue behind the writers for a trip that would
+    roll back nothing)."""
+    if is_finished(session):
+        return
+    if not session.in_transaction() and (
+        error is not None or not identity.has_pending_check(session)
+    ):
+        finish(session, error)
+        return
+    await _trip(session, finish, session, error)
 
 
 async def _trip(session: Session, call: Callable[..., T], *args: Any) -> T:
@@ -122,7 +136,37 @@ async def in_one_trip(session: Session, work: Callable[[], T]) -> T:
     a sync handler costs a trip for itself, one for its commit and one for validating its
     answer, ~0.2 ms each. The session is finished when this returns, so the handler
     answers after the commit."""
-    return await _trip(session, run_and_finish, session, work)
+
+    def checked() -> T:
+        try:
+            return work()
+        except Forbidden:
+            # Refused before reaching the database (a role that may not see concerns): a
+            # token whose account has changed still gets the 401 every request gets.
+            identity.check_pending_account(session)
+            raise
+
+    return await _trip(session, run_and_finish, session, checked)
+
+
+_sign_in_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def sign_in_turn() -> AsyncIterator[None]:
+    """A turn among the sign-ins in progress (as many as argon2id may run at once, see
+    ``api.security.hashing_concurrency``), waited for on the event loop before the
+    request is admitted to the database: queued sign-ins hold no connection."""
+    loop = asyncio.get_running_loop()
+    turns = _sign_in_turns.get(loop)
+    if turns is None:
+        turns = _sign_in_turns[loop] = asyncio.Semaphore(hashing_concurrency())
+    await _admit(turns)
+    try:
+        yield
+    finally:
+        turns.release()
 
 
 async def get_guidance(request: Request) -> GuidanceLibrary:
@@ -168,6 +212,7 @@ GuidanceDep = Annotated[GuidanceLibrary, Depends(get_guidance)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
+SignInTurn = Annotated[None, Depends(sign_in_turn, scope="function")]
 
 
 # Declared so that the OpenAPI document carries a bearer security scheme (and /docs an

@@ -16,7 +16,7 @@ def json_answer(
     validating and serialising the same data again (the OpenAPI document still shows
     the route's ``response_model``; the schemathesis tests check the answers against it)."""
     return Response(
-        content=model.model_dump_json(),
+        content=model.model_dump_json(by_alias=True),
         status_code=status_code,
         headers=headers,
         media_type="application/json",

@@ -196,11 +196,24 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
 # --- passwords and other secrets -----------------------------------------------------------
 
 
-# argon2id takes 19 MiB and a core for ~50 ms per hash. Hashes run at most on half the
-# cores: a burst of sign-ins (the start of the school day) then never starves the requests
-# of people already signed in, and memory stays bounded (ten concurrent sign-ins on
-# PostgreSQL's ten connections held ~200 MiB).
-_HASHING_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
+def hashing_concurrency() -> int:
+    """How many argon2id hashes may run at once: half the cores this process may use.
+
+    A hash takes 19 MiB and a core for ~50 ms. A burst of sign-ins (the start of the
+    school day) then never starves the requests of people already signed in, and memory
+    stays bounded (ten concurrent sign-ins on PostgreSQL's ten connections held ~200 MiB).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))  # honours a container's CPU set
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 2
+    return max(1, cores // 2)
+
+
+# The bound itself, for every caller (sign-in, password changes, the CLI). The sign-in
+# route also queues for its turn on the event loop, before it holds a database session
+# (``api.deps.SignInTurn``), so sign-ins waiting here never hold connections.
+_HASHING_SLOTS = threading.BoundedSemaphore(hashing_concurrency())
 
 
 def hash_password(password: str) -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import EnrollingUser, NowDep, RequestIdDep, SessionDep
+from api.deps import EnrollingUser, NowDep, RequestIdDep, SessionDep, SignInTurn
 from api.errors import problem_responses
 from models.auth import (
     ClientCredentialsGrant,
@@ -103,6 +103,7 @@ def _token_body() -> dict[str, Any]:
     openapi_extra={"requestBody": _token_body()},
 )
 def token(
+    _turn: SignInTurn,
     request: Request,
     session: SessionDep,
     now: NowDep,

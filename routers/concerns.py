@@ -61,7 +61,6 @@ APPEND_ONLY = (
 async def create_concern(
     body: ConcernCreate,
     request: Request,
-    response: Response,
     principal: StaffOrDSL,
     session: SessionDep,
     now: NowDep,

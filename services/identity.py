@@ -88,12 +88,6 @@ def _check(connection: sa.Connection, claims: AccessClaims) -> Principal:
     return _principal_from_row(claims, row)
 
 
-def principal_for_token(session: Session, claims: AccessClaims) -> Principal:
-    """Re-read the token's subject now. Refuses (401) a subject that no longer exists, is
-    inactive, moved school, or whose role or token version has changed since issue."""
-    return _check(session.connection(), claims)
-
-
 def check_account_in_transaction(session: Session, claims: AccessClaims) -> Principal:
     """The caller per ``claims``, with the account re-read deferred to the session's
     transaction: it is the first statement of that transaction (or, if the request never
@@ -103,21 +97,22 @@ def check_account_in_transaction(session: Session, claims: AccessClaims) -> Prin
     What the token says and what the account says agree whenever the check passes (a
     change of role, MFA enrolment, password or activity bumps the token version), so the
     principal returned here is the one the check would return; the check also refuses a
-    principal that differs in any field."""
+    principal that differs in any field.
+
+    The session must not have begun its transaction yet (a check deferred to a
+    transaction that has already begun would never run): a ``RuntimeError`` otherwise."""
+    if session.in_transaction():
+        raise RuntimeError("the account check must be arranged before the transaction begins")
     principal = principal_from_claims(claims)
     session.info[_PENDING_CHECK] = (claims, principal)
     return principal
 
 
-def check_pending_account(session: Session) -> None:
-    """Run the deferred account check now, if it has not run yet (``Unauthenticated`` when
-    the account no longer matches the token)."""
-    if _PENDING_CHECK in session.info:
-        session.connection()  # begins the transaction, which runs the check
+def has_pending_check(session: orm.Session) -> bool:
+    return _PENDING_CHECK in session.info
 
 
-@sa.event.listens_for(orm.Session, "after_begin")
-def _check_first(session: orm.Session, _transaction: Any, connection: sa.Connection) -> None:
+def _run_pending(session: orm.Session, connection: sa.Connection) -> None:
     pending = session.info.pop(_PENDING_CHECK, None)
     if pending is None:
         return
@@ -126,7 +121,19 @@ def _check_first(session: orm.Session, _transaction: Any, connection: sa.Connect
         raise _refused()
 
 
+def check_pending_account(session: orm.Session) -> None:
+    """Run the deferred account check now, if it has not run yet (``Unauthenticated`` when
+    the account no longer matches the token)."""
+    if has_pending_check(session):
+        # Beginning the transaction runs it (``_check_first``); this runs it anyway.
+        _run_pending(session, session.connection())
+
+
+@sa.event.listens_for(orm.Session, "after_begin")
+def _check_first(session: orm.Session, _transaction: Any, connection: sa.Connection) -> None:
+    _run_pending(session, connection)
+
+
 @sa.event.listens_for(orm.Session, "before_commit")
 def _check_before_commit(session: orm.Session) -> None:
-    if _PENDING_CHECK in session.info:
-        session.connection()
+    check_pending_account(session)

@@ -109,3 +109,39 @@ def test_the_account_is_read_first_in_the_requests_transaction(
     data = [s for s in statements if not s.startswith(("begin", "pragma", "set "))]
     assert data, statements
     assert data[0].startswith("select") and "from user_account" in data[0], data[:3]
+
+
+def test_a_refusal_before_the_database_still_answers_401_for_a_dead_token(
+    client: TestClient, world: World, database: Database
+) -> None:
+    # An admin may not see concerns: the service refuses (403) before any statement runs.
+    headers = world.headers(world.admin)
+    assert client.get(CONCERNS, headers=headers).status_code == 403
+    _deactivate(database, world.admin.id)
+    assert client.get(CONCERNS, headers=headers).status_code == 401
+
+
+def test_a_retried_create_with_an_idempotency_key_is_refused_for_a_dead_token(
+    client: TestClient, world: World, database: Database, clock: FrozenClock
+) -> None:
+    headers = world.headers(world.staff_a) | {"Idempotency-Key": "fictional-retry-1"}
+    body = concern_body(clock, [world.zoe])
+    assert client.post(CONCERNS, json=body, headers=headers).status_code == 201
+    _deactivate(database, world.staff_a.id)
+    before = _counts(database)
+    assert client.post(CONCERNS, json=body, headers=headers).status_code == 401
+    assert _counts(database) == before
+
+
+def test_the_check_cannot_be_arranged_for_a_transaction_already_begun(
+    database: Database, world: World, app: FastAPI
+) -> None:
+    from api.security import decode_access_token
+    from services import identity
+
+    token = world.headers(world.staff_a)["Authorization"].removeprefix("Bearer ")
+    claims = decode_access_token(app.state.keys, token, now=app.state.clock.now())
+    with database.transaction() as session:
+        session.connection()  # the transaction has begun: a deferred check would never run
+        with pytest.raises(RuntimeError):
+            identity.check_account_in_transaction(session, claims)
