@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import uuid_utils.compat as uuid_compat
@@ -81,6 +81,17 @@ def rfc3339_only(value: object) -> object:
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-28T09:15:00Z")
     return value
+
+
+def iso_date_only(value: object) -> object:
+    """Before-validator for calendar dates in request bodies: as JSON carries them
+    ("2014-03-09"), or a date object from our own code. Pydantic alone would also turn a
+    bare number into a date (seconds since 1970)."""
+    if value is None or isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value
+    raise ValueError("must be a date in the form YYYY-MM-DD")
 
 
 def storable_text(value: str) -> str:

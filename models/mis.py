@@ -36,7 +36,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, rfc3339_only, utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id, rfc3339_only, utcnow
 
 MAX_BATCH = 500
 SOURCE_MAX = 40
@@ -252,6 +252,8 @@ class MISPupilRecord(MISRecordBase):
     year_group: str | None = PydanticField(default=None, max_length=20)
     registration_group: str | None = PydanticField(default=None, max_length=40)
 
+    _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(iso_date_only)
+
     @field_validator("given_name", "family_name")
     @classmethod
     def _names(cls, value: str) -> str:
@@ -286,6 +288,8 @@ class MISStaffRecord(MISRecordBase):
         default=None,
         description="Their last day; once it has passed their account is deactivated",
     )
+
+    _leaving_date_is_a_date = field_validator("leaving_date", mode="before")(iso_date_only)
 
     @field_validator("given_name", "family_name")
     @classmethod
@@ -383,6 +387,8 @@ class Leavers(SQLModel):
         default=None, description="The day they left; today when not given. Not in the future"
     )
     run_id: uuid.UUID | None = _RUN_ID
+
+    _left_on_is_a_date = field_validator("left_on", mode="before")(iso_date_only)
 
     @field_validator("source", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 from stdnum.gb.upn import calc_check_digit
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id, utcnow
 
 NAME_MAX = 100
 NAME_KEY_MAX = 200
@@ -182,20 +182,10 @@ _PUPIL_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _iso_date_only(value: object) -> object:
-    """A calendar date as JSON carries it ("2014-03-09") or a date object; pydantic alone
-    would also turn a bare number into a date (seconds since 1970)."""
-    if value is None or isinstance(value, date):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return value
-    raise ValueError("must be a date in the form YYYY-MM-DD")
-
-
 class PupilCreate(PupilFields):
     model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_PUPIL_EXAMPLE]})
 
-    _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(_iso_date_only)
+    _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(iso_date_only)
 
     @field_validator("given_name", "family_name", "preferred_name")
     @classmethod
@@ -222,7 +212,7 @@ class PupilUpdate(SQLModel):
     family_name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     preferred_name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     date_of_birth: date | None = None
-    _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(_iso_date_only)
+    _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(iso_date_only)
     upn: str | None = Field(default=None, max_length=13)
     year_group: str | None = Field(default=None, min_length=1, max_length=20)
     registration_group: str | None = Field(default=None, min_length=1, max_length=40)

@@ -189,3 +189,39 @@ def test_mis_timestamps_must_be_rfc3339_not_numbers(
 def test_mis_record_schema_still_reads_timestamps_with_offsets() -> None:
     record = MISPupilRecord.model_validate(_pupil("T-7", "2026-10-01T10:00:00.250+02:00"))
     assert record.source_updated_at.utcoffset() is not None
+
+
+def test_mis_dates_must_be_dates_not_numbers(
+    app: FastAPI, client: TestClient, database: Database
+) -> None:
+    school = make_school(database, name="Fictional Academy")
+    headers = auth(app, make_service_account(database, school))
+    pupils = [
+        _pupil("D-1", "2026-10-01T10:00:00Z"),
+        _pupil("D-2", "2026-10-01T10:00:00Z") | {"date_of_birth": 0},
+        _pupil("D-3", "2026-10-01T10:00:00Z") | {"date_of_birth": "1400000000"},
+    ]
+    response = client.put("/api/v1/mis/pupils", headers=headers, json={"records": pupils})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["result"] for r in results] == ["created", "rejected", "rejected"]
+    assert all(r["reason"].startswith("date_of_birth: ") for r in results[1:]), results
+    staff = {
+        "source": "sims",
+        "external_id": "ST-1",
+        "email": "robin.madeup@fictional-school.example",
+        "given_name": "Robin",
+        "family_name": "Madeup",
+        "leaving_date": 0,
+        "source_updated_at": "2026-10-01T10:00:00Z",
+    }
+    response = client.put("/api/v1/mis/staff", headers=headers, json={"records": [staff]})
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["result"] == "rejected" and result["reason"].startswith("leaving_date: ")
+    leavers = client.post(
+        "/api/v1/mis/pupils/leavers",
+        headers=headers,
+        json={"source": "sims", "external_ids": ["D-1"], "left_on": 0},
+    )
+    assert leavers.status_code == 422, leavers.text
