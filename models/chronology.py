@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
@@ -34,7 +35,7 @@ class ChronologyType(StrEnum):
     decision = "decision"
 
 
-class ChronologySource(SQLModel):
+class ChronologySource(BaseModel):
     """The record an entry comes from, and where to read it."""
 
     type: str = Field(description="concern or case")
@@ -42,7 +43,7 @@ class ChronologySource(SQLModel):
     href: str
 
 
-class ChronologyDetails(SQLModel):
+class ChronologyDetails(BaseModel):
     """The entry's own fields; those that do not apply to its type are null."""
 
     description: str | None = Field(default=None, description="concern, action")
@@ -83,8 +84,10 @@ _ITEM_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ChronologyItem(SQLModel):
-    model_config = SQLModelConfig(json_schema_extra={"examples": [_ITEM_EXAMPLE]})
+class ChronologyItem(BaseModel):
+    # Plain pydantic models, not SQLModel ones: a chronology page builds 200 items of three
+    # models each, and SQLModel's construction costs 5-7x pydantic's (issue #7).
+    model_config = ConfigDict(json_schema_extra={"examples": [_ITEM_EXAMPLE]})
 
     id: uuid.UUID = Field(description="The entry's own id (concern, addendum, event...)")
     type: ChronologyType

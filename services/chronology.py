@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Subquery, and_, literal_column, or_, union_all
 from sqlmodel import Session, col, select
 
@@ -70,8 +71,11 @@ def _kind(name: str) -> ColumnElement[str]:
     return literal_column(f"'{name}'").label("kind")
 
 
-def _entries(principal: Principal, pupil_id: uuid.UUID) -> Subquery:
-    school = principal.school_id
+def _entries() -> Subquery:
+    """Every entry about the pupil ``:pupil_id`` of the school ``:school_id``: built once
+    (building this union per request cost more than running it)."""
+    school: sa.BindParameter[uuid.UUID] = sa.bindparam("school_id")
+    pupil_id: sa.BindParameter[uuid.UUID] = sa.bindparam("pupil_id")
     about_pupil = (
         col(ConcernPupil.school_id) == school,
         col(ConcernPupil.pupil_id) == pupil_id,
@@ -121,6 +125,12 @@ def _entries(principal: Principal, pupil_id: uuid.UUID) -> Subquery:
         ).where(col(CaseDecision.school_id) == school, col(CaseDecision.pupil_id) == pupil_id),
     ]
     return union_all(*arms).subquery("entry")
+
+
+_ENTRIES = _entries()
+_PUPIL_IN_SCHOOL = sa.select(col(Pupil.id)).where(
+    col(Pupil.id) == sa.bindparam("pupil_id"), col(Pupil.school_id) == sa.bindparam("school_id")
+)
 
 
 def _after(entries: Subquery, cursor: str) -> ColumnElement[bool]:
@@ -222,14 +232,25 @@ def _load(
     session: Session,
     *,
     principal: Principal,
+    pupil_id: uuid.UUID,
     rows: Sequence[Any],
 ) -> list[ChronologyItem]:
     """Shape a page's entries: one query per source that has entries on the page."""
     wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         wanted[row.kind].append(row.entry_id)
-    shown = concerns.visible_with_indicators(
-        session, principal=principal, concern_ids=wanted["concern"]
+    concern_rows = [row for row in rows if row.kind == "concern"]
+    shown = (
+        concerns.pupil_outlines(
+            session,
+            principal=principal,
+            pupil_id=pupil_id,
+            # A concern's entry occurs when it was observed.
+            observed_from=min(row.occurred_at for row in concern_rows),
+            observed_to=max(row.occurred_at for row in concern_rows),
+        )
+        if concern_rows
+        else {}
     )
 
     def by_id(model: Any, kind: str) -> dict[uuid.UUID, Any]:
@@ -364,7 +385,7 @@ def _page(
     limit: int | None,
     cursor: str | None,
 ) -> ChronologyPage:
-    entries = _entries(principal, pupil_id)
+    entries = _ENTRIES
     query = select(
         entries.c.kind, entries.c.entry_id, entries.c.occurred_at, entries.c.recorded_at
     ).order_by(entries.c.occurred_at, entries.c.recorded_at, entries.c.entry_id)
@@ -372,7 +393,9 @@ def _page(
         query = query.where(_after(entries, cursor))
     if limit is not None:
         query = query.limit(limit + 1)
-    rows: list[Any] = list(session.exec(query))
+    rows: list[Any] = list(
+        session.execute(query, {"school_id": principal.school_id, "pupil_id": pupil_id})
+    )
     page = rows if limit is None else rows[:limit]
     next_cursor = None
     if limit is not None and len(rows) > limit:
@@ -384,7 +407,7 @@ def _page(
                 "id": str(last.entry_id),
             }
         )
-    items = _load(session, principal=principal, rows=page)
+    items = _load(session, principal=principal, pupil_id=pupil_id, rows=page)
     return ChronologyPage(items=items, next_cursor=next_cursor)
 
 
@@ -401,7 +424,13 @@ def get_chronology(
     """One page of the pupil's chronology, oldest first. DSLs and deputy DSLs of the
     pupil's school; records ``chronology.read`` with the pupil."""
     require_dsl(principal)
-    pupil_in_school(session, principal, pupil_id)
+    if (
+        session.execute(
+            _PUPIL_IN_SCHOOL, {"pupil_id": pupil_id, "school_id": principal.school_id}
+        ).first()
+        is None
+    ):
+        raise NotFound("There is no pupil with that id.")
     page = _page(
         session,
         principal=principal,
