@@ -618,15 +618,20 @@ def table(run: Run, baseline: dict[str, float]) -> str:
         lines.append(f"skipped: {message}")
     lines.append(f"load: {run.settings.generator.describe()}")
     start_load, end_load = run.load_average[0], os.getloadavg()[0]
+    # Only the load before the run says whether others were busy: by its end the load
+    # average counts the bench's own server and load generator (about 2 on 2 cores).
     quiet = (
         ""
-        if max(start_load, end_load) < 1.0
+        if start_load < 1.0
         else (
             "  WARNING: other processes were busy on this machine; every number is lower than "
             "on a quiet one (ratios less so: bare was measured under the same load)"
         )
     )
-    lines.append(f"load average (1 min) at start {start_load:.2f}, at end {end_load:.2f}{quiet}")
+    lines.append(
+        f"load average (1 min) at start {start_load:.2f}, at end {end_load:.2f} (the end "
+        f"counts the bench's own server and load generator){quiet}"
+    )
     lines.append(
         f"{run.settings.connections} connections, {run.settings.duration} s per endpoint after "
         f"{run.settings.warmup} s warm-up; {os.cpu_count()} cores"
