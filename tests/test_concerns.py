@@ -5,6 +5,7 @@ Every name and every description here is invented.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -804,3 +806,39 @@ def test_concurrent_distinct_creates_all_land(
     with database.transaction() as session:
         verification = audit.verify_chain(session, school_id=world.school.id)
     assert verification.ok and verification.events_checked == 100
+
+
+def test_one_trip_and_ordinary_requests_share_one_event_loop_without_racing(
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock, database: Database
+) -> None:
+    """As in a server: one event loop, one admission. Creates, reads and lists (admitted
+    for their worker trip only) run at once with addenda (admitted for the whole request,
+    a trip for the handler and one for the commit): every one lands, once, and the audit
+    chain is whole."""
+    first = create(client, world, world.staff_a, clock)
+    staff, dsl = world.headers(world.staff_a), world.headers(world.dsl)
+    body = concern_body(clock, [world.zack])
+    addendum = {"text": "A fictional further detail.", "reason": "Remembered later."}
+
+    async def everything_at_once() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            requests = (
+                [http.post(CONCERNS, json=body, headers=staff) for _ in range(25)]
+                + [http.get(f"{CONCERNS}/{first['id']}", headers=staff) for _ in range(25)]
+                + [
+                    http.post(f"{CONCERNS}/{first['id']}/addenda", json=addendum, headers=staff)
+                    for _ in range(25)
+                ]
+                + [http.get(CONCERNS, headers=dsl) for _ in range(10)]
+            )
+            return [response.status_code for response in await asyncio.gather(*requests)]
+
+    statuses = asyncio.run(everything_at_once())
+    assert statuses == [201] * 25 + [200] * 25 + [201] * 25 + [200] * 10, statuses
+    assert _count_concerns(database) == 26
+    read = client.get(f"{CONCERNS}/{first['id']}", headers=staff).json()
+    assert len(read["addenda"]) == 25
+    with database.transaction() as session:
+        verification = audit.verify_chain(session, school_id=world.school.id)
+    assert verification.ok, verification
