@@ -14,7 +14,7 @@ COPY guidance ./guidance
 RUN pip install --no-cache-dir .
 
 # Runtime stage: the virtualenv, the migrations and an unprivileged user, nothing else
-# (but the DejaVu fonts: PDF exports need them for text beyond Latin-1, see services/export.py).
+# (but the DejaVu fonts: PDF exports need them for text beyond Latin-1, see services/export_pdf.py).
 FROM python:3.11-slim-bookworm
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
