@@ -35,10 +35,8 @@ from models.chronology import (
     ChronologyType,
 )
 from models.concern import Addendum, Concern, ConcernPupil, Person
-from models.pupil import Pupil
 from models.triage import TriageEvent, TriageField
-from services import audit, concerns
-from services.errors import NotFound
+from services import audit, concerns, pupils
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 from services.triage import require_dsl
@@ -57,18 +55,19 @@ _CASE_EVENT_TYPES = {
 }
 
 
-def pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> Pupil:
-    pupil = session.exec(
-        select(Pupil).where(col(Pupil.id) == pupil_id, col(Pupil.school_id) == principal.school_id)
-    ).one_or_none()
-    if pupil is None:
-        raise NotFound("There is no pupil with that id.")
-    return pupil
-
-
 def _kind(name: str) -> ColumnElement[str]:
     # A constant of our own, never input.
     return literal_column(f"'{name}'").label("kind")
+
+
+def _arm(kind: str, entry_id: Any, occurred_at: Any, recorded_at: Any) -> Any:
+    """One source's entries, as the union's columns."""
+    return select(
+        _kind(kind),
+        col(entry_id).label("entry_id"),
+        col(occurred_at).label("occurred_at"),
+        col(recorded_at).label("recorded_at"),
+    )
 
 
 def _entries() -> Subquery:
@@ -80,57 +79,30 @@ def _entries() -> Subquery:
         col(ConcernPupil.school_id) == school,
         col(ConcernPupil.pupil_id) == pupil_id,
     )
-    arms: list[Any] = [
-        select(
-            _kind("concern"),
-            col(Concern.id).label("entry_id"),
-            col(Concern.observed_at).label("occurred_at"),
-            col(Concern.recorded_at).label("recorded_at"),
+    by_pupil = [
+        _arm(kind, table.id, occurred_at, table.recorded_at)
+        .join(ConcernPupil, col(ConcernPupil.concern_id) == concern_id)
+        .where(*about_pupil)
+        for kind, table, concern_id, occurred_at in (
+            ("concern", Concern, col(Concern.id), col(Concern.observed_at)),
+            ("addendum", Addendum, col(Addendum.concern_id), col(Addendum.recorded_at)),
+            ("triage", TriageEvent, col(TriageEvent.concern_id), col(TriageEvent.recorded_at)),
         )
-        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Concern.id))
-        .where(*about_pupil),
-        select(
-            _kind("addendum"),
-            col(Addendum.id).label("entry_id"),
-            col(Addendum.recorded_at).label("occurred_at"),
-            col(Addendum.recorded_at).label("recorded_at"),
-        )
-        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Addendum.concern_id))
-        .where(*about_pupil),
-        select(
-            _kind("triage"),
-            col(TriageEvent.id).label("entry_id"),
-            col(TriageEvent.recorded_at).label("occurred_at"),
-            col(TriageEvent.recorded_at).label("recorded_at"),
-        )
-        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(TriageEvent.concern_id))
-        .where(*about_pupil),
-        select(
-            _kind("case_event"),
-            col(CaseEvent.id).label("entry_id"),
-            col(CaseEvent.recorded_at).label("occurred_at"),
-            col(CaseEvent.recorded_at).label("recorded_at"),
-        ).where(col(CaseEvent.school_id) == school, col(CaseEvent.pupil_id) == pupil_id),
-        select(
-            _kind("action"),
-            col(CaseAction.id).label("entry_id"),
-            col(CaseAction.occurred_at).label("occurred_at"),
-            col(CaseAction.recorded_at).label("recorded_at"),
-        ).where(col(CaseAction.school_id) == school, col(CaseAction.pupil_id) == pupil_id),
-        select(
-            _kind("decision"),
-            col(CaseDecision.id).label("entry_id"),
-            col(CaseDecision.recorded_at).label("occurred_at"),
-            col(CaseDecision.recorded_at).label("recorded_at"),
-        ).where(col(CaseDecision.school_id) == school, col(CaseDecision.pupil_id) == pupil_id),
     ]
-    return union_all(*arms).subquery("entry")
+    in_cases = [
+        _arm(kind, table.id, occurred_at, table.recorded_at).where(
+            table.school_id == school, table.pupil_id == pupil_id
+        )
+        for kind, table, occurred_at in (
+            ("case_event", CaseEvent, col(CaseEvent.recorded_at)),
+            ("action", CaseAction, col(CaseAction.occurred_at)),
+            ("decision", CaseDecision, col(CaseDecision.recorded_at)),
+        )
+    ]
+    return union_all(*by_pupil, *in_cases).subquery("entry")
 
 
 _ENTRIES = _entries()
-_PUPIL_IN_SCHOOL = sa.select(col(Pupil.id)).where(
-    col(Pupil.id) == sa.bindparam("pupil_id"), col(Pupil.school_id) == sa.bindparam("school_id")
-)
 
 
 def _after(entries: Subquery, cursor: str) -> ColumnElement[bool]:
@@ -424,13 +396,7 @@ def get_chronology(
     """One page of the pupil's chronology, oldest first. DSLs and deputy DSLs of the
     pupil's school; records ``chronology.read`` with the pupil."""
     require_dsl(principal)
-    if (
-        session.execute(
-            _PUPIL_IN_SCHOOL, {"pupil_id": pupil_id, "school_id": principal.school_id}
-        ).first()
-        is None
-    ):
-        raise NotFound("There is no pupil with that id.")
+    pupils.require_pupil_in_school(session, principal, pupil_id)
     page = _page(
         session,
         principal=principal,

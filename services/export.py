@@ -28,7 +28,7 @@ from sqlmodel import Session
 from models.chronology import ChronologyItem, ChronologyType, PupilFile
 from models.concern import Person
 from models.pupil import PupilPublic
-from services import audit, cases, chronology
+from services import audit, cases, chronology, pupils
 from services.concerns import people_by_id
 from services.errors import NotFound
 from services.guidance import GuidanceLibrary
@@ -171,7 +171,7 @@ def export_pupil_file(
     """The pupil's whole file in ``format``. DSLs and deputy DSLs of the pupil's school;
     records ``pupil.export.<format>`` with the pupil."""
     require_dsl(principal)
-    pupil = chronology.pupil_in_school(session, principal, pupil_id)
+    pupil = pupils.pupil_in_school(session, principal, pupil_id)
     me = people_by_id(session, principal.school_id, [principal.id]).get(principal.id)
     if me is None:
         raise NotFound("Your account no longer exists.")

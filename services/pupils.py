@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
@@ -41,13 +42,29 @@ def _require(principal: Principal, roles: frozenset[Role]) -> None:
         raise Forbidden("Your role does not allow this.")
 
 
-def _pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> Pupil:
+def pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> Pupil:
+    """The pupil, if they are of the caller's school; 404 otherwise."""
     pupil = session.exec(
         select(Pupil).where(Pupil.id == pupil_id, Pupil.school_id == principal.school_id)
     ).one_or_none()
     if pupil is None:
         raise NotFound("There is no pupil with that id.")
     return pupil
+
+
+_PUPIL_IN_SCHOOL = sa.select(col(Pupil.id)).where(
+    col(Pupil.id) == sa.bindparam("pupil_id"), col(Pupil.school_id) == sa.bindparam("school_id")
+)
+
+
+def require_pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> None:
+    """404 unless the pupil is of the caller's school: ``pupil_in_school`` for callers that
+    need only to know (one prebuilt statement, no ORM object)."""
+    found = session.execute(
+        _PUPIL_IN_SCHOOL, {"pupil_id": pupil_id, "school_id": principal.school_id}
+    ).first()
+    if found is None:
+        raise NotFound("There is no pupil with that id.")
 
 
 def _invalid(field: str, detail: str, *, where: str = "body") -> InvalidInput:
@@ -166,7 +183,7 @@ def get_pupil(
 
     DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id."""
     _require(principal, frozenset({Role.dsl, Role.deputy_dsl}))
-    pupil = _pupil_in_school(session, principal, pupil_id)
+    pupil = pupil_in_school(session, principal, pupil_id)
     audit.record(
         session,
         actor=principal.actor,
@@ -233,7 +250,7 @@ def update_pupil(
     ``left`` sets ``left_on`` (today unless given), ``active`` clears it. Records
     ``pupil.update`` (which fields changed is not recorded: they may be names)."""
     _require(principal, EDITORS)
-    pupil = _pupil_in_school(session, principal, pupil_id)
+    pupil = pupil_in_school(session, principal, pupil_id)
     data: dict[str, Any] = changes.model_dump(exclude_unset=True)
     for required in ("given_name", "family_name", "date_of_birth"):
         if required in data and data[required] is None:
