@@ -77,16 +77,23 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     return engine
 
 
-def run_and_finish(session: Session, work: Callable[[], T]) -> T:
-    """Run ``work`` with ``session``, then commit (or, if it raised, roll back): the
-    request's whole unit of work in one call, so in one worker thread."""
+@contextmanager
+def finishing(session: Session) -> Iterator[Session]:
+    """``session`` for a block, then ``finish``: commit when the block ends normally, roll
+    back (see ``finish``) when it raises."""
     try:
-        result = work()
+        yield session
     except BaseException as exc:
         finish(session, exc)
         raise
     finish(session, None)
-    return result
+
+
+def run_and_finish(session: Session, work: Callable[[], T]) -> T:
+    """Run ``work`` with ``session``, then commit (or, if it raised, roll back): the
+    request's whole unit of work in one call, so in one worker thread."""
+    with finishing(session):
+        return work()
 
 
 class Database:
@@ -133,13 +140,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session that commits when the block ends normally and rolls back otherwise."""
-        session = self.session()
-        try:
+        with finishing(self.session()) as session:
             yield session
-        except BaseException as exc:
-            finish(session, exc)
-            raise
-        finish(session, None)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

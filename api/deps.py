@@ -245,11 +245,14 @@ async def authenticate(
 
 
 async def _refuse(session: Session, refusal: Forbidden) -> NoReturn:
-    """Raise ``refusal`` (403), unless the caller's account no longer matches their token:
-    then the answer is the 401 any other request with that token gets. The request ends
-    here, so its session ends with the check, in the same trip."""
-    await in_one_trip(session, lambda: identity.check_pending_account(session))
-    raise refusal
+    """Raise ``refusal`` (403) as the request's unit of work, so that ``in_one_trip`` runs
+    the account check first: a token whose account has changed gets the 401 any other
+    request with it gets. The request ends here, its session with it."""
+
+    def refuse() -> NoReturn:
+        raise refusal
+
+    await in_one_trip(session, refuse)
 
 
 async def require_full_access(
