@@ -174,11 +174,6 @@ async def get_guidance(request: Request) -> GuidanceLibrary:
     return library
 
 
-async def get_keys(request: Request) -> KeyRing:
-    keys: KeyRing = request.app.state.keys
-    return keys
-
-
 async def get_now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock.now()
@@ -209,7 +204,6 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 GuidanceDep = Annotated[GuidanceLibrary, Depends(get_guidance)]
-KeysDep = Annotated[KeyRing, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 SignInTurn = Annotated[None, Depends(sign_in_turn, scope="function")]
@@ -226,17 +220,23 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 
 
 async def authenticate(
-    credentials: BearerCredentials, session: SessionDep, keys: KeysDep, now: NowDep
+    request: Request, credentials: BearerCredentials, session: SessionDep
 ) -> Principal:
     """The caller, from a verified bearer token; their account is re-read in the request's
     own transaction before anything else is (``identity.check_account_in_transaction``):
     a deactivated account or a changed token version (role, password, MFA) is refused at
-    once, whatever the token's expiry. Verifying the token is CPU work of ~0.1 ms, done
-    here on the event loop; the re-read joins the request's one trip to a worker thread."""
+    once, whatever the token's expiry. Verifying the token is CPU work, done here on the
+    event loop; the re-read joins the request's one trip to a worker thread.
+
+    Its only dependencies are the token and the session (the keys and the clock are read
+    from the app): every request walks this part of the dependency graph once or twice,
+    and each node walked costs more than the token check itself."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated()
+    keys: KeyRing = request.app.state.keys
+    clock: Clock = request.app.state.clock
     try:
-        claims = decode_access_token(keys, credentials.credentials.strip(), now=now)
+        claims = decode_access_token(keys, credentials.credentials.strip(), now=clock.now())
     except InvalidToken:
         raise Unauthenticated("The bearer token is invalid or has expired.") from None
     principal = identity.check_account_in_transaction(session, claims)
@@ -256,9 +256,10 @@ async def _refuse(session: Session, refusal: Forbidden) -> NoReturn:
 
 
 async def require_full_access(
-    principal: Annotated[Principal, Depends(authenticate)], session: SessionDep
+    request: Request, credentials: BearerCredentials, session: SessionDep
 ) -> Principal:
     """Any authenticated caller whose token is not limited to MFA enrolment."""
+    principal = await authenticate(request, credentials, session)
     if principal.mfa_enrollment_only:
         await _refuse(
             session,

@@ -28,6 +28,9 @@ from api.config import Settings
 MAX_TOKEN_BYTES = 8 * 1024
 ACCESS_TYPE = "access"
 REQUIRED_CLAIMS = ("exp", "iat", "aud", "iss", "sub", "jti")
+# Verified tokens remembered per process (~1 KiB each): more than the staff of the schools
+# one server serves are signed in at once.
+VERIFIED_TOKENS_KEPT = 4096
 
 # argon2id at OWASP's minimum (m=19 MiB, t=2, p=1). Hashes made with other parameters are
 # upgraded on the next successful login.
@@ -84,6 +87,7 @@ class KeyRing:
                 self.verification[kid] = VerificationKey(
                     self.algorithm, Path(value).read_text(encoding="utf-8")
                 )
+        self.verified = VerifiedTokens()
 
 
 def _public_pem(private_pem: str, algorithm: str) -> str:
@@ -131,9 +135,58 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
 
     python-jose checks the signature (one key, one algorithm), issuer, audience and the
     presence of every required claim. The times (``exp``, ``nbf``) are checked here
-    against the application's clock, so that the service has one notion of "now"."""
+    against the application's clock, on every call, so that the service has one notion of
+    "now". What does not depend on the time is remembered per exact token string (see
+    ``KeyRing.verified``): a client sends the same token with every request until it
+    expires, and verifying it again would cost more than the rest of a read."""
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("token too large")
+    verified = keys.verified.get(token)
+    if verified is None:
+        verified = _verify(keys, token)
+        keys.verified.put(token, verified)
+    moment = now.timestamp()
+    if verified.expires <= moment:
+        raise InvalidToken("expired")
+    if verified.not_before > moment:
+        raise InvalidToken("not yet valid")
+    return verified.claims
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What a token's signature vouches for, and the times between which it is valid."""
+
+    claims: AccessClaims
+    expires: float
+    not_before: float
+
+
+class VerifiedTokens:
+    """Tokens whose signature, issuer, audience and claims have been checked, by their
+    exact text: a bounded memo (oldest dropped first) with no way in for a token that was
+    not verified, since a forged or altered token is another string. Per ``KeyRing``, so
+    it lives exactly as long as the keys it was verified with. Thread-safe."""
+
+    def __init__(self, capacity: int = VERIFIED_TOKENS_KEPT) -> None:
+        self.capacity = capacity
+        self._tokens: dict[str, VerifiedToken] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> VerifiedToken | None:
+        return self._tokens.get(token)
+
+    def put(self, token: str, verified: VerifiedToken) -> None:
+        with self._lock:
+            if len(self._tokens) >= self.capacity:
+                del self._tokens[next(iter(self._tokens))]
+            self._tokens[token] = verified
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
+def _verify(keys: KeyRing, token: str) -> VerifiedToken:
     try:
         header = jwt.get_unverified_header(token)
     except JOSEError as exc:
@@ -159,7 +212,7 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
                 "require_sub": True,
                 "require_jti": True,
                 "require_nbf": False,
-                "verify_exp": False,  # checked below against the injected clock
+                "verify_exp": False,  # checked by the caller against the injected clock
                 "verify_nbf": False,
                 "verify_iat": False,
             },
@@ -168,18 +221,13 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
         raise InvalidToken(type(exc).__name__) from exc
     if claims.get("typ") != ACCESS_TYPE:
         raise InvalidToken("not an access token")
-    moment = now.timestamp()
     try:
         expires, issued = float(claims["exp"]), float(claims["iat"])
         not_before = float(claims.get("nbf", issued))
     except (TypeError, ValueError) as exc:
         raise InvalidToken("time claims malformed") from exc
-    if expires <= moment:
-        raise InvalidToken("expired")
-    if not_before > moment:
-        raise InvalidToken("not yet valid")
     try:
-        return AccessClaims(
+        access = AccessClaims(
             subject=uuid.UUID(str(claims["sub"])),
             role=str(claims["role"]),
             school_id=uuid.UUID(str(claims["school_id"])),
@@ -191,6 +239,7 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("claims malformed") from exc
+    return VerifiedToken(claims=access, expires=expires, not_before=not_before)
 
 
 # --- passwords and other secrets -----------------------------------------------------------

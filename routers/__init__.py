@@ -19,14 +19,13 @@ public_router.include_router(auth.router)
 health_router = health.router
 
 protected_router = APIRouter(dependencies=[Depends(require_full_access)])
+from routers import concerns, pupils  # noqa: E402
+
+protected_router.include_router(concerns.router)
 protected_router.include_router(users.router)
 protected_router.include_router(service_accounts.router)
 protected_router.include_router(audit.router)
-
-from routers import concerns, pupils  # noqa: E402
-
 protected_router.include_router(pupils.router)
-protected_router.include_router(concerns.router)
 
 from routers import mis  # noqa: E402
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 
-from api.deps import RoleGuard, authenticate
+from api.deps import RoleGuard, authenticate, require_full_access
 from tests.factories import auth, make_school, make_service_account, make_user
 
 # Routes anyone may call without a token, deliberately.
@@ -149,7 +149,10 @@ def _guarded(route: RouteContext) -> bool:
     stack = [route.dependant]
     while stack:
         dependant = stack.pop()
-        if isinstance(dependant.call, RoleGuard) or dependant.call is authenticate:
+        if isinstance(dependant.call, RoleGuard) or dependant.call in (
+            authenticate,
+            require_full_access,
+        ):
             return True
         stack.extend(dependant.dependencies)
     return False

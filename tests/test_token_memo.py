@@ -1,0 +1,94 @@
+"""The memo of verified tokens (``api.security.VerifiedTokens``): it saves verifying a
+token's signature again, and nothing else. Times are checked on every use, an altered
+token is another string, and a memo belongs to the keys that verified it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.config import Settings
+from api.security import (
+    InvalidToken,
+    KeyRing,
+    VerifiedTokens,
+    create_access_token,
+    decode_access_token,
+)
+
+SCHOOL = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+# python-jose also checks `exp` against the wall clock when it verifies: tokens issued now.
+ISSUED = datetime.now(UTC).replace(microsecond=0)
+
+
+def _keys(secret: str = "memo-secret-" + "m" * 32) -> KeyRing:
+    return KeyRing(Settings(env="test", secret_key=secret, database_url="sqlite://"))
+
+
+def _token(keys: KeyRing, *, minutes: int = 15) -> str:
+    return create_access_token(
+        keys,
+        subject=uuid.uuid4(),
+        role="staff",
+        school_id=SCHOOL,
+        token_version=1,
+        subject_type="user",
+        now=ISSUED,
+        lifetime=timedelta(minutes=minutes),
+    )
+
+
+def test_a_verified_token_is_remembered_and_still_expires() -> None:
+    keys = _keys()
+    token = _token(keys)
+    first = decode_access_token(keys, token, now=ISSUED + timedelta(minutes=1))
+    assert keys.verified.get(token) is not None
+    assert decode_access_token(keys, token, now=ISSUED + timedelta(minutes=14)) == first
+    with pytest.raises(InvalidToken, match="expired"):
+        decode_access_token(keys, token, now=ISSUED + timedelta(minutes=15))
+    with pytest.raises(InvalidToken, match="not yet valid"):
+        decode_access_token(keys, token, now=ISSUED - timedelta(minutes=1))
+
+
+def test_an_altered_token_is_verified_and_refused() -> None:
+    keys = _keys()
+    token = _token(keys)
+    decode_access_token(keys, token, now=ISSUED)
+    header, payload, signature = token.split(".")
+    other_ending = "AA" if signature[-2:] != "AA" else "BB"
+    altered = ".".join((header, payload, signature[:-2] + other_ending))
+    with pytest.raises(InvalidToken):
+        decode_access_token(keys, altered, now=ISSUED)
+    assert keys.verified.get(altered) is None
+
+
+def test_refused_tokens_are_not_remembered() -> None:
+    keys = _keys()
+    stranger = _token(_keys("another-secret-" + "x" * 32))
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            decode_access_token(keys, stranger, now=ISSUED)
+    assert len(keys.verified) == 0
+
+
+def test_the_memo_belongs_to_the_keys_that_verified() -> None:
+    keys = _keys()
+    token = _token(keys)
+    decode_access_token(keys, token, now=ISSUED)
+    with pytest.raises(InvalidToken):
+        decode_access_token(_keys("rotated-secret-" + "r" * 32), token, now=ISSUED)
+
+
+def test_the_memo_is_bounded_and_drops_the_oldest_first() -> None:
+    keys = _keys()
+    keys.verified = VerifiedTokens(capacity=3)
+    tokens = [_token(keys) for _ in range(4)]
+    for token in tokens:
+        decode_access_token(keys, token, now=ISSUED)
+    assert len(keys.verified) == 3
+    assert keys.verified.get(tokens[0]) is None
+    assert all(keys.verified.get(token) is not None for token in tokens[1:])
+    # A dropped token is verified again, not refused.
+    assert decode_access_token(keys, tokens[0], now=ISSUED).role == "staff"
