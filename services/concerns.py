@@ -242,20 +242,6 @@ def visible_concern_ids(
 # --- shaping -----------------------------------------------------------------------------
 
 
-def _actions(guidance: GuidanceLibrary, key: str, immediate_danger: bool) -> list[GuidanceAction]:
-    """The guidance's actions for this concern: those for every concern, and those for
-    immediate danger when it was reported."""
-    try:
-        document = guidance.get(key)
-    except NotFound:  # a document withdrawn since: the record must still read
-        return []
-    return [
-        action
-        for action in document.actions
-        if action.when == "always" or (immediate_danger and action.when == "immediate_danger")
-    ]
-
-
 def people_by_id(
     session: Session, school_id: uuid.UUID, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Person]:
@@ -313,7 +299,9 @@ def _render(
             indicators=indicators[row.id],
             addenda=[_addendum_public(a, people[a.recorded_by]) for a in addenda[row.id]],
             recorded_by=people[row.recorded_by],
-            actions=_actions(guidance, row.guidance_key, row.immediate_danger),
+            actions=list(
+                guidance.actions_for(row.guidance_key, immediate_danger=row.immediate_danger)
+            ),
             dsl_view=principal.is_dsl,
             assignee=people.get(row.assigned_to) if row.assigned_to else None,
             now=now,
@@ -737,7 +725,7 @@ def create_concern(
         indicators=list(concern.indicators),
         addenda=[],
         recorded_by=_recorder(session, principal),
-        actions=_actions(guidance, document.key, concern.immediate_danger),
+        actions=list(guidance.actions_for(document.key, immediate_danger=concern.immediate_danger)),
         dsl_view=principal.is_dsl,
         assignee=None,
         now=now,

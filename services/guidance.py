@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from models.guidance import GuidanceDocument, GuidanceSummary, Indicator
+from models.guidance import GuidanceAction, GuidanceDocument, GuidanceSummary, Indicator
 from services.errors import NotFound
 
 
@@ -54,6 +54,18 @@ class GuidanceLibrary:
             key: _represent(TypeAdapter(list[Indicator]).dump_python(doc.indicators, mode="json"))
             for key, doc in self._documents.items()
         }
+        # A concern shows its guidance's actions (see ``actions_for``): chosen once per
+        # document, not once per concern on every page of concerns.
+        self._actions = {
+            (key, immediate_danger): tuple(
+                action
+                for action in doc.actions
+                if action.when == "always"
+                or (immediate_danger and action.when == "immediate_danger")
+            )
+            for key, doc in self._documents.items()
+            for immediate_danger in (False, True)
+        }
 
     @classmethod
     def load(cls, directory: Path) -> GuidanceLibrary:
@@ -88,6 +100,12 @@ class GuidanceLibrary:
     def document(self, key: str) -> Representation:
         self.get(key)
         return self._full[key]
+
+    def actions_for(self, key: str, *, immediate_danger: bool) -> tuple[GuidanceAction, ...]:
+        """What a concern under guidance ``key`` tells its reader to do: the actions for
+        every concern, and those for immediate danger when it was reported. None for a
+        document withdrawn since the concern was recorded: the record must still read."""
+        return self._actions.get((key, immediate_danger), ())
 
     def indicators(self, key: str) -> Representation:
         self.get(key)

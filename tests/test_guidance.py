@@ -185,3 +185,17 @@ def test_a_second_document_is_just_a_file(tmp_path: Path) -> None:
     library = GuidanceLibrary.load(tmp_path)
     assert sorted(library.keys()) == ["cce", "cse"]
     assert isinstance(library.get("cce"), GuidanceDocument)
+
+
+def test_actions_for_a_concern_follow_its_immediate_danger() -> None:
+    library = GuidanceLibrary.load(GUIDANCE_DIR)
+    document = library.get("cse")
+    always = [a for a in document.actions if a.when == "always"]
+    danger = [a for a in document.actions if a.when == "immediate_danger"]
+    assert always and danger
+    assert list(library.actions_for("cse", immediate_danger=False)) == always
+    assert list(library.actions_for("cse", immediate_danger=True)) == [
+        a for a in document.actions if a in always or a in danger
+    ]
+    # A concern recorded under a document withdrawn since still reads, with no actions.
+    assert library.actions_for("withdrawn", immediate_danger=True) == ()
