@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
+from api.db import Prepared
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
 from models.base import new_id
 from services import pagination
@@ -36,13 +37,13 @@ VERIFY_BATCH_SIZE = 5000
 _EVENT_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD_TABLE: sa.Table = AuditChainHead.__table__  # type: ignore[attr-defined]
 # Built once: building a statement per append cost a quarter of the append.
-_INSERT_EVENTS = sa.insert(_EVENT_TABLE)
-_LOCK_HEAD = (
+_INSERT_EVENTS = Prepared(sa.insert(_EVENT_TABLE))
+_LOCK_HEAD = Prepared(
     sa.select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash)
     .where(_HEAD_TABLE.c.school_id == sa.bindparam("school_id"))
     .with_for_update()
 )
-_MOVE_HEAD = (
+_MOVE_HEAD = Prepared(
     sa.update(_HEAD_TABLE)
     .where(_HEAD_TABLE.c.school_id == sa.bindparam("head_school_id"))
     .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash"))
@@ -198,7 +199,9 @@ def _lock_head(session: Session, school_id: uuid.UUID) -> tuple[int, str]:
         # map must never win over the locked read. A head added in this session (a new
         # school) is flushed first.
         session.flush()
-        row = session.connection().execute(_LOCK_HEAD, {"school_id": school_id}).one()
+        row = _LOCK_HEAD.one_or_none(session, {"school_id": school_id})
+        if row is None:
+            raise sa.exc.NoResultFound(f"school {school_id} has no audit chain")
         head = heads[school_id] = (int(row[0]), str(row[1]))
     return head
 
@@ -247,11 +250,8 @@ def record_many(
     seq, prev_hash = link(rows, after_seq=head_seq, after_hash=head_hash)
     # Core statements on the tables: the ORM's unit of work (object state, identity map,
     # flush ordering) cost more than the SQL itself for these append-only rows.
-    connection = session.connection()
-    connection.execute(_INSERT_EVENTS, rows)
-    connection.execute(
-        _MOVE_HEAD, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash}
-    )
+    _INSERT_EVENTS.insert_many(session, rows)
+    _MOVE_HEAD.run(session, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash})
     _locked_heads(session)[school_id] = (seq, prev_hash)
     # A copy of the head in the session's identity map (a school created in this
     # transaction) is brought up to date without being marked changed.

@@ -36,6 +36,7 @@ from sqlalchemy import union as sql_union
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from api.db import Prepared
 from models.base import new_id
 from models.concern import (
     SEARCH_TERM_MAX,
@@ -103,31 +104,34 @@ _SHOWN_FROM = sa.select(*_SHOWN_COLUMNS).join_from(
     _CONCERNS, _TRIAGE, _TRIAGE.c.concern_id == _CONCERNS.c.id
 )
 # One concern as a DSL may see it (any of the school's), and as its recorder may.
-_SHOWN_TO_DSL = _SHOWN_FROM.where(
+_ONE_SHOWN = _SHOWN_FROM.where(
     _CONCERNS.c.id == sa.bindparam("concern_id"),
     _CONCERNS.c.school_id == sa.bindparam("school_id"),
 )
-_SHOWN_TO_RECORDER = _SHOWN_TO_DSL.where(_CONCERNS.c.recorded_by == sa.bindparam("user_id"))
-_INSERT_CONCERN = sa.insert(_CONCERNS)
-_INSERT_CONCERN_PUPILS = sa.insert(_CONCERN_PUPILS)
-_INSERT_CONCERN_INDICATORS = sa.insert(_CONCERN_INDICATORS)
-_INSERT_TRIAGE = sa.insert(_TRIAGE)
-_INSERT_SEARCH_TERMS = sqlite_insert(_SEARCH_TERMS).on_conflict_do_nothing()
-_SCHOOL_PUPILS = sa.select(_PUPILS.c.id).where(
-    _PUPILS.c.school_id == sa.bindparam("school_id"),
-    _PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
+_SHOWN_TO_DSL = Prepared(_ONE_SHOWN)
+_SHOWN_TO_RECORDER = Prepared(_ONE_SHOWN.where(_CONCERNS.c.recorded_by == sa.bindparam("user_id")))
+_INSERT_CONCERN = Prepared(sa.insert(_CONCERNS))
+_INSERT_CONCERN_PUPILS = Prepared(sa.insert(_CONCERN_PUPILS))
+_INSERT_CONCERN_INDICATORS = Prepared(sa.insert(_CONCERN_INDICATORS))
+_INSERT_TRIAGE = Prepared(sa.insert(_TRIAGE))
+_INSERT_SEARCH_TERMS = Prepared(sqlite_insert(_SEARCH_TERMS).on_conflict_do_nothing())
+_SCHOOL_PUPILS = Prepared(
+    sa.select(_PUPILS.c.id).where(
+        _PUPILS.c.school_id == sa.bindparam("school_id"),
+        _PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
+    )
 )
-_PUPILS_OF = (
+_PUPILS_OF = Prepared(
     sa.select(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.pupil_id)
     .where(_CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.position)
 )
-_INDICATORS_OF = (
+_INDICATORS_OF = Prepared(
     sa.select(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.indicator_id)
     .where(_CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.position)
 )
-_ADDENDA_OF = (
+_ADDENDA_OF = Prepared(
     sa.select(
         _ADDENDA.c.concern_id,
         _ADDENDA.c.id,
@@ -139,9 +143,11 @@ _ADDENDA_OF = (
     .where(_ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(_ADDENDA.c.recorded_at, _ADDENDA.c.id)
 )
-_PEOPLE = sa.select(_USERS.c.id, _USERS.c.display_name).where(
-    _USERS.c.school_id == sa.bindparam("school_id"),
-    _USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+_PEOPLE = Prepared(
+    sa.select(_USERS.c.id, _USERS.c.display_name).where(
+        _USERS.c.school_id == sa.bindparam("school_id"),
+        _USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+    )
 )
 
 
@@ -249,7 +255,7 @@ def people_by_id(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = _core(session, _PEOPLE, {"school_id": school_id, "user_ids": list(wanted)})
+    rows = _PEOPLE.rows(session, {"school_id": school_id, "user_ids": list(wanted)})
     return {
         user_id: Person.model_construct(id=user_id, display_name=name) for user_id, name in rows
     }
@@ -277,13 +283,13 @@ def _render(
     ids = {"concern_ids": [row.id for row in rows]}
     school_id = rows[0].school_id
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for concern_id, pupil_id in _core(session, _PUPILS_OF, ids):
+    for concern_id, pupil_id in _PUPILS_OF.rows(session, ids):
         pupils[concern_id].append(pupil_id)
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for concern_id, indicator_id in _core(session, _INDICATORS_OF, ids):
+    for concern_id, indicator_id in _INDICATORS_OF.rows(session, ids):
         indicators[concern_id].append(indicator_id)
     addenda: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for addendum in _core(session, _ADDENDA_OF, ids):
+    for addendum in _ADDENDA_OF.rows(session, ids):
         addenda[addendum.concern_id].append(addendum)
     people = people_by_id(
         session,
@@ -323,7 +329,7 @@ def _shown_row(session: Session, principal: Principal, concern_id: uuid.UUID) ->
         statement = _SHOWN_TO_DSL
     else:
         statement, parameters["user_id"] = _SHOWN_TO_RECORDER, principal.id
-    row = _core(session, statement, parameters).one_or_none()
+    row = statement.one_or_none(session, parameters)
     if row is None:
         raise NotFound("There is no concern with that id.")
     return row
@@ -579,11 +585,12 @@ def _check_indicators(document: GuidanceDocument, indicators: list[str]) -> None
 def _check_pupils(session: Session, principal: Principal, pupil_ids: list[uuid.UUID]) -> None:
     """Every pupil must be of the caller's school (a pupil who has left still counts:
     a concern about them must still be recordable)."""
-    found = set(
-        _core(
-            session, _SCHOOL_PUPILS, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
-        ).scalars()
-    )
+    found = {
+        row.id
+        for row in _SCHOOL_PUPILS.rows(
+            session, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
+        )
+    }
     missing = [(i, pupil_id) for i, pupil_id in enumerate(pupil_ids) if pupil_id not in found]
     if not missing:
         return
@@ -675,10 +682,9 @@ def create_concern(
         "immediate_danger": concern.immediate_danger,
         "police_contacted": concern.police_contacted,
     }
-    _core(session, _INSERT_CONCERN, record)  # the concern row first: its children refer to it
-    _core(
+    _INSERT_CONCERN.run(session, record)  # the concern row first: its children refer to it
+    _INSERT_CONCERN_PUPILS.insert_many(
         session,
-        _INSERT_CONCERN_PUPILS,
         [
             {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
             for i, pupil_id in enumerate(concern.pupil_ids)
@@ -695,7 +701,7 @@ def create_concern(
         for i, indicator in enumerate(concern.indicators)
     ]
     if shown_indicators:  # an executemany of nothing would insert one empty row
-        _core(session, _INSERT_CONCERN_INDICATORS, shown_indicators)
+        _INSERT_CONCERN_INDICATORS.insert_many(session, shown_indicators)
     triage: dict[str, Any] = {
         "concern_id": concern_id,
         "school_id": school_id,
@@ -706,7 +712,7 @@ def create_concern(
         "version": 1,
         "updated_at": now,
     }
-    _core(session, _INSERT_TRIAGE, triage)
+    _INSERT_TRIAGE.run(session, triage)
     _index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
     _record_per_pupil(
         session,
@@ -797,7 +803,7 @@ def _index_text(
         for term in sorted(search_terms(text_))
     ]
     if rows:
-        _core(session, _INSERT_SEARCH_TERMS, rows)
+        _INSERT_SEARCH_TERMS.insert_many(session, rows)
 
 
 def _ts_query(text_: str) -> ColumnElement[Any]:

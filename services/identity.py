@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlmodel import Session
 
+from api.db import Prepared
 from api.security import AccessClaims
 from models.user import PRIVILEGED_ROLES, Role, ServiceAccount, User
 from services.errors import Unauthenticated
@@ -25,19 +26,23 @@ from services.principal import Principal
 _USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
 _SERVICE_ACCOUNTS: sa.Table = ServiceAccount.__table__  # type: ignore[attr-defined]
 # Built once: the re-read runs on every authenticated request.
-_READ_USER = sa.select(
-    _USERS.c.active,
-    _USERS.c.school_id,
-    _USERS.c.token_version,
-    _USERS.c.role,
-    _USERS.c.mfa_enrolled,
-).where(_USERS.c.id == sa.bindparam("subject"))
-_READ_SERVICE_ACCOUNT = sa.select(
-    _SERVICE_ACCOUNTS.c.active,
-    _SERVICE_ACCOUNTS.c.school_id,
-    _SERVICE_ACCOUNTS.c.token_version,
-    _SERVICE_ACCOUNTS.c.role,
-).where(_SERVICE_ACCOUNTS.c.id == sa.bindparam("subject"))
+_READ_USER = Prepared(
+    sa.select(
+        _USERS.c.active,
+        _USERS.c.school_id,
+        _USERS.c.token_version,
+        _USERS.c.role,
+        _USERS.c.mfa_enrolled,
+    ).where(_USERS.c.id == sa.bindparam("subject"))
+)
+_READ_SERVICE_ACCOUNT = Prepared(
+    sa.select(
+        _SERVICE_ACCOUNTS.c.active,
+        _SERVICE_ACCOUNTS.c.school_id,
+        _SERVICE_ACCOUNTS.c.token_version,
+        _SERVICE_ACCOUNTS.c.role,
+    ).where(_SERVICE_ACCOUNTS.c.id == sa.bindparam("subject"))
+)
 
 # session.info key: the token whose account the session's transaction must check first.
 _PENDING_CHECK = "concernlog.identity.pending_check"
@@ -84,7 +89,7 @@ def _principal_from_row(claims: AccessClaims, row: Any) -> Principal:
 
 def _check(connection: sa.Connection, claims: AccessClaims) -> Principal:
     statement = _READ_SERVICE_ACCOUNT if claims.subject_type == "service" else _READ_USER
-    row = connection.execute(statement, {"subject": claims.subject}).one_or_none()
+    row = statement.one_or_none(connection, {"subject": claims.subject})
     return _principal_from_row(claims, row)
 
 

@@ -1,0 +1,138 @@
+"""``api.db.Prepared``: a Core statement run on the driver's cursor must behave exactly as
+through ``Connection.execute``: the same values in and out, the same errors, in the same
+transaction, seen by the same engine events. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from api.db import Database, Prepared
+from models import School, User
+from tests.factories import make_school, make_user
+
+USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
+SCHOOLS: sa.Table = School.__table__  # type: ignore[attr-defined]
+
+USERS_OF_SCHOOL = sa.select(
+    USERS.c.id, USERS.c.display_name, USERS.c.active, USERS.c.created_at, USERS.c.totp_secret
+).where(
+    USERS.c.school_id == sa.bindparam("school_id"),
+    USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+)
+
+
+def test_rows_are_what_sqlalchemy_reads(database: Database) -> None:
+    school = make_school(database)
+    users = [make_user(database, school, active=i != 1) for i in range(3)]
+    parameters = {"school_id": school.id, "user_ids": [u.id for u in users]}
+    prepared = Prepared(USERS_OF_SCHOOL.order_by(USERS.c.email))
+    with database.transaction() as session:
+        expected = [
+            tuple(row) for row in session.connection().execute(prepared.statement, parameters)
+        ]
+        got = prepared.rows(session, parameters)
+    assert [tuple(row) for row in got] == expected
+    assert len(got) == 3
+    first = got[0]
+    assert isinstance(first.id, uuid.UUID)
+    assert first.created_at.utcoffset() is not None  # read back timezone-aware
+    assert {row.active for row in got} == {True, False}
+    assert first.totp_secret is None
+
+
+def test_in_lists_of_any_length_and_never_empty(database: Database) -> None:
+    school = make_school(database)
+    users = [make_user(database, school) for _ in range(4)]
+    other = make_school(database)
+    prepared = Prepared(USERS_OF_SCHOOL)
+    with database.transaction() as session:
+        for n in (1, 4, 2, 4):
+            ids = [u.id for u in users[:n]]
+            found = prepared.rows(session, {"school_id": school.id, "user_ids": ids})
+            assert {row.id for row in found} == set(ids)
+        assert prepared.rows(session, {"school_id": other.id, "user_ids": ids}) == []
+        with pytest.raises(ValueError, match="must not be empty"):
+            prepared.rows(session, {"school_id": school.id, "user_ids": []})
+
+
+def test_one_or_none(database: Database) -> None:
+    school = make_school(database)
+    user = make_user(database, school)
+    prepared = Prepared(USERS_OF_SCHOOL)
+    with database.transaction() as session:
+        row = prepared.one_or_none(session, {"school_id": school.id, "user_ids": [user.id]})
+        assert row is not None and row.id == user.id
+        assert (
+            prepared.one_or_none(session, {"school_id": school.id, "user_ids": [uuid.uuid4()]})
+            is None
+        )
+
+
+def test_writes_join_the_sessions_transaction(database: Database) -> None:
+    school = make_school(database)
+    rename = Prepared(
+        sa.update(SCHOOLS)
+        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
+        .values(name=sa.bindparam("new_name"))
+    )
+
+    def rename_then_fail() -> None:
+        with database.transaction() as session:
+            rename.run(session, {"school_id": school.id, "new_name": "Fictional Renamed School"})
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        rename_then_fail()
+    with database.transaction() as session:
+        assert session.get_one(School, school.id).name == school.name  # rolled back with it
+        rename.run(session, {"school_id": school.id, "new_name": "Fictional Renamed School"})
+    with database.transaction() as session:
+        assert session.get_one(School, school.id).name == "Fictional Renamed School"
+
+
+def test_an_insert_must_be_given_every_column_filled_in_python(database: Database) -> None:
+    with database.transaction() as session:
+        with pytest.raises(ValueError, match="must be given"):
+            Prepared(sa.insert(SCHOOLS)).insert_many(
+                session, [{"name": "Fictional", "urn": "799999"}]
+            )
+
+
+def test_driver_errors_are_sqlalchemys_and_hide_parameters(database: Database) -> None:
+    school = make_school(database)
+    insert = Prepared(sa.insert(SCHOOLS))
+    row = {
+        "id": uuid.uuid4(),
+        "name": "Fictional Copy",
+        "urn": school.urn,
+        "created_at": school.created_at,
+    }
+    with pytest.raises(IntegrityError) as raised, database.transaction() as session:
+        insert.insert_many(session, [row])
+    assert raised.value.orig is not None
+    assert "Fictional Copy" not in str(raised.value)
+
+
+def test_engine_events_see_prepared_statements(database: Database) -> None:
+    school = make_school(database)
+    user = make_user(database, school)
+    seen: list[tuple[str, bool]] = []
+
+    def remember(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, many: bool
+    ) -> None:
+        seen.append((statement.split()[0].lower(), many))
+
+    event.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        with database.transaction() as session:
+            Prepared(USERS_OF_SCHOOL).rows(session, {"school_id": school.id, "user_ids": [user.id]})
+    finally:
+        event.remove(database.engine, "before_cursor_execute", remember)
+    assert ("select", False) in seen
