@@ -63,6 +63,11 @@ def one_trip(handler: Handler) -> Handler:
 
 
 async def _admit(admission: asyncio.Semaphore) -> None:
+    if not admission.locked():
+        # Free now (and nobody queued before us): taken without waiting. ``wait_for``
+        # would wrap the acquire in a task of its own, on every request.
+        await admission.acquire()
+        return
     try:
         await asyncio.wait_for(admission.acquire(), timeout=ADMISSION_TIMEOUT_SECONDS)
     except TimeoutError:

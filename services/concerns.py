@@ -977,7 +977,7 @@ def list_concerns(
     statement = concern_query(
         session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
-    found = session.execute(statement).all()
+    found = _core(session, statement).all()
     page = found[:limit]
     items = _render(session, guidance, page, principal=principal, now=now)
     next_cursor = None
