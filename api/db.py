@@ -72,11 +72,12 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
+    def _on_begin(connection: Connection) -> None:
         # Almost every request writes (reads of safeguarding content are audited), so take
         # the write lock up front: a deferred transaction that upgrades to a writer mid-way
-        # fails at once with SQLITE_BUSY instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # fails at once with SQLITE_BUSY instead of waiting its turn. On the driver's
+        # cursor (see ``_execute``): it runs once per request.
+        _execute(connection, "BEGIN IMMEDIATE", ()).close()
 
     return engine
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api.db import Database, Prepared
 from models import School, User
@@ -136,3 +136,29 @@ def test_engine_events_see_prepared_statements(database: Database) -> None:
     finally:
         event.remove(database.engine, "before_cursor_execute", remember)
     assert ("select", False) in seen
+
+
+def test_sqlite_locked_at_begin_is_a_transient_sqlalchemy_error(
+    backend: str, migrated_url: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's write lock")
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    from api.errors import is_transient
+
+    holder = sqlite3.connect(make_url(migrated_url).database or "", isolation_level=None)
+    impatient = Database.from_url(migrated_url, busy_timeout_ms=50)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        session = impatient.session()
+        with pytest.raises(OperationalError) as raised:
+            session.connection()  # BEGIN IMMEDIATE, on the driver's cursor
+        session.close()
+        assert is_transient(raised.value)  # retried, then 503 with Retry-After
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        impatient.dispose()
