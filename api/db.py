@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Insert, Select, create_engine, event, text
+from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session as OrmSession
@@ -183,6 +184,8 @@ def finish(session: Session, error: BaseException | None) -> None:
 # --- prepared statements for the hot paths ------------------------------------------------
 
 Processor = Callable[[Any], Any] | None
+# Bound values in one statement at most: SQLite before 3.32 allowed 999 (PostgreSQL 65,535).
+MAX_PARAMETERS = 999
 # A statement's SQL text, its parameters' order (positional drivers), and for an expanded
 # IN list, which value each of its placeholders takes.
 _Text = tuple[str, Sequence[str] | None, dict[str, tuple[str, int]]]
@@ -270,15 +273,33 @@ class Prepared:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._plans: dict[tuple[str, tuple[str, ...] | None], _Plan] = {}
+        self._plans: dict[tuple[str, tuple[str, ...] | None, int], _Plan] = {}
 
-    def _plan(self, dialect: Dialect, column_keys: tuple[str, ...] | None = None) -> _Plan:
-        key = (dialect.name, column_keys)
+    def _plan(
+        self, dialect: Dialect, column_keys: tuple[str, ...] | None = None, rows: int = 0
+    ) -> _Plan:
+        key = (dialect.name, column_keys, rows)
         plan = self._plans.get(key)
         if plan is None:
+            statement = self.statement
             if column_keys is not None:
                 self._check_defaults(column_keys)
-            plan = self._plans[key] = _Plan(self.statement, dialect, column_keys)
+            if rows:
+                # One INSERT with ``rows`` VALUES groups, each value its own named parameter
+                # (``position__3``): one statement for the database, where an executemany
+                # would be one per row (and, on SQLite, a hand-over of the GIL per row).
+                table = statement.table
+                statement = statement.values(
+                    [
+                        {
+                            key: sa_bindparam(f"{key}__{i}", type_=table.c[key].type)
+                            for key in column_keys or ()
+                        }
+                        for i in range(rows)
+                    ]
+                )
+                column_keys = None
+            plan = self._plans[key] = _Plan(statement, dialect, column_keys)
         return plan
 
     def _check_defaults(self, column_keys: tuple[str, ...]) -> None:
@@ -324,26 +345,26 @@ class Prepared:
     def insert_many(
         self, session: OrmSession | Connection, rows: Sequence[Mapping[str, Any]]
     ) -> None:
-        """Insert ``rows`` (each with the same keys) in one executemany."""
+        """Insert ``rows`` (each with the same keys) with one multi-row INSERT per
+        ``MAX_PARAMETERS`` values."""
         if not rows:
             return
         connection = _connection(session)
-        plan = self._plan(connection.dialect, tuple(rows[0]))
-        sql = ""
-        batch = []
-        for row in rows:
-            sql, arguments = plan.arguments(row)
-            batch.append(arguments)
-        _execute(connection, sql, batch, many=True).close()
+        keys = tuple(rows[0])
+        per_statement = max(1, MAX_PARAMETERS // len(keys))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            plan = self._plan(connection.dialect, keys, len(chunk))
+            flat = {f"{key}__{i}": row[key] for i, row in enumerate(chunk) for key in keys}
+            sql, arguments = plan.arguments(flat)
+            _execute(connection, sql, arguments).close()
 
 
 def _connection(target: OrmSession | Connection) -> Connection:
     return target if isinstance(target, Connection) else target.connection()
 
 
-def _wrapped(
-    connection: Connection, cursor: Any, sql: str, error: BaseException, *, many: bool
-) -> BaseException:
+def _wrapped(connection: Connection, cursor: Any, sql: str, error: BaseException) -> BaseException:
     """A driver's error as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``...
     with the driver's error as ``orig``), so the error handlers (503s, retries of transient
     conflicts) treat it as they treat the same error from ``Connection.execute``; a lost
@@ -364,11 +385,11 @@ def _wrapped(
         hide_parameters=True,  # parameters may hold concern text
         connection_invalidated=lost,
         dialect=dialect,
-        ismulti=many,
+        ismulti=False,
     )
 
 
-def _execute(connection: Connection, sql: str, arguments: Any, *, many: bool = False) -> Any:
+def _execute(connection: Connection, sql: str, arguments: Any) -> Any:
     """Run ``sql`` on a cursor of the DBAPI connection (sqlite3 or psycopg) under
     ``connection``, in its transaction. The engine's ``before_cursor_execute`` and
     ``after_cursor_execute`` listeners see it as they see any statement (the tests count
@@ -377,15 +398,12 @@ def _execute(connection: Connection, sql: str, arguments: Any, *, many: bool = F
     cursor = driver.cursor()
     dispatch = connection.dispatch
     if dispatch.before_cursor_execute:
-        dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, many)
+        dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, False)
     try:
-        if many:
-            cursor.executemany(sql, arguments)
-        else:
-            cursor.execute(sql, arguments)
+        cursor.execute(sql, arguments)
     except BaseException as error:
         cursor.close()
-        raise _wrapped(connection, cursor, sql, error, many=many) from error
+        raise _wrapped(connection, cursor, sql, error) from error
     if dispatch.after_cursor_execute:
-        dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, many)
+        dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, False)
     return cursor

@@ -162,3 +162,36 @@ def test_sqlite_locked_at_begin_is_a_transient_sqlalchemy_error(
         holder.execute("ROLLBACK")
         holder.close()
         impatient.dispose()
+
+
+def test_insert_many_is_one_statement_per_chunk_of_parameters(database: Database) -> None:
+    school = make_school(database)
+    annexes = Prepared(sa.insert(SCHOOLS))
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": f"Fictional Annexe {i}",
+            "urn": f"{600000 + i:06d}",
+            "created_at": school.created_at,
+        }
+        for i in range(300)  # 4 columns: 249 rows per statement at most
+    ]
+    statements: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        with database.transaction() as session:
+            annexes.insert_many(session, rows)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", remember)
+    assert [s.split()[0].lower() for s in statements if not s.startswith("BEGIN")] == ["insert"] * 2
+    with database.transaction() as session:
+        names = (
+            session.connection()
+            .execute(sa.select(SCHOOLS.c.name).where(SCHOOLS.c.urn.like("6%")))
+            .scalars()
+        )
+        assert sorted(names) == sorted(row["name"] for row in rows)
