@@ -9,6 +9,7 @@ import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -78,9 +79,46 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         # the write lock up front: a deferred transaction that upgrades to a writer mid-way
         # fails at once with SQLITE_BUSY instead of waiting its turn. On the driver's
         # cursor (see ``_execute``): it runs once per request.
-        _execute(connection, "BEGIN IMMEDIATE", ()).close()
+        if not _begin_without_waiting.get():
+            _execute(connection, "BEGIN IMMEDIATE", ()).close()
+            return
+        _execute(connection, "PRAGMA busy_timeout=0", ()).close()
+        try:
+            _execute(connection, "BEGIN IMMEDIATE", ()).close()
+        finally:
+            _execute(connection, f"PRAGMA busy_timeout={int(busy_timeout_ms)}", ()).close()
 
     return engine
+
+
+# Set while ``begin_if_free`` begins a transaction: SQLite's BEGIN IMMEDIATE then gives up
+# at once, instead of waiting up to the busy timeout, when another connection writes.
+_begin_without_waiting: ContextVar[bool] = ContextVar("begin_without_waiting", default=False)
+
+
+def begin_if_free(session: Session) -> bool:
+    """Begin ``session``'s transaction now if that cannot wait: on SQLite, when the
+    database's write lock is free at this moment (True). False, with nothing begun, when
+    another connection holds the lock (another process: a CLI command, another server
+    worker), when the database is not SQLite, or when the transaction has already begun:
+    the caller then runs its work where waiting is harmless (a worker thread).
+
+    Once a SQLite transaction has begun, all its unit of work waits for is its own
+    statements and the commit's fsync, never another writer: the event loop may run it
+    itself (``api.deps.in_one_trip``). What beginning runs (the account check) may raise."""
+    if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
+        return False
+    marker = _begin_without_waiting.set(True)
+    try:
+        session.connection()
+    except sa_exc.OperationalError as error:
+        if "database is locked" not in str(error.orig):
+            raise
+        session.rollback()
+        return False
+    finally:
+        _begin_without_waiting.reset(marker)
+    return True
 
 
 @contextmanager

@@ -194,4 +194,4 @@ def test_insert_many_is_one_statement_per_chunk_of_parameters(database: Database
             .execute(sa.select(SCHOOLS.c.name).where(SCHOOLS.c.urn.like("6%")))
             .scalars()
         )
-        assert sorted(str(name) for name in names) == sorted(row["name"] for row in rows)
+        assert sorted(map(str, names)) == sorted(str(row["name"]) for row in rows)
