@@ -88,7 +88,9 @@ async def create_concern(
             idempotency_key=idempotency_key,
         ),
     )
-    headers = {"Location": request.url_for("get_concern", concern_id=created.concern.id).path}
+    # The new concern's own URL: this request's path and its id (``url_for`` would try
+    # every route of the app in turn, raising an exception for each that does not match).
+    headers = {"Location": f"{request.url.path.rstrip('/')}/{created.concern.id}"}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_answer(created.concern, status_code=201, headers=headers)

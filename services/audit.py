@@ -217,8 +217,8 @@ def record_many(
 ) -> list[dict[str, Any]]:
     """Append ``entries``, in order, to the acting school's chain, in the caller's
     transaction: exactly the rows (sequence numbers, links, hashes) that as many
-    ``record`` calls would append, with one lock of the chain head, one INSERT (executemany)
-    and one head update whatever their number.
+    ``record`` calls would append, with one lock of the chain head, one multi-row INSERT
+    (per 62 events) and one head update.
 
     The chain head row is locked (see ``_lock_head``) so that concurrent appends are
     serialised and sequence numbers never repeat or skip. ``action``, ``entity_type`` and
