@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
@@ -306,17 +306,17 @@ class AddendumCreate(SQLModel):
         return non_blank_text(value)
 
 
-class Person(SQLModel):
+class Person(BaseModel):
     """A member of staff as shown on a record."""
 
-    model_config = SQLModelConfig(json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_PERSON_EXAMPLE]})
 
     id: uuid.UUID
     display_name: str
 
 
-class AddendumPublic(SQLModel):
-    model_config = SQLModelConfig(
+class AddendumPublic(BaseModel):
+    model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
@@ -358,8 +358,8 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ConcernPublic(SQLModel):
-    model_config = SQLModelConfig(json_schema_extra={"examples": [_CONCERN_PUBLIC_EXAMPLE]})
+class ConcernPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_CONCERN_PUBLIC_EXAMPLE]})
 
     id: uuid.UUID
     pupil_ids: list[uuid.UUID]
@@ -404,8 +404,8 @@ class ConcernSort(StrEnum):
     observed_asc = "observed_at"
 
 
-class ConcernPage(SQLModel):
-    model_config = SQLModelConfig(
+class ConcernPage(BaseModel):
+    model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
