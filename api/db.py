@@ -383,12 +383,20 @@ class Prepared:
     def insert_many(
         self, session: OrmSession | Connection, rows: Sequence[Mapping[str, Any]]
     ) -> None:
-        """Insert ``rows`` (each with the same keys) with one multi-row INSERT per
-        ``MAX_PARAMETERS`` values."""
+        """Insert ``rows`` (each with the same keys). On SQLite, one multi-row INSERT per
+        ``MAX_PARAMETERS`` values: one statement where an executemany would run one per
+        row, each a hand-over of the GIL. On PostgreSQL an executemany, which psycopg
+        sends as one pipeline (a multi-row statement there would be parsed again on every
+        call: psycopg caches the parsing of short statements with few parameters only)."""
         if not rows:
             return
         connection = _connection(session)
         keys = tuple(rows[0])
+        if connection.dialect.name != "sqlite":
+            plan = self._plan(connection.dialect, keys)
+            batch = [plan.arguments(row)[1] for row in rows]
+            _execute(connection, plan.compiled.string, batch, many=True).close()
+            return
         per_statement = max(1, MAX_PARAMETERS // len(keys))
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
@@ -402,7 +410,9 @@ def _connection(target: OrmSession | Connection) -> Connection:
     return target if isinstance(target, Connection) else target.connection()
 
 
-def _wrapped(connection: Connection, cursor: Any, sql: str, error: BaseException) -> BaseException:
+def _wrapped(
+    connection: Connection, cursor: Any, sql: str, error: BaseException, *, many: bool
+) -> BaseException:
     """A driver's error as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``...
     with the driver's error as ``orig``), so the error handlers (503s, retries of transient
     conflicts) treat it as they treat the same error from ``Connection.execute``; a lost
@@ -423,11 +433,11 @@ def _wrapped(connection: Connection, cursor: Any, sql: str, error: BaseException
         hide_parameters=True,  # parameters may hold concern text
         connection_invalidated=lost,
         dialect=dialect,
-        ismulti=False,
+        ismulti=many,
     )
 
 
-def _execute(connection: Connection, sql: str, arguments: Any) -> Any:
+def _execute(connection: Connection, sql: str, arguments: Any, *, many: bool = False) -> Any:
     """Run ``sql`` on a cursor of the DBAPI connection (sqlite3 or psycopg) under
     ``connection``, in its transaction. The engine's ``before_cursor_execute`` and
     ``after_cursor_execute`` listeners see it as they see any statement (the tests count
@@ -436,12 +446,15 @@ def _execute(connection: Connection, sql: str, arguments: Any) -> Any:
     cursor = driver.cursor()
     dispatch = connection.dispatch
     if dispatch.before_cursor_execute:
-        dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, False)
+        dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, many)
     try:
-        cursor.execute(sql, arguments)
+        if many:
+            cursor.executemany(sql, arguments)
+        else:
+            cursor.execute(sql, arguments)
     except BaseException as error:
         cursor.close()
-        raise _wrapped(connection, cursor, sql, error) from error
+        raise _wrapped(connection, cursor, sql, error, many=many) from error
     if dispatch.after_cursor_execute:
-        dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, False)
+        dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, many)
     return cursor
