@@ -456,6 +456,12 @@ def pupil_outlines(
     return {row.id: (row, indicators[row.id]) for row in rows}
 
 
+# Stored values to their enum members: a dict lookup, where calling the enum class costs
+# ~4 µs, twice a concern on every page.
+_STATUSES = {status.value: status for status in TriageStatus}
+_RISK_LEVELS = {level.value: level for level in RiskLevel}
+
+
 def waiting_hours(status: str, recorded_at: datetime, now: datetime) -> float | None:
     """Hours since the concern was recorded, while nobody has moved it on from new."""
     if status != TriageStatus.new:
@@ -491,9 +497,9 @@ def _public(
         police_contacted=row.police_contacted,
         recorded_at=row.recorded_at,
         recorded_by=recorded_by,
-        status=TriageStatus(row.status),
+        status=_STATUSES[row.status],
         # The DSLs' assessment is theirs: staff see where it is, not what was decided.
-        risk_level=RiskLevel(row.risk_level) if dsl_view and row.risk_level else None,
+        risk_level=_RISK_LEVELS[row.risk_level] if dsl_view and row.risk_level else None,
         assigned_to=assignee if dsl_view else None,
         waiting_hours=waiting_hours(row.status, row.recorded_at, now) if dsl_view else None,
         addenda=addenda,
