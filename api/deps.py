@@ -10,6 +10,7 @@ import asyncio
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -120,24 +121,27 @@ async def _end(session: Session, error: BaseException | None) -> None:
     await _trip(session, finish, session, error)
 
 
-async def _trip(
-    session: Session, call: Callable[..., T], *args: Any, on_loop_if_free: bool = False
-) -> T:
-    """``call(*args)`` in a worker thread, admitted for the trip if the request was not
-    admitted already (a ``one_trip`` handler's). With ``on_loop_if_free``, on SQLite,
-    when the write lock is free, on the event loop instead (see ``in_one_trip``)."""
+@asynccontextmanager
+async def _admitted_for_trip(session: Session) -> AsyncIterator[None]:
+    """Admission (see ``Database.admission``) for a request's trip, if the request was not
+    admitted already (a ``one_trip`` handler's is deferred to here)."""
     if is_finished(session):
         raise RuntimeError("this request's unit of work is already committed or rolled back")
     deferred: asyncio.Semaphore | None = session.info.pop(_DEFERRED_ADMISSION, None)
-    if deferred is not None:
-        await _admit(deferred)
+    if deferred is None:
+        yield
+        return
+    await _admit(deferred)
     try:
-        if on_loop_if_free and _began_on_loop(session):
-            return call(*args)
-        return await run_in_threadpool(call, *args)
+        yield
     finally:
-        if deferred is not None:
-            deferred.release()
+        deferred.release()
+
+
+async def _trip(session: Session, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a worker thread, admitted for the trip (``_admitted_for_trip``)."""
+    async with _admitted_for_trip(session):
+        return await run_in_threadpool(call, *args)
 
 
 def _began_on_loop(session: Session) -> bool:
@@ -155,12 +159,14 @@ async def in_one_trip(session: Session, work: Callable[[], T]) -> T:
     answer, ~0.2 ms each. The session is finished when this returns, so the handler
     answers after the commit.
 
-    On SQLite the trip is on the event loop itself when the database's write lock is free
-    (``api.db.begin_if_free``), which is every time unless another process writes: the
-    unit of work is then a few indexed statements and an fsync, and a worker thread
-    would cost more than it does, in hand-overs of the GIL between the thread and the
-    loop at each statement (measured: a third more reads and creates a second with 16
-    clients). PostgreSQL's statements are network round trips: always a worker thread."""
+    On SQLite, when the database's write lock is free (``api.db.begin_if_free``: every
+    time unless another process writes), the statements run on the event loop itself and
+    only the commit goes to a worker thread: in a thread each statement handed the GIL
+    back and forth with the loop, which cost more than the statements. The commit (its
+    fsync) stays off the loop: on the loop too, throughput rose by half again but the p99
+    latency tripled, every connection waiting out each slow fsync (docs/decisions.md).
+    PostgreSQL's statements are network round trips: the whole unit of work goes to a
+    worker thread."""
 
     def checked() -> T:
         try:
@@ -171,7 +177,16 @@ async def in_one_trip(session: Session, work: Callable[[], T]) -> T:
             identity.check_pending_account(session)
             raise
 
-    return await _trip(session, run_and_finish, session, checked, on_loop_if_free=True)
+    async with _admitted_for_trip(session):
+        if not _began_on_loop(session):
+            return await run_in_threadpool(run_and_finish, session, checked)
+        try:
+            result = checked()
+        except BaseException as error:
+            finish(session, error)  # a rollback: nothing to wait for
+            raise
+        await run_in_threadpool(finish, session, None)
+        return result
 
 
 _sign_in_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
