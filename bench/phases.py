@@ -1,4 +1,4 @@
-"""Where one request's time goes, in process: before its worker trip, the trip, after it.
+"""Where one request's time goes, in process: before its unit of work, the unit, after it.
 
     .venv/bin/python -m bench.phases                       # SQLite, read/create/list
     .venv/bin/python -m bench.phases --backend postgresql  # a throwaway database
@@ -11,7 +11,9 @@ validation), the unit of work (``api.deps.in_one_trip``: admission, the service'
 statements and the commit, in a worker thread or, for SQLite's statements, on the event
 loop), and from its end to the last byte (JSON, middleware on the way out). Prints the
 medians. The unit of work is timed by wrapping ``in_one_trip`` where the concern routes
-look it up: instrumentation for this tool only.
+look it up: instrumentation for this tool only. Also prints the process's CPU time per
+request (event loop and worker threads together): under load the server is CPU-bound,
+so this, more than any wall time, is what throughput is the inverse of.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Timings:
         self.before: list[float] = []
         self.trip: list[float] = []
         self.after: list[float] = []
+        # CPU seconds of the whole process (event loop and worker threads) per request.
+        self.cpu_per_request = 0.0
 
     def wrap(self, run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any) -> Any:
@@ -122,7 +126,10 @@ async def _measure(app: Any, school: fixtures.BenchSchool, endpoint: str, count:
     timings = Timings()
     concern_routes.in_one_trip = timings.wrap(_IN_ONE_TRIP)  # type: ignore[assignment]
     try:
+        cpu_started = 0.0
         for n in range(WARM_UP + count):
+            if n == WARM_UP:
+                cpu_started = time.process_time()
             started = time.perf_counter()
             status = await _call(app, _request(endpoint, school, n))
             ended = time.perf_counter()
@@ -132,6 +139,7 @@ async def _measure(app: Any, school: fixtures.BenchSchool, endpoint: str, count:
                 timings.before.append(timings.trip_started - started)
                 timings.trip.append(timings.trip_ended - timings.trip_started)
                 timings.after.append(ended - timings.trip_ended)
+        timings.cpu_per_request = (time.process_time() - cpu_started) / count
     finally:
         concern_routes.in_one_trip = _IN_ONE_TRIP
     return timings
@@ -178,11 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with throwaway_database("postgresql", pg_url=args.pg_url) as url:
                 results = asyncio.run(_run(url, endpoints, args.requests))
-    print(f"{args.backend}, {args.requests} sequential requests each, medians in ms:")
-    print(f"{'endpoint':<10}{'before':>9}{'unit of work':>14}{'after':>9}{'total':>9}")
+    print(f"{args.backend}, {args.requests} sequential requests each, medians in ms;")
+    print("CPU: the process's CPU time per request, all threads, mean")
+    print(f"{'endpoint':<10}{'before':>9}{'unit of work':>14}{'after':>9}{'total':>9}{'CPU':>9}")
     for endpoint, t in results:
         parts = [statistics.median(x) * 1000 for x in (t.before, t.trip, t.after)]
-        print(f"{endpoint:<10}{parts[0]:>9.3f}{parts[1]:>14.3f}{parts[2]:>9.3f}{sum(parts):>9.3f}")
+        print(
+            f"{endpoint:<10}{parts[0]:>9.3f}{parts[1]:>14.3f}{parts[2]:>9.3f}{sum(parts):>9.3f}"
+            f"{t.cpu_per_request * 1000:>9.3f}"
+        )
     return 0
 
 
