@@ -91,6 +91,11 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     return engine
 
 
+def is_sqlite_locked(error: sa_exc.DBAPIError) -> bool:
+    """SQLite gave up waiting for another connection's lock (its busy timeout, or none)."""
+    return "database is locked" in str(error.orig)
+
+
 # Set while ``begin_if_free`` begins a transaction: SQLite's BEGIN IMMEDIATE then gives up
 # at once, instead of waiting up to the busy timeout, when another connection writes.
 _begin_without_waiting: ContextVar[bool] = ContextVar("begin_without_waiting", default=False)
@@ -112,7 +117,7 @@ def begin_if_free(session: Session) -> bool:
     try:
         session.connection()
     except sa_exc.OperationalError as error:
-        if "database is locked" not in str(error.orig):
+        if not is_sqlite_locked(error):
             raise
         session.rollback()
         return False

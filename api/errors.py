@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from api.context import request_id_var
+from api.db import is_sqlite_locked
 from services.errors import DomainError
 
 logger = logging.getLogger("concernlog.errors")
@@ -211,7 +212,7 @@ def is_transient(exc: DBAPIError) -> bool:
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate in _TRANSIENT_SQLSTATES:
         return True
-    return "database is locked" in str(exc.orig)
+    return is_sqlite_locked(exc)
 
 
 def _is_unstorable_text(exc: DBAPIError) -> bool:

@@ -5,6 +5,8 @@ transaction, seen by the same engine events. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,6 +27,24 @@ USERS_OF_SCHOOL = sa.select(
     USERS.c.school_id == sa.bindparam("school_id"),
     USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
 )
+
+
+@contextmanager
+def _statements_seen(database: Database) -> Iterator[list[tuple[str, bool]]]:
+    """Each statement the engine's cursor events see meanwhile: its first word, and
+    whether it ran as an executemany."""
+    seen: list[tuple[str, bool]] = []
+
+    def remember(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, many: bool
+    ) -> None:
+        seen.append((statement.split()[0].lower(), many))
+
+    event.listen(database.engine, "before_cursor_execute", remember)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", remember)
 
 
 def test_rows_are_what_sqlalchemy_reads(database: Database) -> None:
@@ -122,19 +142,8 @@ def test_driver_errors_are_sqlalchemys_and_hide_parameters(database: Database) -
 def test_engine_events_see_prepared_statements(database: Database) -> None:
     school = make_school(database)
     user = make_user(database, school)
-    seen: list[tuple[str, bool]] = []
-
-    def remember(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, many: bool
-    ) -> None:
-        seen.append((statement.split()[0].lower(), many))
-
-    event.listen(database.engine, "before_cursor_execute", remember)
-    try:
-        with database.transaction() as session:
-            Prepared(USERS_OF_SCHOOL).rows(session, {"school_id": school.id, "user_ids": [user.id]})
-    finally:
-        event.remove(database.engine, "before_cursor_execute", remember)
+    with _statements_seen(database) as seen, database.transaction() as session:
+        Prepared(USERS_OF_SCHOOL).rows(session, {"school_id": school.id, "user_ids": [user.id]})
     assert ("select", False) in seen
 
 
@@ -178,19 +187,8 @@ def test_insert_many_is_one_statement_per_chunk_or_one_pipeline(
         }
         for i in range(300)
     ]
-    statements: list[tuple[str, bool]] = []
-
-    def remember(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, many: bool
-    ) -> None:
-        statements.append((statement.split()[0].lower(), many))
-
-    event.listen(database.engine, "before_cursor_execute", remember)
-    try:
-        with database.transaction() as session:
-            annexes.insert_many(session, rows)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", remember)
+    with _statements_seen(database) as statements, database.transaction() as session:
+        annexes.insert_many(session, rows)
     inserts = [s for s in statements if s[0] == "insert"]
     if backend == "sqlite":  # 4 columns: 249 rows per statement at most
         assert inserts == [("insert", False)] * 2
