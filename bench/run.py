@@ -259,6 +259,9 @@ def concernlog_endpoints(school: fixtures.BenchSchool, port: int) -> list[Endpoi
             "GET /guidance/cse (If-None-Match)",
             [render("GET", f"{API}/guidance/cse", host=host, headers={"If-None-Match": etag})],
             304,
+            # No database, no token, no body: what every request costs in middleware,
+            # routing and the threadpool hop, beside the bare app's.
+            profile=True,
         ),
         Endpoint(
             "read",

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.seed --concerns 1000000            # the issue's data scale
     .venv/bin/python -m bench.seed --concerns 20000 --schools 5  # a quick look
-    .venv/bin/python -m bench.seed --concerns 1000000 --backends postgresql --keep
+    .venv/bin/python -m bench.seed --concerns 1000000 --keep bench/data   # and leave them
+    .venv/bin/python -m bench.seed --reuse bench/data   # time the queries again, no seeding
 
 For each backend (SQLite in a temporary file; PostgreSQL in a throwaway database, skipped
 with a message when unreachable): migrate with ``concernlog migrate``, fill the database
@@ -47,7 +48,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -55,7 +57,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 import models  # noqa: F401  (registers every table: their types encode the values)
 from api.db import normalise_url
@@ -158,9 +160,34 @@ class Targets:
     """What the query phase addresses: one school, its DSL, its heavy pupil."""
 
     school_id: uuid.UUID
-    dsl_token: str
+    dsl_id: uuid.UUID
     heavy_pupil_id: uuid.UUID
     now: datetime
+
+    @property
+    def dsl_token(self) -> str:
+        from models.user import User
+
+        dsl = User(id=self.dsl_id, school_id=self.school_id, role="dsl", token_version=1,
+                   email="x@fictional-school.example", display_name="x")  # fmt: skip
+        return fixtures.mint_token(fixtures.keyring(SECRET_KEY), dsl)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "school_id": str(self.school_id),
+            "dsl_id": str(self.dsl_id),
+            "heavy_pupil_id": str(self.heavy_pupil_id),
+            "now": self.now.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, saved: dict[str, str]) -> Targets:
+        return cls(
+            school_id=uuid.UUID(saved["school_id"]),
+            dsl_id=uuid.UUID(saved["dsl_id"]),
+            heavy_pupil_id=uuid.UUID(saved["heavy_pupil_id"]),
+            now=datetime.fromisoformat(saved["now"]),
+        )
 
 
 # --- writing rows ----------------------------------------------------------------------------
@@ -593,14 +620,9 @@ def seed(
         engine.dispose()
     assert generator.first_dsl is not None and generator.first_heavy_pupil is not None
     dsl_id, school_id = generator.first_dsl
-    keys = fixtures.keyring(SECRET_KEY)
-    from models.user import User
-
-    dsl = User(id=dsl_id, school_id=school_id, email="x@fictional-school.example",
-               display_name="x", role="dsl", token_version=1)  # fmt: skip
     return report, Targets(
         school_id=school_id,
-        dsl_token=fixtures.mint_token(keys, dsl),
+        dsl_id=dsl_id,
         heavy_pupil_id=generator.first_heavy_pupil,
         now=now,
     )
@@ -752,7 +774,19 @@ def run_backend(
             message = f"PostgreSQL at {args.pg_url} is unreachable ({why}); skipped"
             print(f"seed: {message}")
             return {"backend": backend, "skipped": message}
-    with throwaway_database(backend, pg_url=args.pg_url) as url:
+    if args.reuse is not None:
+        kept = Kept.load(args.reuse, backend)
+        migrate(kept.url)  # a database kept by older code is brought to this code's schema
+        print(f"seed: {backend}: reusing {kept.scale.concerns:,} concerns kept in {args.reuse}")
+        result: dict[str, Any] = {"backend": backend, "reused": str(args.reuse)}
+        result.update(measure(kept.url, kept.targets, args, work_dir, backend))
+        return result
+    database = (
+        kept_database(backend, args.keep, pg_url=args.pg_url)
+        if args.keep is not None
+        else throwaway_database(backend, pg_url=args.pg_url)
+    )
+    with database as url:
         migrate(url)
         print(f"seed: {backend}: migrated; seeding {scale.concerns:,} concerns")
         started = time.perf_counter()
@@ -763,7 +797,7 @@ def run_backend(
             f"seed: {backend}: {report.total_rows:,} rows in {seconds:.1f} s "
             f"({rate:,.0f} rows/s, {scale.concerns / seconds:,.0f} concerns/s)"
         )
-        result: dict[str, Any] = {
+        result = {
             "backend": backend,
             "seed": {
                 "rows": report.rows,
@@ -776,17 +810,79 @@ def run_backend(
         }
         if backend == "sqlite":
             result["database_bytes"] = Path(url.removeprefix("sqlite:///")).stat().st_size
-        if args.skip_queries:
-            return result
-        with serve_concernlog(url, work_dir, f"concernlog-scale-{backend}") as server:
-            result["queries"] = time_queries(server.port, targets, args.runs)
-            result["server_memory_kib"] = server.memory_kib()
-            if args.verify:
-                result["audit_verify"] = verify_audit(server.port, targets)
-                print(f"seed: {backend}: GET /audit/verify -> {result['audit_verify']}")
-        if args.keep:
-            print(f"seed: --keep has no effect on a throwaway database ({url})")
+        if args.keep is not None:
+            Kept(url=url, scale=scale, targets=targets).save(args.keep, backend)
+            print(f"seed: {backend}: kept in {args.keep} (time it again with --reuse)")
+        if not args.skip_queries:
+            result.update(measure(url, targets, args, work_dir, backend))
         return result
+
+
+def measure(
+    url: str, targets: Targets, args: argparse.Namespace, work_dir: Path, backend: str
+) -> dict[str, Any]:
+    """The timed queries against a seeded database, and the server's memory after them."""
+    result: dict[str, Any] = {}
+    with serve_concernlog(url, work_dir, f"concernlog-scale-{backend}") as server:
+        result["queries"] = time_queries(server.port, targets, args.runs)
+        result["server_memory_kib"] = server.memory_kib()
+        if args.verify:
+            result["audit_verify"] = verify_audit(server.port, targets)
+            print(f"seed: {backend}: GET /audit/verify -> {result['audit_verify']}")
+    return result
+
+
+# The PostgreSQL database ``--keep`` fills (replacing it) and leaves for ``--reuse``.
+KEPT_PG_DATABASE = "concernlog_scale_kept"
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A seeded database left for later runs (``--keep DIR``), described in
+    ``DIR/<backend>.json``: where it is, its scale and what the queries address."""
+
+    url: str
+    scale: Scale
+    targets: Targets
+
+    def save(self, folder: Path, backend: str) -> None:
+        described = {"url": self.url, "scale": self.scale.__dict__, **self.targets.to_json()}
+        (folder / f"{backend}.json").write_text(json.dumps(described, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path, backend: str) -> Kept:
+        path = folder / f"{backend}.json"
+        if not path.exists():
+            raise SystemExit(f"seed: nothing kept for {backend} in {folder} (run with --keep)")
+        saved = json.loads(path.read_text())
+        return cls(
+            url=saved["url"], scale=Scale(**saved["scale"]), targets=Targets.from_json(saved)
+        )
+
+
+@contextmanager
+def kept_database(backend: str, folder: Path, *, pg_url: str) -> Iterator[str]:
+    """An empty database that outlives the run: ``folder/sqlite.db``, or the PostgreSQL
+    database ``concernlog_scale_kept`` on ``pg_url``'s server; either replaced if there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{backend}.json").unlink(missing_ok=True)
+    if backend == "sqlite":
+        path = folder / "sqlite.db"
+        for stale in (path, path.with_name("sqlite.db-wal"), path.with_name("sqlite.db-shm")):
+            stale.unlink(missing_ok=True)
+        yield f"sqlite:///{path.resolve()}"
+        return
+    server = make_url(normalise_url(pg_url))
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(
+                sa.text(f'DROP DATABASE IF EXISTS "{KEPT_PG_DATABASE}" WITH (FORCE)')
+            )
+            connection.execute(sa.text(f'CREATE DATABASE "{KEPT_PG_DATABASE}"'))
+    finally:
+        admin.dispose()
+    yield server.set(database=KEPT_PG_DATABASE).render_as_string(hide_password=False)
 
 
 def render_table(results: list[dict[str, Any]]) -> str:
@@ -870,21 +966,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verify", action="store_true", help="also GET /audit/verify on one school afterwards"
     )
-    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="leave the seeded databases (SQLite in DIR, PostgreSQL as "
+        f"{KEPT_PG_DATABASE}) and describe them in DIR, for --reuse",
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="DIR",
+        help="time the queries on the databases kept in DIR (migrated first), seeding nothing",
+    )
     args = parser.parse_args(argv)
+    if args.keep is not None and args.reuse is not None:
+        parser.error("--keep seeds, --reuse does not: give one of them")
     if args.concerns < args.schools * HEAVY_PUPIL_CONCERNS:
         parser.error(
             f"--concerns must be at least {HEAVY_PUPIL_CONCERNS} per school "
             f"({args.schools * HEAVY_PUPIL_CONCERNS:,} for {args.schools} schools)"
         )
-    scale = Scale(
-        concerns=args.concerns,
-        schools=args.schools,
-        pupils_per_school=args.pupils,
-        staff_per_school=args.staff,
-        seed=args.seed,
-    )
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    scale = (
+        Kept.load(args.reuse, backends[0]).scale
+        if args.reuse is not None
+        else Scale(
+            concerns=args.concerns,
+            schools=args.schools,
+            pupils_per_school=args.pupils,
+            staff_per_school=args.staff,
+            seed=args.seed,
+        )
+    )
     started_at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results = []
     with tempfile.TemporaryDirectory(prefix="concernlog-scale-") as folder:

@@ -1,11 +1,11 @@
 """Routers: one thin module per resource.
 
-``public_router`` holds the deliberately public routes (health, guidance, and the auth
-endpoints that issue tokens). Everything else is mounted on ``protected_router``, which
-requires an authenticated caller, so a new route cannot be public by accident.
+``PUBLIC_ROUTERS`` are the deliberately public routes (guidance, and the auth endpoints
+that issue tokens; health beside them). Everything else is in ``PROTECTED_ROUTERS``, whose
+every route requires an authenticated caller, so a new route cannot be public by accident.
 """
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 
 from api.deps import require_full_access
 from routers import (
@@ -23,23 +23,36 @@ from routers import (
     users,
 )
 
-public_router = APIRouter()
-public_router.include_router(guidance.router)
-# /auth/token, /refresh and /logout are public by nature; /auth/me and /auth/mfa/* declare
-# their own authentication (they admit tokens limited to MFA enrolment).
-public_router.include_router(auth.router)
+# Deliberately public: the guidance, and the auth endpoints. /auth/token, /refresh and
+# /logout are public by nature; /auth/me and /auth/mfa/* declare their own authentication
+# (they admit tokens limited to MFA enrolment).
+PUBLIC_ROUTERS: tuple[APIRouter, ...] = (guidance.router, auth.router)
 
-health_router = health.router
+# Everything else: every route of these requires a fully authenticated caller (their own
+# role guards come on top). A request is matched against the routes in this order: the
+# concern routes, which staff and DSLs use all day, come first.
+PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
+    concerns.router,
+    triage.router,
+    pupils.router,
+    cases.router,
+    reports.router,
+    users.router,
+    service_accounts.router,
+    audit.router,
+    mis.router,
+)
 
-protected_router = APIRouter(dependencies=[Depends(require_full_access)])
-# A request is matched against the routes in this order: the concern routes, which staff
-# and DSLs use all day, come first.
-protected_router.include_router(concerns.router)
-protected_router.include_router(triage.router)
-protected_router.include_router(pupils.router)
-protected_router.include_router(cases.router)
-protected_router.include_router(reports.router)
-protected_router.include_router(users.router)
-protected_router.include_router(service_accounts.router)
-protected_router.include_router(audit.router)
-protected_router.include_router(mis.router)
+
+def include_routers(app: FastAPI, *, prefix: str) -> None:
+    """Mount every router on ``app``, the API's under ``prefix``; health also at the root.
+
+    Each router is included in the app itself, with the authentication it needs, rather
+    than in one protected router included in turn: FastAPI matches a request once per level
+    of nesting and walks every level's routes again to handle it (issue #7)."""
+    for router in PROTECTED_ROUTERS:
+        app.include_router(router, prefix=prefix, dependencies=[Depends(require_full_access)])
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router, prefix=prefix)
+    app.include_router(health.router)
+    app.include_router(health.router, prefix=prefix, include_in_schema=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import uuid
@@ -16,7 +17,7 @@ from sqlmodel import select
 from api.config import DEFAULT_DATABASE_URL, ConfigurationError, Settings
 from api.db import Database
 from api.deps import SessionDep
-from api.main import create_app
+from api.main import create_app, keep_start_up_out_of_gc
 from models import School, new_id
 from services import schools
 from services.errors import Conflict
@@ -308,3 +309,15 @@ def test_database_down_is_503_not_500(tmp_path) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.headers["content-type"] == PROBLEM
+
+
+def test_start_up_objects_are_kept_out_of_the_collector() -> None:
+    gc.unfreeze()
+    try:
+        startup_object = {"made": "at start-up"}
+        keep_start_up_out_of_gc()
+        assert gc.get_freeze_count() > 0
+        # Frozen objects are in no generation: a full collection no longer walks them.
+        assert not any(startup_object is tracked for tracked in gc.get_objects())
+    finally:
+        gc.unfreeze()
