@@ -23,17 +23,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, Subquery, and_, literal_column, or_, union_all
 from sqlmodel import Session, col, select
 
 from models.case import CaseAction, CaseDecision, CaseEvent
-from models.chronology import (
-    ChronologyDetails,
-    ChronologyItem,
-    ChronologyPage,
-    ChronologySource,
-    ChronologyType,
-)
+from models.chronology import ChronologyItem, ChronologyPage, ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil, Person
 from models.triage import TriageEvent, TriageField
 from services import audit, concerns, pupils
@@ -134,41 +129,39 @@ def _label(value: str | None) -> str:
     return value.replace("_", " ") if value else "none"
 
 
-# Entries are built with ``model_construct``: every value comes from the database (or from
-# a concern already shaped), with the types the models declare, and a page of 200 entries
-# validated field by field cost a fifth of the chronology's time (issue #7).
+# A page's entries are shaped as plain dicts and validated in one call into pydantic-core:
+# for 200 entries that is a third of the time of building each entry's three models in
+# Python with ``model_construct`` (issue #7), and every value is still checked against
+# the model.
+_ITEMS: TypeAdapter[list[ChronologyItem]] = TypeAdapter(list[ChronologyItem])
 
 
-def _concern_href(concern_id: uuid.UUID) -> ChronologySource:
-    return ChronologySource.model_construct(
-        type="concern", id=concern_id, href=f"{API_BASE}/concerns/{concern_id}"
-    )
+def _concern_href(concern_id: uuid.UUID) -> dict[str, Any]:
+    return {"type": "concern", "id": concern_id, "href": f"{API_BASE}/concerns/{concern_id}"}
 
 
-def _case_href(case_id: uuid.UUID) -> ChronologySource:
-    return ChronologySource.model_construct(
-        type="case", id=case_id, href=f"{API_BASE}/cases/{case_id}"
-    )
+def _case_href(case_id: uuid.UUID) -> dict[str, Any]:
+    return {"type": "case", "id": case_id, "href": f"{API_BASE}/cases/{case_id}"}
 
 
-def _concern_item(concern: Any, indicators: list[str], by: Person) -> ChronologyItem:
+def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, Any]:
     signs = f" ({', '.join(indicators)})" if indicators else ""
-    return ChronologyItem.model_construct(
-        id=concern.id,
-        type=ChronologyType.concern,
-        occurred_at=concern.observed_at,
-        recorded_at=concern.recorded_at,
-        by=by,
-        source=_concern_href(concern.id),
-        summary=_shorten(f"Concern{signs}: {concern.description}"),
-        details=ChronologyDetails.model_construct(
-            description=concern.description,
-            indicators=indicators,
-            location=concern.location,
-            immediate_danger=concern.immediate_danger,
-            police_contacted=concern.police_contacted,
-        ),
-    )
+    return {
+        "id": concern.id,
+        "type": ChronologyType.concern,
+        "occurred_at": concern.observed_at,
+        "recorded_at": concern.recorded_at,
+        "by": by,
+        "source": _concern_href(concern.id),
+        "summary": _shorten(f"Concern{signs}: {concern.description}"),
+        "details": {
+            "description": concern.description,
+            "indicators": indicators,
+            "location": concern.location,
+            "immediate_danger": concern.immediate_danger,
+            "police_contacted": concern.police_contacted,
+        },
+    }
 
 
 def _triage_summary(event: TriageEvent, people: dict[uuid.UUID, Person]) -> str:
@@ -245,7 +238,7 @@ def _load(
             user_ids.update(uuid.UUID(v) for v in (event.from_value, event.to_value) if v)
     people = concerns.people_by_id(session, principal.school_id, user_ids)
 
-    items: list[ChronologyItem] = []
+    items: list[dict[str, Any]] = []
     for row in rows:
         entry_id = row.entry_id
         if row.kind == "concern":
@@ -254,7 +247,7 @@ def _load(
         elif row.kind == "addendum":
             addendum = addenda[entry_id]
             items.append(
-                ChronologyItem.model_construct(
+                dict(
                     id=addendum.id,
                     type=ChronologyType.addendum,
                     occurred_at=addendum.recorded_at,
@@ -262,7 +255,7 @@ def _load(
                     by=people[addendum.recorded_by],
                     source=_concern_href(addendum.concern_id),
                     summary=_shorten(f"Addendum: {addendum.text}"),
-                    details=ChronologyDetails.model_construct(
+                    details=dict(
                         text=addendum.text, reason=addendum.reason, concern_id=addendum.concern_id
                     ),
                 )
@@ -270,7 +263,7 @@ def _load(
         elif row.kind == "triage":
             event = triage_events[entry_id]
             items.append(
-                ChronologyItem.model_construct(
+                dict(
                     id=event.id,
                     type=ChronologyType.triage,
                     occurred_at=event.recorded_at,
@@ -278,7 +271,7 @@ def _load(
                     by=people[event.recorded_by],
                     source=_concern_href(event.concern_id),
                     summary=_triage_summary(event, people),
-                    details=ChronologyDetails.model_construct(
+                    details=dict(
                         field=event.field,
                         from_value=event.from_value,
                         to_value=event.to_value,
@@ -290,7 +283,7 @@ def _load(
         elif row.kind == "case_event":
             case_event = case_events[entry_id]
             items.append(
-                ChronologyItem.model_construct(
+                dict(
                     id=case_event.id,
                     type=_CASE_EVENT_TYPES[case_event.kind],
                     occurred_at=case_event.recorded_at,
@@ -298,7 +291,7 @@ def _load(
                     by=people[case_event.recorded_by],
                     source=_case_href(case_event.case_id),
                     summary=_case_event_summary(case_event),
-                    details=ChronologyDetails.model_construct(
+                    details=dict(
                         text=case_event.text,
                         reason=case_event.reason,
                         from_value=case_event.from_value,
@@ -312,7 +305,7 @@ def _load(
             action = actions[entry_id]
             with_whom = f", with {action.with_whom}" if action.with_whom else ""
             items.append(
-                ChronologyItem.model_construct(
+                dict(
                     id=action.id,
                     type=ChronologyType.action,
                     occurred_at=action.occurred_at,
@@ -322,7 +315,7 @@ def _load(
                     summary=_shorten(
                         f"Action ({_label(action.type)}{with_whom}): {action.description}"
                     ),
-                    details=ChronologyDetails.model_construct(
+                    details=dict(
                         action_type=action.type,
                         description=action.description,
                         with_whom=action.with_whom,
@@ -333,7 +326,7 @@ def _load(
         else:
             decision = decisions[entry_id]
             items.append(
-                ChronologyItem.model_construct(
+                dict(
                     id=decision.id,
                     type=ChronologyType.decision,
                     occurred_at=decision.recorded_at,
@@ -341,12 +334,12 @@ def _load(
                     by=people[decision.recorded_by],
                     source=_case_href(decision.case_id),
                     summary=_shorten(f"Decision: {decision.decision} Reason: {decision.reason}"),
-                    details=ChronologyDetails.model_construct(
+                    details=dict(
                         decision=decision.decision, reason=decision.reason, case_id=decision.case_id
                     ),
                 )
             )
-    return items
+    return _ITEMS.validate_python(items)
 
 
 def _page(

@@ -419,7 +419,7 @@ def _outline_statements() -> tuple[Any, Any]:
         )
         .order_by(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.position)
     )
-    return outlines, indicators
+    return Prepared(outlines), Prepared(indicators)
 
 
 # A pupil's concerns observed in a period, and their indicators: by pupil and period, not
@@ -449,9 +449,9 @@ def pupil_outlines(
         "observed_from": observed_from,
         "observed_to": observed_to,
     }
-    rows = _core(session, _PUPIL_OUTLINES, parameters).all()
+    rows = _PUPIL_OUTLINES.rows(session, parameters)
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for concern_id, indicator_id in _core(session, _PUPIL_OUTLINE_INDICATORS, parameters):
+    for concern_id, indicator_id in _PUPIL_OUTLINE_INDICATORS.rows(session, parameters):
         indicators[concern_id].append(indicator_id)
     return {row.id: (row, indicators[row.id]) for row in rows}
 
