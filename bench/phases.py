@@ -155,12 +155,13 @@ async def _run(url: str, endpoints: list[str], count: int) -> list[tuple[str, Ti
         CONCERNLOG_ENV="production",
         CONCERNLOG_LOG_LEVEL="WARNING",
     )
-    from api.config import Settings
-    from api.main import create_app
+    from api.main import app_factory
 
     run_migrations(url)
     school = fixtures.seed_school(url, secret_key=SECRET_KEY)
-    app = create_app(Settings())
+    # Built as ``concernlog serve`` builds it, the process's tuning (GIL switch interval,
+    # malloc, garbage collector) included.
+    app = app_factory()
     results = []
     async with app.router.lifespan_context(app):
         for endpoint in endpoints:
