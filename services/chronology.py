@@ -137,31 +137,31 @@ _ITEMS: TypeAdapter[list[ChronologyItem]] = TypeAdapter(list[ChronologyItem])
 
 
 def _concern_href(concern_id: uuid.UUID) -> dict[str, Any]:
-    return {"type": "concern", "id": concern_id, "href": f"{API_BASE}/concerns/{concern_id}"}
+    return dict(type="concern", id=concern_id, href=f"{API_BASE}/concerns/{concern_id}")
 
 
 def _case_href(case_id: uuid.UUID) -> dict[str, Any]:
-    return {"type": "case", "id": case_id, "href": f"{API_BASE}/cases/{case_id}"}
+    return dict(type="case", id=case_id, href=f"{API_BASE}/cases/{case_id}")
 
 
 def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, Any]:
     signs = f" ({', '.join(indicators)})" if indicators else ""
-    return {
-        "id": concern.id,
-        "type": ChronologyType.concern,
-        "occurred_at": concern.observed_at,
-        "recorded_at": concern.recorded_at,
-        "by": by,
-        "source": _concern_href(concern.id),
-        "summary": _shorten(f"Concern{signs}: {concern.description}"),
-        "details": {
-            "description": concern.description,
-            "indicators": indicators,
-            "location": concern.location,
-            "immediate_danger": concern.immediate_danger,
-            "police_contacted": concern.police_contacted,
-        },
-    }
+    return dict(
+        id=concern.id,
+        type=ChronologyType.concern,
+        occurred_at=concern.observed_at,
+        recorded_at=concern.recorded_at,
+        by=by,
+        source=_concern_href(concern.id),
+        summary=_shorten(f"Concern{signs}: {concern.description}"),
+        details=dict(
+            description=concern.description,
+            indicators=indicators,
+            location=concern.location,
+            immediate_danger=concern.immediate_danger,
+            police_contacted=concern.police_contacted,
+        ),
+    )
 
 
 def _triage_summary(event: TriageEvent, people: dict[uuid.UUID, Person]) -> str:
