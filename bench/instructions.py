@@ -45,8 +45,7 @@ from bench.run import (
     Endpoint,
     bare_endpoints,
     concernlog_endpoints,
-    machine,
-    versions,
+    results_document,
 )
 from bench.servers import (
     CONCERNLOG,
@@ -211,15 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    document = {
-        "kind": "concernlog-bench-instructions",
-        "started_at": started_at,
-        "machine": machine(),
-        "versions": versions(),
-        "backend": "sqlite",
-        "rows": rows,
-        "table": table.splitlines(),
-    }
+    document = results_document(
+        "concernlog-bench-instructions", started_at, table, backend="sqlite", rows=rows
+    )
     (RESULTS_DIR / "instructions-latest.json").write_text(json.dumps(document, indent=2) + "\n")
     print("\ninstructions: results in bench/results/instructions-latest.json")
     return 0

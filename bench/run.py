@@ -529,6 +529,19 @@ def versions() -> dict[str, str]:
     return found
 
 
+def results_document(kind: str, started_at: str, table: str, **fields: Any) -> dict[str, Any]:
+    """What every bench writes to ``bench/results/``: which bench, when, on which machine
+    with which versions, its own ``fields``, and the table it printed."""
+    return {
+        "kind": kind,
+        "started_at": started_at,
+        "machine": machine(),
+        "versions": versions(),
+        **fields,
+        "table": table.splitlines(),
+    }
+
+
 def machine() -> dict[str, Any]:
     model = ""
     try:
@@ -645,30 +658,28 @@ def table(run: Run, baseline: dict[str, float]) -> str:
 def write_results(run: Run, baseline: dict[str, Any], rendered: str) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     settings = run.settings
-    document = {
-        "kind": "concernlog-bench",
-        "started_at": run.started_at,
-        "machine": machine(),
-        "versions": versions(),
-        "load_generator": {
+    document = results_document(
+        "concernlog-bench",
+        run.started_at,
+        rendered,
+        load_generator={
             "name": settings.generator.name,
             "detail": settings.generator.describe(),
         },
-        "load": {
+        load={
             "connections": settings.connections,
             "duration_s": settings.duration,
             "warmup_s": settings.warmup,
         },
-        "server": "concernlog serve (uvicorn, one worker, CONCERNLOG_ENV=production)",
+        server="concernlog serve (uvicorn, one worker, CONCERNLOG_ENV=production)",
         **baseline,
-        "results": run.rows,
-        "server_memory_kib": run.memory,
-        "skipped": run.skipped,
-        "profiles": run.profiles,
-        "loadgen_calibration": run.calibration,
-        "load_average": {"start": run.load_average, "end": os.getloadavg()},
-        "table": rendered.splitlines(),
-    }
+        results=run.rows,
+        server_memory_kib=run.memory,
+        skipped=run.skipped,
+        profiles=run.profiles,
+        loadgen_calibration=run.calibration,
+        load_average={"start": run.load_average, "end": os.getloadavg()},
+    )
     path = RESULTS_DIR / f"{run.started_at}.json"
     text = json.dumps(document, indent=2, default=str) + "\n"
     path.write_text(text)

@@ -62,7 +62,7 @@ from sqlalchemy.engine import Engine, make_url
 import models  # noqa: F401  (registers every table: their types encode the values)
 from api.db import normalise_url
 from bench import fixtures
-from bench.run import RESULTS_DIR, machine, versions
+from bench.run import RESULTS_DIR, results_document
 from bench.servers import (
     DEFAULT_PG_URL,
     HOST,
@@ -1008,16 +1008,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(rendered)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    document = {
-        "kind": "concernlog-bench-scale",
-        "started_at": started_at,
-        "machine": machine(),
-        "versions": versions(),
-        "scale": scale.__dict__,
-        "runs_per_query": args.runs,
-        "results": results,
-        "table": rendered.splitlines(),
-    }
+    document = results_document(
+        "concernlog-bench-scale",
+        started_at,
+        rendered,
+        scale=scale.__dict__,
+        runs_per_query=args.runs,
+        results=results,
+    )
     text = json.dumps(document, indent=2, default=str) + "\n"
     path = RESULTS_DIR / f"scale-{started_at}.json"
     path.write_text(text)
