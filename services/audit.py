@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -86,30 +86,34 @@ class AuditPage:
     next_cursor: str | None
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _string(value: str | None) -> str:
+    # What json.dumps writes for a string (escaped, ASCII only) or None.
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _id(value: uuid.UUID | None) -> str:
+    # A UUID's text needs no escaping.
+    return "null" if value is None else f'"{value}"'
 
 
 def _canonical(values: Mapping[Any, Any]) -> bytes:
-    fields = {
-        "school_id": str(values["school_id"]),
-        "seq": values["seq"],
-        # Always UTC: the database hands timestamps back in UTC, so a caller's "now" in
-        # another offset must hash the same way it will read back.
-        "occurred_at": values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds"),
-        "actor_type": values["actor_type"],
-        "actor_id": _text(values["actor_id"]),
-        "actor_role": values["actor_role"],
-        "action": values["action"],
-        "entity_type": values["entity_type"],
-        "entity_id": _text(values["entity_id"]),
-        "pupil_id": _text(values["pupil_id"]),
-        "request_id": values["request_id"],
-        "run_id": _text(values["run_id"]),
-        "outcome": values["outcome"],
-        "prev_hash": values["prev_hash"],
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    """The bytes an event's hash covers: every hashed field as JSON, keys sorted, no
+    spaces, ASCII only (exactly ``json.dumps(fields, sort_keys=True, separators=(",",
+    ":"))``, which the first chains were hashed with; the tests hold the two together),
+    written field by field in that order: a third of the time ``json.dumps`` takes, for
+    the ~45 events a page of concerns appends. Timestamps are hashed in UTC: the database
+    hands them back in UTC, so a caller's "now" in another offset hashes as it reads back."""
+    occurred_at = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    return (
+        f'{{"action":{_string(values["action"])},"actor_id":{_id(values["actor_id"])},'
+        f'"actor_role":{_string(values["actor_role"])},'
+        f'"actor_type":{_string(values["actor_type"])},'
+        f'"entity_id":{_id(values["entity_id"])},"entity_type":{_string(values["entity_type"])},'
+        f'"occurred_at":"{occurred_at}","outcome":{_string(values["outcome"])},'
+        f'"prev_hash":{_string(values["prev_hash"])},"pupil_id":{_id(values["pupil_id"])},'
+        f'"request_id":{_string(values["request_id"])},"run_id":{_id(values["run_id"])},'
+        f'"school_id":"{values["school_id"]}","seq":{int(values["seq"])}}}'
+    ).encode("ascii")
 
 
 def _hash_of(values: Mapping[Any, Any]) -> str:

@@ -3,14 +3,18 @@ catches an edited, removed or re-linked row (API and CLI, both databases)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -140,6 +144,79 @@ def test_a_timestamp_in_another_offset_hashes_as_it_reads_back(
         database, school, 2, start=datetime(2026, 6, 1, 9, 0, tzinfo=timezone(timedelta(hours=1)))
     )
     assert _verify(database, school).ok
+
+
+def _canonical_by_json_dumps(values: dict[str, Any]) -> bytes:
+    # The definition the first chains were hashed with: what ``audit._canonical`` must
+    # keep writing, byte for byte, or every existing chain stops verifying.
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    fields = {
+        "school_id": str(values["school_id"]),
+        "seq": values["seq"],
+        "occurred_at": values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_type": values["actor_type"],
+        "actor_id": text(values["actor_id"]),
+        "actor_role": values["actor_role"],
+        "action": values["action"],
+        "entity_type": values["entity_type"],
+        "entity_id": text(values["entity_id"]),
+        "pupil_id": text(values["pupil_id"]),
+        "request_id": values["request_id"],
+        "run_id": text(values["run_id"]),
+        "outcome": values["outcome"],
+        "prev_hash": values["prev_hash"],
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+_EVENT_VALUES = {
+    "school_id": uuid.UUID("0190a3c4-1111-7000-8000-000000000001"),
+    "seq": 42,
+    "occurred_at": datetime(2026, 3, 2, 9, 15, 0, 250, tzinfo=timezone(timedelta(hours=1))),
+    "actor_type": "user",
+    "actor_id": uuid.UUID("0190a3c4-2222-7000-8000-000000000002"),
+    "actor_role": "dsl",
+    "action": "concern.list",
+    "entity_type": "concern",
+    "entity_id": None,
+    "pupil_id": uuid.UUID("0190a3c4-3333-7000-8000-000000000003"),
+    "request_id": "req-1",
+    "run_id": None,
+    "outcome": "success",
+    "prev_hash": "0" * 64,
+}
+
+
+def test_the_hashed_form_of_an_event_is_fixed() -> None:
+    assert audit._canonical(_EVENT_VALUES) == _canonical_by_json_dumps(_EVENT_VALUES)
+    # Known answer: chains already written depend on this digest never changing.
+    assert audit._hash_of(_EVENT_VALUES) == (
+        "4b7e671a4281d6c811231669a75f90d29b85a99ecb0135ca2362828eb059073b"
+    )
+
+
+_text_values = st.none() | st.text()
+_ids = st.none() | st.uuids()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    occurred_at=st.datetimes(timezones=st.timezones()),
+    actor_id=_ids,
+    entity_id=_ids,
+    pupil_id=_ids,
+    run_id=_ids,
+    request_id=_text_values,
+    actor_role=_text_values,
+    entity_type=_text_values,
+    action=st.text(),
+)
+def test_the_hashed_form_is_json_with_sorted_keys_whatever_the_values(**values: Any) -> None:
+    event = {**_EVENT_VALUES, **values}
+    assert audit._canonical(event) == _canonical_by_json_dumps(event)
 
 
 def test_editing_an_action_is_reported_at_its_seq(database: Database, school: School) -> None:
