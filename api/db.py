@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import uuid
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.types import Uuid
 from sqlmodel import Session
 
 from services.errors import DomainError
@@ -234,6 +236,29 @@ MAX_PARAMETERS = 999
 _Text = tuple[str, Sequence[str], dict[str, tuple[str, int]]]
 
 
+# Ids parsed from SQLite's text, kept for the next time the same text comes back: a page of
+# concerns reads each concern's id once per pupil, indicator and addendum, and the same
+# pupils' and staff's ids on every page; parsing one costs ~25 times a dict lookup. One
+# store for every prepared statement, emptied whenever it is full (~1.5 MB at most).
+# PostgreSQL's driver hands back UUID objects itself.
+REMEMBERED_IDS = 8192
+_parsed_ids: dict[str, uuid.UUID] = {}
+
+
+def _remembered(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def process(value: Any) -> Any:
+        if value is None:
+            return None
+        found = _parsed_ids.get(value)
+        if found is None:
+            if len(_parsed_ids) >= REMEMBERED_IDS:
+                _parsed_ids.clear()
+            found = _parsed_ids[value] = parse(value)
+        return found
+
+    return process
+
+
 class _Plan:
     """A statement compiled for one dialect (and, for an insert, one set of columns): its
     SQL text, the order of its parameters, and SQLAlchemy's own processors for each bound
@@ -257,8 +282,13 @@ class _Plan:
             columns = list(statement.selected_columns)
             self.row: Any = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
             self.results: list[Processor] = [
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                _remembered(processor)
+                if isinstance(column.type, Uuid) and column.type.as_uuid and processor is not None
+                else processor
                 for column in columns
+                for processor in (
+                    column.type.dialect_impl(dialect).result_processor(dialect, None),
+                )
             ]
         self._lock = threading.Lock()
 

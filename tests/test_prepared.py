@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from api import db
 from api.db import Database, Prepared
 from models import School, User
 from tests.factories import make_school, make_user
@@ -64,6 +65,26 @@ def test_rows_are_what_sqlalchemy_reads(database: Database) -> None:
     assert first.created_at.utcoffset() is not None  # read back timezone-aware
     assert {row.active for row in got} == {True, False}
     assert first.totp_secret is None
+
+
+def test_ids_read_again_are_remembered_within_a_bound(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    school = make_school(database)
+    users = [make_user(database, school) for _ in range(5)]
+    ids = sorted(u.id for u in users)
+    ids_of_school = Prepared(sa.select(USERS.c.id).where(USERS.c.school_id == sa.bindparam("s")))
+    monkeypatch.setattr(db, "REMEMBERED_IDS", 3)
+    monkeypatch.setattr(db, "_parsed_ids", {})
+    with database.transaction() as session:
+        first = sorted(row.id for row in ids_of_school.rows(session, {"s": school.id}))
+        again = sorted(row.id for row in ids_of_school.rows(session, {"s": school.id}))
+    assert first == again == ids
+    assert all(isinstance(user_id, uuid.UUID) for user_id in again)
+    # On SQLite the last few are kept (never more than the bound); on PostgreSQL the driver
+    # parses them and nothing is kept.
+    kept = len(db._parsed_ids)
+    assert 0 < kept <= 3 if database.dialect == "sqlite" else kept == 0
 
 
 def test_in_lists_of_any_length_and_never_empty(database: Database) -> None:
