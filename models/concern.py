@@ -111,11 +111,14 @@ class ConcernIndicator(SQLModel, table=True):
 
     __tablename__ = "concern_indicator"
     __table_args__ = (
+        # "These signs in this period": the concern's id is in the index, so the period's
+        # concerns of a sign come from the index alone (migration 07).
         Index(
-            "ix_concern_indicator_school_id_indicator_id_observed_at",
+            "ix_concern_indicator_school_sign_period_concern",
             "school_id",
             "indicator_id",
             "observed_at",
+            "concern_id",
         ),
         # Reports: every indicator of a period, grouped (an index-only range scan).
         Index(

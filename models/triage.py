@@ -91,6 +91,9 @@ class ConcernTriage(SQLModel, table=True):
         ),
         Index("ix_concern_triage_school_id_risk_level", "school_id", "risk_level"),
         Index("ix_concern_triage_school_id_assigned_to", "school_id", "assigned_to"),
+        # "Is this concern in one of these statuses?" from the index alone, for each
+        # concern a filter on signs finds (migration 07).
+        Index("ix_concern_triage_concern_id_status", "concern_id", "status"),
     )
 
     concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)

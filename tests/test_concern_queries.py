@@ -133,6 +133,14 @@ def test_filters_combine(data: Data) -> None:
     assert data.ids(recorded_by=str(w.staff_a.id), year_group="Year 9", status="new") == [d]
     assert data.ids(immediate_danger="false", year_group="Year 7", sort="observed_at") == [a, c]
     assert data.ids(indicator="secretive", pupil_id=str(w.zoe.id)) == []
+    # Signs and status: the status is checked inside the signs' subquery as well.
+    assert data.ids(indicator="secretive", status="new") == [d]
+    assert data.ids(indicator="secretive", status=["in_progress", "closed"]) == [b]
+    assert data.ids(indicator=["secretive", "stays-out-late-or-overnight"], status="new") == [d, c]
+    assert data.ids(
+        indicator="secretive", status="in_progress", **{"from": iso(start - timedelta(days=3))}
+    ) == [b]
+    assert data.ids(indicator="secretive", status="acknowledged") == []
 
 
 def test_text_search_covers_description_and_addenda(data: Data) -> None:
@@ -312,7 +320,7 @@ def test_indicator_and_date_filters_use_indexes(
         observed_to=data.start - timedelta(days=1),
     )
     plan = _plan(database, data, _statement(database, data, filters))
-    assert "ix_concern_indicator_school_id_indicator_id_observed_at" in plan, plan
+    assert "ix_concern_indicator_school_sign_period_concern" in plan, plan
     concern_indexes = ("ix_concern_school_id_observed_at_id", "ix_concern_school_id_recorded_at_id")
     assert any(index in plan for index in (*concern_indexes, "pk_concern ")), plan
     assert "Seq Scan" not in plan, plan
@@ -348,5 +356,8 @@ def test_sqlite_reads_an_indicator_filter_from_the_indicator_index(
         rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
     plan = "\n".join(str(row[-1]) for row in rows)
     # One range scan of (school, indicator, observed_at), not a probe of the primary key
-    # per concern of the period (what EXISTS gave: 4,000 probes at a million concerns).
-    assert "ix_concern_indicator_school_id_indicator_id_observed_at" in plan, plan
+    # per concern of the period (what EXISTS gave: 4,000 probes at a million concerns),
+    # that needs no table row for the concern's id; then each one's status from the
+    # triage index alone (migration 07).
+    assert "COVERING INDEX ix_concern_indicator_school_sign_period_concern" in plan, plan
+    assert "COVERING INDEX ix_concern_triage_concern_id_status" in plan, plan
