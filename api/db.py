@@ -231,6 +231,8 @@ def finish(session: Session, error: BaseException | None) -> None:
 Processor = Callable[[Any], Any] | None
 # Bound values in one statement at most: SQLite before 3.32 allowed 999 (PostgreSQL 65,535).
 MAX_PARAMETERS = 999
+# Rows from which PostgreSQL's prepared inserts go by COPY (see ``Prepared.insert_many``).
+COPY_FROM_ROWS = 10
 # A statement's SQL text, its parameters' names (in order, for a positional driver), and
 # for an expanded IN list, which value each of its placeholders takes.
 _Text = tuple[str, Sequence[str], dict[str, tuple[str, int]]]
@@ -436,9 +438,11 @@ class Prepared:
     ) -> None:
         """Insert ``rows`` (each with the same keys). On SQLite, one multi-row INSERT per
         ``MAX_PARAMETERS`` values: one statement where an executemany would run one per
-        row, each a hand-over of the GIL. On PostgreSQL an executemany, which psycopg
-        sends as one pipeline (a multi-row statement there would be parsed again on every
-        call: psycopg caches the parsing of short statements with few parameters only)."""
+        row, each a hand-over of the GIL. On PostgreSQL a ``COPY`` from ``COPY_FROM_ROWS``
+        rows (a page's ~45 audit events: 2.8 ms where an executemany took 3.9), below that
+        an executemany, which psycopg sends as one pipeline, one round trip where COPY
+        takes two (a multi-row statement there would be parsed again on every call:
+        psycopg caches the parsing of short statements with few parameters only)."""
         if not rows:
             return
         connection = _connection(session)
@@ -446,7 +450,10 @@ class Prepared:
         if connection.dialect.name != "sqlite":
             plan = self._plan(connection.dialect, keys)
             batch = [plan.arguments(row)[1] for row in rows]
-            _execute(connection, plan.compiled.string, batch, many=True).close()
+            if len(batch) < COPY_FROM_ROWS:
+                _execute(connection, plan.compiled.string, batch, many=True).close()
+            else:
+                _copy(connection, self.statement.table, keys, batch)
             return
         per_statement = max(1, MAX_PARAMETERS // len(keys))
         for start in range(0, len(rows), per_statement):
@@ -455,6 +462,32 @@ class Prepared:
             flat = {f"{key}__{i}": row[key] for i, row in enumerate(chunk) for key in keys}
             sql, arguments = plan.arguments(flat)
             _execute(connection, sql, arguments).close()
+
+
+def _copy(
+    connection: Connection, table: Any, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """``COPY table (keys) FROM STDIN`` with ``rows`` (values as the driver takes them), in
+    the connection's transaction, seen by the engine's cursor events and with errors
+    raised as ``_execute`` raises them."""
+    quote = connection.dialect.identifier_preparer
+    columns = ", ".join(quote.quote(key) for key in keys)
+    sql = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+    driver: Any = connection.connection.driver_connection
+    cursor = driver.cursor()
+    dispatch = connection.dispatch
+    if dispatch.before_cursor_execute:
+        dispatch.before_cursor_execute(connection, cursor, sql, rows, None, True)
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([row[key] for key in keys])
+    except BaseException as error:
+        cursor.close()
+        raise _wrapped(connection, cursor, sql, error, many=True) from error
+    if dispatch.after_cursor_execute:
+        dispatch.after_cursor_execute(connection, cursor, sql, rows, None, True)
+    cursor.close()
 
 
 def _connection(target: OrmSession | Connection) -> Connection:

@@ -213,8 +213,8 @@ def test_insert_many_is_one_statement_per_chunk_or_one_pipeline(
     inserts = [s for s in statements if s[0] == "insert"]
     if backend == "sqlite":  # 4 columns: 249 rows per statement at most
         assert inserts == [("insert", False)] * 2
-    else:  # one executemany, which psycopg sends as one pipeline
-        assert inserts == [("insert", True)]
+    else:  # one COPY
+        assert inserts == [] and [s for s in statements if s[0] == "copy"] == [("copy", True)]
     with database.transaction() as session:
         names = (
             session.connection()
@@ -222,3 +222,30 @@ def test_insert_many_is_one_statement_per_chunk_or_one_pipeline(
             .scalars()
         )
         assert sorted(map(str, names)) == sorted(str(row["name"]) for row in rows)
+
+
+def test_insert_many_keeps_any_text_and_raises_sqlalchemys_errors(database: Database) -> None:
+    # Enough rows for PostgreSQL's COPY, with what its text format must escape.
+    school = make_school(database)
+    annexes = Prepared(sa.insert(SCHOOLS))
+    names = ["Tab\there", "New\nline", "Back\\slash \\N", "Ünïcödé 🏫", "\\.", "Quote ' \""]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": names[i % len(names)] + f" {i}",
+            "urn": f"{500000 + i:06d}",
+            "created_at": school.created_at,
+        }
+        for i in range(12)
+    ]
+    with database.transaction() as session:
+        annexes.insert_many(session, rows)
+    with database.transaction() as session:
+        stored = session.connection().execute(
+            sa.select(SCHOOLS.c.name, SCHOOLS.c.created_at).where(SCHOOLS.c.urn.like("5%"))
+        )
+        assert sorted(stored) == sorted((row["name"], row["created_at"]) for row in rows)
+    again = [{**row, "urn": f"{510000 + i:06d}"} for i, row in enumerate(rows)]
+    with pytest.raises(IntegrityError) as raised, database.transaction() as session:
+        annexes.insert_many(session, again)
+    assert not any(row["name"] in str(raised.value) for row in again)  # parameters hidden
