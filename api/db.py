@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Connection, Engine, Insert, Select, create_engine, event, text
 from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import Uuid
@@ -362,9 +363,14 @@ class Prepared:
     rows (all with the same keys) and must be given every column the table fills in
     Python (``ValueError`` otherwise: a default would silently go missing)."""
 
-    def __init__(self, statement: Any) -> None:
+    def __init__(self, statement: Any, *, copy_on_postgresql: bool = False) -> None:
         self.statement = statement
         self._plans: dict[tuple[str, tuple[str, ...] | None, int], _Plan] = {}
+        if copy_on_postgresql and str(statement) != str(sa_insert(statement.table)):
+            # COPY writes plain rows: it would silently drop ON CONFLICT, RETURNING or
+            # constant values.
+            raise ValueError("only a plain INSERT into a table may be run as a COPY")
+        self.copy_on_postgresql = copy_on_postgresql
 
     def _plan(
         self, dialect: Dialect, column_keys: tuple[str, ...] | None = None, rows: int = 0
@@ -443,11 +449,14 @@ class Prepared:
     ) -> None:
         """Insert ``rows`` (each with the same keys). On SQLite, one multi-row INSERT per
         ``MAX_PARAMETERS`` values: one statement where an executemany would run one per
-        row, each a hand-over of the GIL. On PostgreSQL a ``COPY`` from ``COPY_FROM_ROWS``
-        rows (a page's ~45 audit events: 2.8 ms where an executemany took 3.9), below that
-        an executemany, which psycopg sends as one pipeline, one round trip where COPY
-        takes two (a multi-row statement there would be parsed again on every call:
-        psycopg caches the parsing of short statements with few parameters only)."""
+        row, each a hand-over of the GIL. On PostgreSQL an executemany, which psycopg
+        sends as one pipeline (a multi-row statement there would be parsed again on every
+        call: psycopg caches the parsing of short statements with few parameters only);
+        or, for a statement made with ``copy_on_postgresql``, a ``COPY`` from
+        ``COPY_FROM_ROWS`` rows (a page's ~45 audit events: 2.8 ms where an executemany
+        took 3.9; below that, COPY's two round trips cost more than the pipeline's one).
+        Only for tables without free text: PostgreSQL quotes the value of a row that fails
+        a COPY in its error message, which the error log would then keep."""
         if not rows:
             return
         connection = _connection(session)
@@ -455,7 +464,7 @@ class Prepared:
         if connection.dialect.name != "sqlite":
             plan = self._plan(connection.dialect, keys)
             batch = [plan.arguments(row)[1] for row in rows]
-            if len(batch) < COPY_FROM_ROWS:
+            if not self.copy_on_postgresql or len(batch) < COPY_FROM_ROWS:
                 _execute(connection, plan.compiled.string, batch, many=True).close()
             else:
                 _copy(connection, self.statement.table, keys, batch)

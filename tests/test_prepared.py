@@ -213,8 +213,22 @@ def test_insert_many_is_one_statement_per_chunk_or_one_pipeline(
     inserts = [s for s in statements if s[0] == "insert"]
     if backend == "sqlite":  # 4 columns: 249 rows per statement at most
         assert inserts == [("insert", False)] * 2
-    else:  # one COPY
-        assert inserts == [] and [s for s in statements if s[0] == "copy"] == [("copy", True)]
+    else:  # one executemany, which psycopg sends as one pipeline
+        assert inserts == [("insert", True)]
+    by_copy = Prepared(sa.insert(SCHOOLS), copy_on_postgresql=True)
+    more = [{**row, "id": uuid.uuid4(), "urn": f"{410000 + i:06d}"} for i, row in enumerate(rows)]
+    with _statements_seen(database) as statements, database.transaction() as session:
+        by_copy.insert_many(session, more)
+        few = [
+            {**row, "id": uuid.uuid4(), "urn": f"{420000 + i:06d}"}
+            for i, row in enumerate(rows[:9])
+        ]
+        by_copy.insert_many(session, few)  # too few rows for a COPY
+    seen = [s for s in statements if s[0] in ("insert", "copy")]
+    if backend == "sqlite":
+        assert seen == [("insert", False)] * 3
+    else:
+        assert seen == [("copy", True), ("insert", True)]
     with database.transaction() as session:
         names = (
             session.connection()
@@ -227,7 +241,7 @@ def test_insert_many_is_one_statement_per_chunk_or_one_pipeline(
 def test_insert_many_keeps_any_text_and_raises_sqlalchemys_errors(database: Database) -> None:
     # Enough rows for PostgreSQL's COPY, with what its text format must escape.
     school = make_school(database)
-    annexes = Prepared(sa.insert(SCHOOLS))
+    annexes = Prepared(sa.insert(SCHOOLS), copy_on_postgresql=True)
     names = ["Tab\there", "New\nline", "Back\\slash \\N", "Ünïcödé 🏫", "\\.", "Quote ' \""]
     rows = [
         {
@@ -248,4 +262,14 @@ def test_insert_many_keeps_any_text_and_raises_sqlalchemys_errors(database: Data
     again = [{**row, "urn": f"{510000 + i:06d}"} for i, row in enumerate(rows)]
     with pytest.raises(IntegrityError) as raised, database.transaction() as session:
         annexes.insert_many(session, again)
-    assert not any(row["name"] in str(raised.value) for row in again)  # parameters hidden
+    assert not any(str(row["name"]) in str(raised.value) for row in again)  # parameters hidden
+
+
+def test_only_a_plain_insert_may_be_copied() -> None:
+    Prepared(sa.insert(SCHOOLS), copy_on_postgresql=True)
+    for statement in (
+        sa.insert(SCHOOLS).returning(SCHOOLS.c.id),
+        sa.insert(SCHOOLS).values(name="Fictional Constant"),
+    ):
+        with pytest.raises(ValueError, match="plain INSERT"):
+            Prepared(statement, copy_on_postgresql=True)

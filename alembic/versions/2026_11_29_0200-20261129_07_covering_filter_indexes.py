@@ -13,7 +13,10 @@ inside the indicator subquery (services.concerns), only the ~60 survivors' conce
 are read: the filtered list's SQL took 3-4 ms on both databases.
 
 On PostgreSQL the indexes are built and dropped ``CONCURRENTLY`` (outside the
-migration's transaction), so concerns can be logged while they build.
+migration's transaction), so concerns can be logged while they build. Each step commits
+on its own: if one fails, the steps before it stay. On SQLite a re-run skips what is
+already there. On PostgreSQL a failed concurrent build leaves an INVALID index of that
+name: drop it (``DROP INDEX CONCURRENTLY ix_...``) before running the upgrade again.
 """
 
 from collections.abc import Sequence
@@ -31,13 +34,16 @@ TRIAGE_INDEX = "ix_concern_triage_concern_id_status"
 
 
 def _create(name: str, table: str, columns: list[str]) -> None:
-    concurrently = op.get_bind().dialect.name == "postgresql"
-    op.create_index(name, table, columns, postgresql_concurrently=concurrently)
+    # Never IF NOT EXISTS on PostgreSQL: it would keep an INVALID index silently.
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.create_index(
+        name, table, columns, postgresql_concurrently=postgresql, if_not_exists=not postgresql
+    )
 
 
 def _drop(name: str, table: str) -> None:
-    concurrently = op.get_bind().dialect.name == "postgresql"
-    op.drop_index(name, table_name=table, postgresql_concurrently=concurrently)
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.drop_index(name, table_name=table, postgresql_concurrently=postgresql, if_exists=True)
 
 
 def upgrade() -> None:
