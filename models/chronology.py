@@ -38,6 +38,8 @@ class ChronologyType(StrEnum):
 class ChronologySource(BaseModel):
     """The record an entry comes from, and where to read it."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     type: str = Field(description="concern or case")
     id: uuid.UUID
     href: str
@@ -45,6 +47,10 @@ class ChronologySource(BaseModel):
 
 class ChronologyDetails(BaseModel):
     """The entry's own fields; those that do not apply to its type are null."""
+
+    # Built from stored records by validation (services.chronology): an error must never
+    # carry a record's text into the log.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     description: str | None = Field(default=None, description="concern, action")
     indicators: list[str] | None = Field(default=None, description="concern")
@@ -87,7 +93,9 @@ _ITEM_EXAMPLE: dict[str, Any] = {
 class ChronologyItem(BaseModel):
     # Plain pydantic models, not SQLModel ones: a chronology page builds 200 items of three
     # models each, and SQLModel's construction costs 5-7x pydantic's (issue #7).
-    model_config = ConfigDict(json_schema_extra={"examples": [_ITEM_EXAMPLE]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_ITEM_EXAMPLE]}, hide_input_in_errors=True
+    )
 
     id: uuid.UUID = Field(description="The entry's own id (concern, addendum, event...)")
     type: ChronologyType

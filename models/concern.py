@@ -312,7 +312,9 @@ class AddendumCreate(SQLModel):
 class Person(BaseModel):
     """A member of staff as shown on a record."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_PERSON_EXAMPLE]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_PERSON_EXAMPLE]}, hide_input_in_errors=True
+    )
 
     id: uuid.UUID
     display_name: str
@@ -320,6 +322,9 @@ class Person(BaseModel):
 
 class AddendumPublic(BaseModel):
     model_config = ConfigDict(
+        # Built from stored records by validation (services.concerns): an error must never
+        # carry a record's text into the log.
+        hide_input_in_errors=True,
         json_schema_extra={
             "examples": [
                 {
@@ -330,7 +335,7 @@ class AddendumPublic(BaseModel):
                     "recorded_by": _PERSON_EXAMPLE,
                 }
             ]
-        }
+        },
     )
 
     id: uuid.UUID
@@ -362,7 +367,11 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
 
 
 class ConcernPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [_CONCERN_PUBLIC_EXAMPLE]})
+    # Built from stored records by validation (services.concerns): an error must never
+    # carry a concern's text into the log.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_CONCERN_PUBLIC_EXAMPLE]}, hide_input_in_errors=True
+    )
 
     id: uuid.UUID
     pupil_ids: list[uuid.UUID]

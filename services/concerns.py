@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal_column, or_
 from sqlalchemy import union as sql_union
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -470,7 +470,10 @@ def waiting_hours(status: str, recorded_at: datetime, now: datetime) -> float | 
 # Concerns are shaped as plain dicts and validated into their models in one call into
 # pydantic-core: for a page of 50, a third of the time of building each concern's models
 # in Python with ``model_construct`` (issue #7), and every value is still checked.
-_SHOWN: TypeAdapter[list[ConcernPublic]] = TypeAdapter(list[ConcernPublic])
+# Inputs stay out of its errors: stored text must never reach the log.
+_SHOWN: TypeAdapter[list[ConcernPublic]] = TypeAdapter(
+    list[ConcernPublic], config=ConfigDict(hide_input_in_errors=True)
+)
 
 
 def _public(

@@ -1,8 +1,11 @@
-"""``models.base.UTCDateTime`` on SQLite: its own processors must store the same text and
+"""How stored values become answers.
+
+``models.base.UTCDateTime`` on SQLite: its own processors must store the same text and
 read back the same values as SQLAlchemy's chain they replace (the decorator's wrapper,
 ``process_bind_param``/``process_result_value``, SQLite's DATETIME processors): stored
 timestamps are compared as text in SQL, so one character of difference would misorder
-or misfilter them."""
+or misfilter them. And the validators that shape answers from stored records never quote
+those records in their errors."""
 
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeDecorator
 
 from models.base import UTCDateTime
+from services import chronology, concerns
 
 _DIALECT = sqlite.dialect()
 _TYPE: Any = UTCDateTime().dialect_impl(_DIALECT)
@@ -54,3 +59,20 @@ def test_none_and_naive_values() -> None:
     assert FAST_BIND(None) is None and FAST_RESULT(None) is None
     with pytest.raises(ValueError, match="naive"):
         FAST_BIND(datetime(2026, 1, 5, 8, 30))
+
+
+@pytest.mark.parametrize(
+    ("adapter", "bad"),
+    [
+        (concerns._SHOWN, [{"id": "not-an-id", "description": "SECRET fictional text"}]),
+        (concerns._SHOWN, ["SECRET fictional text as a whole item"]),
+        (chronology._ITEMS, [{"id": "x", "details": {"description": "SECRET fictional text"}}]),
+        (chronology._ITEMS, ["SECRET fictional text as a whole item"]),
+    ],
+)
+def test_shaping_errors_carry_no_stored_text(adapter: Any, bad: list[Any]) -> None:
+    # Answers are built from stored records by validation: should one ever fail, the
+    # error (which the 500 handler logs) must not quote what was stored.
+    with pytest.raises(ValidationError) as raised:
+        adapter.validate_python(bad)
+    assert "SECRET" not in str(raised.value)
