@@ -38,7 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from api.db import Prepared
+from api.db import Prepared, rows_together
 from models.base import new_id
 from models.concern import (
     SEARCH_TERM_MAX,
@@ -279,26 +279,41 @@ def _render(
     now: datetime,
 ) -> list[ConcernPublic]:
     """Shape concerns (rows of ``_SHOWN_COLUMNS``) with their pupils, indicators, addenda
-    and people, in four queries whatever the number of concerns."""
+    and people, in four queries whatever the number of concerns (sent together on
+    PostgreSQL), and a fifth when someone else added to them."""
     if not rows:
         return []
     ids = {"concern_ids": [row.id for row in rows]}
     school_id = rows[0].school_id
+    recorders = {row.recorded_by for row in rows} | {
+        row.assigned_to for row in rows if row.assigned_to is not None
+    }
+    # One round trip on PostgreSQL for the four lookups.
+    pupil_rows, indicator_rows, addendum_rows, people_rows = rows_together(
+        session,
+        [
+            (_PUPILS_OF, ids),
+            (_INDICATORS_OF, ids),
+            (_ADDENDA_OF, ids),
+            (_PEOPLE, {"school_id": school_id, "user_ids": list(recorders)}),
+        ],
+    )
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for concern_id, pupil_id in _PUPILS_OF.rows(session, ids):
+    for concern_id, pupil_id in pupil_rows:
         pupils[concern_id].append(pupil_id)
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for concern_id, indicator_id in _INDICATORS_OF.rows(session, ids):
+    for concern_id, indicator_id in indicator_rows:
         indicators[concern_id].append(indicator_id)
     addenda: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for addendum in _ADDENDA_OF.rows(session, ids):
+    for addendum in addendum_rows:
         addenda[addendum.concern_id].append(addendum)
-    people = people_by_id(
-        session,
-        school_id,
-        [row.recorded_by for row in rows]
-        + [row.assigned_to for row in rows if row.assigned_to is not None]
-        + [a.recorded_by for group in addenda.values() for a in group],
+    people = {
+        user_id: Person.model_construct(id=user_id, display_name=name)
+        for user_id, name in people_rows
+    }
+    # Addenda by someone else than the page's recorders and assignees: a second lookup.
+    people.update(
+        people_by_id(session, school_id, {a.recorded_by for a in addendum_rows} - people.keys())
     )
     return _SHOWN.validate_python(
         [

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api import db
-from api.db import Database, Prepared
+from api.db import Database, Prepared, rows_together
 from models import School, User
 from tests.factories import make_school, make_user
 
@@ -273,3 +273,32 @@ def test_only_a_plain_insert_may_be_copied() -> None:
     ):
         with pytest.raises(ValueError, match="plain INSERT"):
             Prepared(statement, copy_on_postgresql=True)
+
+
+def test_rows_together_are_each_statements_rows(database: Database) -> None:
+    school = make_school(database)
+    users = [make_user(database, school) for _ in range(3)]
+    parameters = {"school_id": school.id, "user_ids": [u.id for u in users]}
+    by_email = Prepared(USERS_OF_SCHOOL.order_by(USERS.c.email))
+    school_row = Prepared(
+        sa.select(SCHOOLS.c.id, SCHOOLS.c.name).where(SCHOOLS.c.id == sa.bindparam("id"))
+    )
+    with _statements_seen(database) as statements, database.transaction() as session:
+        together = rows_together(
+            session,
+            [(by_email, parameters), (school_row, {"id": school.id}), (by_email, parameters)],
+        )
+        one_by_one = [
+            by_email.rows(session, parameters),
+            school_row.rows(session, {"id": school.id}),
+        ]
+    assert together == [one_by_one[0], one_by_one[1], one_by_one[0]]
+    assert [s[0] for s in statements if s[0] != "begin"] == ["select"] * 5
+
+
+def test_rows_together_raise_sqlalchemys_errors(database: Database) -> None:
+    school = make_school(database)
+    fine = Prepared(sa.select(SCHOOLS.c.id).where(SCHOOLS.c.id == sa.bindparam("id")))
+    broken = Prepared(sa.select(sa.literal_column("id")).select_from(sa.table("no_such_table")))
+    with pytest.raises(sa.exc.DBAPIError), database.transaction() as session:
+        rows_together(session, [(fine, {"id": school.id}), (broken, {})])
