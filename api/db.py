@@ -522,27 +522,19 @@ def rows_together(
 def _copy(
     connection: Connection, table: Any, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """``COPY table (keys) FROM STDIN`` with ``rows`` (values as the driver takes them), in
-    the connection's transaction, seen by the engine's cursor events and with errors
-    raised as ``_execute`` raises them."""
+    """``COPY table (keys) FROM STDIN`` with ``rows`` (values as the driver takes them),
+    through ``_execute``: in the connection's transaction, seen by the engine's cursor
+    events, errors raised as SQLAlchemy's."""
     quote = connection.dialect.identifier_preparer
     columns = ", ".join(quote.quote(key) for key in keys)
     sql = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
-    driver: Any = connection.connection.driver_connection
-    cursor = driver.cursor()
-    dispatch = connection.dispatch
-    if dispatch.before_cursor_execute:
-        dispatch.before_cursor_execute(connection, cursor, sql, rows, None, True)
-    try:
+
+    def write(cursor: Any) -> None:
         with cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row([row[key] for key in keys])
-    except BaseException as error:
-        cursor.close()
-        raise _wrapped(connection, cursor, sql, error, many=True) from error
-    if dispatch.after_cursor_execute:
-        dispatch.after_cursor_execute(connection, cursor, sql, rows, None, True)
-    cursor.close()
+
+    _execute(connection, sql, rows, many=True, run=write).close()
 
 
 def _connection(target: OrmSession | Connection) -> Connection:
@@ -576,18 +568,27 @@ def _wrapped(
     )
 
 
-def _execute(connection: Connection, sql: str, arguments: Any, *, many: bool = False) -> Any:
+def _execute(
+    connection: Connection,
+    sql: str,
+    arguments: Any,
+    *,
+    many: bool = False,
+    run: Callable[[Any], None] | None = None,
+) -> Any:
     """Run ``sql`` on a cursor of the DBAPI connection (sqlite3 or psycopg) under
-    ``connection``, in its transaction. The engine's ``before_cursor_execute`` and
-    ``after_cursor_execute`` listeners see it as they see any statement (the tests count
-    statements with them)."""
+    ``connection``, in its transaction (or ``run`` it on that cursor: a COPY). The
+    engine's ``before_cursor_execute`` and ``after_cursor_execute`` listeners see it as
+    they see any statement (the tests count statements with them)."""
     driver: Any = connection.connection.driver_connection
     cursor = driver.cursor()
     dispatch = connection.dispatch
     if dispatch.before_cursor_execute:
         dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, many)
     try:
-        if many:
+        if run is not None:
+            run(cursor)
+        elif many:
             cursor.executemany(sql, arguments)
         else:
             cursor.execute(sql, arguments)
