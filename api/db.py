@@ -8,7 +8,7 @@ import threading
 import uuid
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -492,31 +492,30 @@ def rows_together(
     if connection.dialect.name == "sqlite" or len(queries) < 2:
         return [prepared.rows(connection, parameters) for prepared, parameters in queries]
     driver: Any = connection.connection.driver_connection
-    dispatch = connection.dispatch
-    sent: list[tuple[Any, _Plan, str, Any]] = []
+    sent: list[tuple[_Plan, str, Any]] = []
     try:
         with driver.pipeline():
+            # Each statement is queued on its own cursor; the pipeline sends them all and
+            # waits for their results as the block ends, where a server's error surfaces.
             for prepared, parameters in queries:
                 plan = prepared._plan(connection.dialect)
                 sql, arguments = plan.arguments(parameters)
-                cursor = driver.cursor()
-                sent.append((cursor, plan, sql, arguments))
-                if dispatch.before_cursor_execute:
-                    dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, False)
-                cursor.execute(sql, arguments)
+                sent.append((plan, sql, _execute(connection, sql, arguments)))
+    except sa_exc.DBAPIError:
+        _close(cursor for _, _, cursor in sent)
+        raise
     except BaseException as error:
-        for cursor, *_ in sent:
-            cursor.close()
-        statements = "; ".join(sql for _, _, sql, _ in sent)
-        failed = sent[-1][0] if sent else None
-        raise _wrapped(connection, failed, statements, error, many=False) from error
-    results = []
-    for cursor, plan, sql, arguments in sent:
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, False)
-        results.append(plan.shape(cursor.fetchall()))
-        cursor.close()
+        _close(cursor for _, _, cursor in sent)
+        statements = "; ".join(sql for _, sql, _ in sent)
+        raise _wrapped(connection, None, statements, error, many=False) from error
+    results = [plan.shape(cursor.fetchall()) for plan, _, cursor in sent]
+    _close(cursor for _, _, cursor in sent)
     return results
+
+
+def _close(cursors: Iterable[Any]) -> None:
+    for cursor in cursors:
+        cursor.close()
 
 
 def _copy(

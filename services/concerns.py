@@ -257,7 +257,10 @@ def people_by_id(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = _PEOPLE.rows(session, {"school_id": school_id, "user_ids": list(wanted)})
+    return _persons(_PEOPLE.rows(session, {"school_id": school_id, "user_ids": list(wanted)}))
+
+
+def _persons(rows: Iterable[Any]) -> dict[uuid.UUID, Person]:
     return {
         user_id: Person.model_construct(id=user_id, display_name=name) for user_id, name in rows
     }
@@ -307,10 +310,7 @@ def _render(
     addenda: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for addendum in addendum_rows:
         addenda[addendum.concern_id].append(addendum)
-    people = {
-        user_id: Person.model_construct(id=user_id, display_name=name)
-        for user_id, name in people_rows
-    }
+    people = _persons(people_rows)
     # Addenda by someone else than the page's recorders and assignees: a second lookup.
     people.update(
         people_by_id(session, school_id, {a.recorded_by for a in addendum_rows} - people.keys())
@@ -882,6 +882,7 @@ def _filter_conditions(
     if not principal.is_dsl and (filters.risk_levels or filters.assigned_to is not None):
         raise Forbidden("Only DSLs and deputy DSLs may filter by risk level or assignee.")
     school = principal.school_id
+    statuses = [status.value for status in filters.statuses]
     conditions: list[ColumnElement[bool]] = []
     if filters.pupil_id is not None:
         conditions.append(
@@ -914,10 +915,10 @@ def _filter_conditions(
             with_signs = with_signs.join(
                 triage, col(triage.concern_id) == col(ConcernIndicator.concern_id)
             )
-            shown.append(col(triage.status).in_([s.value for s in filters.statuses]))
+            shown.append(col(triage.status).in_(statuses))
         conditions.append(col(Concern.id).in_(with_signs.where(*shown)))
     if filters.statuses:
-        conditions.append(col(ConcernTriage.status).in_([s.value for s in filters.statuses]))
+        conditions.append(col(ConcernTriage.status).in_(statuses))
     if filters.observed_from is not None:
         conditions.append(col(Concern.observed_at) >= filters.observed_from)
     if filters.observed_to is not None:
