@@ -278,6 +278,13 @@ class _Plan:
         self.expanding = frozenset(
             name for name, bind in self.compiled.binds.items() if bind.expanding
         )
+        # Values the statement carries itself (SQLite's ``OFFSET 0`` after a ``LIMIT``),
+        # bound unless the caller gives one of the same name.
+        self.constants: dict[str, Any] = {
+            name: bind.value
+            for name, bind in self.compiled.binds.items()
+            if not bind.required and bind.value is not None
+        }
         self.texts: dict[tuple[int, ...], _Text] = {}
         if not self.expanding:
             self.texts[()] = (self.compiled.string, self._names(self.compiled.positiontup, {}), {})
@@ -324,6 +331,8 @@ class _Plan:
         return found
 
     def arguments(self, parameters: Mapping[str, Any]) -> tuple[str, Any]:
+        if self.constants:
+            parameters = {**self.constants, **parameters}
         sql, names, expansion = self.text_for(parameters)
         binds = self.binds
         if expansion:
@@ -481,6 +490,29 @@ class Prepared:
             _execute(connection, sql, arguments).close()
 
 
+@contextmanager
+def sent_together(session: OrmSession | Connection, *, when: bool = True) -> Iterator[None]:
+    """The statements run meanwhile on the session's connection (``Prepared``'s), sent to
+    PostgreSQL together in one pipeline: one round trip instead of one per statement,
+    their results (and any error, raised as SQLAlchemy's) arriving as the block ends.
+    Elsewhere, or unless ``when``, they run one after the other as usual. Not for a
+    ``COPY`` (``Prepared.insert_many`` from ``COPY_FROM_ROWS`` rows), which PostgreSQL
+    refuses in a pipeline; nor for a statement whose results are needed inside the
+    block."""
+    connection = _connection(session)
+    if not when or connection.dialect.name == "sqlite":
+        yield
+        return
+    driver: Any = connection.connection.driver_connection
+    try:
+        with driver.pipeline():
+            yield
+    except sa_exc.DBAPIError:
+        raise  # a statement refused as it was queued, wrapped by ``_execute``
+    except BaseException as error:
+        raise _wrapped(connection, None, "(statements sent together)", error, many=False) from error
+
+
 def rows_together(
     session: OrmSession | Connection, queries: Sequence[tuple[Prepared, Mapping[str, Any]]]
 ) -> list[list[Any]]:
@@ -491,25 +523,20 @@ def rows_together(
     connection = _connection(session)
     if connection.dialect.name == "sqlite" or len(queries) < 2:
         return [prepared.rows(connection, parameters) for prepared, parameters in queries]
-    driver: Any = connection.connection.driver_connection
-    sent: list[tuple[_Plan, str, Any]] = []
+    sent: list[tuple[_Plan, Any]] = []
     try:
-        with driver.pipeline():
+        with sent_together(connection):
             # Each statement is queued on its own cursor; the pipeline sends them all and
             # waits for their results as the block ends, where a server's error surfaces.
             for prepared, parameters in queries:
                 plan = prepared._plan(connection.dialect)
                 sql, arguments = plan.arguments(parameters)
-                sent.append((plan, sql, _execute(connection, sql, arguments)))
-    except sa_exc.DBAPIError:
-        _close(cursor for _, _, cursor in sent)
+                sent.append((plan, _execute(connection, sql, arguments)))
+    except BaseException:
+        _close(cursor for _, cursor in sent)
         raise
-    except BaseException as error:
-        _close(cursor for _, _, cursor in sent)
-        statements = "; ".join(sql for _, sql, _ in sent)
-        raise _wrapped(connection, None, statements, error, many=False) from error
-    results = [plan.shape(cursor.fetchall()) for plan, _, cursor in sent]
-    _close(cursor for _, _, cursor in sent)
+    results = [plan.shape(cursor.fetchall()) for plan, cursor in sent]
+    _close(cursor for _, cursor in sent)
     return results
 
 

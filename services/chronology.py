@@ -9,8 +9,10 @@ keyset-based on that triple. A concern about several children is in each one's
 chronology, with its addenda and triage changes.
 
 One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an index
-lookup by school and pupil); the page's rows are then loaded with one ``IN`` query per
-source and one for the people, whatever the page's size. Records ``chronology.read``
+lookup by school and pupil), sent with the check that the pupil is of the school; the
+page's rows are then loaded with one query per source, sent together, and one for the
+people, whatever the page's size (on PostgreSQL three round trips in all, see
+``api.db.rows_together``). Records ``chronology.read``
 (with the pupil) for a page; the export records its own event.
 """
 
@@ -27,6 +29,7 @@ from pydantic import ConfigDict, TypeAdapter
 from sqlalchemy import ColumnElement, Subquery, and_, literal_column, or_, union_all
 from sqlmodel import Session, col, select
 
+from api.db import Prepared, rows_together
 from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyItem, ChronologyPage, ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil, Person
@@ -100,7 +103,43 @@ def _entries() -> Subquery:
 _ENTRIES = _entries()
 
 
-def _after(entries: Subquery, cursor: str) -> ColumnElement[bool]:
+def _entry_pages(*, after: bool, limited: bool) -> Prepared:
+    """A page of ``_ENTRIES``, in order: after the position ``:after_occurred_at``,
+    ``:after_recorded_at``, ``:after_id`` (a cursor's) when ``after``, and at most
+    ``:page_limit`` rows when ``limited``."""
+    entries = _ENTRIES
+    occurred, recorded, entry = entries.c.occurred_at, entries.c.recorded_at, entries.c.entry_id
+    query = sa.select(entries.c.kind, entry, occurred, recorded).order_by(occurred, recorded, entry)
+    if after:
+        occurred_at: sa.BindParameter[datetime] = sa.bindparam("after_occurred_at")
+        recorded_at: sa.BindParameter[datetime] = sa.bindparam("after_recorded_at")
+        query = query.where(
+            or_(
+                occurred > occurred_at,
+                and_(
+                    occurred == occurred_at,
+                    or_(
+                        recorded > recorded_at,
+                        and_(recorded == recorded_at, entry > sa.bindparam("after_id")),
+                    ),
+                ),
+            )
+        )
+    if limited:
+        query = query.limit(sa.bindparam("page_limit", type_=sa.Integer))
+    return Prepared(query)
+
+
+# Built once, for (after a cursor, limited): a page and the whole (the export).
+_ENTRY_PAGES = {
+    (after, limited): _entry_pages(after=after, limited=limited)
+    for after in (False, True)
+    for limited in (False, True)
+}
+
+
+def _after(cursor: str) -> dict[str, Any]:
+    """The position a cursor holds, as the parameters of ``_entry_pages(after=True)``."""
     position = decode_cursor(cursor, fields=("occurred_at", "recorded_at", "id"))
     try:
         occurred_at = datetime.fromisoformat(str(position["occurred_at"]))
@@ -110,14 +149,34 @@ def _after(entries: Subquery, cursor: str) -> ColumnElement[bool]:
         raise invalid_cursor() from None
     if occurred_at.tzinfo is None or recorded_at.tzinfo is None:
         raise invalid_cursor()
-    occurred, recorded, entry = entries.c.occurred_at, entries.c.recorded_at, entries.c.entry_id
-    return or_(
-        occurred > occurred_at,
-        and_(
-            occurred == occurred_at,
-            or_(recorded > recorded_at, and_(recorded == recorded_at, entry > after_id)),
-        ),
-    )
+    return {
+        "after_occurred_at": occurred_at,
+        "after_recorded_at": recorded_at,
+        "after_id": after_id,
+    }
+
+
+def _by_id(model: Any) -> Prepared:
+    table: sa.Table = model.__table__
+    return Prepared(sa.select(table).where(table.c.id.in_(sa.bindparam("ids", expanding=True))))
+
+
+# The rows of a page's entries of each source but concerns (``concerns.pupil_outlines``).
+_SOURCES = {
+    "addendum": _by_id(Addendum),
+    "triage": _by_id(TriageEvent),
+    "case_event": _by_id(CaseEvent),
+    "action": _by_id(CaseAction),
+    "decision": _by_id(CaseDecision),
+}
+
+
+def _padded(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """``ids`` repeated up to the next power of two: an ``IN`` list of the same ids, but
+    one SQL text per power of two, not one per length (a prepared statement keeps one
+    per length it is given; an export's whole chronology may list thousands)."""
+    size = 1 << (len(ids) - 1).bit_length()
+    return ids + [ids[-1]] * (size - len(ids))
 
 
 def _shorten(text: str) -> str:
@@ -203,36 +262,34 @@ def _load(
     pupil_id: uuid.UUID,
     rows: Sequence[Any],
 ) -> list[ChronologyItem]:
-    """Shape a page's entries: one query per source that has entries on the page."""
+    """Shape a page's entries: one query per source that has entries on the page, sent
+    together (one round trip on PostgreSQL), then one for the people."""
     wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         wanted[row.kind].append(row.entry_id)
+    queries: list[tuple[Prepared, dict[str, Any]]] = []
     concern_rows = [row for row in rows if row.kind == "concern"]
-    shown = (
-        concerns.pupil_outlines(
-            session,
-            principal=principal,
+    if concern_rows:
+        queries += concerns.pupil_outline_queries(
+            principal,
             pupil_id=pupil_id,
             # A concern's entry occurs when it was observed.
             observed_from=min(row.occurred_at for row in concern_rows),
             observed_to=max(row.occurred_at for row in concern_rows),
         )
-        if concern_rows
-        else {}
-    )
-
-    def by_id(model: Any, kind: str) -> dict[uuid.UUID, Any]:
-        if not wanted[kind]:
-            return {}
-        return {
-            row.id: row for row in session.exec(select(model).where(model.id.in_(wanted[kind])))
-        }
-
-    addenda = by_id(Addendum, "addendum")
-    triage_events = by_id(TriageEvent, "triage")
-    case_events = by_id(CaseEvent, "case_event")
-    actions = by_id(CaseAction, "action")
-    decisions = by_id(CaseDecision, "decision")
+    kinds = [kind for kind in _SOURCES if wanted[kind]]
+    queries += [(_SOURCES[kind], {"ids": _padded(wanted[kind])}) for kind in kinds]
+    found = rows_together(session, queries)
+    shown = concerns.outlines_from(found[0], found[1]) if concern_rows else {}
+    loaded = {
+        kind: {row.id: row for row in kind_rows}
+        for kind, kind_rows in zip(kinds, found[2:] if concern_rows else found, strict=True)
+    }
+    addenda = loaded.get("addendum", {})
+    triage_events = loaded.get("triage", {})
+    case_events = loaded.get("case_event", {})
+    actions = loaded.get("action", {})
+    decisions = loaded.get("decision", {})
     user_ids: set[uuid.UUID] = {concern.recorded_by for concern, _ in shown.values()}
     for group in (addenda, triage_events, case_events, actions, decisions):
         user_ids.update(row.recorded_by for row in group.values())
@@ -352,18 +409,22 @@ def _page(
     pupil_id: uuid.UUID,
     limit: int | None,
     cursor: str | None,
+    check_pupil: bool,
 ) -> ChronologyPage:
-    entries = _ENTRIES
-    query = select(
-        entries.c.kind, entries.c.entry_id, entries.c.occurred_at, entries.c.recorded_at
-    ).order_by(entries.c.occurred_at, entries.c.recorded_at, entries.c.entry_id)
+    """A page of the chronology (all of it when ``limit`` is None). With ``check_pupil``,
+    a 404 unless the pupil is of the caller's school, checked with the page's first query
+    (one round trip on PostgreSQL)."""
+    parameters: dict[str, Any] = {"school_id": principal.school_id, "pupil_id": pupil_id}
     if cursor is not None:
-        query = query.where(_after(entries, cursor))
+        parameters.update(_after(cursor))
     if limit is not None:
-        query = query.limit(limit + 1)
-    rows: list[Any] = list(
-        session.execute(query, {"school_id": principal.school_id, "pupil_id": pupil_id})
-    )
+        parameters["page_limit"] = limit + 1
+    page_query = (_ENTRY_PAGES[(cursor is not None, limit is not None)], parameters)
+    if check_pupil:
+        pupil, rows = rows_together(session, [pupils.pupil_check(principal, pupil_id), page_query])
+        pupils.require_found(pupil)
+    else:
+        (rows,) = rows_together(session, [page_query])
     page = rows if limit is None else rows[:limit]
     next_cursor = None
     if limit is not None and len(rows) > limit:
@@ -392,13 +453,13 @@ def get_chronology(
     """One page of the pupil's chronology, oldest first. DSLs and deputy DSLs of the
     pupil's school; records ``chronology.read`` with the pupil."""
     require_dsl(principal)
-    pupils.require_pupil_in_school(session, principal, pupil_id)
     page = _page(
         session,
         principal=principal,
         pupil_id=pupil_id,
         limit=limit,
         cursor=cursor,
+        check_pupil=True,
     )
     audit.record(
         session,
@@ -428,4 +489,5 @@ def whole_chronology(
         pupil_id=pupil_id,
         limit=None,
         cursor=None,
+        check_pupil=False,
     ).items

@@ -446,19 +446,23 @@ def _outline_statements() -> tuple[Any, Any]:
 _PUPIL_OUTLINES, _PUPIL_OUTLINE_INDICATORS = _outline_statements()
 
 
-def pupil_outlines(
-    session: Session,
-    *,
+Outlines = dict[uuid.UUID, tuple[Any, list[str]]]
+
+
+def pupil_outline_queries(
     principal: Principal,
+    *,
     pupil_id: uuid.UUID,
     observed_from: datetime,
     observed_to: datetime,
-) -> dict[uuid.UUID, tuple[Any, list[str]]]:
-    """The concerns about ``pupil_id`` observed from ``observed_from`` to ``observed_to``
-    (both inclusive), as rows of ``_OUTLINE_COLUMNS`` (who recorded it, when, what was
-    seen, where), each with its indicator ids in order: what a list of events about a
-    child (the chronology) shows of a concern, in two queries. DSLs and deputy DSLs of the
-    school only (403 otherwise). Records nothing: the caller records its own read."""
+) -> list[tuple[Prepared, dict[str, Any]]]:
+    """The two queries for the concerns about ``pupil_id`` observed from ``observed_from``
+    to ``observed_to`` (both inclusive) and their indicators, to be run with others
+    (``api.db.rows_together``: one round trip on PostgreSQL) and shaped by
+    ``outlines_from``: what a list of events about a child (the chronology) shows of a
+    concern (who recorded it, when, what was seen, where, the signs in order). DSLs and
+    deputy DSLs of the school only (403 otherwise). Records nothing: the caller records
+    its own read."""
     _require_recorder(principal)
     if not principal.is_dsl:
         raise Forbidden("Only DSLs and deputy DSLs may read a pupil's chronology.")
@@ -468,9 +472,13 @@ def pupil_outlines(
         "observed_from": observed_from,
         "observed_to": observed_to,
     }
-    rows = _PUPIL_OUTLINES.rows(session, parameters)
+    return [(_PUPIL_OUTLINES, parameters), (_PUPIL_OUTLINE_INDICATORS, parameters)]
+
+
+def outlines_from(rows: Sequence[Any], signs: Sequence[Any]) -> Outlines:
+    """The rows of ``pupil_outline_queries`` by concern id, each with its indicator ids."""
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for concern_id, indicator_id in _PUPIL_OUTLINE_INDICATORS.rows(session, parameters):
+    for concern_id, indicator_id in signs:
         indicators[concern_id].append(indicator_id)
     return {row.id: (row, indicators[row.id]) for row in rows}
 

@@ -7,6 +7,7 @@ read and write is audited (ids only: never a name or a search term).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
+from api.db import Prepared
 from models.pupil import (
     Pupil,
     PupilCreate,
@@ -52,19 +54,31 @@ def pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID)
     return pupil
 
 
-_PUPIL_IN_SCHOOL = sa.select(col(Pupil.id)).where(
-    col(Pupil.id) == sa.bindparam("pupil_id"), col(Pupil.school_id) == sa.bindparam("school_id")
+_PUPIL_IN_SCHOOL = Prepared(
+    sa.select(col(Pupil.id)).where(
+        col(Pupil.id) == sa.bindparam("pupil_id"),
+        col(Pupil.school_id) == sa.bindparam("school_id"),
+    )
 )
+
+
+def pupil_check(principal: Principal, pupil_id: uuid.UUID) -> tuple[Prepared, dict[str, Any]]:
+    """The query ``require_pupil_in_school`` runs, to be sent with others
+    (``api.db.rows_together``); give its rows to ``require_found``."""
+    return _PUPIL_IN_SCHOOL, {"pupil_id": pupil_id, "school_id": principal.school_id}
+
+
+def require_found(rows: Sequence[Any]) -> None:
+    """404 unless ``pupil_check``'s query found the pupil."""
+    if not rows:
+        raise NotFound("There is no pupil with that id.")
 
 
 def require_pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> None:
     """404 unless the pupil is of the caller's school: ``pupil_in_school`` for callers that
     need only to know (one prebuilt statement, no ORM object)."""
-    found = session.execute(
-        _PUPIL_IN_SCHOOL, {"pupil_id": pupil_id, "school_id": principal.school_id}
-    ).first()
-    if found is None:
-        raise NotFound("There is no pupil with that id.")
+    prepared, parameters = pupil_check(principal, pupil_id)
+    require_found(prepared.rows(session, parameters))
 
 
 def _invalid(field: str, detail: str, *, where: str = "body") -> InvalidInput:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import event
 
 from api.db import Database
+from services import chronology
 from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso
 
@@ -104,6 +105,32 @@ def test_entries_carry_type_times_author_and_source(desk: Desk) -> None:
     assert summary["id"] == long_one["id"]
     assert len(summary["summary"]) == 280 and summary["summary"].endswith("…")
     assert summary["details"]["description"] == "word " * 500
+
+
+def test_each_entry_once_whatever_the_number_of_its_kind(desk: Desk) -> None:
+    # A page's entries of each kind are fetched by an IN list padded to a power of two.
+    concern = desk.concern()
+    added = []
+    for n in range(3):
+        response = desk.client.post(
+            f"{CONCERNS}/{concern['id']}/addenda",
+            json={"text": f"Fictional detail {n}.", "reason": "R."},
+            headers=desk.headers(),
+        )
+        assert response.status_code == 201
+        added.append(response.json()["id"])
+        desk.clock.advance(minutes=1)
+    items = _chronology(desk, desk.world.zoe).json()["items"]
+    assert [i["id"] for i in items] == [concern["id"], *added]
+    assert [i["details"]["text"] for i in items[1:]] == [f"Fictional detail {n}." for n in range(3)]
+
+
+def test_ids_are_padded_to_a_power_of_two() -> None:
+    ids = [uuid.uuid4() for _ in range(9)]
+    for n, size in ((1, 1), (2, 2), (3, 4), (5, 8), (8, 8), (9, 16)):
+        padded = chronology._padded(ids[:n])
+        assert len(padded) == size
+        assert padded[:n] == ids[:n] and set(padded) == set(ids[:n])
 
 
 def test_pages_and_bad_cursors(desk: Desk) -> None:

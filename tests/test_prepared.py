@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api import db
-from api.db import Database, Prepared, rows_together
+from api.db import Database, Prepared, rows_together, sent_together
 from models import School, User
 from tests.factories import make_school, make_user
 
@@ -100,6 +100,24 @@ def test_in_lists_of_any_length_and_never_empty(database: Database) -> None:
         assert prepared.rows(session, {"school_id": other.id, "user_ids": ids}) == []
         with pytest.raises(ValueError, match="must not be empty"):
             prepared.rows(session, {"school_id": school.id, "user_ids": []})
+
+
+def test_a_limit_is_a_parameter_and_the_statements_own_values_are_bound(
+    database: Database,
+) -> None:
+    # SQLite renders ``LIMIT ? OFFSET ?``: the offset is a value of the statement's own.
+    school = make_school(database)
+    users = sorted((make_user(database, school) for _ in range(3)), key=lambda u: u.id)
+    prepared = Prepared(
+        sa.select(USERS.c.id)
+        .where(USERS.c.school_id == sa.bindparam("school_id"))
+        .order_by(USERS.c.id)
+        .limit(sa.bindparam("most", type_=sa.Integer))
+    )
+    with database.transaction() as session:
+        for most in (1, 2, 5):
+            found = prepared.rows(session, {"school_id": school.id, "most": most})
+            assert [row.id for row in found] == [u.id for u in users[:most]]
 
 
 def test_one_or_none(database: Database) -> None:
@@ -302,3 +320,46 @@ def test_rows_together_raise_sqlalchemys_errors(database: Database) -> None:
     broken = Prepared(sa.select(sa.literal_column("id")).select_from(sa.table("no_such_table")))
     with pytest.raises(sa.exc.DBAPIError), database.transaction() as session:
         rows_together(session, [(fine, {"id": school.id}), (broken, {})])
+
+
+def test_statements_sent_together_join_the_transaction_and_fail_as_sqlalchemys(
+    database: Database,
+) -> None:
+    school, other = make_school(database), make_school(database)
+    rename = Prepared(
+        sa.update(SCHOOLS)
+        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
+        .values(name=sa.bindparam("name"))
+    )
+    take_urn = Prepared(
+        sa.update(SCHOOLS)
+        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
+        .values(urn=sa.bindparam("urn"))
+    )
+    names = sa.select(SCHOOLS.c.name).where(SCHOOLS.c.id.in_([school.id, other.id]))
+    with database.transaction() as session:
+        with sent_together(session):
+            rename.run(session, {"school_id": school.id, "name": "Fictional Academy"})
+            rename.run(session, {"school_id": other.id, "name": "Fictional Academy"})
+        assert set(session.connection().execute(names).scalars()) == {"Fictional Academy"}
+    reached: list[str] = []
+
+    def clash(*, when: bool) -> None:
+        with database.transaction() as session, sent_together(session, when=when):
+            rename.run(session, {"school_id": school.id, "name": "Renamed"})
+            take_urn.run(session, {"school_id": school.id, "urn": other.urn})
+            reached.append("end of the block")
+
+    # A statement refused (on PostgreSQL, as the block ends): SQLAlchemy's error, and
+    # nothing of the block kept.
+    with pytest.raises(sa.exc.IntegrityError):
+        clash(when=True)
+    postgresql = database.engine.dialect.name == "postgresql"
+    assert reached == (["end of the block"] if postgresql else [])
+    with database.transaction() as session:
+        assert set(session.connection().execute(names).scalars()) == {"Fictional Academy"}
+    # Unless ``when``, one after the other: the statement itself raises.
+    reached.clear()
+    with pytest.raises(sa.exc.IntegrityError):
+        clash(when=False)
+    assert reached == []
