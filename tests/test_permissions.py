@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 
-from api.deps import RoleGuard, authenticate, require_full_access
+from api.deps import DSLOnly, RoleGuard, authenticate, require_full_access
 from tests.factories import auth, make_school, make_service_account, make_user
 
 # Routes anyone may call without a token, deliberately.
@@ -222,3 +222,26 @@ def test_role_table(client: TestClient, callers, method, template, path, body, e
         unauthenticated = client.request(method, path.format(id=X), json=body)
         assert unauthenticated.status_code == 401
         assert unauthenticated.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_role_guard_authenticates_by_itself_outside_the_protected_routers(
+    app: FastAPI, client: TestClient, database
+) -> None:
+    # On the protected routers the guard takes the caller ``require_full_access`` admitted
+    # first; on a route without it, the guard must admit no one that it would not.
+    async def dsl_only(principal: DSLOnly) -> dict[str, str]:
+        return {"id": str(principal.id)}
+
+    app.add_api_route("/test-only/dsl", dsl_only)
+    school = make_school(database)
+    dsl = make_user(database, school, "dsl")
+    staff = make_user(database, school, "staff")
+    assert client.get("/test-only/dsl").status_code == 401
+    assert client.get("/test-only/dsl", headers=auth(app, staff)).status_code == 403
+    enrolling = client.get("/test-only/dsl", headers=auth(app, dsl, mfa_enrollment_only=True))
+    assert enrolling.status_code == 403
+    assert enrolling.json()["type"].endswith("/mfa-enrollment-required")
+    stale = client.get("/test-only/dsl", headers=auth(app, dsl, token_version=99))
+    assert stale.status_code == 401
+    admitted = client.get("/test-only/dsl", headers=auth(app, dsl))
+    assert admitted.status_code == 200 and admitted.json() == {"id": str(dsl.id)}
