@@ -279,11 +279,13 @@ class _Plan:
             name for name, bind in self.compiled.binds.items() if bind.expanding
         )
         # Values the statement carries itself (SQLite's ``OFFSET 0`` after a ``LIMIT``),
-        # bound unless the caller gives one of the same name.
+        # among the parameters its SQL takes, bound unless the caller gives one of the
+        # same name.
+        taken = set(self._names(self.compiled.positiontup, {}))
         self.constants: dict[str, Any] = {
             name: bind.value
             for name, bind in self.compiled.binds.items()
-            if not bind.required and bind.value is not None
+            if name in taken and not bind.required and bind.value is not None
         }
         self.texts: dict[tuple[int, ...], _Text] = {}
         if not self.expanding:
@@ -449,6 +451,10 @@ class Prepared:
             raise ValueError("more than one row where at most one was expected")
         return found[0] if found else None
 
+    def copies(self, rows: int) -> bool:
+        """Whether ``insert_many`` of ``rows`` rows goes by ``COPY`` on PostgreSQL."""
+        return self.copy_on_postgresql and rows >= COPY_FROM_ROWS
+
     def run(self, session: OrmSession | Connection, parameters: Mapping[str, Any]) -> None:
         """Run an update (or a one-row insert) in the session's transaction."""
         connection = _connection(session)
@@ -476,7 +482,7 @@ class Prepared:
         if connection.dialect.name != "sqlite":
             plan = self._plan(connection.dialect, keys)
             batch = [plan.arguments(row)[1] for row in rows]
-            if not self.copy_on_postgresql or len(batch) < COPY_FROM_ROWS:
+            if not self.copies(len(batch)):
                 _execute(connection, plan.compiled.string, batch, many=True).close()
             else:
                 _copy(connection, self.statement.table, keys, batch)
@@ -493,12 +499,14 @@ class Prepared:
 @contextmanager
 def sent_together(session: OrmSession | Connection, *, when: bool = True) -> Iterator[None]:
     """The statements run meanwhile on the session's connection (``Prepared``'s), sent to
-    PostgreSQL together in one pipeline: one round trip instead of one per statement,
-    their results (and any error, raised as SQLAlchemy's) arriving as the block ends.
-    Elsewhere, or unless ``when``, they run one after the other as usual. Not for a
-    ``COPY`` (``Prepared.insert_many`` from ``COPY_FROM_ROWS`` rows), which PostgreSQL
-    refuses in a pipeline; nor for a statement whose results are needed inside the
-    block."""
+    PostgreSQL together in one pipeline: one round trip instead of one per statement.
+    Their results, and a server's error (raised as SQLAlchemy's), arrive by the time the
+    block ends; a statement the driver refuses at once raises where it is run. If the
+    block itself raises, what it queued is still sent (and its error, if any, dropped)
+    before the block's exception goes on: the caller's transaction must then be rolled
+    back, as after any error. Elsewhere, or unless ``when``, the statements run one after
+    the other as usual. Not for a ``COPY`` (see ``Prepared.copies``), which PostgreSQL
+    refuses in a pipeline, nor for a statement whose results the block needs."""
     connection = _connection(session)
     if not when or connection.dialect.name == "sqlite":
         yield
@@ -510,7 +518,10 @@ def sent_together(session: OrmSession | Connection, *, when: bool = True) -> Ite
     except sa_exc.DBAPIError:
         raise  # a statement refused as it was queued, wrapped by ``_execute``
     except BaseException as error:
-        raise _wrapped(connection, None, "(statements sent together)", error, many=False) from error
+        wrapped = _wrapped(connection, None, "(statements sent together)", error, many=False)
+        if wrapped is error:
+            raise
+        raise wrapped from error
 
 
 def rows_together(

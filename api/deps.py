@@ -295,8 +295,9 @@ async def _refuse(session: Session, refusal: Forbidden) -> NoReturn:
     await in_one_trip(session, refuse)
 
 
-# Where ``require_full_access`` leaves the caller it admitted, for the role guards.
-_FULLY_AUTHENTICATED = "fully_authenticated_principal"
+# Where ``require_full_access`` leaves the caller it admitted, for the role guards: in the
+# request's own session (one per request), never anything shared.
+_FULLY_AUTHENTICATED = "concernlog.fully_authenticated_principal"
 
 
 async def require_full_access(
@@ -313,7 +314,7 @@ async def require_full_access(
                 slug="mfa-enrollment-required",
             ),
         )
-    setattr(request.state, _FULLY_AUTHENTICATED, principal)
+    session.info[_FULLY_AUTHENTICATED] = principal
     return principal
 
 
@@ -321,17 +322,17 @@ class RoleGuard:
     """Admits an authenticated caller whose role is one of ``roles``; 403 otherwise.
 
     On the protected routers (``routers.PROTECTED_ROUTERS``) ``require_full_access`` has
-    already admitted the caller, as the route's first dependency: the guard takes that
-    caller rather than declaring ``require_full_access`` again, since FastAPI walks a
-    declared dependency's whole tree on every request, cached or not (three nodes, ~5 %
-    of a read's instructions, issue #7). Anywhere else it authenticates the caller
-    itself, in the same way."""
+    already admitted the caller, as the route's first dependency, and left them in the
+    request's session: the guard takes that caller rather than declaring
+    ``require_full_access`` again, since FastAPI walks a declared dependency's whole tree
+    on every request, cached or not (3.5 % of a read's instructions, issue #7). Anywhere
+    else it authenticates the caller itself, in the same way."""
 
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
     async def __call__(self, request: Request, session: SessionDep) -> Principal:
-        principal: Principal | None = getattr(request.state, _FULLY_AUTHENTICATED, None)
+        principal: Principal | None = session.info.get(_FULLY_AUTHENTICATED)
         if principal is None:
             principal = await require_full_access(request, await bearer_scheme(request), session)
         if principal.role not in self.roles:

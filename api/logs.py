@@ -35,6 +35,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+class ErrorsByClass(logging.Filter):
+    """Exceptions in a record's arguments shown by class only. psycopg logs an error it
+    drops (ending a pipeline or a rollback after another error, ``api.db.sent_together``)
+    with the server's message, whose DETAIL may quote a row's values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, BaseException) for arg in record.args
+        ):
+            record.args = tuple(
+                type(arg).__name__ if isinstance(arg, BaseException) else arg for arg in record.args
+            )
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -53,6 +68,9 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    psycopg_log = logging.getLogger("psycopg")
+    if not any(isinstance(f, ErrorsByClass) for f in psycopg_log.filters):
+        psycopg_log.addFilter(ErrorsByClass())
     # uvicorn's own access log would duplicate ours (and carries raw query strings).
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
-from api.db import COPY_FROM_ROWS, Prepared, sent_together
+from api.db import Prepared, sent_together
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
 from models.base import new_id
 from services import pagination
@@ -256,7 +256,7 @@ def record_many(
     # Core statements on the tables: the ORM's unit of work (object state, identity map,
     # flush ordering) cost more than the SQL itself for these append-only rows.
     # The events and the head's move in one round trip on PostgreSQL (but for a COPY).
-    with sent_together(session, when=len(rows) < COPY_FROM_ROWS):
+    with sent_together(session, when=not _INSERT_EVENTS.copies(len(rows))):
         _INSERT_EVENTS.insert_many(session, rows)
         _MOVE_HEAD.run(
             session, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash}

@@ -11,8 +11,8 @@ chronology, with its addenda and triage changes.
 One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an index
 lookup by school and pupil), sent with the check that the pupil is of the school; the
 page's rows are then loaded with one query per source, sent together, and one for the
-people, whatever the page's size (on PostgreSQL three round trips in all, see
-``api.db.rows_together``). Records ``chronology.read``
+people, whatever the page's size (on PostgreSQL three round trips for the page, see
+``api.db.rows_together``; then the audit event's). Records ``chronology.read``
 (with the pupil) for a page; the export records its own event.
 """
 
@@ -35,6 +35,7 @@ from models.chronology import ChronologyItem, ChronologyPage, ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil, Person
 from models.triage import TriageEvent, TriageField
 from services import audit, concerns, pupils
+from services.errors import InvalidInput
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 from services.triage import require_dsl
@@ -161,7 +162,7 @@ def _by_id(model: Any) -> Prepared:
     return Prepared(sa.select(table).where(table.c.id.in_(sa.bindparam("ids", expanding=True))))
 
 
-# The rows of a page's entries of each source but concerns (``concerns.pupil_outlines``).
+# The rows of a page's entries of each source but concerns (``concerns.pupil_outline_queries``).
 _SOURCES = {
     "addendum": _by_id(Addendum),
     "triage": _by_id(TriageEvent),
@@ -171,12 +172,22 @@ _SOURCES = {
 }
 
 
+# At most this many ids in one IN list: an export's whole chronology may list thousands of
+# one kind, and SQLite takes at most 32,766 parameters in a statement.
+IDS_PER_QUERY = 1024
+
+
 def _padded(ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    """``ids`` repeated up to the next power of two: an ``IN`` list of the same ids, but
-    one SQL text per power of two, not one per length (a prepared statement keeps one
-    per length it is given; an export's whole chronology may list thousands)."""
+    """``ids`` with its last id repeated up to the next power of two: an ``IN`` list of the
+    same ids, but one SQL text per power of two, not one per length (a prepared statement
+    keeps the text for each length it is given)."""
     size = 1 << (len(ids) - 1).bit_length()
     return ids + [ids[-1]] * (size - len(ids))
+
+
+def _id_lists(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+    """``ids`` as padded ``IN`` lists of at most ``IDS_PER_QUERY``."""
+    return [_padded(ids[i : i + IDS_PER_QUERY]) for i in range(0, len(ids), IDS_PER_QUERY)]
 
 
 def _shorten(text: str) -> str:
@@ -277,19 +288,18 @@ def _load(
             observed_from=min(row.occurred_at for row in concern_rows),
             observed_to=max(row.occurred_at for row in concern_rows),
         )
-    kinds = [kind for kind in _SOURCES if wanted[kind]]
-    queries += [(_SOURCES[kind], {"ids": _padded(wanted[kind])}) for kind in kinds]
+    loads = [(kind, ids) for kind in _SOURCES for ids in _id_lists(wanted[kind])]
+    queries += [(_SOURCES[kind], {"ids": ids}) for kind, ids in loads]
     found = rows_together(session, queries)
     shown = concerns.outlines_from(found[0], found[1]) if concern_rows else {}
-    loaded = {
-        kind: {row.id: row for row in kind_rows}
-        for kind, kind_rows in zip(kinds, found[2:] if concern_rows else found, strict=True)
-    }
-    addenda = loaded.get("addendum", {})
-    triage_events = loaded.get("triage", {})
-    case_events = loaded.get("case_event", {})
-    actions = loaded.get("action", {})
-    decisions = loaded.get("decision", {})
+    loaded: dict[str, dict[uuid.UUID, Any]] = defaultdict(dict)
+    for (kind, _), kind_rows in zip(loads, found[2:] if concern_rows else found, strict=True):
+        loaded[kind].update((row.id, row) for row in kind_rows)
+    addenda = loaded["addendum"]
+    triage_events = loaded["triage"]
+    case_events = loaded["case_event"]
+    actions = loaded["action"]
+    decisions = loaded["decision"]
     user_ids: set[uuid.UUID] = {concern.recorded_by for concern, _ in shown.values()}
     for group in (addenda, triage_events, case_events, actions, decisions):
         user_ids.update(row.recorded_by for row in group.values())
@@ -416,7 +426,12 @@ def _page(
     (one round trip on PostgreSQL)."""
     parameters: dict[str, Any] = {"school_id": principal.school_id, "pupil_id": pupil_id}
     if cursor is not None:
-        parameters.update(_after(cursor))
+        try:
+            parameters.update(_after(cursor))
+        except InvalidInput:
+            if check_pupil:  # another school's pupil is a 404, whatever the cursor
+                pupils.require_pupil_in_school(session, principal, pupil_id)
+            raise
     if limit is not None:
         parameters["page_limit"] = limit + 1
     page_query = (_ENTRY_PAGES[(cursor is not None, limit is not None)], parameters)

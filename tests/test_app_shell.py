@@ -321,3 +321,22 @@ def test_start_up_objects_are_kept_out_of_the_collector() -> None:
         assert not any(startup_object is tracked for tracked in gc.get_objects())
     finally:
         gc.unfreeze()
+
+
+def test_errors_psycopg_drops_are_logged_by_class_only() -> None:
+    # psycopg logs an error it drops ending a pipeline with the server's message, whose
+    # DETAIL may quote a row's values.
+    from api.logs import ErrorsByClass
+
+    dropped = ValueError("Key (urn)=(Fictional value) already exists.")
+    record = logging.LogRecord(
+        "psycopg",
+        logging.WARNING,
+        __file__,
+        1,
+        "error ignored terminating %r: %s",
+        ("<Pipeline>", dropped),
+        None,
+    )
+    assert ErrorsByClass().filter(record)
+    assert record.getMessage() == "error ignored terminating '<Pipeline>': ValueError"

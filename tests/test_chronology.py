@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from api.db import Database
@@ -123,6 +124,67 @@ def test_each_entry_once_whatever_the_number_of_its_kind(desk: Desk) -> None:
     items = _chronology(desk, desk.world.zoe).json()["items"]
     assert [i["id"] for i in items] == [concern["id"], *added]
     assert [i["details"]["text"] for i in items[1:]] == [f"Fictional detail {n}." for n in range(3)]
+
+
+def test_pages_split_entries_that_happened_and_were_recorded_at_once(desk: Desk) -> None:
+    # Same occurred_at and recorded_at: the id decides, across a page's edge too.
+    moment = iso(desk.clock.now() - timedelta(hours=1))
+    made = sorted(desk.concern(observed_at=moment)["id"] for _ in range(5))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = _chronology(desk, desk.world.zoe, **params).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == made
+
+
+def test_another_schools_pupil_is_a_404_whatever_the_cursor(desk: Desk) -> None:
+    w = desk.world
+    response = desk.client.get(
+        f"{API}/pupils/{w.zoe.id}/chronology",
+        params={"cursor": "junk"},
+        headers=desk.headers(w.other_dsl),
+    )
+    assert response.status_code == 404
+
+
+def test_entries_of_each_kind_once_in_lists_of_any_size(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fetched in IN lists of at most IDS_PER_QUERY ids, each padded to a power of two.
+    monkeypatch.setattr(chronology, "IDS_PER_QUERY", 2)
+    concern = desk.concern()
+    added = []
+    for n in range(5):
+        response = desk.client.post(
+            f"{CONCERNS}/{concern['id']}/addenda",
+            json={"text": f"Fictional detail {n}.", "reason": "R."},
+            headers=desk.headers(),
+        )
+        assert response.status_code == 201
+        added.append(response.json()["id"])
+        desk.clock.advance(minutes=1)
+    changed = []
+    for status in ("acknowledged", "in_progress", "closed"):
+        desk.triage(concern["id"], {"status": status, "reason": "R."})
+        changed.append(status)
+        desk.clock.advance(minutes=1)
+    items = _chronology(desk, desk.world.zoe).json()["items"]
+    assert [i["type"] for i in items] == ["concern"] + ["addendum"] * 5 + ["triage"] * 3
+    assert [i["id"] for i in items[1:6]] == added
+    assert [i["details"]["to_value"] for i in items[6:]] == changed
+    assert len({i["id"] for i in items}) == len(items)
+
+
+def test_ids_are_chunked_and_padded() -> None:
+    ids = [uuid.uuid4() for _ in range(2500)]
+    lists = chronology._id_lists(ids)
+    assert [len(ids) for ids in lists] == [1024, 1024, 512]
+    assert [i for ids in lists for i in dict.fromkeys(ids)] == ids
 
 
 def test_ids_are_padded_to_a_power_of_two() -> None:

@@ -363,3 +363,28 @@ def test_statements_sent_together_join_the_transaction_and_fail_as_sqlalchemys(
     with pytest.raises(sa.exc.IntegrityError):
         clash(when=False)
     assert reached == []
+
+
+def test_a_block_sent_together_that_raises_keeps_nothing(database: Database) -> None:
+    school = make_school(database)
+    rename = Prepared(
+        sa.update(SCHOOLS)
+        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
+        .values(name=sa.bindparam("name"))
+    )
+
+    class Stop(Exception):
+        pass
+
+    def attempt() -> None:
+        with database.transaction() as session, sent_together(session):
+            rename.run(session, {"school_id": school.id, "name": "Never kept"})
+            raise Stop
+
+    with pytest.raises(Stop):
+        attempt()
+    with database.transaction() as session:
+        name = session.connection().execute(
+            sa.select(SCHOOLS.c.name).where(SCHOOLS.c.id == school.id)
+        )
+        assert name.scalar_one() == school.name
