@@ -108,24 +108,6 @@ def test_entries_carry_type_times_author_and_source(desk: Desk) -> None:
     assert summary["details"]["description"] == "word " * 500
 
 
-def test_each_entry_once_whatever_the_number_of_its_kind(desk: Desk) -> None:
-    # A page's entries of each kind are fetched by an IN list padded to a power of two.
-    concern = desk.concern()
-    added = []
-    for n in range(3):
-        response = desk.client.post(
-            f"{CONCERNS}/{concern['id']}/addenda",
-            json={"text": f"Fictional detail {n}.", "reason": "R."},
-            headers=desk.headers(),
-        )
-        assert response.status_code == 201
-        added.append(response.json()["id"])
-        desk.clock.advance(minutes=1)
-    items = _chronology(desk, desk.world.zoe).json()["items"]
-    assert [i["id"] for i in items] == [concern["id"], *added]
-    assert [i["details"]["text"] for i in items[1:]] == [f"Fictional detail {n}." for n in range(3)]
-
-
 def test_pages_split_entries_that_happened_and_were_recorded_at_once(desk: Desk) -> None:
     # Same occurred_at and recorded_at: the id decides, across a page's edge too.
     moment = iso(desk.clock.now() - timedelta(hours=1))

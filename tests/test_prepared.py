@@ -30,6 +30,13 @@ USERS_OF_SCHOOL = sa.select(
 )
 
 
+RENAME_SCHOOL = Prepared(
+    sa.update(SCHOOLS)
+    .where(SCHOOLS.c.id == sa.bindparam("school_id"))
+    .values(name=sa.bindparam("name"))
+)
+
+
 @contextmanager
 def _statements_seen(database: Database) -> Iterator[list[tuple[str, bool]]]:
     """Each statement the engine's cursor events see meanwhile: its first word, and
@@ -135,22 +142,17 @@ def test_one_or_none(database: Database) -> None:
 
 def test_writes_join_the_sessions_transaction(database: Database) -> None:
     school = make_school(database)
-    rename = Prepared(
-        sa.update(SCHOOLS)
-        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
-        .values(name=sa.bindparam("new_name"))
-    )
 
     def rename_then_fail() -> None:
         with database.transaction() as session:
-            rename.run(session, {"school_id": school.id, "new_name": "Fictional Renamed School"})
+            RENAME_SCHOOL.run(session, {"school_id": school.id, "name": "Fictional Renamed School"})
             raise RuntimeError("roll back")
 
     with pytest.raises(RuntimeError):
         rename_then_fail()
     with database.transaction() as session:
         assert session.get_one(School, school.id).name == school.name  # rolled back with it
-        rename.run(session, {"school_id": school.id, "new_name": "Fictional Renamed School"})
+        RENAME_SCHOOL.run(session, {"school_id": school.id, "name": "Fictional Renamed School"})
     with database.transaction() as session:
         assert session.get_one(School, school.id).name == "Fictional Renamed School"
 
@@ -326,11 +328,6 @@ def test_statements_sent_together_join_the_transaction_and_fail_as_sqlalchemys(
     database: Database,
 ) -> None:
     school, other = make_school(database), make_school(database)
-    rename = Prepared(
-        sa.update(SCHOOLS)
-        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
-        .values(name=sa.bindparam("name"))
-    )
     take_urn = Prepared(
         sa.update(SCHOOLS)
         .where(SCHOOLS.c.id == sa.bindparam("school_id"))
@@ -339,14 +336,14 @@ def test_statements_sent_together_join_the_transaction_and_fail_as_sqlalchemys(
     names = sa.select(SCHOOLS.c.name).where(SCHOOLS.c.id.in_([school.id, other.id]))
     with database.transaction() as session:
         with sent_together(session):
-            rename.run(session, {"school_id": school.id, "name": "Fictional Academy"})
-            rename.run(session, {"school_id": other.id, "name": "Fictional Academy"})
+            RENAME_SCHOOL.run(session, {"school_id": school.id, "name": "Fictional Academy"})
+            RENAME_SCHOOL.run(session, {"school_id": other.id, "name": "Fictional Academy"})
         assert set(session.connection().execute(names).scalars()) == {"Fictional Academy"}
     reached: list[str] = []
 
     def clash(*, when: bool) -> None:
         with database.transaction() as session, sent_together(session, when=when):
-            rename.run(session, {"school_id": school.id, "name": "Renamed"})
+            RENAME_SCHOOL.run(session, {"school_id": school.id, "name": "Renamed"})
             take_urn.run(session, {"school_id": school.id, "urn": other.urn})
             reached.append("end of the block")
 
@@ -367,18 +364,13 @@ def test_statements_sent_together_join_the_transaction_and_fail_as_sqlalchemys(
 
 def test_a_block_sent_together_that_raises_keeps_nothing(database: Database) -> None:
     school = make_school(database)
-    rename = Prepared(
-        sa.update(SCHOOLS)
-        .where(SCHOOLS.c.id == sa.bindparam("school_id"))
-        .values(name=sa.bindparam("name"))
-    )
 
     class Stop(Exception):
         pass
 
     def attempt() -> None:
         with database.transaction() as session, sent_together(session):
-            rename.run(session, {"school_id": school.id, "name": "Never kept"})
+            RENAME_SCHOOL.run(session, {"school_id": school.id, "name": "Never kept"})
             raise Stop
 
     with pytest.raises(Stop):
