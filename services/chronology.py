@@ -237,7 +237,8 @@ def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, 
     )
 
 
-def _triage_summary(event: TriageEvent, people: dict[uuid.UUID, Person]) -> str:
+def _triage_summary(event: Any, people: dict[uuid.UUID, Person]) -> str:
+    # ``event``: a row of triage_event (``_SOURCES``).
     if event.field == TriageField.assigned_to:
 
         def name(value: str | None) -> str:
@@ -251,7 +252,8 @@ def _triage_summary(event: TriageEvent, people: dict[uuid.UUID, Person]) -> str:
     return _shorten(f"{change}. Reason: {event.reason}")
 
 
-def _case_event_summary(event: CaseEvent) -> str:
+def _case_event_summary(event: Any) -> str:
+    # ``event``: a row of case_event (``_SOURCES``).
     if event.kind == "opened":
         return _shorten(f"Case opened at level {_label(event.to_value)}: {event.text}")
     if event.kind == "concern_linked":
