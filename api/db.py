@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from psycopg.pq import PipelineStatus
 from sqlalchemy import Connection, Engine, Insert, Select, create_engine, event, text
 from sqlalchemy import bindparam as sa_bindparam
 from sqlalchemy import exc as sa_exc
@@ -234,6 +235,7 @@ Processor = Callable[[Any], Any] | None
 MAX_PARAMETERS = 999
 # Rows from which PostgreSQL's prepared inserts go by COPY (see ``Prepared.insert_many``).
 COPY_FROM_ROWS = 10
+_PIPELINE_OFF = PipelineStatus.OFF
 # A statement's SQL text, its parameters' names (in order, for a positional driver), and
 # for an expanded IN list, which value each of its placeholders takes.
 _Text = tuple[str, Sequence[str], dict[str, tuple[str, int]]]
@@ -452,7 +454,8 @@ class Prepared:
         return found[0] if found else None
 
     def copies(self, rows: int) -> bool:
-        """Whether ``insert_many`` of ``rows`` rows goes by ``COPY`` on PostgreSQL."""
+        """Whether ``insert_many`` of ``rows`` rows goes by ``COPY`` on PostgreSQL (outside
+        ``sent_together``: PostgreSQL refuses a ``COPY`` in a pipeline)."""
         return self.copy_on_postgresql and rows >= COPY_FROM_ROWS
 
     def run(self, session: OrmSession | Connection, parameters: Mapping[str, Any]) -> None:
@@ -482,7 +485,7 @@ class Prepared:
         if connection.dialect.name != "sqlite":
             plan = self._plan(connection.dialect, keys)
             batch = [plan.arguments(row)[1] for row in rows]
-            if not self.copies(len(batch)):
+            if not self.copies(len(batch)) or _in_pipeline(connection):
                 _execute(connection, plan.compiled.string, batch, many=True).close()
             else:
                 _copy(connection, self.statement.table, keys, batch)
@@ -505,10 +508,12 @@ def sent_together(session: OrmSession | Connection, *, when: bool = True) -> Ite
     block itself raises, what it queued is still sent (and its error, if any, dropped)
     before the block's exception goes on: the caller's transaction must then be rolled
     back, as after any error. Elsewhere, or unless ``when``, the statements run one after
-    the other as usual. Not for a ``COPY`` (see ``Prepared.copies``), which PostgreSQL
-    refuses in a pipeline, nor for a statement whose results the block needs."""
+    the other as usual. A block inside another joins it: what it runs is sent with the
+    outer block's statements, when that ends. ``Prepared.insert_many`` does not ``COPY``
+    here (PostgreSQL refuses a ``COPY`` in a pipeline). Reading a result inside the block
+    sends what is queued and waits for it: a round trip of its own."""
     connection = _connection(session)
-    if not when or connection.dialect.name == "sqlite":
+    if not when or connection.dialect.name == "sqlite" or _in_pipeline(connection):
         yield
         return
     driver: Any = connection.connection.driver_connection
@@ -572,6 +577,14 @@ def _copy(
                 copy.write_row([row[key] for key in keys])
 
     _execute(connection, sql, rows, many=True, run=write).close()
+
+
+def _in_pipeline(connection: Connection) -> bool:
+    """Whether ``connection``'s statements are being queued by ``sent_together``."""
+    if connection.dialect.name != "postgresql":
+        return False
+    driver: Any = connection.connection.driver_connection
+    return bool(driver.pgconn.pipeline_status != _PIPELINE_OFF)
 
 
 def _connection(target: OrmSession | Connection) -> Connection:

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
-from api.db import Prepared, sent_together
+from api.db import Prepared, rows_together, sent_together
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
 from models.base import new_id
 from services import pagination
@@ -204,11 +204,36 @@ def _lock_head(session: Session, school_id: uuid.UUID) -> tuple[int, str]:
         # map must never win over the locked read. A head added in this session (a new
         # school) is flushed first.
         session.flush()
-        row = _LOCK_HEAD.one_or_none(session, {"school_id": school_id})
-        if row is None:
-            raise sa.exc.NoResultFound(f"school {school_id} has no audit chain")
-        head = heads[school_id] = (int(row[0]), str(row[1]))
+        head = _keep_head(session, school_id, _LOCK_HEAD.rows(session, {"school_id": school_id}))
     return head
+
+
+def _keep_head(session: Session, school_id: uuid.UUID, rows: list[Any]) -> tuple[int, str]:
+    if not rows:
+        raise sa.exc.NoResultFound(f"school {school_id} has no audit chain")
+    ((seq, hash_),) = rows
+    head = _locked_heads(session)[school_id] = (int(seq), str(hash_))
+    return head
+
+
+def rows_with_head_locked(
+    session: Session,
+    *,
+    school_id: uuid.UUID,
+    queries: Sequence[tuple[Prepared, Mapping[str, Any]]],
+) -> list[list[Any]]:
+    """The rows of each of ``queries`` (as ``api.db.rows_together`` reads them), with the
+    school's chain head locked for this transaction's next append (see ``_lock_head``) in
+    the same round trip on PostgreSQL: for a request that reads what it is about to
+    record, so that recording it costs one round trip more, not two. The head is locked
+    whatever the queries find (a request that then finds nothing to show records nothing
+    and releases it when its transaction ends)."""
+    if school_id in _locked_heads(session):
+        return rows_together(session, queries)
+    session.flush()
+    *found, head = rows_together(session, [*queries, (_LOCK_HEAD, {"school_id": school_id})])
+    _keep_head(session, school_id, head)
+    return found
 
 
 def record_many(

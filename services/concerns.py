@@ -38,7 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from api.db import Prepared, rows_together
+from api.db import Prepared, rows_together, sent_together
 from models.base import new_id
 from models.concern import (
     SEARCH_TERM_MAX,
@@ -149,6 +149,23 @@ _PEOPLE = Prepared(
     sa.select(_USERS.c.id, _USERS.c.display_name).where(
         _USERS.c.school_id == sa.bindparam("school_id"),
         _USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+    )
+)
+# Everyone a concern shows (its recorder, its assignee, whoever added to it), found by the
+# concern's id alone: for a read, sent with the concern's own query, not after it. (For a
+# page, whose rows are read first, ``_PEOPLE`` of the rows' recorders costs less: see
+# ``_render``.)
+_CONCERN_IDS: sa.BindParameter[Any] = sa.bindparam("concern_ids", expanding=True)
+_PEOPLE_OF = Prepared(
+    sa.select(_USERS.c.id, _USERS.c.display_name).where(
+        _USERS.c.school_id == sa.bindparam("school_id"),
+        _USERS.c.id.in_(
+            sa.union_all(
+                sa.select(_CONCERNS.c.recorded_by).where(_CONCERNS.c.id.in_(_CONCERN_IDS)),
+                sa.select(_TRIAGE.c.assigned_to).where(_TRIAGE.c.concern_id.in_(_CONCERN_IDS)),
+                sa.select(_ADDENDA.c.recorded_by).where(_ADDENDA.c.concern_id.in_(_CONCERN_IDS)),
+            )
+        ),
     )
 )
 
@@ -266,11 +283,27 @@ def _persons(rows: Iterable[Any]) -> dict[uuid.UUID, Person]:
     }
 
 
-def _recorder(session: Session, principal: Principal) -> Person:
-    person = people_by_id(session, principal.school_id, [principal.id]).get(principal.id)
+def _caller(principal: Principal) -> tuple[Prepared, dict[str, Any]]:
+    """The query for the caller as a concern shows its recorder (see ``_recorder``)."""
+    return _PEOPLE, {"school_id": principal.school_id, "user_ids": [principal.id]}
+
+
+def _recorder(principal: Principal, people_rows: Iterable[Any]) -> Person:
+    """The caller as a concern shows its recorder, from the rows of ``_caller``."""
+    person = _persons(people_rows).get(principal.id)
     if person is None:
         raise NotFound("Your account no longer exists.")
     return person
+
+
+def _looked_up(
+    concern_ids: list[uuid.UUID], people: tuple[Prepared, dict[str, Any]]
+) -> list[tuple[Prepared, Any]]:
+    """What ``_shaped`` needs beside the concerns' own rows: their pupils, indicators,
+    addenda, and the ``people`` query's people, four queries whatever the number of
+    concerns."""
+    ids = {"concern_ids": concern_ids}
+    return [(_PUPILS_OF, ids), (_INDICATORS_OF, ids), (_ADDENDA_OF, ids), people]
 
 
 def _render(
@@ -280,27 +313,51 @@ def _render(
     *,
     principal: Principal,
     now: datetime,
+    recording: bool = False,
 ) -> list[ConcernPublic]:
     """Shape concerns (rows of ``_SHOWN_COLUMNS``) with their pupils, indicators, addenda
     and people, in four queries whatever the number of concerns (sent together on
-    PostgreSQL), and a fifth when someone else added to them."""
+    PostgreSQL), and a fifth when someone else added to them. ``recording``: the caller
+    records the read next, and the school's audit chain head is locked with the four
+    (``audit.rows_with_head_locked``)."""
     if not rows:
         return []
-    ids = {"concern_ids": [row.id for row in rows]}
     school_id = rows[0].school_id
     recorders = {row.recorded_by for row in rows} | {
         row.assigned_to for row in rows if row.assigned_to is not None
     }
-    # One round trip on PostgreSQL for the four lookups.
-    pupil_rows, indicator_rows, addendum_rows, people_rows = rows_together(
-        session,
-        [
-            (_PUPILS_OF, ids),
-            (_INDICATORS_OF, ids),
-            (_ADDENDA_OF, ids),
-            (_PEOPLE, {"school_id": school_id, "user_ids": list(recorders)}),
-        ],
+    queries = _looked_up(
+        [row.id for row in rows], (_PEOPLE, {"school_id": school_id, "user_ids": list(recorders)})
     )
+    if recording:
+        found = audit.rows_with_head_locked(session, school_id=principal.school_id, queries=queries)
+    else:
+        found = rows_together(session, queries)
+    pupil_rows, indicator_rows, addendum_rows, people_rows = found
+    # Addenda by someone else than the page's recorders and assignees: a second lookup.
+    others = {addendum.recorded_by for addendum in addendum_rows} - recorders
+    if others:
+        people_rows += _PEOPLE.rows(session, {"school_id": school_id, "user_ids": list(others)})
+    return _shaped(
+        guidance,
+        rows,
+        [pupil_rows, indicator_rows, addendum_rows, people_rows],
+        principal=principal,
+        now=now,
+    )
+
+
+def _shaped(
+    guidance: GuidanceLibrary,
+    rows: Sequence[Any],
+    looked_up: Sequence[list[Any]],
+    *,
+    principal: Principal,
+    now: datetime,
+) -> list[ConcernPublic]:
+    """Concerns (rows of ``_SHOWN_COLUMNS``) as the API shows them, from the rows of their
+    ``_looked_up`` queries."""
+    pupil_rows, indicator_rows, addendum_rows, people_rows = looked_up
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for concern_id, pupil_id in pupil_rows:
         pupils[concern_id].append(pupil_id)
@@ -311,10 +368,6 @@ def _render(
     for addendum in addendum_rows:
         addenda[addendum.concern_id].append(addendum)
     people = _persons(people_rows)
-    # Addenda by someone else than the page's recorders and assignees: a second lookup.
-    people.update(
-        people_by_id(session, school_id, {a.recorded_by for a in addendum_rows} - people.keys())
-    )
     return _SHOWN.validate_python(
         [
             _public(
@@ -341,17 +394,24 @@ def _core(session: Session, statement: Any, parameters: Any = None) -> Any:
     return session.connection().execute(statement, parameters)
 
 
-def _shown_row(session: Session, principal: Principal, concern_id: uuid.UUID) -> Any:
+def _shown_query(principal: Principal, concern_id: uuid.UUID) -> tuple[Prepared, dict[str, Any]]:
+    """The query for one concern as the caller may see it (no row if they may not)."""
     _require_recorder(principal)
     parameters = {"concern_id": concern_id, "school_id": principal.school_id}
     if principal.is_dsl:
-        statement = _SHOWN_TO_DSL
-    else:
-        statement, parameters["user_id"] = _SHOWN_TO_RECORDER, principal.id
-    row = statement.one_or_none(session, parameters)
-    if row is None:
+        return _SHOWN_TO_DSL, parameters
+    return _SHOWN_TO_RECORDER, parameters | {"user_id": principal.id}
+
+
+def _only_row(found: list[Any]) -> Any:
+    if not found:
         raise NotFound("There is no concern with that id.")
-    return row
+    return found[0]
+
+
+def _shown_row(session: Session, principal: Principal, concern_id: uuid.UUID) -> Any:
+    statement, parameters = _shown_query(principal, concern_id)
+    return _only_row(statement.rows(session, parameters))
 
 
 @dataclass(frozen=True)
@@ -618,15 +678,18 @@ def _check_indicators(document: GuidanceDocument, indicators: list[str]) -> None
     )
 
 
-def _check_pupils(session: Session, principal: Principal, pupil_ids: list[uuid.UUID]) -> None:
-    """Every pupil must be of the caller's school (a pupil who has left still counts:
-    a concern about them must still be recordable)."""
-    found = {
-        row.id
-        for row in _SCHOOL_PUPILS.rows(
-            session, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
-        )
-    }
+def _pupils_query(
+    principal: Principal, pupil_ids: list[uuid.UUID]
+) -> tuple[Prepared, dict[str, Any]]:
+    """The query for which of ``pupil_ids`` are of the caller's school (see
+    ``_check_pupils``)."""
+    return _SCHOOL_PUPILS, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
+
+
+def _check_pupils(pupil_ids: list[uuid.UUID], school_pupils: Iterable[Any]) -> None:
+    """Every pupil must be of the caller's school, as the rows of ``_pupils_query`` say (a
+    pupil who has left still counts: a concern about them must still be recordable)."""
+    found = {row.id for row in school_pupils}
     missing = [(i, pupil_id) for i, pupil_id in enumerate(pupil_ids) if pupil_id not in found]
     if not missing:
         return
@@ -701,7 +764,15 @@ def create_concern(
         )
     document = _guidance_for(guidance, concern.guidance_key)
     _check_indicators(document, concern.indicators)
-    _check_pupils(session, principal, concern.pupil_ids)
+    # The pupils, the recorder's name and the audit chain's head in one round trip on
+    # PostgreSQL; then every row this writes, its audit events included, in one more.
+    school_pupils, people_rows = audit.rows_with_head_locked(
+        session,
+        school_id=principal.school_id,
+        queries=[_pupils_query(principal, concern.pupil_ids), _caller(principal)],
+    )
+    _check_pupils(concern.pupil_ids, school_pupils)
+    recorded_by = _recorder(principal, people_rows)
 
     concern_id = new_id()
     school_id = principal.school_id
@@ -718,14 +789,10 @@ def create_concern(
         "immediate_danger": concern.immediate_danger,
         "police_contacted": concern.police_contacted,
     }
-    _INSERT_CONCERN.run(session, record)  # the concern row first: its children refer to it
-    _INSERT_CONCERN_PUPILS.insert_many(
-        session,
-        [
-            {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
-            for i, pupil_id in enumerate(concern.pupil_ids)
-        ],
-    )
+    concern_pupils = [
+        {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
+        for i, pupil_id in enumerate(concern.pupil_ids)
+    ]
     shown_indicators = [
         {
             "concern_id": concern_id,
@@ -736,8 +803,6 @@ def create_concern(
         }
         for i, indicator in enumerate(concern.indicators)
     ]
-    if shown_indicators:  # an executemany of nothing would insert one empty row
-        _INSERT_CONCERN_INDICATORS.insert_many(session, shown_indicators)
     triage: dict[str, Any] = {
         "concern_id": concern_id,
         "school_id": school_id,
@@ -748,18 +813,23 @@ def create_concern(
         "version": 1,
         "updated_at": now,
     }
-    _INSERT_TRIAGE.run(session, triage)
-    _index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
-    _record_per_pupil(
-        session,
-        principal,
-        action="concern.create",
-        now=now,
-        request_id=request_id,
-        entity_type="concern",
-        entity_id=concern_id,
-        pupil_ids=concern.pupil_ids,
-    )
+    with sent_together(session):
+        _INSERT_CONCERN.run(session, record)  # the concern row first: its children refer to it
+        _INSERT_CONCERN_PUPILS.insert_many(session, concern_pupils)
+        if shown_indicators:  # an executemany of nothing would insert one empty row
+            _INSERT_CONCERN_INDICATORS.insert_many(session, shown_indicators)
+        _INSERT_TRIAGE.run(session, triage)
+        _index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
+        _record_per_pupil(
+            session,
+            principal,
+            action="concern.create",
+            now=now,
+            request_id=request_id,
+            entity_type="concern",
+            entity_id=concern_id,
+            pupil_ids=concern.pupil_ids,
+        )
     shown = _ShownRow(**record, status=triage["status"], risk_level=None, assigned_to=None)
     (public,) = _SHOWN.validate_python(
         [
@@ -768,7 +838,7 @@ def create_concern(
                 pupil_ids=list(concern.pupil_ids),
                 indicators=list(concern.indicators),
                 addenda=[],
-                recorded_by=_recorder(session, principal),
+                recorded_by=recorded_by,
                 actions=list(
                     guidance.actions_for(document.key, immediate_danger=concern.immediate_danger)
                 ),
@@ -795,9 +865,25 @@ def get_concern(
     """One concern with its addenda (oldest first), and the ETag of its triage state.
 
     Its recorder, or a DSL or deputy DSL of its school; anyone else of a recording role
-    gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil."""
-    row = _shown_row(session, principal, concern_id)
-    public = _render(session, guidance, [row], principal=principal, now=now)[0]
+    gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil.
+
+    The concern, its lookups and the audit chain's head go in one round trip on
+    PostgreSQL: what the lookups find of a concern the caller may not see is dropped
+    unread (the answer is the 404)."""
+    shown = _shown_query(principal, concern_id)
+    found, *looked_up = audit.rows_with_head_locked(
+        session,
+        school_id=principal.school_id,
+        queries=[
+            shown,
+            *_looked_up(
+                [concern_id],
+                (_PEOPLE_OF, {"concern_ids": [concern_id], "school_id": principal.school_id}),
+            ),
+        ],
+    )
+    row = _only_row(found)
+    (public,) = _shaped(guidance, [row], looked_up, principal=principal, now=now)
     _record_per_pupil(
         session,
         principal,
@@ -1033,7 +1119,7 @@ def list_concerns(
     )
     found = _core(session, statement).all()
     page = found[:limit]
-    items = _render(session, guidance, page, principal=principal, now=now)
+    items = _render(session, guidance, page, principal=principal, now=now, recording=True)
     next_cursor = None
     if len(found) > limit:
         last = page[-1]
@@ -1105,4 +1191,6 @@ def add_addendum(
         entity_id=record.id,
         pupil_ids=pupil_ids,
     )
-    return AddendumPublic.model_validate(_addendum_fields(record, _recorder(session, principal)))
+    statement, parameters = _caller(principal)
+    recorded_by = _recorder(principal, statement.rows(session, parameters))
+    return AddendumPublic.model_validate(_addendum_fields(record, recorded_by))

@@ -1,0 +1,244 @@
+"""Round trips to PostgreSQL on the hot paths, counted from libpq's own protocol trace.
+
+Issue #7 brought the hot requests down to a few round trips each (statements sent together
+in one pipeline: ``api.db.rows_together``, ``api.db.sent_together``). A statement count
+cannot see that batching come undone: the same statements, one round trip each, would pass
+every other test and only show, much later, in the benchmark. These tests count what the
+network sees: each time the client waits for the server (see ``round_trips_in``). Each
+count is the exact number of today's code, so a change that adds one says so
+here, with the list of what each trip is for to update beside it. (The pool's pre-ping, an
+empty query as each request checks its connection out, comes before the trace starts: one
+more round trip for every request, whatever it does.)
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO, Any
+
+import pytest
+from psycopg.pq import Trace
+from sqlalchemy import event
+
+from api.db import Database
+from tests import desk as desk_fixtures
+from tests.desk import API, CONCERNS, Desk, iso
+from tests.test_concerns import concern_body
+
+desk = desk_fixtures.desk
+world = desk_fixtures.world
+
+
+@pytest.fixture
+def postgresql_only(backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("round trips to a PostgreSQL server")
+
+
+# Frontend messages that run something: a simple query, or a bound statement.
+_RUNS = frozenset({"Query", "Bind", "Execute"})
+
+
+def round_trips_in(trace: str) -> int:
+    """Round trips in a libpq trace. The client waits for the server at each simple
+    ``Query`` and each ``Sync`` (the end of a batch of extended-protocol messages, a
+    pipeline's included), until the server's ``ReadyForQuery``: one round trip each,
+    however the driver interleaves sending and reading meanwhile. A batch that only
+    prepares a statement (psycopg does so on its fifth use on a connection, once) is not
+    counted; an empty ``Sync`` is (a pipeline ended with nothing left to send still waits
+    for the server)."""
+    trips = 0
+    sent: set[str] = set()
+    for line in trace.splitlines():
+        # "F<tab>length<tab>Message<tab>..."; a statement's SQL may go on over several lines.
+        fields = line.split("\t", 3)
+        if len(fields) < 3 or fields[0] not in ("F", "B"):
+            continue
+        direction, message = fields[0], fields[2]
+        if direction == "F":
+            sent.add(message)
+        elif message == "ReadyForQuery":
+            prepared_only = "Parse" in sent and not sent & _RUNS
+            trips += not prepared_only
+            sent.clear()
+    return trips
+
+
+@contextmanager
+def counting_round_trips(database: Database) -> Iterator[Callable[[], int]]:
+    """Traces every connection checked out of ``database``'s pool meanwhile; the function
+    yielded gives the round trips they made (read once the block has ended)."""
+    traces: list[IO[bytes]] = []
+    total: list[int] = []
+    with ExitStack() as files:
+
+        def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            trace = files.enter_context(tempfile.TemporaryFile())
+            traces.append(trace)
+            dbapi_connection.pgconn.trace(trace.fileno())
+            dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+
+        def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+            if dbapi_connection is not None:
+                dbapi_connection.pgconn.untrace()
+
+        event.listen(database.engine, "checkout", on_checkout)
+        event.listen(database.engine, "checkin", on_checkin)
+        try:
+            yield lambda: total[0]
+        finally:
+            event.remove(database.engine, "checkout", on_checkout)
+            event.remove(database.engine, "checkin", on_checkin)
+            trips = 0
+            for trace in traces:
+                trace.seek(0)
+                trips += round_trips_in(trace.read().decode("utf-8", "replace"))
+            total.append(trips)
+
+
+def trips_for(database: Database, request: Callable[[], Any], expect: int = 200) -> int:
+    with counting_round_trips(database) as trips:
+        response = request()
+        assert response.status_code == expect, response.text
+    return trips()
+
+
+def test_round_trips_are_counted_from_the_trace() -> None:
+    trace = "\n".join(
+        [
+            'F\t13\tQuery\t "BEGIN"',
+            "B\t5\tReadyForQuery\t T",
+            'F\t26\tParse\t "_pg3_1" "SELECT 1',
+            "FROM user_account",
+            'WHERE id = $1" 0',
+            "F\t4\tSync",
+            "B\t4\tParseComplete",
+            "B\t5\tReadyForQuery\t T",
+            'F\t16\tParse\t "" "select 1" 0',
+            'F\t14\tBind\t "" "" 0 0 1 0',
+            'F\t9\tExecute\t "" 0',
+            'F\t16\tParse\t "" "select 2" 0',
+            'F\t14\tBind\t "" "" 0 0 1 0',
+            'F\t9\tExecute\t "" 0',
+            "F\t4\tSync",
+            "B\t4\tParseComplete",
+            'B\t13\tCommandComplete\t "SELECT 1"',
+            'B\t13\tCommandComplete\t "SELECT 1"',
+            "B\t5\tReadyForQuery\t T",
+            "F\t4\tSync",
+            "B\t5\tReadyForQuery\t T",
+            "F\t4\tTerminate",
+        ]
+    )
+    # BEGIN; the two selects; the empty sync. Not the statement prepared on its own, nor
+    # the goodbye, which is not answered.
+    assert round_trips_in(trace) == 3
+    assert round_trips_in("") == 0
+
+
+# What every audited request's unit of work begins and ends with: BEGIN (psycopg sends it
+# on its own), the account check (``services.identity``), the audit events with the chain
+# head's move (``services.audit.record_many``), and the COMMIT. The head itself is locked
+# with the request's last reads (``services.audit.rows_with_head_locked``).
+AUDITED = 4
+
+
+def test_a_concern_read_is_one_round_trip_more_than_its_audit(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    concern = desk.concern()
+    headers = desk.headers(desk.world.staff_a)
+    # The concern, its pupils, indicators, addenda and people, and the chain head.
+    assert (
+        trips_for(database, lambda: desk.client.get(f"{CONCERNS}/{concern['id']}", headers=headers))
+        == AUDITED + 1
+    )
+
+
+def test_a_concern_create_is_two_round_trips_more_than_its_audit(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    headers = desk.headers(desk.world.staff_a)
+    body = concern_body(desk.clock, [desk.world.zoe, desk.world.zack])
+    # The pupils, the recorder and the chain head; then the concern, its pupils,
+    # indicators and triage row, sent with the audit events.
+    assert (
+        trips_for(
+            database, lambda: desk.client.post(CONCERNS, json=body, headers=headers), expect=201
+        )
+        == AUDITED + 1
+    )
+
+
+def test_a_list_page_takes_the_same_round_trips_however_many_concerns(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    staff, dsl = desk.headers(desk.world.staff_a), desk.headers(desk.world.dsl)
+
+    def page() -> int:
+        return trips_for(
+            database, lambda: desk.client.get(CONCERNS, params={"limit": 50}, headers=dsl)
+        )
+
+    def add(concerns: int, *, added_by: dict[str, str]) -> None:
+        for _ in range(concerns):
+            concern = desk.concern(pupils=[desk.world.zoe, desk.world.zack])
+            desk.client.post(
+                f"{CONCERNS}/{concern['id']}/addenda",
+                json={"text": "More.", "reason": "Fictional."},
+                headers=added_by,
+            )
+
+    add(1, added_by=staff)
+    # The page; then its pupils, indicators, addenda and recorders, and the chain head.
+    assert page() == AUDITED + 2
+    add(6, added_by=staff)
+    assert page() == AUDITED + 2
+    # Someone else added to one: their name is looked up after the addenda are read.
+    add(1, added_by=dsl)
+    assert page() == AUDITED + 3
+
+
+def test_a_chronology_page_takes_the_same_round_trips_however_long_the_file(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    headers = desk.headers()
+    zoe = desk.world.zoe
+
+    def page() -> int:
+        return trips_for(
+            database,
+            lambda: desk.client.get(
+                f"{API}/pupils/{zoe.id}/chronology", params={"limit": 200}, headers=headers
+            ),
+        )
+
+    def fill(n: int) -> None:
+        concern_ids = []
+        for _ in range(n):
+            concern = desk.concern()
+            concern_ids.append(concern["id"])
+            desk.client.post(
+                f"{CONCERNS}/{concern['id']}/addenda",
+                json={"text": "More.", "reason": "Fictional."},
+                headers=headers,
+            )
+            desk.triage(concern["id"], {"status": "acknowledged", "reason": "Fictional."})
+        case, etag = desk.open_case(concern_ids=concern_ids)
+        for _ in range(n):
+            response = desk.change_case(
+                case["id"],
+                "actions",
+                {"type": "meeting", "description": "M.", "occurred_at": iso(desk.clock.now())},
+                etag=etag,
+            )
+            etag = response.headers["etag"]
+
+    fill(1)
+    # The pupil's check, the page's entries and the chain head; the entries' rows, from
+    # every source; the people.
+    assert page() == AUDITED + 3
+    fill(5)
+    assert page() == AUDITED + 3
