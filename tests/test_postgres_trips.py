@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import IO, Any
 
 import pytest
@@ -70,32 +70,35 @@ def round_trips_in(trace: str) -> int:
 def counting_round_trips(database: Database) -> Iterator[Callable[[], int]]:
     """Traces every connection checked out of ``database``'s pool meanwhile; the function
     yielded gives the round trips they made (read once the block has ended)."""
-    traces: list[IO[bytes]] = []
+    traced: list[tuple[Any, IO[bytes]]] = []
     total: list[int] = []
-    with ExitStack() as files:
 
-        def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-            trace = files.enter_context(tempfile.TemporaryFile())
-            traces.append(trace)
-            dbapi_connection.pgconn.trace(trace.fileno())
-            dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        trace = tempfile.TemporaryFile()  # noqa: SIM115 (closed when the block ends)
+        traced.append((dbapi_connection, trace))
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
 
-        def on_checkin(dbapi_connection: Any, _record: Any) -> None:
-            if dbapi_connection is not None:
+    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and not dbapi_connection.closed:
+            dbapi_connection.pgconn.untrace()
+
+    event.listen(database.engine, "checkout", on_checkout)
+    event.listen(database.engine, "checkin", on_checkin)
+    try:
+        yield lambda: total[0]
+    finally:
+        event.remove(database.engine, "checkout", on_checkout)
+        event.remove(database.engine, "checkin", on_checkin)
+        trips = 0
+        for dbapi_connection, trace in traced:
+            if not dbapi_connection.closed:
+                # Still checked out (it should not be): stop tracing before the file closes.
                 dbapi_connection.pgconn.untrace()
-
-        event.listen(database.engine, "checkout", on_checkout)
-        event.listen(database.engine, "checkin", on_checkin)
-        try:
-            yield lambda: total[0]
-        finally:
-            event.remove(database.engine, "checkout", on_checkout)
-            event.remove(database.engine, "checkin", on_checkin)
-            trips = 0
-            for trace in traces:
-                trace.seek(0)
-                trips += round_trips_in(trace.read().decode("utf-8", "replace"))
-            total.append(trips)
+            trace.seek(0)
+            trips += round_trips_in(trace.read().decode("utf-8", "replace"))
+            trace.close()
+        total.append(trips)
 
 
 def trips_for(database: Database, request: Callable[[], Any], expect: int = 200) -> int:
