@@ -44,13 +44,18 @@ def _require(principal: Principal, roles: frozenset[Role]) -> None:
         raise Forbidden("Your role does not allow this.")
 
 
+def _no_such_pupil() -> NotFound:
+    # Another school's pupil is answered exactly as one that does not exist.
+    return NotFound("There is no pupil with that id.")
+
+
 def pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> Pupil:
     """The pupil, if they are of the caller's school; 404 otherwise."""
     pupil = session.exec(
         select(Pupil).where(Pupil.id == pupil_id, Pupil.school_id == principal.school_id)
     ).one_or_none()
     if pupil is None:
-        raise NotFound("There is no pupil with that id.")
+        raise _no_such_pupil()
     return pupil
 
 
@@ -71,7 +76,7 @@ def pupil_check(principal: Principal, pupil_id: uuid.UUID) -> tuple[Prepared, di
 def require_found(rows: Sequence[Any]) -> None:
     """404 unless ``pupil_check``'s query found the pupil."""
     if not rows:
-        raise NotFound("There is no pupil with that id.")
+        raise _no_such_pupil()
 
 
 def require_pupil_in_school(session: Session, principal: Principal, pupil_id: uuid.UUID) -> None:

@@ -21,18 +21,12 @@ from api.db import Database
 from models import AuditEvent, Concern, User
 from models.user import Role
 from services.clock import FrozenClock
+from tests import test_concerns
 from tests.test_concerns import CONCERNS, World, concern_body, create
 
-
-@pytest.fixture
-def clock(app: FastAPI) -> FrozenClock:
-    frozen: FrozenClock = app.state.clock
-    return frozen
-
-
-@pytest.fixture
-def world(app: FastAPI, database: Database, clock: FrozenClock) -> World:
-    return World(app, database, clock)
+# The fictional world of the concern tests, on a frozen clock.
+clock = test_concerns.clock
+world = test_concerns.world
 
 
 def _deactivate(database: Database, user_id: Any) -> None:

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
@@ -19,18 +18,12 @@ from sqlmodel import select
 from api.db import Database, begin_if_free
 from models import AuditEvent
 from services.clock import FrozenClock
+from tests import test_concerns
 from tests.test_concerns import CONCERNS, World, create
 
-
-@pytest.fixture
-def clock(app: FastAPI) -> FrozenClock:
-    frozen: FrozenClock = app.state.clock
-    return frozen
-
-
-@pytest.fixture
-def world(app: FastAPI, database: Database, clock: FrozenClock) -> World:
-    return World(app, database, clock)
+# The fictional world of the concern tests, on a frozen clock.
+clock = test_concerns.clock
+world = test_concerns.world
 
 
 @pytest.fixture
