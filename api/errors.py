@@ -19,6 +19,7 @@ from starlette.routing import compile_path
 
 from api.context import request_id_var
 from api.db import is_sqlite_locked
+from api.logs import log_unhandled
 from services.errors import DomainError
 
 logger = logging.getLogger("concernlog.errors")
@@ -256,7 +257,7 @@ INTERNAL_ERROR_DETAIL = (
 
 
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
+    log_unhandled(logger, exc)
     return problem_response(500, INTERNAL_ERROR_DETAIL, slug="internal-error")
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
 
 from api.context import request_id_var
 
@@ -48,6 +53,42 @@ class ErrorsByClass(logging.Filter):
                 type(arg).__name__ if isinstance(arg, BaseException) else arg for arg in record.args
             )
         return True
+
+
+_DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from or while handling, outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def log_unhandled(log: logging.Logger, error: BaseException) -> None:
+    """Log an error no handler answered, with its traceback. When a database error is in
+    its chain, the messages are left out (each error by class, with PostgreSQL's
+    SQLSTATE): a constraint's DETAIL quotes the failing row, which may hold a concern's
+    text, and no log line may."""
+    chain = _chain(error)
+    if not any(isinstance(link, _DATABASE_ERRORS) for link in chain):
+        log.error("unhandled error", exc_info=error)
+        return
+    sqlstates = [
+        state
+        for link in chain
+        for state in (getattr(getattr(link, "orig", link), "sqlstate", None),)
+        if state
+    ]
+    log.error(
+        "unhandled database error: %s (SQLSTATE %s)",
+        " from ".join(type(link).__name__ for link in chain),
+        sqlstates[0] if sqlstates else "none",
+        extra={"traceback": "".join(traceback.format_tb(error.__traceback__))},
+    )
 
 
 class RequestIdFilter(logging.Filter):

@@ -26,6 +26,7 @@ from api.errors import (
     RetryRequest,
     problem_response,
 )
+from api.logs import log_unhandled
 from api.metrics import route_template
 
 access_log = logging.getLogger("concernlog.access")
@@ -93,7 +94,7 @@ class RequestContextMiddleware:
                 if status_holder["status"] is None:
                     await self._too_large(send_wrapper)
             except Exception as exc:
-                error_log.error("unhandled error", exc_info=exc)
+                log_unhandled(error_log, exc)
                 if status_holder["status"] is None:
                     response = problem_response(500, INTERNAL_ERROR_DETAIL, slug="internal-error")
                     await response(scope, receive, send_wrapper)

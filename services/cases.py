@@ -608,16 +608,16 @@ def list_cases(
         last = page[-1]
         next_cursor = encode_cursor({"opened_at": last.opened_at.isoformat(), "id": str(last.id)})
     pupils: list[uuid.UUID | None] = [*sorted({case.pupil_id for case in page})]
-    for pupil_id in pupils or [None]:
-        audit.record(
-            session,
-            actor=principal.actor,
-            action="case.list",
-            now=now,
-            entity_type="case",
-            pupil_id=pupil_id,
-            request_id=request_id,
-        )
+    audit.record_many(
+        session,
+        actor=principal.actor,
+        now=now,
+        request_id=request_id,
+        entries=[
+            audit.AuditEntry(action="case.list", entity_type="case", pupil_id=pupil_id)
+            for pupil_id in pupils or [None]
+        ],
+    )
     return CaseListPage(items=_summaries(session, principal, page), next_cursor=next_cursor)
 
 

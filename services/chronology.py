@@ -12,8 +12,7 @@ One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an i
 lookup by school and pupil), sent with the check that the pupil is of the school; the
 page's rows are then loaded with one query per source, sent together, and one for the
 people, whatever the page's size (on PostgreSQL three round trips for the page, see
-``api.db.rows_together``, the first of which also locks the audit chain's head; then
-the audit event's). Records ``chronology.read``
+``api.db.rows_together``; then the audit event's). Records ``chronology.read``
 (with the pupil) for a page; the export records its own event.
 """
 
@@ -423,13 +422,10 @@ def _page(
     limit: int | None,
     cursor: str | None,
     check_pupil: bool,
-    recording: bool = False,
 ) -> ChronologyPage:
     """A page of the chronology (all of it when ``limit`` is None). With ``check_pupil``,
     a 404 unless the pupil is of the caller's school, checked with the page's first query
-    (one round trip on PostgreSQL). ``recording``: the caller records the read next, and
-    the school's audit chain head is locked with that first query
-    (``audit.rows_with_head_locked``)."""
+    (one round trip on PostgreSQL)."""
     parameters: dict[str, Any] = {"school_id": principal.school_id, "pupil_id": pupil_id}
     if cursor is not None:
         try:
@@ -441,15 +437,11 @@ def _page(
     if limit is not None:
         parameters["page_limit"] = limit + 1
     page_query = (_ENTRY_PAGES[(cursor is not None, limit is not None)], parameters)
-    queries = [pupils.pupil_check(principal, pupil_id), page_query] if check_pupil else [page_query]
-    if recording:
-        *checked, rows = audit.rows_with_head_locked(
-            session, school_id=principal.school_id, queries=queries
-        )
-    else:
-        *checked, rows = rows_together(session, queries)
     if check_pupil:
-        pupils.require_found(checked[0])
+        pupil, rows = rows_together(session, [pupils.pupil_check(principal, pupil_id), page_query])
+        pupils.require_found(pupil)
+    else:
+        (rows,) = rows_together(session, [page_query])
     page = rows if limit is None else rows[:limit]
     next_cursor = None
     if limit is not None and len(rows) > limit:
@@ -485,7 +477,6 @@ def get_chronology(
         limit=limit,
         cursor=cursor,
         check_pupil=True,
-        recording=True,
     )
     audit.record(
         session,

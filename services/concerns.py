@@ -123,14 +123,22 @@ _SCHOOL_PUPILS = Prepared(
         _PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
     )
 )
+# A concern's lookups name its school too: a read sends them before it knows whether the
+# caller may see the concern, and another school's rows are then never even fetched.
 _PUPILS_OF = Prepared(
     sa.select(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.pupil_id)
-    .where(_CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .where(
+        _CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)),
+        _CONCERN_PUPILS.c.school_id == sa.bindparam("school_id"),
+    )
     .order_by(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.position)
 )
 _INDICATORS_OF = Prepared(
     sa.select(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.indicator_id)
-    .where(_CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .where(
+        _CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)),
+        _CONCERN_INDICATORS.c.school_id == sa.bindparam("school_id"),
+    )
     .order_by(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.position)
 )
 _ADDENDA_OF = Prepared(
@@ -142,7 +150,10 @@ _ADDENDA_OF = Prepared(
         _ADDENDA.c.recorded_at,
         _ADDENDA.c.recorded_by,
     )
-    .where(_ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .where(
+        _ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)),
+        _ADDENDA.c.school_id == sa.bindparam("school_id"),
+    )
     .order_by(_ADDENDA.c.recorded_at, _ADDENDA.c.id)
 )
 _PEOPLE = Prepared(
@@ -297,12 +308,15 @@ def _recorder(principal: Principal, people_rows: Iterable[Any]) -> Person:
 
 
 def _looked_up(
-    concern_ids: list[uuid.UUID], people: tuple[Prepared, dict[str, Any]]
+    concern_ids: list[uuid.UUID],
+    school_id: uuid.UUID,
+    *,
+    people: tuple[Prepared, dict[str, Any]],
 ) -> list[tuple[Prepared, Any]]:
-    """What ``_shaped`` needs beside the concerns' own rows: their pupils, indicators,
+    """What ``_shaped`` needs beside the concerns' own rows: their pupils, indicators and
     addenda, and the ``people`` query's people, four queries whatever the number of
-    concerns."""
-    ids = {"concern_ids": concern_ids}
+    concerns. Each is kept to ``school_id``'s rows, whatever ids it is given."""
+    ids = {"concern_ids": concern_ids, "school_id": school_id}
     return [(_PUPILS_OF, ids), (_INDICATORS_OF, ids), (_ADDENDA_OF, ids), people]
 
 
@@ -313,27 +327,24 @@ def _render(
     *,
     principal: Principal,
     now: datetime,
-    recording: bool = False,
 ) -> list[ConcernPublic]:
     """Shape concerns (rows of ``_SHOWN_COLUMNS``) with their pupils, indicators, addenda
     and people, in four queries whatever the number of concerns (sent together on
-    PostgreSQL), and a fifth when someone else added to them. ``recording``: the caller
-    records the read next, and the school's audit chain head is locked with the four
-    (``audit.rows_with_head_locked``)."""
+    PostgreSQL), and a fifth when someone else added to them."""
     if not rows:
         return []
     school_id = rows[0].school_id
     recorders = {row.recorded_by for row in rows} | {
         row.assigned_to for row in rows if row.assigned_to is not None
     }
-    queries = _looked_up(
-        [row.id for row in rows], (_PEOPLE, {"school_id": school_id, "user_ids": list(recorders)})
+    pupil_rows, indicator_rows, addendum_rows, people_rows = rows_together(
+        session,
+        _looked_up(
+            [row.id for row in rows],
+            school_id,
+            people=(_PEOPLE, {"school_id": school_id, "user_ids": list(recorders)}),
+        ),
     )
-    if recording:
-        found = audit.rows_with_head_locked(session, school_id=principal.school_id, queries=queries)
-    else:
-        found = rows_together(session, queries)
-    pupil_rows, indicator_rows, addendum_rows, people_rows = found
     # Addenda by someone else than the page's recorders and assignees: a second lookup.
     others = {addendum.recorded_by for addendum in addendum_rows} - recorders
     if others:
@@ -867,9 +878,10 @@ def get_concern(
     Its recorder, or a DSL or deputy DSL of its school; anyone else of a recording role
     gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil.
 
-    The concern, its lookups and the audit chain's head go in one round trip on
-    PostgreSQL: what the lookups find of a concern the caller may not see is dropped
-    unread (the answer is the 404)."""
+    The concern, its lookups (of the caller's school only) and the audit chain's head go
+    in one round trip on PostgreSQL: what the lookups find of a colleague's concern that
+    a member of staff may not see is dropped without being shaped or shown (the answer is
+    the 404), and the head, locked for nothing, is released as the request rolls back."""
     shown = _shown_query(principal, concern_id)
     found, *looked_up = audit.rows_with_head_locked(
         session,
@@ -878,7 +890,11 @@ def get_concern(
             shown,
             *_looked_up(
                 [concern_id],
-                (_PEOPLE_OF, {"concern_ids": [concern_id], "school_id": principal.school_id}),
+                principal.school_id,
+                people=(
+                    _PEOPLE_OF,
+                    {"concern_ids": [concern_id], "school_id": principal.school_id},
+                ),
             ),
         ],
     )
@@ -1119,7 +1135,7 @@ def list_concerns(
     )
     found = _core(session, statement).all()
     page = found[:limit]
-    items = _render(session, guidance, page, principal=principal, now=now, recording=True)
+    items = _render(session, guidance, page, principal=principal, now=now)
     next_cursor = None
     if len(found) > limit:
         last = page[-1]

@@ -163,15 +163,19 @@ def triage_concern(
     answer = concerns.read_for_dsl(
         session, principal=principal, now=now, guidance=guidance, concern_id=concern.id
     )
-    for pupil_id in answer.concern.pupil_ids:
-        audit.record(
-            session,
-            actor=principal.actor,
-            action="concern.triage",
-            now=now,
-            entity_type="concern",
-            entity_id=concern.id,
-            pupil_id=pupil_id,
-            request_id=request_id,
-        )
+    audit.record_many(
+        session,
+        actor=principal.actor,
+        now=now,
+        request_id=request_id,
+        entries=[
+            audit.AuditEntry(
+                action="concern.triage",
+                entity_type="concern",
+                entity_id=concern.id,
+                pupil_id=pupil_id,
+            )
+            for pupil_id in answer.concern.pupil_ids
+        ],
+    )
     return answer

@@ -340,3 +340,50 @@ def test_errors_psycopg_drops_are_logged_by_class_only() -> None:
     )
     assert ErrorsByClass().filter(record)
     assert record.getMessage() == "error ignored terminating '<Pipeline>': ValueError"
+
+
+def _logged(record: logging.LogRecord) -> str:
+    """Everything a handler could write of ``record``, in either format."""
+    from api.logs import JsonFormatter
+
+    plain = logging.Formatter("%(message)s").format(record)
+    return JsonFormatter().format(record) + plain + (record.exc_text or "")
+
+
+def test_an_unhandled_error_is_logged_with_its_traceback(caplog) -> None:
+    from api.logs import log_unhandled
+
+    try:
+        raise RuntimeError("fictional internals")
+    except RuntimeError as error:
+        with caplog.at_level(logging.ERROR, logger="concernlog.test"):
+            log_unhandled(logging.getLogger("concernlog.test"), error)
+    (record,) = caplog.records
+    assert "fictional internals" in _logged(record)
+    assert "Traceback" in _logged(record)
+
+
+def test_a_database_error_is_logged_without_the_row_it_quotes(caplog, database) -> None:
+    # PostgreSQL's DETAIL quotes the failing row ("Failing row contains (...)"); that row
+    # may hold a concern's text. The error is logged by class and SQLSTATE, with its frames.
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from api.logs import log_unhandled
+
+    canary = "Fictional canary sentence 7Q2Z"
+    with database.engine.connect() as connection:
+        connection.execute(text("CREATE TEMPORARY TABLE refusing (words TEXT CHECK (words = ''))"))
+        try:
+            connection.execute(text("INSERT INTO refusing VALUES (:words)"), {"words": canary})
+        except IntegrityError as error:
+            with caplog.at_level(logging.ERROR, logger="concernlog.test"):
+                log_unhandled(logging.getLogger("concernlog.test"), error)
+        connection.rollback()
+    (record,) = caplog.records
+    line = _logged(record)
+    assert canary not in line
+    assert "IntegrityError" in line
+    assert "test_a_database_error_is_logged_without_the_row_it_quotes" in line  # the frames
+    if database.dialect == "postgresql":
+        assert "SQLSTATE 23514" in line  # check_violation
