@@ -116,6 +116,7 @@ _INSERT_CONCERN = Prepared(sa.insert(_CONCERNS))
 _INSERT_CONCERN_PUPILS = Prepared(sa.insert(_CONCERN_PUPILS))
 _INSERT_CONCERN_INDICATORS = Prepared(sa.insert(_CONCERN_INDICATORS))
 _INSERT_TRIAGE = Prepared(sa.insert(_TRIAGE))
+_INSERT_ADDENDUM = Prepared(sa.insert(_ADDENDA))
 _INSERT_SEARCH_TERMS = Prepared(sqlite_insert(_SEARCH_TERMS).on_conflict_do_nothing())
 _SCHOOL_PUPILS = Prepared(
     sa.select(_PUPILS.c.id).where(
@@ -236,15 +237,6 @@ def _visibility(principal: Principal) -> list[ColumnElement[bool]]:
     if not principal.is_dsl:
         scope.append(col(Concern.recorded_by) == principal.id)
     return scope
-
-
-def _visible_concern(session: Session, principal: Principal, concern_id: uuid.UUID) -> Concern:
-    concern = session.exec(
-        select(Concern).where(col(Concern.id) == concern_id, *_visibility(principal))
-    ).one_or_none()
-    if concern is None:
-        raise NotFound("There is no concern with that id.")
-    return concern
 
 
 def load_with_triage(
@@ -1179,8 +1171,22 @@ def add_addendum(
 
     Its recorder, or a DSL or deputy DSL of its school (404 for anyone else of a recording
     role, 403 for admins and MIS accounts). Records ``addendum.create`` once per pupil of
-    the concern."""
-    concern = _visible_concern(session, principal, concern_id)
+    the concern.
+
+    The concern (as the caller may see it), its pupils, the caller's name and the audit
+    chain's head go in one round trip on PostgreSQL; the addendum and its audit events in
+    one more."""
+    found, pupil_rows, people_rows = audit.rows_with_head_locked(
+        session,
+        school_id=principal.school_id,
+        queries=[
+            _shown_query(principal, concern_id),
+            (_PUPILS_OF, {"concern_ids": [concern_id], "school_id": principal.school_id}),
+            _caller(principal),
+        ],
+    )
+    concern = _only_row(found)
+    recorded_by = _recorder(principal, people_rows)
     record = Addendum(
         concern_id=concern.id,
         school_id=concern.school_id,
@@ -1189,24 +1195,17 @@ def add_addendum(
         recorded_by=principal.id,
         recorded_at=now,
     )
-    session.add(record)
-    session.flush()
-    _index_text(session, school_id=concern.school_id, concern_id=concern.id, text_=record.text)
-    pupil_ids = session.exec(
-        select(ConcernPupil.pupil_id)
-        .where(col(ConcernPupil.concern_id) == concern.id)
-        .order_by(col(ConcernPupil.position))
-    ).all()
-    _record_per_pupil(
-        session,
-        principal,
-        action="addendum.create",
-        now=now,
-        request_id=request_id,
-        entity_type="addendum",
-        entity_id=record.id,
-        pupil_ids=pupil_ids,
-    )
-    statement, parameters = _caller(principal)
-    recorded_by = _recorder(principal, statement.rows(session, parameters))
+    with sent_together(session):
+        _INSERT_ADDENDUM.run(session, record.model_dump())
+        _index_text(session, school_id=concern.school_id, concern_id=concern.id, text_=record.text)
+        _record_per_pupil(
+            session,
+            principal,
+            action="addendum.create",
+            now=now,
+            request_id=request_id,
+            entity_type="addendum",
+            entity_id=record.id,
+            pupil_ids=[pupil_id for _, pupil_id in pupil_rows],
+        )
     return AddendumPublic.model_validate(_addendum_fields(record, recorded_by))

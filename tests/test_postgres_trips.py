@@ -183,6 +183,26 @@ def test_a_concern_create_is_one_round_trip_more_than_its_audit(
     )
 
 
+def test_an_addendum_is_one_round_trip_more_than_its_audit(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    concern = desk.concern(pupils=[desk.world.zoe, desk.world.zack])
+    headers = desk.headers(desk.world.staff_a)
+    body = {"text": "Fictional further detail.", "reason": "Remembered later."}
+    # The concern, its pupils, the recorder and the chain head; then the addendum, sent
+    # with the audit events.
+    assert (
+        trips_for(
+            database,
+            lambda: desk.client.post(
+                f"{CONCERNS}/{concern['id']}/addenda", json=body, headers=headers
+            ),
+            expect=201,
+        )
+        == AUDITED + 1
+    )
+
+
 def test_a_list_page_takes_the_same_round_trips_however_many_concerns(
     postgresql_only: None, desk: Desk, database: Database
 ) -> None:
