@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import uuid
@@ -149,22 +150,40 @@ def run_and_finish(session: Session, work: Callable[[], T]) -> T:
         return work()
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the system tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Database:
     """The engine, the way to get sessions from it, and admission control.
 
     ``admission()`` bounds how many requests may hold a session at once (a request whose
-    handler does all its database work in one worker trip holds it for that trip only): the
-    pool size on PostgreSQL, one on SQLite (whose transactions all take the write lock, so
-    admitting more only makes them sleep in SQLite's busy handler). Waiting happens on the
-    event loop, holding nothing: without it, requests that hold a connection (or SQLite's
-    lock) while waiting for a worker thread, and requests that hold a worker thread while
-    waiting for a connection, can deadlock each other under load.
+    handler does all its database work in one worker trip holds it for that trip only).
+    Waiting happens on the event loop, holding nothing: without it, requests that hold a
+    connection (or SQLite's lock) while waiting for a worker thread, and requests that hold
+    a worker thread while waiting for a connection, can deadlock each other under load.
+
+    How many: one on SQLite, whose transactions all take the write lock (admitting more
+    only makes them sleep in SQLite's busy handler). On PostgreSQL ``concurrency``, by
+    default the cores this process may use plus one, never more than the pool: a unit of
+    work is mostly this process's own Python, which runs on one core at a time (the GIL),
+    and every audited request of a school queues for its audit chain's head. Admitting
+    the whole pool of ten on two cores only made the admitted ones take turns for the GIL
+    while holding that head: three admitted served as many requests or more, with a p99
+    a half to a third as long (issue #7, bench/README.md). A database far away (each
+    round trip a millisecond or more) keeps more requests usefully in flight: raise it.
     """
 
-    def __init__(self, engine: Engine, *, max_sessions: int | None = None) -> None:
+    def __init__(self, engine: Engine, *, concurrency: int | None = None) -> None:
         self.engine = engine
-        if max_sessions is None:
-            max_sessions = 1 if engine.dialect.name == "sqlite" else engine.pool.size()  # type: ignore[attr-defined]
+        if engine.dialect.name == "sqlite":
+            max_sessions = 1
+        else:
+            pool_size: int = engine.pool.size()  # type: ignore[attr-defined]
+            max_sessions = min(pool_size, concurrency or available_cores() + 1)
         self.max_sessions = max_sessions
         self._admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -179,8 +198,8 @@ class Database:
         return semaphore
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Database:
-        return cls(create_db_engine(url, **kwargs))
+    def from_url(cls, url: str, *, concurrency: int | None = None, **kwargs: Any) -> Database:
+        return cls(create_db_engine(url, **kwargs), concurrency=concurrency)
 
     @property
     def dialect(self) -> str:

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     database = database or Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
+        concurrency=settings.database_concurrency,
         busy_timeout_ms=settings.database_busy_timeout_ms,
     )
 

@@ -387,3 +387,26 @@ def test_a_database_error_is_logged_without_the_row_it_quotes(caplog, database) 
     assert "test_a_database_error_is_logged_without_the_row_it_quotes" in line  # the frames
     if database.dialect == "postgresql":
         assert "SQLSTATE 23514" in line  # check_violation
+
+
+def test_requests_admitted_to_the_database_at_once(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import db
+
+    # No connection is made: the engine connects on first use.
+    far = "postgresql://nobody@127.0.0.1:1/none"
+    monkeypatch.setattr(db, "available_cores", lambda: 2)
+    assert Database.from_url(far, pool_size=10).max_sessions == 3  # cores + 1
+    assert Database.from_url(far, pool_size=2).max_sessions == 2  # never past the pool
+    assert Database.from_url(far, pool_size=10, concurrency=8).max_sessions == 8
+    assert Database.from_url(far, pool_size=10, concurrency=40).max_sessions == 10
+    # SQLite's transactions all take its write lock: one at a time, whatever is asked.
+    sqlite = f"sqlite:///{tmp_path / 'one.db'}"
+    assert Database.from_url(sqlite, concurrency=8).max_sessions == 1
+
+    monkeypatch.setenv("CONCERNLOG_DATABASE_CONCURRENCY", "6")
+    assert Settings().database_concurrency == 6
+    monkeypatch.setenv("CONCERNLOG_DATABASE_CONCURRENCY", "0")
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Settings()
