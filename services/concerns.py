@@ -412,11 +412,6 @@ def _only_row(found: list[Any]) -> Any:
     return found[0]
 
 
-def _shown_row(session: Session, principal: Principal, concern_id: uuid.UUID) -> Any:
-    statement, parameters = _shown_query(principal, concern_id)
-    return _only_row(statement.rows(session, parameters))
-
-
 @dataclass(frozen=True)
 class _ShownRow:
     """A concern just recorded, with the same fields as a row of ``_SHOWN_COLUMNS``."""
@@ -874,24 +869,10 @@ def get_concern(
     in one round trip on PostgreSQL: what the lookups find of a colleague's concern that
     a member of staff may not see is dropped without being shaped or shown (the answer is
     the 404), and the head, locked for nothing, is released as the request rolls back."""
-    shown = _shown_query(principal, concern_id)
-    found, *looked_up = audit.rows_with_head_locked(
-        session,
-        school_id=principal.school_id,
-        queries=[
-            shown,
-            *_looked_up(
-                [concern_id],
-                principal.school_id,
-                people=(
-                    _PEOPLE_OF,
-                    {"concern_ids": [concern_id], "school_id": principal.school_id},
-                ),
-            ),
-        ],
+    found = audit.rows_with_head_locked(
+        session, school_id=principal.school_id, queries=one_concern(principal, concern_id)
     )
-    row = _only_row(found)
-    (public,) = _shaped(guidance, [row], looked_up, principal=principal, now=now)
+    row, public = shown_concern(guidance, found, principal=principal, now=now)
     _record_per_pupil(
         session,
         principal,
@@ -905,19 +886,51 @@ def get_concern(
     return ReadConcern(concern=public, etag=etag(ETAG_KIND, row.triage_version))
 
 
-def read_for_dsl(
-    session: Session,
+def one_concern(principal: Principal, concern_id: uuid.UUID) -> list[tuple[Prepared, Any]]:
+    """The queries for one concern as the caller may see it, and for its pupils,
+    indicators, addenda and people, to send with others (``api.db.rows_together``,
+    ``audit.rows_with_head_locked``: one round trip on PostgreSQL); their rows, in order,
+    go to ``found_concern`` and ``shown_concern``. The lookups are kept to the caller's
+    school; what they find of a concern the caller may not see is dropped unshaped."""
+    people = (_PEOPLE_OF, {"concern_ids": [concern_id], "school_id": principal.school_id})
+    return [
+        _shown_query(principal, concern_id),
+        *_looked_up([concern_id], principal.school_id, people=people),
+    ]
+
+
+def found_concern(found: Sequence[list[Any]]) -> Any:
+    """The concern's row (``_SHOWN_COLUMNS``: with its triage state) from the rows of
+    ``one_concern``'s queries; 404 when the caller may not see it."""
+    return _only_row(found[0])
+
+
+def shown_concern(
+    guidance: GuidanceLibrary,
+    found: Sequence[list[Any]],
     *,
     principal: Principal,
     now: datetime,
-    guidance: GuidanceLibrary,
-    concern_id: uuid.UUID,
-) -> ReadConcern:
-    """The concern as a DSL sees it after changing it (records nothing: the change that
-    precedes it has been recorded)."""
-    row = _shown_row(session, principal, concern_id)
-    public = _render(session, guidance, [row], principal=principal, now=now)[0]
-    return ReadConcern(concern=public, etag=etag(ETAG_KIND, row.triage_version))
+    changed: dict[str, Any] | None = None,
+    people: Iterable[Person] = (),
+) -> tuple[Any, ConcernPublic]:
+    """The concern's row and the concern as the API shows it, from the rows of
+    ``one_concern``'s queries (404 when the caller may not see it). ``changed``: triage
+    columns just written in this transaction, shown as they now are; ``people``: anyone
+    the concern now shows that its rows did not (an assignee just given it)."""
+    row = found_concern(found)
+    if changed:
+        row = row._replace(**changed)
+    pupil_rows, indicator_rows, addendum_rows, people_rows = found[1:5]
+    people_rows = [*people_rows, *((person.id, person.display_name) for person in people)]
+    (public,) = _shaped(
+        guidance,
+        [row],
+        [pupil_rows, indicator_rows, addendum_rows, people_rows],
+        principal=principal,
+        now=now,
+    )
+    return row, public
 
 
 # --- text search -----------------------------------------------------------------------------

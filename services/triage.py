@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
+from api.db import Prepared, sent_together
 from models.concern import Person
 from models.triage import (
     ALLOWED_MOVES,
@@ -31,7 +34,7 @@ from services import audit, concerns
 from services.concerns import ETAG_KIND, ReadConcern
 from services.errors import Conflict, Forbidden, InvalidInput
 from services.guidance import GuidanceLibrary
-from services.preconditions import expected_version, stale
+from services.preconditions import etag, expected_version, stale
 from services.principal import Principal
 
 
@@ -42,32 +45,57 @@ def require_dsl(principal: Principal) -> None:
         raise Forbidden("Only DSLs and deputy DSLs may do this.")
 
 
-def check_assignee(
-    session: Session, principal: Principal, user_id: uuid.UUID, *, field: str = "assigned_to"
-) -> Person:
-    """``user_id`` must be an active DSL or deputy DSL of the caller's school (422)."""
-    user = session.exec(
-        select(User).where(
-            col(User.id) == user_id,
-            col(User.school_id) == principal.school_id,
-            col(User.active).is_(True),
-            col(User.role).in_([role.value for role in DSL_ROLES]),
-        )
-    ).one_or_none()
-    if user is None:
+_USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
+_EVENTS: sa.Table = TriageEvent.__table__  # type: ignore[attr-defined]
+_INSERT_EVENTS = Prepared(sa.insert(_EVENTS))
+_DSL_ROLES = sorted(role.value for role in DSL_ROLES)
+_ACTIVE_DSL = Prepared(
+    sa.select(_USERS.c.id, _USERS.c.display_name).where(
+        _USERS.c.id == sa.bindparam("user_id"),
+        _USERS.c.school_id == sa.bindparam("school_id"),
+        _USERS.c.active.is_(True),
+        _USERS.c.role.in_(sa.bindparam("dsl_roles", expanding=True)),
+    )
+)
+
+
+def _assignee_query(principal: Principal, user_id: uuid.UUID) -> tuple[Prepared, dict[str, Any]]:
+    """The query ``check_assignee`` runs, to send with others; its rows go to
+    ``_assignee``."""
+    return _ACTIVE_DSL, {
+        "user_id": user_id,
+        "school_id": principal.school_id,
+        "dsl_roles": _DSL_ROLES,
+    }
+
+
+def _assignee(rows: list[Any], *, field: str) -> Person:
+    if not rows:
         raise InvalidInput(
             f"{field} must be an active DSL or deputy DSL of your school.",
             loc=(field,),
             error_type="not_a_dsl",
         )
-    return Person(id=user.id, display_name=user.display_name)
+    ((user_id, display_name),) = rows
+    return Person(id=user_id, display_name=display_name)
+
+
+def check_assignee(
+    session: Session, principal: Principal, user_id: uuid.UUID, *, field: str = "assigned_to"
+) -> Person:
+    """``user_id`` must be an active DSL or deputy DSL of the caller's school (422)."""
+    statement, parameters = _assignee_query(principal, user_id)
+    return _assignee(statement.rows(session, parameters), field=field)
 
 
 def _changes(
-    session: Session, principal: Principal, current: ConcernTriage, change: TriageChange
-) -> dict[TriageField, tuple[str | None, str | None]]:
-    """Each field that changes, with its value before and after (as stored)."""
+    current: Any, change: TriageChange, assignee_rows: list[Any]
+) -> tuple[dict[TriageField, tuple[str | None, str | None]], Person | None]:
+    """Each field that changes, with its value before and after (as stored), and the new
+    assignee if one is given. ``current`` is the concern's row with its triage state;
+    ``assignee_rows``, what ``_assignee_query`` found of the assignee asked for."""
     sent = change.model_fields_set
+    assignee = None
     found: dict[TriageField, tuple[str | None, str | None]] = {}
     if "status" in sent:
         if change.status is None:
@@ -91,7 +119,7 @@ def _changes(
             found[TriageField.risk_level] = (current.risk_level, change.risk_level.value)
     if "assigned_to" in sent and change.assigned_to != current.assigned_to:
         if change.assigned_to is not None:
-            check_assignee(session, principal, change.assigned_to)
+            assignee = _assignee(assignee_rows, field="assigned_to")
         found[TriageField.assigned_to] = (
             str(current.assigned_to) if current.assigned_to else None,
             str(change.assigned_to) if change.assigned_to else None,
@@ -102,7 +130,7 @@ def _changes(
             "with a value different from the current one.",
             loc=(),
         )
-    return found
+    return found, assignee
 
 
 def triage_concern(
@@ -123,12 +151,25 @@ def triage_concern(
     without ``If-Match``, 412 when it is not the current ETag (or another DSL changed it
     first), 409 for a status move that is not allowed, 422 for an assignee who is not an
     active DSL of the school or a request that changes nothing. Records one
-    ``triage_event`` per changed field and ``concern.triage`` once per pupil."""
+    ``triage_event`` per changed field and ``concern.triage`` once per pupil.
+
+    On PostgreSQL four round trips after the account check: the concern with its lookups
+    (and the new assignee, and the audit chain's head); the compare-and-set; the events
+    with the audit events; the commit."""
     require_dsl(principal)
-    concern, current = concerns.load_with_triage(session, principal, concern_id)
-    expected = expected_version(if_match, kind=ETAG_KIND, current=current.version, what="concern")
-    changes = _changes(session, principal, current, change)
-    values: dict[str, object] = {"version": expected + 1, "updated_at": now}
+    queries = concerns.one_concern(principal, concern_id)
+    given = change.assigned_to if "assigned_to" in change.model_fields_set else None
+    found = audit.rows_with_head_locked(
+        session,
+        school_id=principal.school_id,
+        queries=[*queries, _assignee_query(principal, given)] if given else queries,
+    )
+    current = concerns.found_concern(found)
+    expected = expected_version(
+        if_match, kind=ETAG_KIND, current=current.triage_version, what="concern"
+    )
+    changes, assignee = _changes(current, change, found[len(queries)] if given else [])
+    values: dict[str, Any] = {"version": expected + 1, "updated_at": now}
     for field, (_, after) in changes.items():
         values[field.value] = (
             uuid.UUID(after) if field is TriageField.assigned_to and after else after
@@ -136,7 +177,7 @@ def triage_concern(
     result = session.execute(
         update(ConcernTriage)
         .where(
-            col(ConcernTriage.concern_id) == concern.id,
+            col(ConcernTriage.concern_id) == current.id,
             col(ConcernTriage.version) == expected,
         )
         .values(**values)
@@ -144,38 +185,45 @@ def triage_concern(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise stale("concern")
-    session.add_all(
-        [
-            TriageEvent(
-                concern_id=concern.id,
-                school_id=concern.school_id,
-                field=field.value,
-                from_value=before,
-                to_value=after,
-                reason=change.reason,
-                recorded_by=principal.id,
-                recorded_at=now,
-            )
-            for field, (before, after) in changes.items()
-        ]
-    )
-    session.flush()
-    answer = concerns.read_for_dsl(
-        session, principal=principal, now=now, guidance=guidance, concern_id=concern.id
-    )
-    audit.record_many(
-        session,
-        actor=principal.actor,
+    events = [
+        TriageEvent(
+            concern_id=current.id,
+            school_id=current.school_id,
+            field=field.value,
+            from_value=before,
+            to_value=after,
+            reason=change.reason,
+            recorded_by=principal.id,
+            recorded_at=now,
+        ).model_dump()
+        for field, (before, after) in changes.items()
+    ]
+    shown_changes = {
+        key: value for key, value in values.items() if key not in ("version", "updated_at")
+    }
+    _, public = concerns.shown_concern(
+        guidance,
+        found,
+        principal=principal,
         now=now,
-        request_id=request_id,
-        entries=[
-            audit.AuditEntry(
-                action="concern.triage",
-                entity_type="concern",
-                entity_id=concern.id,
-                pupil_id=pupil_id,
-            )
-            for pupil_id in answer.concern.pupil_ids
-        ],
+        changed={**shown_changes, "triage_version": expected + 1},
+        people=[assignee] if assignee else [],
     )
-    return answer
+    with sent_together(session):
+        _INSERT_EVENTS.insert_many(session, events)
+        audit.record_many(
+            session,
+            actor=principal.actor,
+            now=now,
+            request_id=request_id,
+            entries=[
+                audit.AuditEntry(
+                    action="concern.triage",
+                    entity_type="concern",
+                    entity_id=current.id,
+                    pupil_id=pupil_id,
+                )
+                for pupil_id in public.pupil_ids
+            ],
+        )
+    return ReadConcern(concern=public, etag=etag(ETAG_KIND, expected + 1))

@@ -203,6 +203,28 @@ def test_an_addendum_is_one_round_trip_more_than_its_audit(
     )
 
 
+def test_a_triage_change_is_two_round_trips_more_than_its_audit(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    concern = desk.concern(pupils=[desk.world.zoe, desk.world.zack])
+    _, etag = desk.read_concern(concern["id"])
+    change = {
+        "status": "acknowledged",
+        "risk_level": "medium",
+        "assigned_to": str(desk.world.deputy.id),
+        "reason": "Fictional reason.",
+    }
+    # The concern with its lookups, the new assignee and the chain head; the
+    # compare-and-set of its triage row; the triage events, sent with the audit events.
+    assert (
+        trips_for(
+            database,
+            lambda: desk.triage(concern["id"], change, etag=etag),
+        )
+        == AUDITED + 2
+    )
+
+
 def test_a_list_page_takes_the_same_round_trips_however_many_concerns(
     postgresql_only: None, desk: Desk, database: Database
 ) -> None:
