@@ -173,8 +173,9 @@ class Database:
     and every audited request of a school queues for its audit chain's head. Admitting
     the whole pool of ten on two cores only made the admitted ones take turns for the GIL
     while holding that head: three admitted served as many requests or more, with a p99
-    a half to a third as long (issue #7, bench/README.md). A database far away (each
-    round trip a millisecond or more) keeps more requests usefully in flight: raise it.
+    a third to two thirds as long (issue #7, docs/decisions.md). A database far away
+    (each round trip a millisecond or more) keeps more requests usefully in flight, and
+    a CPU quota (a container's) is not seen by ``available_cores``: set it then.
     """
 
     def __init__(self, engine: Engine, *, concurrency: int | None = None) -> None:
@@ -182,8 +183,11 @@ class Database:
         if engine.dialect.name == "sqlite":
             max_sessions = 1
         else:
+            if concurrency is not None and concurrency < 1:
+                raise ValueError("at least one request must be admitted to the database")
             pool_size: int = engine.pool.size()  # type: ignore[attr-defined]
-            max_sessions = min(pool_size, concurrency or available_cores() + 1)
+            wanted = concurrency if concurrency is not None else available_cores() + 1
+            max_sessions = min(pool_size, wanted)
         self.max_sessions = max_sessions
         self._admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()

@@ -226,12 +226,15 @@ def rows_with_head_locked(
     school's chain head locked for this transaction's next append (see ``_lock_head``) in
     the same round trip on PostgreSQL: for a request that reads what it is about to
     record, so that recording it costs one round trip more, not two. The head is locked
-    whatever the queries find (a request that then finds nothing to show records nothing
-    and releases it when its transaction ends)."""
+    first, so the queries see everything the head's previous holders committed (each
+    statement of a READ COMMITTED transaction reads what was committed when it began):
+    what a request shows and records is what its place in the chain says it saw. The
+    head is locked whatever the queries find (a request that then finds nothing to show,
+    or refuses, records nothing and releases it when its transaction ends)."""
     if school_id in _locked_heads(session):
         return rows_together(session, queries)
     session.flush()
-    *found, head = rows_together(session, [*queries, (_LOCK_HEAD, {"school_id": school_id})])
+    head, *found = rows_together(session, [(_LOCK_HEAD, {"school_id": school_id}), *queries])
     _keep_head(session, school_id, head)
     return found
 

@@ -83,7 +83,8 @@ def _assignee(rows: list[Any], *, field: str) -> Person:
 def check_assignee(
     session: Session, principal: Principal, user_id: uuid.UUID, *, field: str = "assigned_to"
 ) -> Person:
-    """``user_id`` must be an active DSL or deputy DSL of the caller's school (422)."""
+    """``user_id`` must be an active DSL or deputy DSL of the caller's school (422). A
+    prebuilt statement: it does not flush the session's pending ORM changes first."""
     statement, parameters = _assignee_query(principal, user_id)
     return _assignee(statement.rows(session, parameters), field=field)
 

@@ -401,6 +401,8 @@ def test_requests_admitted_to_the_database_at_once(
     assert Database.from_url(far, pool_size=2).max_sessions == 2  # never past the pool
     assert Database.from_url(far, pool_size=10, concurrency=8).max_sessions == 8
     assert Database.from_url(far, pool_size=10, concurrency=40).max_sessions == 10
+    with pytest.raises(ValueError, match="at least one"):
+        Database.from_url(far, concurrency=0)
     # SQLite's transactions all take its write lock: one at a time, whatever is asked.
     sqlite = f"sqlite:///{tmp_path / 'one.db'}"
     assert Database.from_url(sqlite, concurrency=8).max_sessions == 1
