@@ -124,22 +124,17 @@ _SCHOOL_PUPILS = Prepared(
         _PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
     )
 )
-# A concern's lookups name its school too: a read sends them before it knows whether the
-# caller may see the concern, and another school's rows are then never even fetched.
+# A concern's lookups go by its id alone. (A school filter beside it made SQLite, before
+# ANALYZE has run, read a pupil lookup through the (school, pupil) index: every row of
+# the school's, on every read.)
 _PUPILS_OF = Prepared(
     sa.select(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.pupil_id)
-    .where(
-        _CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)),
-        _CONCERN_PUPILS.c.school_id == sa.bindparam("school_id"),
-    )
+    .where(_CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(_CONCERN_PUPILS.c.concern_id, _CONCERN_PUPILS.c.position)
 )
 _INDICATORS_OF = Prepared(
     sa.select(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.indicator_id)
-    .where(
-        _CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)),
-        _CONCERN_INDICATORS.c.school_id == sa.bindparam("school_id"),
-    )
+    .where(_CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(_CONCERN_INDICATORS.c.concern_id, _CONCERN_INDICATORS.c.position)
 )
 _ADDENDA_OF = Prepared(
@@ -151,10 +146,7 @@ _ADDENDA_OF = Prepared(
         _ADDENDA.c.recorded_at,
         _ADDENDA.c.recorded_by,
     )
-    .where(
-        _ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)),
-        _ADDENDA.c.school_id == sa.bindparam("school_id"),
-    )
+    .where(_ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(_ADDENDA.c.recorded_at, _ADDENDA.c.id)
 )
 _PEOPLE = Prepared(
@@ -300,15 +292,12 @@ def _recorder(principal: Principal, people_rows: Iterable[Any]) -> Person:
 
 
 def _looked_up(
-    concern_ids: list[uuid.UUID],
-    school_id: uuid.UUID,
-    *,
-    people: tuple[Prepared, dict[str, Any]],
+    concern_ids: list[uuid.UUID], *, people: tuple[Prepared, dict[str, Any]]
 ) -> list[tuple[Prepared, Any]]:
     """What ``_shaped`` needs beside the concerns' own rows: their pupils, indicators and
     addenda, and the ``people`` query's people, four queries whatever the number of
-    concerns. Each is kept to ``school_id``'s rows, whatever ids it is given."""
-    ids = {"concern_ids": concern_ids, "school_id": school_id}
+    concerns."""
+    ids = {"concern_ids": concern_ids}
     return [(_PUPILS_OF, ids), (_INDICATORS_OF, ids), (_ADDENDA_OF, ids), people]
 
 
@@ -333,7 +322,6 @@ def _render(
         session,
         _looked_up(
             [row.id for row in rows],
-            school_id,
             people=(_PEOPLE, {"school_id": school_id, "user_ids": list(recorders)}),
         ),
     )
@@ -865,10 +853,10 @@ def get_concern(
     Its recorder, or a DSL or deputy DSL of its school; anyone else of a recording role
     gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil.
 
-    The concern, its lookups (of the caller's school only) and the audit chain's head go
-    in one round trip on PostgreSQL: what the lookups find of a colleague's concern that
-    a member of staff may not see is dropped without being shaped or shown (the answer is
-    the 404), and the head, locked for nothing, is released as the request rolls back."""
+    The concern, its lookups and the audit chain's head go in one round trip on
+    PostgreSQL (``one_concern``): what the lookups find of a concern the caller may not
+    see is dropped without being shaped or shown (the answer is the 404), and the head,
+    locked for nothing, is released as the request rolls back."""
     found = audit.rows_with_head_locked(
         session, school_id=principal.school_id, queries=one_concern(principal, concern_id)
     )
@@ -890,12 +878,13 @@ def one_concern(principal: Principal, concern_id: uuid.UUID) -> list[tuple[Prepa
     """The queries for one concern as the caller may see it, and for its pupils,
     indicators, addenda and people, to send with others (``api.db.rows_together``,
     ``audit.rows_with_head_locked``: one round trip on PostgreSQL); their rows, in order,
-    go to ``found_concern`` and ``shown_concern``. The lookups are kept to the caller's
-    school; what they find of a concern the caller may not see is dropped unshaped."""
+    go to ``found_concern`` and ``shown_concern``. The lookups are sent before it is known
+    whether the caller may see the concern: what they find of one they may not is
+    dropped, never shaped, shown or logged (the answer is the 404)."""
     people = (_PEOPLE_OF, {"concern_ids": [concern_id], "school_id": principal.school_id})
     return [
         _shown_query(principal, concern_id),
-        *_looked_up([concern_id], principal.school_id, people=people),
+        *_looked_up([concern_id], people=people),
     ]
 
 
@@ -1194,7 +1183,7 @@ def add_addendum(
         school_id=principal.school_id,
         queries=[
             _shown_query(principal, concern_id),
-            (_PUPILS_OF, {"concern_ids": [concern_id], "school_id": principal.school_id}),
+            (_PUPILS_OF, {"concern_ids": [concern_id]}),
             _caller(principal),
         ],
     )

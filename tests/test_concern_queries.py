@@ -7,6 +7,7 @@ Every name and every text here is invented.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -361,3 +362,33 @@ def test_sqlite_reads_an_indicator_filter_from_the_indicator_index(
     # triage index alone (migration 07).
     assert "COVERING INDEX ix_concern_indicator_school_sign_period_concern" in plan, plan
     assert "COVERING INDEX ix_concern_triage_concern_id_status" in plan, plan
+
+
+@pytest.mark.parametrize("role", [Role.staff, Role.dsl])
+def test_sqlite_finds_a_concerns_rows_by_its_id(
+    database: Database, backend: str, role: Role
+) -> None:
+    # A new school's database has never been analysed: SQLite's planner then goes by the
+    # indexes alone, and a lookup that also named the school went through the (school,
+    # pupil) index, every row of the school's on every read.
+    if backend != "sqlite":
+        pytest.skip("SQLite's own plan")
+    caller = Principal(id=uuid.uuid4(), school_id=uuid.uuid4(), role=role, kind="user")
+    queries = concerns.one_concern(caller, uuid.uuid4())
+    with database.engine.connect() as connection:
+        plans = []
+        for prepared, parameters in queries:
+            statement = prepared.statement.params(**parameters)
+            sql = str(
+                statement.compile(
+                    dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+                )
+            )
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+            plans.append("\n".join(str(row[-1]) for row in rows))
+    shown, pupils, indicators, addenda, _people = plans
+    assert "SEARCH concern USING INDEX sqlite_autoindex_concern_1 (id=?)" in shown, shown
+    assert "USING INDEX sqlite_autoindex_concern_pupil_1 (concern_id=?)" in pupils, pupils
+    assert "USING INDEX sqlite_autoindex_concern_indicator_1 (concern_id=?)" in indicators
+    assert "USING INDEX ix_addendum_concern_id_recorded_at (concern_id=?)" in addenda, addenda
+    assert all("SCAN" not in plan.replace("SCAN CONSTANT ROW", "") for plan in plans), plans
