@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
@@ -297,6 +297,38 @@ def record_many(
         set_committed_value(cached, "seq", seq)
         set_committed_value(cached, "hash", prev_hash)
     return rows
+
+
+def record_per_pupil(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    request_id: str | None,
+    entity_type: str,
+    entity_id: uuid.UUID | None,
+    pupil_ids: Iterable[uuid.UUID | None],
+    outcome: str = "success",
+) -> None:
+    """One ``action`` event per pupil (``record_many``): what was done about several
+    children is in each one's trail ("who has seen this child's records" is one query)."""
+    record_many(
+        session,
+        actor=actor,
+        now=now,
+        request_id=request_id,
+        entries=[
+            AuditEntry(
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                pupil_id=pupil_id,
+                outcome=outcome,
+            )
+            for pupil_id in pupil_ids
+        ],
+    )
 
 
 def record(

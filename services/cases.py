@@ -608,15 +608,15 @@ def list_cases(
         last = page[-1]
         next_cursor = encode_cursor({"opened_at": last.opened_at.isoformat(), "id": str(last.id)})
     pupils: list[uuid.UUID | None] = [*sorted({case.pupil_id for case in page})]
-    audit.record_many(
+    audit.record_per_pupil(
         session,
         actor=principal.actor,
+        action="case.list",
         now=now,
         request_id=request_id,
-        entries=[
-            audit.AuditEntry(action="case.list", entity_type="case", pupil_id=pupil_id)
-            for pupil_id in pupils or [None]
-        ],
+        entity_type="case",
+        entity_id=None,
+        pupil_ids=pupils or [None],
     )
     return CaseListPage(items=_summaries(session, principal, page), next_cursor=next_cursor)
 

@@ -593,36 +593,6 @@ def _addendum_fields(addendum: Any, recorded_by: Person) -> dict[str, Any]:
     )
 
 
-def _record_per_pupil(
-    session: Session,
-    principal: Principal,
-    *,
-    action: str,
-    now: datetime,
-    request_id: str | None,
-    entity_type: str,
-    entity_id: uuid.UUID | None,
-    pupil_ids: Iterable[uuid.UUID],
-    outcome: str = "success",
-) -> None:
-    audit.record_many(
-        session,
-        actor=principal.actor,
-        now=now,
-        request_id=request_id,
-        entries=[
-            audit.AuditEntry(
-                action=action,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                pupil_id=pupil_id,
-                outcome=outcome,
-            )
-            for pupil_id in pupil_ids
-        ],
-    )
-
-
 # --- validation --------------------------------------------------------------------------
 
 
@@ -730,9 +700,9 @@ def create_concern(
         )
         if isinstance(answer, idempotency.StoredAnswer):
             first = ConcernPublic.model_validate(answer.body)
-            _record_per_pupil(
+            audit.record_per_pupil(
                 session,
-                principal,
+                actor=principal.actor,
                 action="concern.create",
                 now=now,
                 request_id=request_id,
@@ -806,9 +776,9 @@ def create_concern(
             _INSERT_CONCERN_INDICATORS.insert_many(session, shown_indicators)
         _INSERT_TRIAGE.run(session, triage)
         _index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
-        _record_per_pupil(
+        audit.record_per_pupil(
             session,
-            principal,
+            actor=principal.actor,
             action="concern.create",
             now=now,
             request_id=request_id,
@@ -861,9 +831,9 @@ def get_concern(
         session, school_id=principal.school_id, queries=one_concern(principal, concern_id)
     )
     row, public = shown_concern(guidance, found, principal=principal, now=now)
-    _record_per_pupil(
+    audit.record_per_pupil(
         session,
-        principal,
+        actor=principal.actor,
         action="concern.read",
         now=now,
         request_id=request_id,
@@ -1137,9 +1107,9 @@ def list_concerns(
         next_cursor = encode_cursor({"sort": sort, "at": at.isoformat(), "id": str(last.id)})
     seen = sorted({pupil_id for item in items for pupil_id in item.pupil_ids})
     if seen:
-        _record_per_pupil(
+        audit.record_per_pupil(
             session,
-            principal,
+            actor=principal.actor,
             action="concern.list",
             now=now,
             request_id=request_id,
@@ -1200,9 +1170,9 @@ def add_addendum(
     with sent_together(session):
         _INSERT_ADDENDUM.run(session, record.model_dump())
         _index_text(session, school_id=concern.school_id, concern_id=concern.id, text_=record.text)
-        _record_per_pupil(
+        audit.record_per_pupil(
             session,
-            principal,
+            actor=principal.actor,
             action="addendum.create",
             now=now,
             request_id=request_id,

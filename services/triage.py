@@ -212,19 +212,14 @@ def triage_concern(
     )
     with sent_together(session):
         _INSERT_EVENTS.insert_many(session, events)
-        audit.record_many(
+        audit.record_per_pupil(
             session,
             actor=principal.actor,
+            action="concern.triage",
             now=now,
             request_id=request_id,
-            entries=[
-                audit.AuditEntry(
-                    action="concern.triage",
-                    entity_type="concern",
-                    entity_id=current.id,
-                    pupil_id=pupil_id,
-                )
-                for pupil_id in public.pupil_ids
-            ],
+            entity_type="concern",
+            entity_id=current.id,
+            pupil_ids=public.pupil_ids,
         )
     return ReadConcern(concern=public, etag=etag(ETAG_KIND, expected + 1))

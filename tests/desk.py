@@ -102,6 +102,27 @@ class Desk:
             f"{CASES}/{case_id}/{what}", json=body, headers=self.headers(**extra)
         )
 
+    def fill_file(self, concerns: int) -> None:
+        """Add to Zoë's file every kind of entry: ``concerns`` concerns, each with an
+        addendum and a triage change, joined in a new case with as many actions and
+        decisions."""
+        concern_ids = []
+        for _ in range(concerns):
+            concern = self.concern()
+            concern_ids.append(concern["id"])
+            self.client.post(
+                f"{CONCERNS}/{concern['id']}/addenda",
+                json={"text": "More.", "reason": "Fictional."},
+                headers=self.headers(),
+            )
+            self.triage(concern["id"], {"status": "acknowledged", "reason": "Fictional."})
+        case, etag = self.open_case(concern_ids=concern_ids)
+        for _ in range(concerns):
+            action = {"type": "meeting", "description": "M.", "occurred_at": iso(self.clock.now())}
+            etag = self.change_case(case["id"], "actions", action, etag=etag).headers["etag"]
+            decision = {"decision": "D.", "reason": "Fictional."}
+            etag = self.change_case(case["id"], "decisions", decision, etag=etag).headers["etag"]
+
 
 @pytest.fixture
 def world(app: FastAPI, database: Database) -> World:

@@ -221,32 +221,7 @@ def test_a_page_takes_a_fixed_number_of_queries(desk: Desk, database: Database) 
             event.remove(database.engine, "before_cursor_execute", count)
         return len(statements)
 
-    def fill(n: int) -> None:
-        concern_ids = []
-        for _ in range(n):
-            concern = desk.concern()
-            concern_ids.append(concern["id"])
-            desk.client.post(
-                f"{CONCERNS}/{concern['id']}/addenda",
-                json={"text": "More.", "reason": "R."},
-                headers=desk.headers(),
-            )
-            desk.triage(concern["id"], {"status": "acknowledged", "reason": "R."})
-        case, etag = desk.open_case(concern_ids=concern_ids)
-        for _ in range(n):
-            response = desk.change_case(
-                case["id"],
-                "actions",
-                {"type": "meeting", "description": "M.", "occurred_at": iso(desk.clock.now())},
-                etag=etag,
-            )
-            etag = response.headers["etag"]
-            response = desk.change_case(
-                case["id"], "decisions", {"decision": "D.", "reason": "R."}, etag=etag
-            )
-            etag = response.headers["etag"]
-
-    fill(1)
+    desk.fill_file(1)
     small = queries()
-    fill(8)
+    desk.fill_file(8)
     assert queries() == small

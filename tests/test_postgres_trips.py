@@ -24,7 +24,7 @@ from sqlalchemy import event
 
 from api.db import Database
 from tests import desk as desk_fixtures
-from tests.desk import API, CONCERNS, Desk, iso
+from tests.desk import API, CONCERNS, Desk
 from tests.test_concerns import concern_body
 
 desk = desk_fixtures.desk
@@ -270,30 +270,9 @@ def test_a_chronology_page_takes_the_same_round_trips_however_long_the_file(
             ),
         )
 
-    def fill(n: int) -> None:
-        concern_ids = []
-        for _ in range(n):
-            concern = desk.concern()
-            concern_ids.append(concern["id"])
-            desk.client.post(
-                f"{CONCERNS}/{concern['id']}/addenda",
-                json={"text": "More.", "reason": "Fictional."},
-                headers=headers,
-            )
-            desk.triage(concern["id"], {"status": "acknowledged", "reason": "Fictional."})
-        case, etag = desk.open_case(concern_ids=concern_ids)
-        for _ in range(n):
-            response = desk.change_case(
-                case["id"],
-                "actions",
-                {"type": "meeting", "description": "M.", "occurred_at": iso(desk.clock.now())},
-                etag=etag,
-            )
-            etag = response.headers["etag"]
-
-    fill(1)
+    desk.fill_file(1)
     # The pupil's check with the page's entries; the entries' rows, from every source;
     # the people; the chain head, once the page is shaped.
     assert page() == AUDITED + 4
-    fill(5)
+    desk.fill_file(5)
     assert page() == AUDITED + 4
