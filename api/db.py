@@ -420,6 +420,13 @@ class Prepared:
     def __init__(self, statement: Any, *, copy_on_postgresql: bool = False) -> None:
         self.statement = statement
         self._plans: dict[tuple[str, tuple[str, ...] | None, int], _Plan] = {}
+        if any(bind.expanding and not bind.required for bind in statement.compile().binds.values()):
+            # Its values are the statement's own, under a name SQLAlchemy makes up: the plan
+            # could not be given them, and the first run would fail.
+            raise ValueError(
+                "give a prepared statement's IN list as a named parameter, "
+                'sa.bindparam("name", expanding=True), not as a list of values'
+            )
         if copy_on_postgresql and str(statement) != str(sa_insert(statement.table)):
             # COPY writes plain rows: it would silently drop ON CONFLICT, RETURNING or
             # constant values.

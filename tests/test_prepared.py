@@ -295,6 +295,14 @@ def test_only_a_plain_insert_may_be_copied() -> None:
             Prepared(statement, copy_on_postgresql=True)
 
 
+def test_an_in_list_of_values_is_refused_when_the_statement_is_prepared() -> None:
+    with pytest.raises(ValueError, match="IN list as a named parameter"):
+        Prepared(sa.select(SCHOOLS.c.id).where(SCHOOLS.c.name.in_(["Fictional", "Madeup"])))
+    Prepared(
+        sa.select(SCHOOLS.c.id).where(SCHOOLS.c.name.in_(sa.bindparam("names", expanding=True)))
+    )
+
+
 def test_rows_together_are_each_statements_rows(database: Database) -> None:
     school = make_school(database)
     users = [make_user(database, school) for _ in range(3)]
