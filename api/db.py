@@ -413,7 +413,9 @@ class Prepared:
     costs the SQL, the type processing and a tuple.
 
     Results are named tuples (``row.id``). Parameters are by name, as for
-    ``Connection.execute``; an ``IN`` list must not be empty. An insert takes a list of
+    ``Connection.execute``; an ``IN`` list is a named parameter
+    (``bindparam(name, expanding=True)``, ``ValueError`` otherwise) and must not be
+    empty. An insert takes a list of
     rows (all with the same keys) and must be given every column the table fills in
     Python (``ValueError`` otherwise: a default would silently go missing)."""
 
