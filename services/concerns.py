@@ -1106,26 +1106,16 @@ def list_concerns(
         at = last.observed_at if sort.lstrip("-") == "observed_at" else last.recorded_at
         next_cursor = encode_cursor({"sort": sort, "at": at.isoformat(), "id": str(last.id)})
     seen = sorted({pupil_id for item in items for pupil_id in item.pupil_ids})
-    if seen:
-        audit.record_per_pupil(
-            session,
-            actor=principal.actor,
-            action="concern.list",
-            now=now,
-            request_id=request_id,
-            entity_type="concern",
-            entity_id=None,
-            pupil_ids=seen,
-        )
-    else:
-        audit.record(
-            session,
-            actor=principal.actor,
-            action="concern.list",
-            now=now,
-            entity_type="concern",
-            request_id=request_id,
-        )
+    audit.record_per_pupil(
+        session,
+        actor=principal.actor,
+        action="concern.list",
+        now=now,
+        request_id=request_id,
+        entity_type="concern",
+        entity_id=None,
+        pupil_ids=seen or [None],  # an empty page: one event, about no child
+    )
     return ConcernListPage(items=items, next_cursor=next_cursor)
 
 
