@@ -9,8 +9,8 @@ from sqlalchemy import Connection
 
 import models  # noqa: F401  (registers every table on the metadata)
 from alembic import context
-from api.config import get_settings
-from api.db import create_db_engine, normalise_url
+from core.settings import get_settings
+from db.engine import create_db_engine, normalise_url
 from models.base import SQLModel
 
 config = context.config

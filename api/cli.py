@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.config import ConfigurationError, Settings, get_settings
+from core.settings import ConfigurationError, Settings, get_settings
 
 app = typer.Typer(
     name="concernlog",
@@ -98,9 +98,9 @@ def create_school(
     urn: Annotated[str, typer.Option(help="The DfE 6-digit Unique Reference Number")],
 ) -> None:
     """Create a school (a tenant) and print only its new id."""
-    from api.db import Database
+    from core.errors import DomainError
+    from db.engine import Database
     from services import schools
-    from services.errors import DomainError
 
     database = Database.from_url(_settings().database_url)
     try:
@@ -124,11 +124,11 @@ def create_user(
     Prints only the new id."""
     from pydantic import ValidationError
 
-    from api.db import Database
+    from core.errors import DomainError
+    from db.engine import Database
     from models.base import utcnow
     from models.user import UserCreate
     from services import schools, users
-    from services.errors import DomainError
 
     password = (
         sys.stdin.readline().rstrip("\r\n")
@@ -168,10 +168,10 @@ def create_service_account(
 ) -> None:
     """Create an MIS service account; prints `client_id client_secret` on one line (the
     secret cannot be shown again)."""
-    from api.db import Database
+    from core.errors import DomainError
+    from db.engine import Database
     from models.base import utcnow
     from services import schools, users
-    from services.errors import DomainError
 
     database = Database.from_url(_settings().database_url)
     try:
@@ -197,9 +197,9 @@ def audit_verify(
 ) -> None:
     """Check a school's audit hash chain. Prints one line; exits 1 if the chain is broken
     (2 if the school does not exist)."""
-    from api.db import Database
+    from core.errors import DomainError
+    from db.engine import Database
     from services import audit, schools
-    from services.errors import DomainError
 
     database = Database.from_url(_settings().database_url)
     try:
@@ -254,11 +254,11 @@ def import_pupils(
     the file cannot be read at all."""
     import re
 
-    from api.db import Database
+    from core.errors import DomainError
+    from db.engine import Database
     from models.base import utcnow
     from models.mis import SOURCE_PATTERN, SyncResult
     from services import mis_import
-    from services.errors import DomainError
 
     if file_format not in ("csv", "oneroster"):
         raise _fail("--format must be csv or oneroster", code=2)
@@ -337,7 +337,7 @@ def seed_demo(
 ) -> None:
     """Create a fictional demo school (users of every role, 300 pupils, concerns) and print
     its logins. Refused in production."""
-    from api.db import Database
+    from db.engine import Database
     from guidance import GUIDANCE_DIR
     from models.base import utcnow
     from services import demo
@@ -367,7 +367,7 @@ def seed_demo(
 def purge_idempotency() -> None:
     """Delete the Idempotency-Key answers that have expired (they copy concern content) and
     print how many. Safe to run at any time, e.g. daily from cron."""
-    from api.db import Database
+    from db.engine import Database
     from models.base import utcnow
     from services import idempotency
 
@@ -399,7 +399,7 @@ def totp_code(
             raise _fail("--email is refused in production; use your authenticator app")
         from sqlmodel import select
 
-        from api.db import Database
+        from db.engine import Database
         from models.user import User
 
         database = Database.from_url(settings.database_url)

@@ -7,6 +7,7 @@ health is mounted on the protected router, which requires a fully authenticated 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -20,14 +21,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BeforeValidator
 from sqlmodel import Session
 
-from api.config import Settings
-from api.context import actor_id_var, request_id_var
-from api.db import Database, begin_if_free, finish, is_finished, run_and_finish
-from api.security import InvalidToken, KeyRing, decode_access_token, hashing_concurrency
+from core.clock import Clock
+from core.context import actor_id_var, request_id_var
+from core.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from core.passwords import hashing_concurrency
+from core.settings import Settings
+from core.tokens import InvalidToken, KeyRing, decode_access_token
+from db.engine import Database, begin_if_free
+from db.unit_of_work import finish, is_finished, run_and_finish
 from models.user import Role
 from services import identity
-from services.clock import Clock
-from services.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
@@ -48,18 +52,13 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-# session.info key: the admission a one-trip request takes for its trip (not before).
+# session.info key: the admission a request takes for its unit of work (not before).
 _DEFERRED_ADMISSION = "concernlog.deps.deferred_admission"
-# Attribute set by ``one_trip`` on a handler.
-_ONE_TRIP = "__concernlog_one_trip__"
 
 
 def one_trip(handler: Handler) -> Handler:
-    """Mark an ``async def`` handler that does all its database work through
-    ``in_one_trip``: its request is admitted (see ``Database.admission``) for that trip
-    only, not from the moment its dependencies are solved, so on SQLite the next request
-    can start its trip while this one validates, authenticates and answers."""
-    setattr(handler, _ONE_TRIP, True)
+    """Transitional no-op: every ``async def`` handler now runs its unit of work through
+    ``UnitOfWork.run`` and is admitted for that hop only."""
     return handler
 
 
@@ -88,7 +87,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     database: Database = request.app.state.database
     session = database.session()
     admission = database.admission()
-    if getattr(request.scope.get("endpoint"), _ONE_TRIP, False):
+    if inspect.iscoroutinefunction(request.scope.get("endpoint")):
+        # An ``async def`` handler does its database work through ``UnitOfWork.run``: it is
+        # admitted for that hop only, not from the moment its dependencies are solved, so
+        # on SQLite the next request can start its work while this one validates,
+        # authenticates and answers. A sync handler uses the session in its own thread.
         session.info[_DEFERRED_ADMISSION] = admission
         admitted = None
     else:
@@ -152,14 +155,14 @@ def _began_on_loop(session: Session) -> bool:
         raise
 
 
-async def in_one_trip(session: Session, work: Callable[[], T]) -> T:
+async def in_one_trip(session: Session, work: Callable[[], T], *, cpu_bound: bool = False) -> T:
     """Run a request's unit of work and its commit (``work`` with ``session``) in one trip
     to a worker thread, for ``async def`` handlers on hot paths (mark them ``one_trip``):
     a sync handler costs a trip for itself, one for its commit and one for validating its
     answer, ~0.2 ms each. The session is finished when this returns, so the handler
     answers after the commit.
 
-    On SQLite, when the database's write lock is free (``api.db.begin_if_free``: every
+    On SQLite, when the database's write lock is free (``db.engine.begin_if_free``: every
     time unless another process writes), the statements run on the event loop itself and
     only the commit goes to a worker thread: in a thread each statement handed the GIL
     back and forth with the loop, which cost more than the statements. The commit (its
@@ -178,7 +181,7 @@ async def in_one_trip(session: Session, work: Callable[[], T]) -> T:
             raise
 
     async with _admitted_for_trip(session):
-        if not _began_on_loop(session):
+        if cpu_bound or not _began_on_loop(session):
             return await run_in_threadpool(run_and_finish, session, checked)
         try:
             result = checked()
@@ -196,7 +199,7 @@ _sign_in_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Sem
 
 async def sign_in_turn() -> AsyncIterator[None]:
     """A turn among the sign-ins in progress (as many as argon2id may run at once, see
-    ``api.security.hashing_concurrency``), waited for on the event loop before the
+    ``core.passwords.hashing_concurrency``), waited for on the event loop before the
     request is admitted to the database: queued sign-ins hold no connection."""
     loop = asyncio.get_running_loop()
     turns = _sign_in_turns.get(loop)
@@ -243,6 +246,31 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+class UnitOfWork:
+    """The request's unit of work: its session, and the one way a handler uses it.
+
+    ``await uow.run(lambda session: service.call(session, context, ...))`` runs the work
+    and its commit (or rollback) in one hop (see ``in_one_trip``), admitted to the
+    database for that hop only; the handler answers after the commit. ``cpu_bound`` work
+    (argon2id password hashing) always goes to a worker thread, never the event loop."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def run(self, work: Callable[[Session], T], *, cpu_bound: bool = False) -> T:
+        session = self.session
+        return await in_one_trip(session, lambda: work(session), cpu_bound=cpu_bound)
+
+
+async def get_unit_of_work(session: SessionDep) -> UnitOfWork:
+    return UnitOfWork(session)
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 GuidanceDep = Annotated[GuidanceLibrary, Depends(get_guidance)]
 NowDep = Annotated[datetime, Depends(get_now)]
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
@@ -342,6 +370,47 @@ class RoleGuard:
     def __repr__(self) -> str:
         return f"RoleGuard({', '.join(sorted(self.roles))})"
 
+
+class ContextFor:
+    """The request's ``RequestContext`` for a caller whose role is one of ``roles`` (see
+    ``RoleGuard``), or, with no roles, for any authenticated caller even with a token
+    limited to MFA enrolment."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.guard = RoleGuard(*roles) if roles else None
+
+    async def __call__(self, request: Request, session: SessionDep) -> RequestContext:
+        if self.guard is None:
+            principal = await authenticate(request, await bearer_scheme(request), session)
+        else:
+            principal = await self.guard(request, session)
+        clock: Clock = request.app.state.clock
+        return RequestContext(
+            principal=principal,
+            now=clock.now(),
+            request_id=request_id_var.get(),
+            guidance=request.app.state.guidance,
+        )
+
+    def __repr__(self) -> str:
+        return f"ContextFor({self.guard!r})"
+
+
+# A request's context, by who may make it.
+EnrollingContext = Annotated[RequestContext, Depends(ContextFor())]
+AnyRoleContext = Annotated[RequestContext, Depends(ContextFor(*Role))]
+StaffOrDSLContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl))
+]
+DSLContext = Annotated[RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl))]
+AdminContext = Annotated[RequestContext, Depends(ContextFor(Role.admin))]
+AuditReaderContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl, Role.admin))
+]
+PupilEditorContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.admin, Role.dsl, Role.deputy_dsl))
+]
+MISContext = Annotated[RequestContext, Depends(ContextFor(Role.mis, Role.admin))]
 
 # The caller, whatever their role, even with a token limited to MFA enrolment.
 EnrollingUser = Annotated[Principal, Depends(authenticate)]

@@ -17,10 +17,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from api.context import request_id_var
-from api.db import is_sqlite_locked
 from api.logs import log_unhandled
-from services.errors import DomainError
+from core.context import request_id_var
+from core.errors import DomainError
+from db.engine import is_sqlite_locked
 
 logger = logging.getLogger("concernlog.errors")
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.exc import DBAPIError
 
-from api.context import request_id_var
+from core.context import request_id_var
 
 # Attributes every LogRecord has; anything else was passed through ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -42,7 +42,7 @@ class JsonFormatter(logging.Formatter):
 
 class ErrorsByClass(logging.Filter):
     """Exceptions in a record's arguments shown by class only. psycopg logs an error it
-    drops (ending a pipeline or a rollback after another error, ``api.db.sent_together``)
+    drops (ending a pipeline or a rollback after another error, ``db.batch.sent_together``)
     with the server's message, whose DETAIL may quote a row's values."""
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -14,18 +14,18 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.config import Settings, get_settings
-from api.db import Database
 from api.errors import register_error_handlers
 from api.logs import configure_logging
 from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
 from api.openapi import install_openapi
-from api.security import KeyRing
+from core.clock import Clock
+from core.settings import Settings, get_settings
+from core.tokens import KeyRing
+from db.engine import Database
 from guidance import GUIDANCE_DIR
 from routers import include_routers
 from services.auth import TokenIssuer
-from services.clock import Clock
 from services.guidance import GuidanceLibrary
 
 API_PREFIX = "/api/v1"
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         refresh_lifetime=timedelta(hours=settings.refresh_token_hours),
     )
     app.state.clock = Clock()
-    app.state.metrics = Metrics(database)
+    app.state.metrics = Metrics(database.engine)
 
     register_error_handlers(app)
     install_openapi(app)

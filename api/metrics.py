@@ -1,9 +1,6 @@
-"""Prometheus metrics: request counts and latency, the database pool, and domain counters.
+"""Prometheus metrics over HTTP: the middleware that counts and times requests, and ``/metrics``.
 
-``CONCERNS_CREATED`` and ``FAILED_LOGINS`` are process-wide: code that creates a concern or
-refuses a sign-in increments them (``metrics.CONCERNS_CREATED.inc()``). Everything else
-lives in one ``CollectorRegistry`` per app, so tests that build many apps never collide
-and each app reports its own requests and its own database pool.
+The registry and the counters are ``core.metrics``.
 
 Labels are route *templates* (``/api/v1/concerns/{concern_id}``), never raw paths: an id in
 a label would leak which records are looked at, and would grow the series without bound.
@@ -19,107 +16,15 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-)
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import Collector
-
-from api.config import Settings
+from core.metrics import UNMATCHED_ROUTE, Metrics
+from core.settings import Settings
 
 if TYPE_CHECKING:
-    # Type-only, so that any layer (a service counting what it did) can import the counters
-    # without pulling in the web framework.
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-    from api.db import Database
-
-# The "_created" timestamp series double every counter and histogram and say nothing a
-# dashboard here needs (a counter reset shows in the counter itself).
-disable_created_metrics()
-
-# Not registered anywhere at import: each app's registry registers them (see Metrics).
-CONCERNS_CREATED = Counter(
-    "concernlog_concerns_created",
-    "Concerns recorded",
-    registry=None,
-)
-FAILED_LOGINS = Counter(
-    "concernlog_failed_logins",
-    "Sign-in attempts refused (wrong credentials or TOTP)",
-    registry=None,
-)
-
-UNMATCHED_ROUTE = "unmatched"
-_POOL_READINGS = ("size", "checkedout", "checkedin", "overflow")
-
-
-class _PoolCollector(Collector):
-    """The database pool, read at scrape time (QueuePool exposes these; others may not)."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    def collect(self) -> Iterable[Metric]:
-        pool: Any = self.database.engine.pool
-        if not all(callable(getattr(pool, name, None)) for name in _POOL_READINGS):
-            return  # NullPool, StaticPool...: nothing meaningful to report
-        # QueuePool counts overflow from -size while the pool fills; only > 0 means
-        # connections opened beyond the pool size.
-        readings = (
-            ("concernlog_db_pool_size", "Connections the pool keeps", pool.size()),
-            ("concernlog_db_pool_checked_out", "Connections in use", pool.checkedout()),
-            ("concernlog_db_pool_checked_in", "Idle connections in the pool", pool.checkedin()),
-            (
-                "concernlog_db_pool_overflow",
-                "Connections beyond the pool size",
-                max(0, pool.overflow()),
-            ),
-        )
-        for name, documentation, value in readings:
-            yield GaugeMetricFamily(name, documentation, value=float(value))
-
-
-class Metrics:
-    """One app's metrics and the registry they are exposed from."""
-
-    def __init__(self, database: Database) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "concernlog_http_requests",
-            "HTTP requests answered, by method, route template and status",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "concernlog_http_request_duration_seconds",
-            "Time to answer an HTTP request, by method, route template and status",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.registry.register(CONCERNS_CREATED)
-        self.registry.register(FAILED_LOGINS)
-        self.registry.register(_PoolCollector(database))
-
-    def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
-
-    def exposition(self, accept: str | None) -> tuple[bytes, str]:
-        """The registry's samples in the format the scraper asked for (OpenMetrics when its
-        Accept header names it, else the Prometheus text format), and its content type."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
 
 
 def route_template(scope: Scope) -> str:

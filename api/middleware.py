@@ -17,7 +17,6 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.context import actor_id_var, request_id_var
 from api.errors import (
     ATTEMPT_SCOPE_KEY,
     INTERNAL_ERROR_DETAIL,
@@ -28,6 +27,7 @@ from api.errors import (
 )
 from api.logs import log_unhandled
 from api.metrics import route_template
+from core.context import actor_id_var, request_id_var
 
 access_log = logging.getLogger("concernlog.access")
 error_log = logging.getLogger("concernlog.errors")

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.cli import run_migrations
-from api.db import Database, normalise_url
+from db.engine import Database, normalise_url
 from guidance import GUIDANCE_DIR
 from models import School, User
 from models.base import utcnow

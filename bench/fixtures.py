@@ -13,9 +13,10 @@ from datetime import date, timedelta
 
 import pyotp
 
-from api.config import Settings
-from api.db import Database
-from api.security import KeyRing, create_access_token, hash_password
+from core.passwords import hash_password
+from core.settings import Settings
+from core.tokens import KeyRing, create_access_token
+from db.engine import Database
 from guidance import GUIDANCE_DIR
 from models.base import utcnow
 from models.concern import ConcernCreate

@@ -60,7 +60,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 import models  # noqa: F401  (registers every table: their types encode the values)
-from api.db import normalise_url
 from bench import fixtures
 from bench.run import RESULTS_DIR, results_document
 from bench.servers import (
@@ -72,6 +71,7 @@ from bench.servers import (
     serve_concernlog,
     throwaway_database,
 )
+from db.engine import normalise_url
 from guidance import GUIDANCE_DIR
 from models.audit import GENESIS_HASH
 from models.base import SQLModel, new_id

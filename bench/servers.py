@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from api.db import normalise_url
+from db.engine import normalise_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # ``concernlog`` is ``python -m api.cli``; run as a module from this checkout, so that the

@@ -135,7 +135,7 @@ PersonRole = Annotated[
         }
     ),
 ]
-# What services.passwords enforces (with its own error types, `password_too_short` and
+# What services.password_policy enforces (with its own error types, `password_too_short` and
 # `password_too_common`); documented here so that clients can check before sending.
 PASSWORD_MIN_LENGTH = 12
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import DatabaseDep
 from api.errors import problem_responses
-from services.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 router = APIRouter(tags=["operations"])
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep, Timestamp
+from api.deps import DSLContext, Timestamp, UnitOfWorkDep
 from api.errors import problem_responses
 from models.report import IndicatorGrouping, IndicatorReport, SummaryReport
 from services import reports
@@ -27,25 +27,21 @@ router = APIRouter(prefix="/reports", tags=["reports"])
     response_model=IndicatorReport,
     responses=problem_responses(401, 403, 422),
 )
-def indicator_report(
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+async def indicator_report(
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     observed_from: Annotated[Timestamp | None, Query(alias="from")] = None,
     observed_to: Annotated[Timestamp | None, Query(alias="to")] = None,
     group_by: IndicatorGrouping = IndicatorGrouping.indicator,
 ) -> IndicatorReport:
-    return reports.indicator_report(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        group_by=group_by,
-        observed_from=observed_from,
-        observed_to=observed_to,
+    return await uow.run(
+        lambda session: reports.indicator_report(
+            session,
+            context,
+            group_by=group_by,
+            observed_from=observed_from,
+            observed_to=observed_to,
+        )
     )
 
 
@@ -60,7 +56,5 @@ def indicator_report(
     response_model=SummaryReport,
     responses=problem_responses(401, 403),
 )
-def summary_report(
-    principal: DSLOnly, session: SessionDep, now: NowDep, request_id: RequestIdDep
-) -> SummaryReport:
-    return reports.summary_report(session, principal=principal, now=now, request_id=request_id)
+async def summary_report(context: DSLContext, uow: UnitOfWorkDep) -> SummaryReport:
+    return await uow.run(lambda session: reports.summary_report(session, context))

@@ -17,7 +17,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
-from api.db import Prepared, rows_together, sent_together
+from db.batch import rows_together, sent_together
+from db.prepared import Prepared
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
 from models.base import new_id
 from services import pagination
@@ -222,7 +223,7 @@ def rows_with_head_locked(
     school_id: uuid.UUID,
     queries: Sequence[tuple[Prepared, Mapping[str, Any]]],
 ) -> list[list[Any]]:
-    """The rows of each of ``queries`` (as ``api.db.rows_together`` reads them), with the
+    """The rows of each of ``queries`` (as ``db.batch.rows_together`` reads them), with the
     school's chain head locked for this transaction's next append (see ``_lock_head``) in
     the same round trip on PostgreSQL: for a request that reads what it is about to
     record, so that recording it costs one round trip more, not two. The head is locked

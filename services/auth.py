@@ -16,19 +16,19 @@ import pyotp
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from api import metrics
-from api.security import (
+from core import metrics
+from core.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, TooManyRequests
+from core.passwords import verify_password
+from core.tokens import (
     KeyRing,
     constant_time_equals,
     create_access_token,
     digest,
     new_refresh_token,
-    verify_password,
 )
 from models.user import PRIVILEGED_ROLES, LoginAttempt, RefreshToken, Role, ServiceAccount, User
 from services import audit
 from services.audit import Actor
-from services.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, TooManyRequests
 from services.principal import Principal
 
 THROTTLE_WINDOW = timedelta(minutes=15)

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, or_, update
 from sqlmodel import Session, col, select
 
+from core.errors import Conflict, InvalidInput, NotFound
 from models.case import (
     ActionCreate,
     ActionPublic,
@@ -51,7 +52,6 @@ from models.case import (
 from models.concern import ConcernIndicator, ConcernPupil, Person
 from models.pupil import Pupil
 from services import audit, concerns
-from services.errors import Conflict, InvalidInput, NotFound
 from services.guidance import GuidanceLibrary
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.preconditions import etag, expected_version, stale

@@ -12,7 +12,7 @@ One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an i
 lookup by school and pupil), sent with the check that the pupil is of the school; the
 page's rows are then loaded with one query per source, sent together, and one for the
 people, whatever the page's size (on PostgreSQL three round trips for the page, see
-``api.db.rows_together``; then the audit event's). Records ``chronology.read``
+``db.batch.rows_together``; then the audit event's). Records ``chronology.read``
 (with the pupil) for a page; the export records its own event.
 """
 
@@ -29,13 +29,14 @@ from pydantic import ConfigDict, TypeAdapter
 from sqlalchemy import ColumnElement, Subquery, and_, literal_column, or_, union_all
 from sqlmodel import Session, col, select
 
-from api.db import Prepared, rows_together
+from core.errors import InvalidInput
+from db.batch import rows_together
+from db.prepared import Prepared
 from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyItem, ChronologyPage, ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil, Person
 from models.triage import TriageEvent, TriageField
 from services import audit, concerns, pupils
-from services.errors import InvalidInput
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 from services.triage import require_dsl

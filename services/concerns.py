@@ -38,7 +38,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from api.db import Prepared, rows_together, sent_together
+from core.errors import Forbidden, InvalidInput, NotFound
+from db.batch import rows_together, sent_together
+from db.prepared import Prepared
 from models.base import new_id
 from models.concern import (
     SEARCH_TERM_MAX,
@@ -62,7 +64,6 @@ from models.pupil import Pupil, name_words
 from models.triage import ConcernTriage, RiskLevel, TriageStatus
 from models.user import Role, User
 from services import audit, idempotency
-from services.errors import Forbidden, InvalidInput, NotFound
 from services.guidance import GuidanceLibrary
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.preconditions import etag
@@ -504,7 +505,7 @@ def pupil_outline_queries(
 ) -> list[tuple[Prepared, dict[str, Any]]]:
     """The two queries for the concerns about ``pupil_id`` observed from ``observed_from``
     to ``observed_to`` (both inclusive) and their indicators, to be run with others
-    (``api.db.rows_together``: one round trip on PostgreSQL) and shaped by
+    (``db.batch.rows_together``: one round trip on PostgreSQL) and shaped by
     ``outlines_from``: what a list of events about a child (the chronology) shows of a
     concern (who recorded it, when, what was seen, where, the signs in order). DSLs and
     deputy DSLs of the school only (403 otherwise). Records nothing: the caller records
@@ -846,7 +847,7 @@ def get_concern(
 
 def one_concern(principal: Principal, concern_id: uuid.UUID) -> list[tuple[Prepared, Any]]:
     """The queries for one concern as the caller may see it, and for its pupils,
-    indicators, addenda and people, to send with others (``api.db.rows_together``,
+    indicators, addenda and people, to send with others (``db.batch.rows_together``,
     ``audit.rows_with_head_locked``: one round trip on PostgreSQL); their rows, in order,
     go to ``found_concern`` and ``shown_concern``. The lookups are sent before it is known
     whether the caller may see the concern: what they find of one they may not is

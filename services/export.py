@@ -25,12 +25,12 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
+from core.errors import NotFound
 from models.chronology import ChronologyItem, ChronologyType, PupilFile
 from models.concern import Person
 from models.pupil import PupilPublic
 from services import audit, cases, chronology, pupils
 from services.concerns import people_by_id
-from services.errors import NotFound
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 from services.triage import require_dsl

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from core.errors import NotFound
 from models.guidance import GuidanceAction, GuidanceDocument, GuidanceSummary, Indicator
-from services.errors import NotFound
 
 
 class GuidanceLoadError(RuntimeError):

@@ -20,8 +20,8 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core.errors import Conflict, InvalidInput
 from models.concern import IdempotencyKey
-from services.errors import Conflict, InvalidInput
 
 KEY_LIFETIME = timedelta(hours=24)
 

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlmodel import Session
 
-from api.db import Prepared
-from api.security import AccessClaims
+from core.errors import Unauthenticated
+from core.tokens import AccessClaims
+from db.prepared import Prepared
 from models.user import PRIVILEGED_ROLES, Role, ServiceAccount, User
-from services.errors import Unauthenticated
 from services.principal import Principal
 
 _USERS: sa.Table = User.__table__  # type: ignore[attr-defined]

@@ -78,6 +78,7 @@ from sqlmodel import Session, SQLModel, col, select
 from stdnum import exceptions as stdnum_errors
 from stdnum.gb import upn as stdnum_upn
 
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from models.base import new_id
 from models.mis import (
     EXTERNAL_ID_MAX,
@@ -98,7 +99,6 @@ from models.user import Role, User
 from services import audit
 from services.audit import Actor, AuditEntry
 from services.auth import revoke_all_refresh_tokens
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.principal import Principal
 
 SYNC_ROLES = frozenset({Role.mis, Role.admin})

@@ -43,11 +43,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
 
-from api.db import Database
+from core.errors import Conflict
+from db.engine import Database
 from models.mis import MAX_BATCH, SyncResult, SyncRunKind
 from services import mis, schools
 from services.audit import Actor
-from services.errors import Conflict
 from services.principal import Principal
 
 WONDE_SOURCE = "wonde"

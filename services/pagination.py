@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
-from services.errors import InvalidInput
+from core.errors import InvalidInput
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

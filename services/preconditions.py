@@ -11,7 +11,7 @@ two DSLs racing with the same ETag cannot both win.
 
 from __future__ import annotations
 
-from services.errors import PreconditionFailed, PreconditionRequired
+from core.errors import PreconditionFailed, PreconditionRequired
 
 
 def etag(kind: str, version: int) -> str:

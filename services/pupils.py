@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
-from api.db import Prepared
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from db.prepared import Prepared
 from models.pupil import (
     Pupil,
     PupilCreate,
@@ -28,7 +29,6 @@ from models.pupil import (
 )
 from models.user import Role
 from services import audit
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 
@@ -69,7 +69,7 @@ _PUPIL_IN_SCHOOL = Prepared(
 
 def pupil_check(principal: Principal, pupil_id: uuid.UUID) -> tuple[Prepared, dict[str, Any]]:
     """The query ``require_pupil_in_school`` runs, to be sent with others
-    (``api.db.rows_together``); give its rows to ``require_found``."""
+    (``db.batch.rows_together``); give its rows to ``require_found``."""
     return _PUPIL_IN_SCHOOL, {"pupil_id": pupil_id, "school_id": principal.school_id}
 
 

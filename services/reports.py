@@ -34,8 +34,8 @@ from models.report import (
 )
 from models.triage import ConcernTriage, TriageStatus
 from services import audit
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
-from services.principal import Principal
 from services.triage import require_dsl
 
 UNACKNOWLEDGED_AFTER = timedelta(hours=24)
@@ -81,11 +81,8 @@ def _indicator_labels(guidance: GuidanceLibrary) -> dict[str, str]:
 
 def indicator_report(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
-    guidance: GuidanceLibrary,
     group_by: IndicatorGrouping,
     observed_from: datetime | None = None,
     observed_to: datetime | None = None,
@@ -93,6 +90,7 @@ def indicator_report(
     """Concerns of the period counted per indicator, per month or per year group, each
     group with its per-indicator breakdown (a concern counts once under each of its
     indicators). Two aggregate queries at most. Records ``report.indicators``."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_dsl(principal)
     school = principal.school_id
     shown_period = _period(col(ConcernIndicator.observed_at), observed_from, observed_to)
@@ -100,7 +98,7 @@ def indicator_report(
     totals: Any
     breakdown: Any
     if group_by is IndicatorGrouping.indicator:
-        labels = _indicator_labels(guidance)
+        labels = _indicator_labels(context.guidance)
         counted = session.exec(
             select(ConcernIndicator.indicator_id, func.count())
             .where(col(ConcernIndicator.school_id) == school, *shown_period)
@@ -186,17 +184,12 @@ def _month_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def summary_report(
-    session: Session,
-    *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
-) -> SummaryReport:
+def summary_report(session: Session, context: RequestContext) -> SummaryReport:
     """Where the school is: open cases by level, concerns by triage status, concerns
     still new more than 24 hours after they were recorded, and concerns observed this
     calendar month (UTC) against last. Four aggregate queries. Records
     ``report.summary``."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_dsl(principal)
     school = principal.school_id
     open_cases = dict.fromkeys((level.value for level in CaseLevel), 0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
+from core.errors import Conflict, InvalidInput, NotFound
 from models.school import School, SchoolCreate
 from services import audit
-from services.errors import Conflict, InvalidInput, NotFound
 
 
 def create_school(session: Session, *, name: str, urn: str) -> School:

@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from api.db import Prepared, sent_together
+from core.errors import Conflict, Forbidden, InvalidInput
+from db.batch import sent_together
+from db.prepared import Prepared
 from models.concern import Person
 from models.triage import (
     ALLOWED_MOVES,
@@ -32,7 +34,6 @@ from models.triage import (
 from models.user import DSL_ROLES, User
 from services import audit, concerns
 from services.concerns import ETAG_KIND, ReadConcern
-from services.errors import Conflict, Forbidden, InvalidInput
 from services.guidance import GuidanceLibrary
 from services.preconditions import etag, expected_version, stale
 from services.principal import Principal

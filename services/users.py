@@ -8,13 +8,14 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.security import digest, hash_password, new_client_id, new_client_secret
+from core.errors import Conflict, InvalidInput, NotFound
+from core.passwords import hash_password
+from core.tokens import digest, new_client_id, new_client_secret
 from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
 from services import audit
 from services.auth import revoke_all_refresh_tokens
-from services.errors import Conflict, InvalidInput, NotFound
 from services.pagination import page_by_id
-from services.passwords import check_password_policy
+from services.password_policy import check_password_policy
 from services.principal import Principal
 
 

@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 
 import models
 from api.cli import run_migrations
-from api.config import Settings
-from api.db import Database, normalise_url
 from api.main import create_app
+from core.settings import Settings
+from db.engine import Database, normalise_url
 
 PG_ENV = "CONCERNLOG_TEST_DATABASE_URL"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"

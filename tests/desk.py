@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from api.db import Database
+from core.clock import FrozenClock
+from db.engine import Database
 from models import AuditEvent
 from models.base import utcnow
-from services.clock import FrozenClock
 from tests.factories import TestUser, auth
 from tests.test_concerns import World, concern_body
 

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func
 from sqlmodel import select
 
-from api.db import Database
+from core.clock import FrozenClock
+from db.engine import Database
 from models import AuditEvent, Concern, User
 from models.user import Role
-from services.clock import FrozenClock
 from tests import test_concerns
 from tests.test_concerns import CONCERNS, World, concern_body, create
 
@@ -130,7 +130,7 @@ def test_a_retried_create_with_an_idempotency_key_is_refused_for_a_dead_token(
 def test_the_check_cannot_be_arranged_for_a_transaction_already_begun(
     database: Database, world: World, app: FastAPI
 ) -> None:
-    from api.security import decode_access_token
+    from core.tokens import decode_access_token
     from services import identity
 
     token = world.headers(world.staff_a)["Authorization"].removeprefix("Bearer ")

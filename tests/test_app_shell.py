@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import select
 
-from api.config import DEFAULT_DATABASE_URL, ConfigurationError, Settings
-from api.db import Database
 from api.deps import SessionDep
 from api.main import create_app, keep_start_up_out_of_gc
+from core.errors import Conflict
+from core.settings import DEFAULT_DATABASE_URL, ConfigurationError, Settings
+from db.engine import Database
 from models import School, new_id
 from services import schools
-from services.errors import Conflict
 from tests.conftest import TEST_SECRET
 
 PROBLEM = "application/problem+json"
@@ -392,11 +392,11 @@ def test_a_database_error_is_logged_without_the_row_it_quotes(caplog, database) 
 def test_requests_admitted_to_the_database_at_once(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from api import db
+    from db import engine as db_engine
 
     # No connection is made: the engine connects on first use.
     far = "postgresql://nobody@127.0.0.1:1/none"
-    monkeypatch.setattr(db, "available_cores", lambda: 2)
+    monkeypatch.setattr(db_engine, "available_cores", lambda: 2)
     assert Database.from_url(far, pool_size=10).max_sessions == 3  # cores + 1
     assert Database.from_url(far, pool_size=2).max_sessions == 2  # never past the pool
     assert Database.from_url(far, pool_size=10, concurrency=8).max_sessions == 8

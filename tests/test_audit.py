@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from api.config import get_settings
-from api.db import Database
+from core.settings import get_settings
+from db.engine import Database
 from models import School
 from models.audit import AuditEvent
 from models.base import utcnow

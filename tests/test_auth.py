@@ -18,14 +18,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from api.config import Settings
-from api.db import Database
 from api.main import create_app
-from api.security import KeyRing, decode_access_token, hash_password
+from core.clock import FrozenClock
+from core.passwords import hash_password
+from core.settings import Settings
+from core.tokens import KeyRing, decode_access_token
+from db.engine import Database
 from models import AuditEvent, User
 from models.base import utcnow
 from models.user import RefreshToken
-from services.clock import FrozenClock
 from tests.conftest import TEST_SECRET
 from tests.factories import (
     DEFAULT_PASSWORD,
@@ -314,7 +315,7 @@ def test_wrong_password_and_unknown_email_answer_the_same(
 
 
 def test_unknown_email_still_verifies_a_hash(monkeypatch, client: TestClient) -> None:
-    import api.security as security
+    import core.passwords as security
 
     calls = []
     original = security.password_hasher.verify
@@ -835,7 +836,7 @@ def test_access_token_expires_after_fifteen_minutes(
 
 
 def test_failed_logins_are_counted_for_metrics(client: TestClient, database, school) -> None:
-    from api import metrics
+    from core import metrics
 
     staff = make_user(database, school, "staff")
     before = metrics.FAILED_LOGINS._value.get()

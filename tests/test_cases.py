@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
-from api.db import Database
+from db.engine import Database
 from models.case import Case, CaseAction, CaseDecision, CaseEvent
 from models.user import Role
 from tests import desk as desk_fixtures

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from api.db import Database
+from db.engine import Database
 from services import chronology
 from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso

@@ -9,8 +9,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.config import get_settings
-from api.db import Database
+from core.settings import get_settings
+from db.engine import Database
 from models import School
 
 runner = CliRunner()
@@ -87,7 +87,7 @@ def test_create_user_reads_password_from_stdin(cli_env: Database) -> None:
     )
     assert result.exit_code == 0, result.output
     user_id = uuid.UUID(result.stdout.strip())
-    from api.security import verify_password
+    from core.passwords import verify_password
     from models import User
 
     with cli_env.transaction() as session:
@@ -140,7 +140,7 @@ def test_create_service_account_prints_id_and_secret(cli_env: Database) -> None:
     )
     assert result.exit_code == 0, result.output
     client_id, client_secret = result.stdout.strip().split(" ")
-    from api.security import digest
+    from core.tokens import digest
     from models.user import ServiceAccount
 
     with cli_env.transaction() as session:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql
 
-from api.db import Database
+from db.engine import Database
 from models.triage import TriageStatus
 from models.user import Role
 from services import concerns

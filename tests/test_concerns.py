@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, text
 from sqlmodel import col, select
 
-from api.db import Database
+from core.clock import FrozenClock
+from db.engine import Database
 from models import AuditEvent, Concern
 from models.base import utcnow
 from models.concern import IdempotencyKey
 from models.pupil import Pupil
 from models.user import Role
 from services import audit
-from services.clock import FrozenClock
 from tests import factories
 from tests.factories import auth, make_school, make_service_account, make_user
 from tests.test_pupils import make_pupil

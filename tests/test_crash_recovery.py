@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, text
 from sqlmodel import select
 
-from api.db import Database
+from db.engine import Database
 from models import Concern
 from models.base import utcnow
 from models.concern import IdempotencyKey

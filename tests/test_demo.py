@@ -11,8 +11,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from api.config import get_settings
-from api.db import Database
+from core.settings import get_settings
+from db.engine import Database
 from models import Concern, School, User
 from models.case import Case
 from models.pupil import Pupil

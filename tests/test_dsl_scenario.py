@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.db import Database
+from db.engine import Database
 from models.user import Role
 from tests import desk as desk_fixtures
 from tests.desk import API, CASES, Desk, events, iso

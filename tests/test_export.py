@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from api.db import Database
+from db.engine import Database
 from services import export_pdf
 from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import metrics
-from api.config import Settings
 from api.main import create_app
+from core import metrics
+from core.settings import Settings
 from tests.conftest import TEST_SECRET
 
 METRICS_TOKEN = "fictional-metrics-token-0123456789"

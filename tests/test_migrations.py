@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 import models
 from api.cli import PROJECT_ROOT
-from api.db import create_db_engine
+from db.engine import create_db_engine
 
 
 def _config(url: str) -> Config:

@@ -20,8 +20,8 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from api.config import get_settings
-from api.db import Database
+from core.settings import get_settings
+from db.engine import Database
 from models import AuditEvent, School
 from models.mis import MISRecord, SyncRun
 from models.pupil import Pupil

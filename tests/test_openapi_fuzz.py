@@ -38,8 +38,8 @@ from schemathesis.config._checks import (
 )
 from schemathesis.python import asgi as schemathesis_asgi
 
-from api.db import Database
 from api.deps import RoleGuard
+from db.engine import Database
 from models.user import Role
 from tests.factories import make_school, make_service_account, make_user, token_for
 from tests.test_permissions import PERMISSIONS, PUBLIC
@@ -61,7 +61,7 @@ SEED = int(os.environ.get("CONCERNLOG_FUZZ_SEED", "20261128"))
 # for that operation only (its other expectations stay as they are).
 DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/auth/mfa/verify": "a code other than the authenticator's current one",
-    "POST /api/v1/users": "a password on the common-passwords list (services.passwords)",
+    "POST /api/v1/users": "a password on the common-passwords list (services.password_policy)",
     "POST /api/v1/users/{user_id}/password": "a password on the common-passwords list",
     "GET /api/v1/pupils": "a `q` without a letter or digit of a name",
     "POST /api/v1/pupils": "a UPN whose check letter is wrong",

@@ -1,7 +1,7 @@
 """Round trips to PostgreSQL on the hot paths, counted from libpq's own protocol trace.
 
 Issue #7 brought the hot requests down to a few round trips each (statements sent together
-in one pipeline: ``api.db.rows_together``, ``api.db.sent_together``). A statement count
+in one pipeline: ``db.batch.rows_together``, ``db.batch.sent_together``). A statement count
 cannot see that batching come undone: the same statements, one round trip each, would pass
 every other test and only show, much later, in the benchmark. These tests count what the
 network sees: each time the client waits for the server (see ``round_trips_in``). Each
@@ -22,7 +22,7 @@ import pytest
 from psycopg.pq import Trace
 from sqlalchemy import event
 
-from api.db import Database
+from db.engine import Database
 from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk
 from tests.test_concerns import concern_body

@@ -1,4 +1,4 @@
-"""``api.db.Prepared``: a Core statement run on the driver's cursor must behave exactly as
+"""``db.prepared.Prepared``: a Core statement run on the driver's cursor must behave exactly as
 through ``Connection.execute``: the same values in and out, the same errors, in the same
 transaction, seen by the same engine events. On SQLite and PostgreSQL."""
 
@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from api import db
-from api.db import Database, Prepared, rows_together, sent_together
+from db import prepared as db_prepared
+from db.batch import rows_together, sent_together
+from db.engine import Database
+from db.prepared import Prepared
 from models import School, User
 from tests.factories import make_school, make_user
 
@@ -81,8 +83,8 @@ def test_ids_read_again_are_remembered_within_a_bound(
     users = [make_user(database, school) for _ in range(5)]
     ids = sorted(u.id for u in users)
     ids_of_school = Prepared(sa.select(USERS.c.id).where(USERS.c.school_id == sa.bindparam("s")))
-    monkeypatch.setattr(db, "REMEMBERED_IDS", 3)
-    monkeypatch.setattr(db, "_parsed_ids", {})
+    monkeypatch.setattr(db_prepared, "REMEMBERED_IDS", 3)
+    monkeypatch.setattr(db_prepared, "_parsed_ids", {})
     with database.transaction() as session:
         first = sorted(row.id for row in ids_of_school.rows(session, {"s": school.id}))
         again = sorted(row.id for row in ids_of_school.rows(session, {"s": school.id}))
@@ -90,7 +92,7 @@ def test_ids_read_again_are_remembered_within_a_bound(
     assert all(isinstance(user_id, uuid.UUID) for user_id in again)
     # On SQLite the last few are kept (never more than the bound); on PostgreSQL the driver
     # parses them and nothing is kept.
-    kept = len(db._parsed_ids)
+    kept = len(db_prepared._parsed_ids)
     assert 0 < kept <= 3 if database.dialect == "sqlite" else kept == 0
 
 

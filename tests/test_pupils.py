@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from api.db import Database
+from db.engine import Database
 from models import AuditEvent, School
 from models.pupil import Pupil, name_key
 from models.user import Role

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from api.db import Database
+from db.engine import Database
 from tests import desk as desk_fixtures
 from tests.desk import API, Desk, events, iso
 from tests.test_pupils import make_pupil

@@ -1,5 +1,5 @@
 """On SQLite a hot request's unit of work runs on the event loop when the database's write
-lock is free (``api.db.begin_if_free``), and in a worker thread, waiting its turn, when
+lock is free (``db.engine.begin_if_free``), and in a worker thread, waiting its turn, when
 another connection (another process) holds it. Both must do the same work."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from api.db import Database, begin_if_free
+from core.clock import FrozenClock
+from db.engine import Database, begin_if_free
 from models import AuditEvent
-from services.clock import FrozenClock
 from tests import test_concerns
 from tests.test_concerns import CONCERNS, World, create
 

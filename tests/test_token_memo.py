@@ -1,4 +1,4 @@
-"""The memo of verified tokens (``api.security.VerifiedTokens``): it saves verifying a
+"""The memo of verified tokens (``core.tokens.VerifiedTokens``): it saves verifying a
 token's signature again, and nothing else. Times are checked on every use, an altered
 token is another string, and a memo belongs to the keys that verified it."""
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.config import Settings
-from api.security import (
+from core.settings import Settings
+from core.tokens import (
     InvalidToken,
     KeyRing,
     VerifiedTokens,

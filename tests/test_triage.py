@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from api.db import Database
+from db.engine import Database
 from models import Concern
 from models.triage import ConcernTriage, TriageEvent
 from models.user import Role

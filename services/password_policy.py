@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.errors import InvalidInput
+from core.errors import InvalidInput
 
 MIN_LENGTH = 12
 

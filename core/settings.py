@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1)
-    # PostgreSQL: requests using the database at once (``api.db.Database``); by default the
+    # PostgreSQL: requests using the database at once (``db.engine.Database``); by default the
     # cores this process may use plus one, at most the pool size.
     database_concurrency: int | None = Field(default=None, ge=1)
     database_busy_timeout_ms: int = Field(default=5000, ge=0)

@@ -1,4 +1,5 @@
-"""Tokens and secrets. The only importer of python-jose and of the password hasher.
+"""Tokens and secrets: access tokens (the only importer of python-jose), refresh tokens,
+service-account secrets.
 
 Access tokens are short JWTs signed with one configured key; decoding trusts nothing in
 the token's header except a ``kid`` that must be on the configured allowlist, and passes
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import uuid
@@ -20,10 +20,8 @@ from typing import Any
 
 from jose import jwt
 from jose.exceptions import JOSEError
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 
-from api.config import Settings
+from core.settings import Settings
 
 MAX_TOKEN_BYTES = 8 * 1024
 ACCESS_TYPE = "access"
@@ -31,12 +29,6 @@ REQUIRED_CLAIMS = ("exp", "iat", "aud", "iss", "sub", "jti")
 # Verified tokens remembered per process (~1 KiB each): more than the staff of the schools
 # one server serves are signed in at once.
 VERIFIED_TOKENS_KEPT = 4096
-
-# argon2id at OWASP's minimum (m=19 MiB, t=2, p=1). Hashes made with other parameters are
-# upgraded on the next successful login.
-password_hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
-# Verified against when the account does not exist, so both paths cost the same.
-_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 
 
 class InvalidToken(Exception):
@@ -240,49 +232,6 @@ def _verify(keys: KeyRing, token: str) -> VerifiedToken:
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("claims malformed") from exc
     return VerifiedToken(claims=access, expires=expires, not_before=not_before)
-
-
-# --- passwords and other secrets -----------------------------------------------------------
-
-
-def hashing_concurrency() -> int:
-    """How many argon2id hashes may run at once: half the cores this process may use.
-
-    A hash takes 19 MiB and a core for ~50 ms. A burst of sign-ins (the start of the
-    school day) then never starves the requests of people already signed in, and memory
-    stays bounded (ten concurrent sign-ins on PostgreSQL's ten connections held ~200 MiB).
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))  # honours a container's CPU set
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 2
-    return max(1, cores // 2)
-
-
-# The bound itself, for every caller (sign-in, password changes, the CLI). The sign-in
-# route also queues for its turn on the event loop, before it holds a database session
-# (``api.deps.SignInTurn``), so sign-ins waiting here never hold connections.
-_HASHING_SLOTS = threading.BoundedSemaphore(hashing_concurrency())
-
-
-def hash_password(password: str) -> str:
-    with _HASHING_SLOTS:
-        return password_hasher.hash(password)
-
-
-def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
-    """Check a password. Returns (valid, new hash if the stored one should be upgraded).
-
-    With no stored hash (unknown account, or no password set yet) a dummy hash is checked
-    anyway so the answer takes as long as a real one."""
-    with _HASHING_SLOTS:
-        if password_hash is None:
-            password_hasher.verify(password, _DUMMY_HASH)
-            return False, None
-        try:
-            return password_hasher.verify_and_update(password, password_hash)
-        except Exception:  # a corrupt stored hash must not become a 500 or a way in
-            return False, None
 
 
 def new_refresh_token() -> str:
