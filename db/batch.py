@@ -69,3 +69,44 @@ def rows_together(
     results = [plan.shape(cursor.fetchall()) for plan, cursor in sent]
     close_all(cursor for _, cursor in sent)
     return results
+
+
+class Batch:
+    """Named prepared selects to send together (``rows_together``: one round trip on
+    PostgreSQL), whose rows come back by name: ``found = batch.run(session)``, then
+    ``found["pupils"]``. Names are unique within a batch (``ValueError`` otherwise); a
+    batch may take another's queries (``include``), so a caller can send a concern's
+    lookups with its own."""
+
+    __slots__ = ("_queries",)
+
+    def __init__(self) -> None:
+        self._queries: dict[str, tuple[Prepared, Mapping[str, Any]]] = {}
+
+    def add(self, name: str, statement: Prepared, parameters: Mapping[str, Any]) -> Batch:
+        if name in self._queries:
+            raise ValueError(f"a batch already has a query named {name!r}")
+        self._queries[name] = (statement, parameters)
+        return self
+
+    def include(self, other: Batch) -> Batch:
+        for name, (statement, parameters) in other._queries.items():
+            self.add(name, statement, parameters)
+        return self
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._queries
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def queries(self) -> list[tuple[Prepared, Mapping[str, Any]]]:
+        return list(self._queries.values())
+
+    def found(self, rows: Sequence[list[Any]]) -> dict[str, list[Any]]:
+        """Each query's rows by its name, from rows read in the batch's order."""
+        return dict(zip(self._queries, rows, strict=True))
+
+    def run(self, session: OrmSession | Connection) -> dict[str, list[Any]]:
+        """Each query's rows, by name, in the session's transaction."""
+        return self.found(rows_together(session, self.queries()))

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
-from db.batch import rows_together, sent_together
+from db.batch import Batch, rows_together, sent_together
 from db.prepared import Prepared
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
 from models.base import new_id
@@ -217,27 +217,26 @@ def _keep_head(session: Session, school_id: uuid.UUID, rows: list[Any]) -> tuple
     return head
 
 
-def rows_with_head_locked(
-    session: Session,
-    *,
-    school_id: uuid.UUID,
-    queries: Sequence[tuple[Prepared, Mapping[str, Any]]],
-) -> list[list[Any]]:
-    """The rows of each of ``queries`` (as ``db.batch.rows_together`` reads them), with the
-    school's chain head locked for this transaction's next append (see ``_lock_head``) in
-    the same round trip on PostgreSQL: for a request that reads what it is about to
-    record, so that recording it costs one round trip more, not two. The head is locked
-    first, so the queries see everything the head's previous holders committed (each
-    statement of a READ COMMITTED transaction reads what was committed when it began):
-    what a request shows and records is what its place in the chain says it saw. The
-    head is locked whatever the queries find (a request that then finds nothing to show,
-    or refuses, records nothing and releases it when its transaction ends)."""
+def read_with_head_locked(
+    session: Session, *, school_id: uuid.UUID, batch: Batch
+) -> dict[str, list[Any]]:
+    """``batch``'s rows by name (as ``Batch.run`` reads them), with the school's chain head
+    locked for this transaction's next append (see ``_lock_head``) in the same round trip
+    on PostgreSQL: for a request that reads what it is about to record, so that recording
+    it costs one round trip more, not two. The head is locked first, so the queries see
+    everything the head's previous holders committed (each statement of a READ COMMITTED
+    transaction reads what was committed when it began): what a request shows and records
+    is what its place in the chain says it saw. The head is locked whatever the queries
+    find (a request that then finds nothing to show, or refuses, records nothing and
+    releases it when its transaction ends)."""
     if school_id in _locked_heads(session):
-        return rows_together(session, queries)
+        return batch.run(session)
     session.flush()
-    head, *found = rows_together(session, [(_LOCK_HEAD, {"school_id": school_id}), *queries])
+    head, *found = rows_together(
+        session, [(_LOCK_HEAD, {"school_id": school_id}), *batch.queries()]
+    )
     _keep_head(session, school_id, head)
-    return found
+    return batch.found(found)
 
 
 def record_many(
@@ -537,3 +536,16 @@ def check_chain(
         outcome="success" if result.ok else "failure",
     )
     return result
+
+
+def rows_with_head_locked(
+    session: Session,
+    *,
+    school_id: uuid.UUID,
+    queries: Sequence[tuple[Prepared, Mapping[str, Any]]],
+) -> list[list[Any]]:
+    """Transitional: ``read_with_head_locked`` with positional results."""
+    batch = Batch()
+    for position, (statement, parameters) in enumerate(queries):
+        batch.add(str(position), statement, parameters)
+    return list(read_with_head_locked(session, school_id=school_id, batch=batch).values())
