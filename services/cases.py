@@ -52,11 +52,12 @@ from models.case import (
 from models.concern import ConcernIndicator, ConcernPupil, Person
 from models.pupil import Pupil
 from services import audit, concerns
+from services.access import require_dsl
 from services.guidance import GuidanceLibrary
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.preconditions import etag, expected_version, stale
 from services.principal import Principal
-from services.triage import check_assignee, require_dsl
+from services.triage import check_assignee
 
 ETAG_KIND = "case"
 FUTURE_TOLERANCE = timedelta(minutes=5)

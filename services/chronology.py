@@ -37,9 +37,9 @@ from models.chronology import ChronologyItem, ChronologyPage, ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil, Person
 from models.triage import TriageEvent, TriageField
 from services import audit, concerns, pupils
+from services.access import require_dsl
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
-from services.triage import require_dsl
 
 # Links in the chronology point into the API (services do not know the router's prefix;
 # api.main mounts everything under this).

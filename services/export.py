@@ -30,10 +30,10 @@ from models.chronology import ChronologyItem, ChronologyType, PupilFile
 from models.concern import Person
 from models.pupil import PupilPublic
 from services import audit, cases, chronology, pupils
+from services.access import require_dsl
 from services.concerns import people_by_id
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
-from services.triage import require_dsl
 
 MARKING = "OFFICIAL-SENSITIVE"
 CSV_COLUMNS = (

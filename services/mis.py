@@ -78,7 +78,7 @@ from sqlmodel import Session, SQLModel, col, select
 from stdnum import exceptions as stdnum_errors
 from stdnum.gb import upn as stdnum_upn
 
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from models.base import new_id
 from models.mis import (
     EXTERNAL_ID_MAX,
@@ -97,11 +97,11 @@ from models.mis import (
 from models.pupil import Pupil, PupilStatus, name_key
 from models.user import Role, User
 from services import audit
+from services.access import require_mis_sync
 from services.audit import Actor, AuditEntry
 from services.auth import revoke_all_refresh_tokens
 from services.principal import Principal
 
-SYNC_ROLES = frozenset({Role.mis, Role.admin})
 # A full run may mark at most this share of its source's active pupils as left unless forced.
 SWEEP_LIMIT_PERCENT = 10
 # MIS clocks drift; a record dated further ahead than this would make every later real
@@ -176,13 +176,6 @@ class LeaversOutcome:
 
 
 # --- shared helpers ---------------------------------------------------------------------------
-
-
-def _require(principal: Principal) -> None:
-    # The router's guard decides first; this keeps the service safe from a caller that
-    # forgot one.
-    if principal.role not in SYNC_ROLES:
-        raise Forbidden("Your role does not allow this.")
 
 
 def _invalid(detail: str, loc: Sequence[str | int]) -> InvalidInput:
@@ -830,7 +823,7 @@ def upsert_pupils(
     extra_warnings: Mapping[int, Sequence[str]] | None = None,
 ) -> BatchOutcome:
     """``sync_pupils`` for the school's MIS service account or admin."""
-    _require(principal)
+    require_mis_sync(principal)
     return sync_pupils(
         session,
         actor=principal.actor,
@@ -907,7 +900,7 @@ def pupil_leavers(
     run_id: uuid.UUID | None = None,
 ) -> LeaversOutcome:
     """``mark_pupils_left`` for the school's MIS service account or admin."""
-    _require(principal)
+    require_mis_sync(principal)
     return mark_pupils_left(
         session,
         actor=principal.actor,
@@ -1174,7 +1167,7 @@ def upsert_staff(
     run_id: uuid.UUID | None = None,
 ) -> BatchOutcome:
     """``sync_staff`` for the school's MIS service account or admin."""
-    _require(principal)
+    require_mis_sync(principal)
     return sync_staff(
         session,
         actor=principal.actor,
@@ -1201,7 +1194,7 @@ def staff_leavers(
     revoked. ``left_on`` may not be in the future (422). The school's last active admin is
     kept active (``last_admin_kept``) so that no one is left to manage accounts. Records
     ``mis.staff_deactivated``."""
-    _require(principal)
+    require_mis_sync(principal)
     _check_left_on(left_on, now)
     _plan_with_values(session)
     run = _open_run_for_batch(session, school_id=principal.school_id, run_id=run_id)
@@ -1305,7 +1298,7 @@ def start_run(
     request_id: str | None,
 ) -> SyncRun:
     """``open_run`` for the school's MIS service account or admin."""
-    _require(principal)
+    require_mis_sync(principal)
     return open_run(
         session, actor=principal.actor, kind=kind, source=source, now=now, request_id=request_id
     )
@@ -1313,7 +1306,7 @@ def start_run(
 
 def get_run(session: Session, *, principal: Principal, run_id: uuid.UUID) -> SyncRun:
     """A sync run of the caller's school (404 for any other)."""
-    _require(principal)
+    require_mis_sync(principal)
     run = session.exec(
         select(SyncRun).where(SyncRun.id == run_id, SyncRun.school_id == principal.school_id)
     ).one_or_none()
@@ -1420,7 +1413,7 @@ def complete_run(
     request_id: str | None,
 ) -> SyncRun:
     """``finish_run`` for the school's MIS service account or admin."""
-    _require(principal)
+    require_mis_sync(principal)
     return finish_run(
         session, actor=principal.actor, run_id=run_id, force=force, now=now, request_id=request_id
     )

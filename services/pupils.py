@@ -27,21 +27,12 @@ from models.pupil import (
     PupilUpdate,
     name_words,
 )
-from models.user import Role
-from services import audit
+from services import access, audit
+from services.access import require_user_role
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 
-SEARCHERS = frozenset({Role.staff, Role.dsl, Role.deputy_dsl})
-EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MAX_QUERY_WORDS = 5
-
-
-def _require(principal: Principal, roles: frozenset[Role]) -> None:
-    # The routers' guards decide first; this keeps a service safe from a caller that
-    # forgot one.
-    if principal.kind != "user" or principal.role not in roles:
-        raise Forbidden("Your role does not allow this.")
 
 
 def _no_such_pupil() -> NotFound:
@@ -122,8 +113,8 @@ def search_pupils(
 
     Staff, DSLs and deputy DSLs; only DSLs may include pupils who have left. Answers only
     what is needed to pick a child. Records one ``pupil.search`` event (not the query)."""
-    _require(principal, SEARCHERS)
-    if include_left and not principal.is_dsl:
+    require_user_role(principal, access.PUPIL_SEARCHERS)
+    if include_left and not access.may_search_leavers(principal):
         raise Forbidden("Only a DSL or deputy DSL may search pupils who have left.")
     words = name_words(query)[:MAX_QUERY_WORDS]
     if not words:
@@ -201,7 +192,7 @@ def get_pupil(
     """The full record of a pupil of the caller's school (404 otherwise).
 
     DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id."""
-    _require(principal, frozenset({Role.dsl, Role.deputy_dsl}))
+    require_user_role(principal, access.DSL_DESK)
     pupil = pupil_in_school(session, principal, pupil_id)
     audit.record(
         session,
@@ -228,7 +219,7 @@ def create_pupil(
 
     Admins, DSLs and deputy DSLs. Refuses a date of birth in the future (422) and a UPN
     another pupil of the school already has (409). Records ``pupil.create``."""
-    _require(principal, EDITORS)
+    require_user_role(principal, access.PUPIL_EDITORS)
     if pupil.date_of_birth > now.date():
         raise _invalid("date_of_birth", "The date of birth is in the future.")
     _check_upn_free(session, principal, pupil.upn, pupil_id=None)
@@ -268,7 +259,7 @@ def update_pupil(
     Admins, DSLs and deputy DSLs. Names and date of birth cannot be cleared; ``status``
     ``left`` sets ``left_on`` (today unless given), ``active`` clears it. Records
     ``pupil.update`` (which fields changed is not recorded: they may be names)."""
-    _require(principal, EDITORS)
+    require_user_role(principal, access.PUPIL_EDITORS)
     pupil = pupil_in_school(session, principal, pupil_id)
     data: dict[str, Any] = changes.model_dump(exclude_unset=True)
     for required in ("given_name", "family_name", "date_of_birth"):

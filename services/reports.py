@@ -34,9 +34,9 @@ from models.report import (
 )
 from models.triage import ConcernTriage, TriageStatus
 from services import audit
+from services.access import require_dsl
 from services.context import RequestContext
 from services.guidance import GuidanceLibrary
-from services.triage import require_dsl
 
 UNACKNOWLEDGED_AFTER = timedelta(hours=24)
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from core.errors import Conflict, Forbidden, InvalidInput
+from core.errors import Conflict, InvalidInput
 from db.batch import sent_together
 from db.prepared import Prepared
 from models.concern import Person
@@ -33,18 +33,11 @@ from models.triage import (
 )
 from models.user import DSL_ROLES, User
 from services import audit, concerns
+from services.access import require_dsl
 from services.concerns import ETAG_KIND, ReadConcern
 from services.guidance import GuidanceLibrary
 from services.preconditions import etag, expected_version, stale
 from services.principal import Principal
-
-
-def require_dsl(principal: Principal) -> None:
-    # The routers' guards decide first; this keeps a service safe from a caller that
-    # forgot one.
-    if principal.kind != "user" or not principal.is_dsl:
-        raise Forbidden("Only DSLs and deputy DSLs may do this.")
-
 
 _USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
 _EVENTS: sa.Table = TriageEvent.__table__  # type: ignore[attr-defined]
