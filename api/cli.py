@@ -124,9 +124,9 @@ def create_user(
     Prints only the new id."""
     from pydantic import ValidationError
 
+    from core.clock import utcnow
     from core.errors import DomainError
     from db.engine import Database
-    from models.base import utcnow
     from models.user import UserCreate
     from services import schools, users
 
@@ -168,9 +168,9 @@ def create_service_account(
 ) -> None:
     """Create an MIS service account; prints `client_id client_secret` on one line (the
     secret cannot be shown again)."""
+    from core.clock import utcnow
     from core.errors import DomainError
     from db.engine import Database
-    from models.base import utcnow
     from services import schools, users
 
     database = Database.from_url(_settings().database_url)
@@ -254,9 +254,9 @@ def import_pupils(
     the file cannot be read at all."""
     import re
 
+    from core.clock import utcnow
     from core.errors import DomainError
     from db.engine import Database
-    from models.base import utcnow
     from models.mis import SOURCE_PATTERN, SyncResult
     from services import mis_import
 
@@ -337,9 +337,9 @@ def seed_demo(
 ) -> None:
     """Create a fictional demo school (users of every role, 300 pupils, concerns) and print
     its logins. Refused in production."""
+    from core.clock import utcnow
     from db.engine import Database
     from guidance import GUIDANCE_DIR
-    from models.base import utcnow
     from services import demo
     from services.guidance import GuidanceLibrary
 
@@ -367,8 +367,8 @@ def seed_demo(
 def purge_idempotency() -> None:
     """Delete the Idempotency-Key answers that have expired (they copy concern content) and
     print how many. Safe to run at any time, e.g. daily from cron."""
+    from core.clock import utcnow
     from db.engine import Database
-    from models.base import utcnow
     from services import idempotency
 
     database = Database.from_url(_settings().database_url)

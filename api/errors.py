@@ -20,7 +20,7 @@ from starlette.routing import compile_path
 from api.logs import log_unhandled
 from core.context import request_id_var
 from core.errors import DomainError
-from db.engine import is_sqlite_locked
+from db.sqlite import is_sqlite_locked
 
 logger = logging.getLogger("concernlog.errors")
 

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api.deps import get_database, get_session
+from api.deps import get_database, get_unit_of_work
 from api.errors import PROBLEM_JSON, Problem
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -156,7 +156,7 @@ def _operations_using_the_database(app: FastAPI) -> set[tuple[str, str]]:
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute):
             continue
-        if _depends_on(route.dependant, {get_session, get_database}):
+        if _depends_on(route.dependant, {get_unit_of_work, get_database}):
             found.update((method, str(route.path)) for method in route.methods or ())
     return found
 

@@ -26,10 +26,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.cli import run_migrations
+from core.clock import utcnow
 from db.engine import Database, normalise_url
 from guidance import GUIDANCE_DIR
 from models import School, User
-from models.base import utcnow
 from models.concern import ConcernCreate
 from models.pupil import Pupil
 from models.user import Role

@@ -13,12 +13,12 @@ from datetime import date, timedelta
 
 import pyotp
 
+from core.clock import utcnow
 from core.passwords import hash_password
 from core.settings import Settings
 from core.tokens import KeyRing, create_access_token
 from db.engine import Database
 from guidance import GUIDANCE_DIR
-from models.base import utcnow
 from models.concern import ConcernCreate
 from models.pupil import Pupil
 from models.user import Role, User

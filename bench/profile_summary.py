@@ -19,11 +19,11 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, str], ...] = (
     ("audit.record (hash chain append)", r"^record \(services/audit\.py"),
     ("audit hash (canonical JSON + sha256)", r"^_hash_of \(services/audit\.py"),
-    ("commit (finish)", r"^finish \(api/db\.py"),
+    ("commit (finish)", r"^finish \(db/unit_of_work\.py"),
     ("authenticate (token, on the event loop)", r"^authenticate \(api/deps\.py"),
     ("  decode_access_token (python-jose)", r"^decode_access_token \(api/security\.py"),
     ("account re-read (first statement of the transaction)", r"^_check \(services/identity\.py"),
-    ("one worker trip (service + commit)", r"^run_and_finish \(api/db\.py"),
+    ("one worker trip (service + commit)", r"^_run_and_finish \(db/unit_of_work\.py"),
     ("service: create_concern", r"^create_concern \(services/concerns\.py"),
     ("service: list_concerns", r"^list_concerns \(services/concerns\.py"),
     ("service: get_concern", r"^get_concern \(services/concerns\.py"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from models.base import utcnow
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class Clock:

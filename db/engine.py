@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
 
-from db.driver import execute
-from db.unit_of_work import finishing
+from db.sqlite import sqlite_engine
+from db.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
@@ -35,7 +30,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 50
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, busy_timeout_ms)
+        return sqlite_engine(url, busy_timeout_ms)
     return create_engine(
         url,
         hide_parameters=True,  # SQL logging must never print concern text
@@ -44,84 +39,6 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 50
         pool_pre_ping=True,
         pool_timeout=10,
     )
-
-
-def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url,
-        hide_parameters=True,  # SQL logging must never print concern text
-        # The driver's own transaction handling is switched off so that we can open
-        # every transaction with BEGIN IMMEDIATE below.
-        connect_args={
-            "check_same_thread": False,
-            "isolation_level": None,
-            "timeout": busy_timeout_ms / 1000,
-        },
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        # Almost every request writes (reads of safeguarding content are audited), so take
-        # the write lock up front: a deferred transaction that upgrades to a writer mid-way
-        # fails at once with SQLITE_BUSY instead of waiting its turn. On the driver's
-        # cursor (see ``db.driver.execute``): it runs once per request.
-        if not _begin_without_waiting.get():
-            execute(connection, "BEGIN IMMEDIATE", ()).close()
-            return
-        execute(connection, "PRAGMA busy_timeout=0", ()).close()
-        try:
-            execute(connection, "BEGIN IMMEDIATE", ()).close()
-        finally:
-            execute(connection, f"PRAGMA busy_timeout={int(busy_timeout_ms)}", ()).close()
-
-    return engine
-
-
-def is_sqlite_locked(error: sa_exc.DBAPIError) -> bool:
-    """SQLite gave up waiting for another connection's lock (its busy timeout, or none)."""
-    return "database is locked" in str(error.orig)
-
-
-# Set while ``begin_if_free`` begins a transaction: SQLite's BEGIN IMMEDIATE then gives up
-# at once, instead of waiting up to the busy timeout, when another connection writes.
-_begin_without_waiting: ContextVar[bool] = ContextVar("begin_without_waiting", default=False)
-
-
-def begin_if_free(session: Session) -> bool:
-    """Begin ``session``'s transaction now if that cannot wait: on SQLite, when the
-    database's write lock is free at this moment (True). False, with nothing begun, when
-    another connection holds the lock (another process: a CLI command, another server
-    worker), when the database is not SQLite, or when the transaction has already begun:
-    the caller then runs its work where waiting is harmless (a worker thread).
-
-    Once a SQLite transaction has begun, all its unit of work waits for is its own
-    statements and the commit's fsync, never another writer: the event loop may run it
-    itself (``api.deps.in_one_trip``). What beginning runs (the account check) may raise."""
-    if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
-        return False
-    marker = _begin_without_waiting.set(True)
-    try:
-        session.connection()
-    except sa_exc.OperationalError as error:
-        if not is_sqlite_locked(error):
-            raise
-        session.rollback()
-        return False
-    finally:
-        _begin_without_waiting.reset(marker)
-    return True
 
 
 def available_cores() -> int:
@@ -183,14 +100,16 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def session(self) -> Session:
-        # Objects stay readable after commit: responses are shaped after the commit.
-        return Session(self.engine, expire_on_commit=False)
+    def session(self) -> UnitOfWork:
+        """A new unit of work (see ``db.unit_of_work``); its transaction begins with its
+        first statement."""
+        return UnitOfWork(self.engine)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session that commits when the block ends normally and rolls back otherwise."""
-        with finishing(self.session()) as session:
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """A unit of work that commits when the block ends normally and rolls back
+        otherwise."""
+        with self.session().finishing() as session:
             yield session
 
     def ping(self) -> None:

@@ -2,7 +2,7 @@
 every table on ``SQLModel.metadata`` (Alembic's target)."""
 
 from models.audit import AuditChainHead, AuditEvent
-from models.base import SQLModel, UTCDateTime, new_id, utcnow
+from models.base import SQLModel, UTCDateTime, new_id
 from models.school import School, SchoolCreate, SchoolPublic
 from models.user import LoginAttempt, RefreshToken, Role, ServiceAccount, User
 
@@ -20,7 +20,6 @@ __all__ = [
     "UTCDateTime",
     "User",
     "new_id",
-    "utcnow",
 ]
 
 from models.concern import (

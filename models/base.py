@@ -34,10 +34,6 @@ def new_id() -> uuid.UUID:
     return uuid_compat.uuid7()
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
 

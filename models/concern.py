@@ -28,6 +28,7 @@ from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstra
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
+from core.clock import utcnow
 from models.base import (
     FORBID_EXTRA,
     UTCDateTime,
@@ -35,7 +36,6 @@ from models.base import (
     non_blank_text,
     rfc3339_only,
     storable_text,
-    utcnow,
 )
 from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import name_words

@@ -36,7 +36,8 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id, rfc3339_only, utcnow
+from core.clock import utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id, rfc3339_only
 
 MAX_BATCH = 500
 SOURCE_MAX = 40

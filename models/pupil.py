@@ -20,7 +20,8 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 from stdnum.gb.upn import calc_check_digit
 
-from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id, utcnow
+from core.clock import utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id
 
 NAME_MAX = 100
 NAME_KEY_MAX = 200

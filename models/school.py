@@ -10,7 +10,8 @@ from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+from core.clock import utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, new_id
 
 
 class SchoolBase(SQLModel):

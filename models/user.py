@@ -13,7 +13,8 @@ from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from models.base import FORBID_EXTRA, UTCDateTime, new_id, utcnow
+from core.clock import utcnow
+from models.base import FORBID_EXTRA, UTCDateTime, new_id
 
 
 class Role(StrEnum):

@@ -12,13 +12,13 @@ from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from db.batch import Batch, rows_together, sent_together
 from db.prepared import Prepared
+from db.unit_of_work import UnitOfWork
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
 from models.base import new_id
 from services import pagination
@@ -146,6 +146,8 @@ def event_hash(event: AuditEvent) -> str:
 def start_chain(session: Session, *, school_id: uuid.UUID) -> None:
     """Create a school's empty chain (done once, when the school is created)."""
     session.add(AuditChainHead(school_id=school_id, seq=0, hash=GENESIS_HASH))
+    # Read again from the database before the next append.
+    _locked_heads(session).pop(school_id, None)
 
 
 def _check_vocabulary(**values: str | None) -> None:
@@ -165,30 +167,22 @@ class AuditEntry:
     outcome: str = "success"
 
 
-# session.info key: the chain heads this session's current transaction has locked, by school.
-_LOCKED_HEADS = "concernlog.audit.locked_heads"
-
-
-def _locked_heads(session: orm.Session) -> dict[uuid.UUID, tuple[int, str]]:
-    heads: dict[uuid.UUID, tuple[int, str]] = session.info.setdefault(_LOCKED_HEADS, {})
+def _locked_heads(session: Session) -> dict[uuid.UUID, tuple[int, str]]:
+    """The chain heads this transaction has locked, by school: kept in the unit of work's
+    memo for the transaction (``UnitOfWork.transaction_memo``), forgotten when it or a
+    savepoint ends (a rolled-back savepoint may have taken appends with it, so the next
+    append reads the head again)."""
+    if not isinstance(session, UnitOfWork):
+        raise TypeError("the audit chain is appended to in a unit of work (Database.session)")
+    memo = session.transaction_memo()
+    heads: dict[uuid.UUID, tuple[int, str]] | None = memo.get(_LOCKED_HEADS)
+    if heads is None:
+        heads = memo[_LOCKED_HEADS] = {}
     return heads
 
 
-@sa.event.listens_for(orm.Session, "after_transaction_end")
-def _forget_locked_heads(session: orm.Session, _transaction: Any) -> None:
-    # Any transaction end, a savepoint's included: a rolled-back savepoint may have taken
-    # appends with it, so the next append reads the head again.
-    session.info.pop(_LOCKED_HEADS, None)
-
-
-@sa.event.listens_for(AuditChainHead, "after_insert")
-@sa.event.listens_for(AuditChainHead, "after_update")
-def _forget_orm_written_head(_mapper: Any, _connection: Any, head: AuditChainHead) -> None:
-    # A head written through the ORM (a new school's chain, another bulk writer) is read
-    # again from the database before the next append.
-    session = orm.object_session(head)
-    if session is not None:
-        _locked_heads(session).pop(head.school_id, None)
+# The memo's key for them: this module's own, no other layer can collide with it.
+_LOCKED_HEADS = object()
 
 
 def _lock_head(session: Session, school_id: uuid.UUID) -> tuple[int, str]:

@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
-from sqlmodel import Session
 
 from core.errors import Unauthenticated
 from core.tokens import AccessClaims
 from db.prepared import Prepared
+from db.unit_of_work import UnitOfWork
 from models.user import PRIVILEGED_ROLES, Role, ServiceAccount, User
 from services.principal import Principal
 
@@ -43,9 +42,6 @@ _READ_SERVICE_ACCOUNT = Prepared(
         _SERVICE_ACCOUNTS.c.role,
     ).where(_SERVICE_ACCOUNTS.c.id == sa.bindparam("subject"))
 )
-
-# session.info key: the token whose account the session's transaction must check first.
-_PENDING_CHECK = "concernlog.identity.pending_check"
 
 
 def _refused() -> Unauthenticated:
@@ -93,10 +89,10 @@ def _check(connection: sa.Connection, claims: AccessClaims) -> Principal:
     return _principal_from_row(claims, row)
 
 
-def check_account_in_transaction(session: Session, claims: AccessClaims) -> Principal:
-    """The caller per ``claims``, with the account re-read deferred to the session's
-    transaction: it is the first statement of that transaction (or, if the request never
-    uses the database, runs just before its commit), and a mismatch raises
+def check_account_in_transaction(uow: UnitOfWork, claims: AccessClaims) -> Principal:
+    """The caller per ``claims``, with the account re-read as the unit of work's first
+    check (``UnitOfWork.check_first``): the first statement of its transaction (or, if the
+    request never uses the database, just before its commit), and a mismatch raises
     ``Unauthenticated`` there, so nothing the request reads or writes outlives it.
 
     What the token says and what the account says agree whenever the check passes (a
@@ -104,41 +100,13 @@ def check_account_in_transaction(session: Session, claims: AccessClaims) -> Prin
     principal returned here is the one the check would return; the check also refuses a
     principal that differs in any field.
 
-    The session must not have begun its transaction yet (a check deferred to a
-    transaction that has already begun would never run): a ``RuntimeError`` otherwise."""
-    if session.in_transaction():
-        raise RuntimeError("the account check must be arranged before the transaction begins")
-    principal = principal_from_claims(claims)
-    session.info[_PENDING_CHECK] = (claims, principal)
-    return principal
+    The transaction must not have begun yet (``RuntimeError`` otherwise): a check
+    arranged after it began would never run first."""
+    promised = principal_from_claims(claims)
 
+    def check(connection: sa.Connection) -> None:
+        if _check(connection, claims) != promised:
+            raise _refused()
 
-def has_pending_check(session: orm.Session) -> bool:
-    return _PENDING_CHECK in session.info
-
-
-def _run_pending(session: orm.Session, connection: sa.Connection) -> None:
-    pending = session.info.pop(_PENDING_CHECK, None)
-    if pending is None:
-        return
-    claims, promised = pending
-    if _check(connection, claims) != promised:
-        raise _refused()
-
-
-def check_pending_account(session: orm.Session) -> None:
-    """Run the deferred account check now, if it has not run yet (``Unauthenticated`` when
-    the account no longer matches the token)."""
-    if has_pending_check(session):
-        # Beginning the transaction runs it (``_check_first``); this runs it anyway.
-        _run_pending(session, session.connection())
-
-
-@sa.event.listens_for(orm.Session, "after_begin")
-def _check_first(session: orm.Session, _transaction: Any, connection: sa.Connection) -> None:
-    _run_pending(session, connection)
-
-
-@sa.event.listens_for(orm.Session, "before_commit")
-def _check_before_commit(session: orm.Session) -> None:
-    check_pending_account(session)
+    uow.check_first(check)
+    return promised

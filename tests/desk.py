@@ -15,10 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from core.clock import FrozenClock
+from core.clock import FrozenClock, utcnow
 from db.engine import Database
 from models import AuditEvent
-from models.base import utcnow
 from tests.factories import TestUser, auth
 from tests.test_concerns import World, concern_body
 

@@ -13,11 +13,11 @@ from datetime import timedelta
 import pyotp
 from fastapi import FastAPI
 
+from core.clock import utcnow
 from core.passwords import hash_password
 from core.tokens import KeyRing, create_access_token
 from db.engine import Database
 from models import School, User
-from models.base import utcnow
 from models.user import PRIVILEGED_ROLES, Role, ServiceAccount
 from services import audit
 

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from core.clock import utcnow
 from core.settings import get_settings
 from db.engine import Database
 from models import School
 from models.audit import AuditEvent
-from models.base import utcnow
 from models.user import Role
 from services import audit
 from services.audit import Actor

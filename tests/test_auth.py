@@ -19,13 +19,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from api.main import create_app
-from core.clock import FrozenClock
+from core.clock import FrozenClock, utcnow
 from core.passwords import hash_password
 from core.settings import Settings
 from core.tokens import KeyRing, decode_access_token
 from db.engine import Database
 from models import AuditEvent, User
-from models.base import utcnow
 from models.user import RefreshToken
 from tests.conftest import TEST_SECRET
 from tests.factories import (

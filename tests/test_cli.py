@@ -152,7 +152,7 @@ def test_create_service_account_prints_id_and_secret(cli_env: Database) -> None:
 def test_purge_idempotency_deletes_only_expired_answers(cli_env: Database) -> None:
     from datetime import timedelta
 
-    from models.base import utcnow
+    from core.clock import utcnow
     from models.concern import IdempotencyKey
     from tests.factories import make_school, make_user
 

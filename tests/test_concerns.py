@@ -20,10 +20,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, text
 from sqlmodel import col, select
 
-from core.clock import FrozenClock
+from core.clock import FrozenClock, utcnow
 from db.engine import Database
 from models import AuditEvent, Concern
-from models.base import utcnow
 from models.concern import IdempotencyKey
 from models.pupil import Pupil
 from models.user import Role

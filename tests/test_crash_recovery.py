@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, text
 from sqlmodel import select
 
+from core.clock import utcnow
 from db.engine import Database
 from models import Concern
-from models.base import utcnow
 from models.concern import IdempotencyKey
 from services import audit
 from tests.factories import auth, make_school, make_user

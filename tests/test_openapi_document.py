@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from schemathesis.specs.openapi.adapter.validators import validate_v3
 
-from api.deps import get_database, get_session
+from api.deps import get_database, get_unit_of_work
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
@@ -90,7 +90,7 @@ def _database_operations(app: FastAPI) -> set[tuple[str, str]]:
         (method, str(route.path))
         for route in iter_route_contexts(app.routes)
         if isinstance(route.original_route, APIRoute)
-        and _depends_on(route.dependant, {get_session, get_database})
+        and _depends_on(route.dependant, {get_unit_of_work, get_database})
         for method in route.methods or ()
     }
 

@@ -1,5 +1,5 @@
 """On SQLite a hot request's unit of work runs on the event loop when the database's write
-lock is free (``db.engine.begin_if_free``), and in a worker thread, waiting its turn, when
+lock is free (``UnitOfWork.begin_if_free``), and in a worker thread, waiting its turn, when
 another connection (another process) holds it. Both must do the same work."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from core.clock import FrozenClock
-from db.engine import Database, begin_if_free
+from db.engine import Database
 from models import AuditEvent
 from tests import test_concerns
 from tests.test_concerns import CONCERNS, World, create
@@ -43,7 +43,7 @@ def test_begin_if_free_begins_only_when_nobody_writes(
 ) -> None:
     session = database.session()
     try:
-        assert begin_if_free(session) is True
+        assert session.begin_if_free() is True
         assert session.in_transaction()
     finally:
         session.rollback()
@@ -53,7 +53,7 @@ def test_begin_if_free_begins_only_when_nobody_writes(
     session = database.session()
     try:
         started = time.perf_counter()
-        assert begin_if_free(session) is False
+        assert session.begin_if_free() is False
         assert time.perf_counter() - started < 1  # gave up at once, not after the busy timeout
         assert not session.in_transaction()
         holder.execute("ROLLBACK")
@@ -68,7 +68,7 @@ def test_begin_if_free_begins_only_when_nobody_writes(
 def test_begin_if_free_is_sqlite_only(database: Database, backend: str) -> None:
     session = database.session()
     try:
-        assert begin_if_free(session) is (backend == "sqlite")
+        assert session.begin_if_free() is (backend == "sqlite")
     finally:
         session.rollback()
         session.close()
