@@ -108,7 +108,8 @@ def begin_if_free(session: Session) -> bool:
 
     Once a SQLite transaction has begun, all its unit of work waits for is its own
     statements and the commit's fsync, never another writer: the event loop may run it
-    itself (``api.deps.in_one_trip``). What beginning runs (the account check) may raise."""
+    itself (the handler's unit of work, ``api.deps.UnitOfWork.run``). What beginning runs
+    (the account check) may raise."""
     if session.get_bind().dialect.name != "sqlite" or session.in_transaction():
         return False
     marker = _begin_without_waiting.set(True)
@@ -145,9 +146,9 @@ class Database:
     default the cores this process may use plus one, never more than the pool: a unit of
     work is mostly this process's own Python, which runs on one core at a time (the GIL),
     and every audited request of a school queues for its audit chain's head. Admitting
-    the whole pool of ten on two cores only made the admitted ones take turns for the GIL
-    while holding that head: three admitted served as many requests or more, with a p99
-    a third to two thirds as long (issue #7, docs/decisions.md). A database far away
+    more than the cores can run only makes the admitted ones take turns for the GIL while
+    holding that head, so the others wait longer and none is served sooner (the
+    measurements are in docs/adr/0030-admission-and-concurrency.md). A database far away
     (each round trip a millisecond or more) keeps more requests usefully in flight, and
     a CPU quota (a container's) is not seen by ``available_cores``: set it then.
     """
