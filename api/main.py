@@ -136,8 +136,7 @@ def tune_process_for_serving() -> None:
     round trip) must take the GIL back from the event loop, which may be busy with other
     requests and, by CPython's default, hands it over only every 5 ms, while the thread
     holds SQLite's write lock or a pooled connection. A 0.5 ms interval shortens that
-    wait; measured here (issue #7), throughput is unchanged and the create's p99 at 16
-    connections ~15 % lower.
+    wait without costing throughput (docs/adr/0040-serving-process-tuning.md).
 
     glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
     the threadpool's workers each hold on to freed memory in theirs: two arenas keep the
@@ -152,9 +151,9 @@ def keep_start_up_out_of_gc() -> None:
     """Move every object alive now (modules, routes, schemas, validators, the SQLAlchemy
     metadata, the guidance: what start-up made, and never frees) out of the garbage
     collector's sight (``gc.freeze``). Each full collection walks every tracked object: on
-    this app's start-up heap that paused the event loop ~70 ms, every connection waiting,
-    a few times a minute under load (issue #7); after the freeze it walks only what
-    requests made since."""
+    this app's start-up heap that paused the event loop long enough to show in every
+    connection's tail latency (docs/adr/0040-serving-process-tuning.md); after the freeze
+    it walks only what requests made since."""
     gc.collect()
     gc.freeze()
 

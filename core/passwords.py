@@ -19,9 +19,10 @@ _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 def hashing_concurrency() -> int:
     """How many argon2id hashes may run at once: half the cores this process may use.
 
-    A hash takes 19 MiB and a core for ~50 ms. A burst of sign-ins (the start of the
-    school day) then never starves the requests of people already signed in, and memory
-    stays bounded (ten concurrent sign-ins on PostgreSQL's ten connections held ~200 MiB).
+    A hash takes 19 MiB and a whole core while it runs. A burst of sign-ins (the start of
+    the school day) then never starves the requests of people already signed in, and
+    memory stays bounded whatever the number of connections (measurements:
+    docs/adr/0028-sign-ins-hashed-in-turns.md).
     """
     try:
         cores = len(os.sched_getaffinity(0))  # honours a container's CPU set

@@ -130,7 +130,7 @@ def decode_access_token(keys: KeyRing, token: str, *, now: datetime) -> AccessCl
     against the application's clock, on every call, so that the service has one notion of
     "now". What does not depend on the time is remembered per exact token string (see
     ``KeyRing.verified``): a client sends the same token with every request until it
-    expires, and verifying it again would cost more than the rest of a read."""
+    expires, and its signature need not be checked again each time."""
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("token too large")
     verified = keys.verified.get(token)

@@ -52,7 +52,8 @@ class Database:
     """The engine, the way to get sessions from it, and admission control.
 
     ``admission()`` bounds how many requests may hold a session at once (a request whose
-    handler does all its database work in one worker trip holds it for that trip only).
+    handler does all its database work in one hop, ``UnitOfWork.run``, holds it for that hop
+    only).
     Waiting happens on the event loop, holding nothing: without it, requests that hold a
     connection (or SQLite's lock) while waiting for a worker thread, and requests that hold
     a worker thread while waiting for a connection, can deadlock each other under load.
@@ -62,9 +63,9 @@ class Database:
     default the cores this process may use plus one, never more than the pool: a unit of
     work is mostly this process's own Python, which runs on one core at a time (the GIL),
     and every audited request of a school queues for its audit chain's head. Admitting
-    the whole pool of ten on two cores only made the admitted ones take turns for the GIL
-    while holding that head: three admitted served as many requests or more, with a p99
-    a third to two thirds as long (issue #7, docs/decisions.md). A database far away
+    more than the cores can run only makes the admitted ones take turns for the GIL while
+    holding that head, so the others wait longer and none is served sooner (the
+    measurements are in docs/adr/0030-admission-and-concurrency.md). A database far away
     (each round trip a millisecond or more) keeps more requests usefully in flight, and
     a CPU quota (a container's) is not seen by ``available_cores``: set it then.
     """

@@ -29,8 +29,9 @@ _Text = tuple[str, Sequence[str], dict[str, tuple[str, int]]]
 
 # Ids parsed from SQLite's text, kept for the next time the same text comes back: a page of
 # concerns reads each concern's id once per pupil, indicator and addendum, and the same
-# pupils' and staff's ids on every page; parsing one costs ~25 times a dict lookup. One
-# store for every prepared statement, emptied whenever it is full (~1.5 MB at most).
+# pupils' and staff's ids on every page, and parsing one costs far more than a dict
+# lookup. One store for every prepared statement, emptied whenever it is full (~1.5 MB at
+# most).
 # PostgreSQL's driver hands back UUID objects itself.
 REMEMBERED_IDS = 8192
 _parsed_ids: dict[str, uuid.UUID] = {}
@@ -158,7 +159,8 @@ class Plan:
                 make([v if p is None else p(v) for p, v in zip(self.results, row, strict=True)])
             ]
         # Column by column: each processor mapped over its column, then the rows put back
-        # together (a quarter of the time of a comprehension per row and value).
+        # together, which ``map`` does in C where a comprehension per row and value would
+        # run Python for each value.
         columns = [
             column if processor is None else list(map(processor, column))
             for processor, column in zip(self.results, zip(*fetched, strict=True), strict=True)
@@ -171,9 +173,10 @@ class Prepared:
     driver's own cursor, in the session's transaction, with SQLAlchemy's type processing:
     for the statements every request of a hot path runs (the account check, a concern and
     its pupils, indicators, addenda and people, the audit chain's append). Through
-    ``Connection.execute`` each costs 30-40 µs of SQLAlchemy's bookkeeping (compiled-cache
-    lookup, execution context, events, result metadata) around 5-10 µs of SQL; here it
-    costs the SQL, the type processing and a tuple.
+    ``Connection.execute`` each would pay SQLAlchemy's bookkeeping (compiled-cache lookup,
+    execution context, events, result metadata), which costs more than these statements'
+    SQL; here it costs the SQL, the type processing and a tuple (measurements:
+    docs/adr/0032-prepared-statements.md).
 
     Results are named tuples (``row.id``). Parameters are by name, as for
     ``Connection.execute``; an ``IN`` list is a named parameter
@@ -269,8 +272,9 @@ class Prepared:
         sends as one pipeline (a multi-row statement there would be parsed again on every
         call: psycopg caches the parsing of short statements with few parameters only);
         or, for a statement made with ``copy_on_postgresql``, a ``COPY`` from
-        ``COPY_FROM_ROWS`` rows (a page's ~45 audit events: 2.8 ms where an executemany
-        took 3.9; below that, COPY's two round trips cost more than the pipeline's one).
+        ``COPY_FROM_ROWS`` rows (a page's audit events), which loads many rows faster than
+        an executemany; below that, COPY's two round trips cost more than the pipeline's
+        one (docs/adr/0033-copy-for-audit-events.md).
         Only for tables without free text: PostgreSQL quotes the value of a row that fails
         a COPY in its error message, which the error log would then keep."""
         if not rows:

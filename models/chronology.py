@@ -92,7 +92,8 @@ _ITEM_EXAMPLE: dict[str, Any] = {
 
 class ChronologyItem(BaseModel):
     # Plain pydantic models, not SQLModel ones: a chronology page builds 200 items of three
-    # models each, and SQLModel's construction costs 5-7x pydantic's (issue #7).
+    # models each, and SQLModel's construction is several times dearer than pydantic's
+    # (docs/adr/0038-shaping-answers-in-one-validation.md).
     model_config = ConfigDict(
         json_schema_extra={"examples": [_ITEM_EXAMPLE]}, hide_input_in_errors=True
     )

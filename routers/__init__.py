@@ -49,7 +49,8 @@ def include_routers(app: FastAPI, *, prefix: str) -> None:
 
     Each router is included in the app itself, with the authentication it needs, rather
     than in one protected router included in turn: FastAPI matches a request once per level
-    of nesting and walks every level's routes again to handle it (issue #7)."""
+    of nesting and walks every level's routes again to handle it (see
+    docs/adr/0042-dependency-graph-and-route-order.md)."""
     for router in PROTECTED_ROUTERS:
         app.include_router(router, prefix=prefix, dependencies=[Depends(require_full_access)])
     for router in PUBLIC_ROUTERS:

@@ -200,10 +200,10 @@ def _label(value: str | None) -> str:
     return value.replace("_", " ") if value else "none"
 
 
-# A page's entries are shaped as plain dicts and validated in one call into pydantic-core:
-# for 200 entries that is a third of the time of building each entry's three models in
-# Python with ``model_construct`` (issue #7), and every value is still checked against
-# the model.
+# A page's entries are shaped as plain dicts and validated in one call into pydantic-core,
+# which builds them faster than ``model_construct`` calls in Python for each entry's three
+# models, and every value is still checked against the model
+# (docs/adr/0038-shaping-answers-in-one-validation.md).
 # Inputs stay out of its errors: stored text must never reach the log.
 _ITEMS: TypeAdapter[list[ChronologyItem]] = TypeAdapter(
     list[ChronologyItem], config=ConfigDict(hide_input_in_errors=True)

@@ -357,7 +357,7 @@ def test_sqlite_reads_an_indicator_filter_from_the_indicator_index(
         rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
     plan = "\n".join(str(row[-1]) for row in rows)
     # One range scan of (school, indicator, observed_at), not a probe of the primary key
-    # per concern of the period (what EXISTS gave: 4,000 probes at a million concerns),
+    # per concern of the period (what EXISTS gave; docs/adr/0039 has the numbers),
     # that needs no table row for the concern's id; then each one's status from the
     # triage index alone (migration 07).
     assert "COVERING INDEX ix_concern_indicator_school_sign_period_concern" in plan, plan

@@ -1,7 +1,7 @@
 """Round trips to PostgreSQL on the hot paths, counted from libpq's own protocol trace.
 
-Issue #7 brought the hot requests down to a few round trips each (statements sent together
-in one pipeline: ``db.batch.rows_together``, ``db.batch.sent_together``). A statement count
+The hot requests take a few round trips each (statements sent together in one pipeline:
+``db.batch.rows_together``, ``db.batch.sent_together``; docs/adr/0034). A statement count
 cannot see that batching come undone: the same statements, one round trip each, would pass
 every other test and only show, much later, in the benchmark. These tests count what the
 network sees: each time the client waits for the server (see ``round_trips_in``). Each
@@ -152,7 +152,7 @@ def test_round_trips_are_counted_from_the_trace() -> None:
 # on its own), the account check (``services.identity``), the audit events with the chain
 # head's move (``services.audit.record_many``), and the COMMIT. The head itself is locked
 # with the request's last reads when little is left to do before the commit (a read, a
-# create: ``services.audit.rows_with_head_locked``), on its own otherwise.
+# create: ``services.audit.read_with_head_locked``), on its own otherwise.
 AUDITED = 4
 
 
