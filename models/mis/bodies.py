@@ -1,0 +1,201 @@
+"""The request bodies of ``/api/v1/mis``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    WithJsonSchema,
+    field_validator,
+)
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
+
+from models.base import FORBID_EXTRA, iso_date_only
+from models.mis.records import MISPupilRecord, MISStaffRecord, clean_source, no_nul
+from models.mis.tables import EXTERNAL_ID_MAX, MAX_BATCH, Source, SyncRunKind
+
+# --- request bodies ----------------------------------------------------------------------------
+
+
+def _records_schema(record: type[BaseModel], kind: str) -> WithJsonSchema:
+    # The records are validated one by one in the service: a record that breaks its schema
+    # is answered "rejected" in a 200, never a 422 for the batch. So the document promises
+    # only objects, and carries each record's own schema under an extension keyword for
+    # readers (validators and fuzzers ignore it).
+    return WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": MAX_BATCH,
+            "items": {
+                "type": "object",
+                "description": (
+                    f"One {kind} record, shaped as `x-record-schema`. Each is validated on its "
+                    "own: one that does not fit is answered `rejected`, with its reason, and "
+                    "the others go on."
+                ),
+                "x-record-schema": record.model_json_schema(),
+            },
+            "description": f"At most {MAX_BATCH} records",
+        }
+    )
+
+
+PupilRecords = Annotated[list[dict[str, Any]], _records_schema(MISPupilRecord, "pupil")]
+StaffRecords = Annotated[list[dict[str, Any]], _records_schema(MISStaffRecord, "staff")]
+
+_RUN_ID = Field(
+    default=None,
+    description="An open sync run of the school that this batch belongs to",
+)
+
+
+class PupilBatch(SQLModel):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                    "records": [MISPupilRecord.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                }
+            ]
+        },
+    )
+
+    run_id: uuid.UUID | None = _RUN_ID
+    records: PupilRecords = Field(max_length=MAX_BATCH)
+
+
+class StaffBatch(SQLModel):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={
+            "examples": [
+                {
+                    "records": [MISStaffRecord.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+                }
+            ]
+        },
+    )
+
+    run_id: uuid.UUID | None = _RUN_ID
+    records: StaffRecords = Field(max_length=MAX_BATCH)
+
+
+class Leavers(SQLModel):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "sims",
+                    "external_ids": ["MIS-PUPIL-0001", "MIS-PUPIL-0002"],
+                    "left_on": "2026-11-27",
+                }
+            ]
+        },
+    )
+
+    source: Source = Field(description="The MIS or feed, as a lower-case slug")
+    external_ids: list[Annotated[str, Field(min_length=1, max_length=EXTERNAL_ID_MAX)]] = Field(
+        min_length=1, max_length=MAX_BATCH
+    )
+    left_on: date | None = Field(
+        default=None, description="The day they left; today when not given. Not in the future"
+    )
+    run_id: uuid.UUID | None = _RUN_ID
+
+    _left_on_is_a_date = field_validator("left_on", mode="before")(iso_date_only)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        return clean_source(value) if isinstance(value, str) else value
+
+    @field_validator("external_ids")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        for external_id in value:
+            no_nul(external_id)
+        return value
+
+
+class SyncRunCreate(SQLModel):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [{"kind": "full", "source": "wonde"}]}
+    )
+
+    kind: SyncRunKind
+    source: Source = Field(description="The MIS or feed, as a lower-case slug")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        return clean_source(value) if isinstance(value, str) else value
+
+
+class SyncRunComplete(SQLModel):
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [{"force": False}]}
+    )
+
+    force: bool = Field(
+        default=False,
+        description="Sweep even when it would mark more than 10 % of the roster as left",
+    )
+
+
+class WondeStudentsPage(SQLModel):
+    """One page of Wonde's ``GET /schools/{id}/students?include=education_details,year,
+    registration_group`` response, exactly as Wonde sent it. ``meta`` (pagination) is
+    accepted and ignored: no URL in it is ever fetched."""
+
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA,
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": [
+                        {
+                            "id": "A1329183376",
+                            "mis_id": "1001",
+                            "upi": "f1e2d3c4b5a6",
+                            "forename": "Zo",
+                            "surname": "Fictional",
+                            "legal_forename": "Zoë",
+                            "legal_surname": "Fictional",
+                            "date_of_birth": {
+                                "date": "2014-03-09 00:00:00.000000",
+                                "timezone_type": 3,
+                                "timezone": "Europe/London",
+                            },
+                            "updated_at": {
+                                "date": "2026-11-27 18:00:00.000000",
+                                "timezone_type": 3,
+                                "timezone": "UTC",
+                            },
+                            "education_details": {"data": {"upn": "P207000016049"}},
+                            "year": {"data": {"id": "A2", "name": "Year 7"}},
+                            "registration_group": {"data": {"id": "A3", "name": "7F"}},
+                        }
+                    ],
+                    "meta": {
+                        "pagination": {
+                            "next": None,
+                            "previous": None,
+                            "more": False,
+                            "per_page": 50,
+                            "current_page": 1,
+                        }
+                    },
+                }
+            ]
+        },
+    )
+
+    data: list[dict[str, Any]] = Field(max_length=MAX_BATCH)
+    meta: dict[str, Any] | None = None
