@@ -29,10 +29,13 @@ run: install
 test: install
 	$(BIN)/pytest
 
+# ruff, ruff format, mypy (strict on the application), the floors' import directions and
+# module sizes (tests/test_architecture.py), and the Dockerfile.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_architecture.py
 	$(BIN)/hadolint Dockerfile
 
 bench: install

@@ -6,12 +6,12 @@ from logging.config import fileConfig
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on the metadata)
 from alembic import context
 from core.settings import get_settings
 from db.engine import create_db_engine, normalise_url
-from models.base import SQLModel
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

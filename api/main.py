@@ -16,10 +16,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import register_error_handlers
 from api.logs import configure_logging
-from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
+from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
 from api.openapi import install_openapi
 from core.clock import Clock
+from core.metrics import Metrics
 from core.settings import Settings, get_settings
 from core.tokens import KeyRing
 from db.engine import Database

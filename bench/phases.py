@@ -7,11 +7,11 @@
 Calls the ASGI application directly (no socket, no HTTP parsing), one request at a time,
 on the school ``bench.fixtures`` seeds, and times each hot request in three parts: from
 the call to the start of its unit of work (middleware, routing, dependencies, token,
-validation), the unit of work (``api.deps.in_one_trip``: admission, the service's
+validation), the unit of work (``db.unit_of_work.UnitOfWork.run``: admission, the service's
 statements and the commit, in a worker thread or, for SQLite's statements, on the event
 loop), and from its end to the last byte (JSON, middleware on the way out). Prints the
-medians. The unit of work is timed by wrapping ``in_one_trip`` where the concern routes
-look it up: instrumentation for this tool only. Also prints the process's CPU time per
+medians. The unit of work is timed by wrapping ``UnitOfWork.run`` on its class for the
+run: instrumentation for this tool only. Also prints the process's CPU time per
 request (event loop and worker threads together): under load the server is CPU-bound,
 so this, more than any wall time, is what throughput is the inverse of.
 """
@@ -30,11 +30,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from api import deps
 from api.cli import run_migrations
 from bench import fixtures
 from bench.servers import DEFAULT_PG_URL, SECRET_KEY, throwaway_database
-from routers import concerns as concern_routes
+from db.unit_of_work import UnitOfWork
 
 ENDPOINTS = ("read", "create", "list")
 WARM_UP = 30
@@ -124,7 +123,7 @@ async def _call(app: Any, request: tuple[str, str, bytes, str, bytes]) -> int:
 
 async def _measure(app: Any, school: fixtures.BenchSchool, endpoint: str, count: int) -> Timings:
     timings = Timings()
-    concern_routes.in_one_trip = timings.wrap(_IN_ONE_TRIP)  # type: ignore[assignment]
+    UnitOfWork.run = timings.wrap(_RUN)  # type: ignore[method-assign, assignment]
     try:
         cpu_started = 0.0
         for n in range(WARM_UP + count):
@@ -141,11 +140,11 @@ async def _measure(app: Any, school: fixtures.BenchSchool, endpoint: str, count:
                 timings.after.append(ended - timings.trip_ended)
         timings.cpu_per_request = (time.process_time() - cpu_started) / count
     finally:
-        concern_routes.in_one_trip = _IN_ONE_TRIP
+        UnitOfWork.run = _RUN  # type: ignore[method-assign]
     return timings
 
 
-_IN_ONE_TRIP = deps.in_one_trip
+_RUN = UnitOfWork.run
 
 
 async def _run(url: str, endpoints: list[str], count: int) -> list[tuple[str, Timings]]:

@@ -58,6 +58,7 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table: their types encode the values)
 from bench import fixtures
@@ -74,7 +75,7 @@ from bench.servers import (
 from db.engine import normalise_url
 from guidance import GUIDANCE_DIR
 from models.audit import GENESIS_HASH
-from models.base import SQLModel, new_id
+from models.base import new_id
 from models.pupil import name_key
 from services import audit
 from services.guidance import GuidanceLibrary

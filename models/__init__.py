@@ -1,8 +1,10 @@
 """Tables and their schemas, one module per aggregate. Importing this package registers
 every table on ``SQLModel.metadata`` (Alembic's target)."""
 
+from sqlmodel import SQLModel
+
 from models.audit import AuditChainHead, AuditEvent
-from models.base import SQLModel, UTCDateTime, new_id
+from models.base import UTCDateTime, new_id
 from models.school import School, SchoolCreate, SchoolPublic
 from models.user import LoginAttempt, RefreshToken, Role, ServiceAccount, User
 

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 # Constraint names are part of the schema Alembic manages: name them explicitly so that
 # migrations can drop or alter them on every backend (SQLite batch mode included).
@@ -58,11 +58,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # raw text from SQLite in unusual query shapes
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        moment: datetime = (
+            # raw text from SQLite in unusual query shapes
+            datetime.fromisoformat(value) if isinstance(value, str) else value
+        )
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
 
     # On SQLite, one function each way instead of SQLAlchemy's chain (the decorator's
     # wrapper, the method above, SQLite's DATETIME processor): a page of concerns or a

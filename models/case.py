@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import AwareDatetime, field_validator
 from sqlalchemy import CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id, rfc3339_only
 from models.concern import ConcernPublic, Person

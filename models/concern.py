@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from core.clock import utcnow
 from models.base import (

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict
 
 KEBAB_CASE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 

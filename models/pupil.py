@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import field_validator
 from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 from stdnum.gb.upn import calc_check_digit
 
 from core.clock import utcnow

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 
 class IndicatorGrouping(StrEnum):

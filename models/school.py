@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from core.clock import utcnow
 from models.base import FORBID_EXTRA, UTCDateTime, new_id

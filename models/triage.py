@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id
 

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, EmailStr, WithJsonSchema, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from core.clock import utcnow
 from models.base import FORBID_EXTRA, UTCDateTime, new_id

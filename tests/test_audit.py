@@ -22,7 +22,7 @@ from core.clock import utcnow
 from core.settings import get_settings
 from db.engine import Database
 from models import School
-from models.audit import AuditEvent
+from models.audit import AuditEvent, AuditVerification
 from models.user import Role
 from services import audit
 from services.audit import Actor
@@ -78,7 +78,7 @@ def _append(
     return events
 
 
-def _verify(database: Database, school: School, **kwargs: int) -> audit.AuditVerification:
+def _verify(database: Database, school: School, **kwargs: int) -> AuditVerification:
     with database.transaction() as session:
         return audit.verify_chain(session, school_id=school.id, **kwargs)
 

@@ -62,11 +62,13 @@ from models.mis.records import (
     is_clean_text as is_clean_text,
 )
 from models.mis.tables import (
-    SOURCE_PATTERN as SOURCE_PATTERN,
     EXTERNAL_ID_MAX as EXTERNAL_ID_MAX,
 )
 from models.mis.tables import (
     MAX_BATCH as MAX_BATCH,
+)
+from models.mis.tables import (
+    SOURCE_PATTERN as SOURCE_PATTERN,
 )
 from models.mis.tables import (
     LeaverResult as LeaverResult,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from models.mis.tables import LeaverResult, SyncResult, SyncRun, SyncRunKind, SyncRunStatus
 

@@ -12,7 +12,7 @@ from pydantic import (
     field_validator,
 )
 from sqlmodel import Field, SQLModel
-from sqlmodel.main import SQLModelConfig
+from sqlmodel._compat import SQLModelConfig
 
 from models.base import FORBID_EXTRA, iso_date_only
 from models.mis.records import MISPupilRecord, MISStaffRecord, clean_source, no_nul
