@@ -241,33 +241,44 @@ class RoleGuard:
         return f"RoleGuard({', '.join(sorted(self.roles))})"
 
 
+def _context(request: Request, principal: Principal) -> RequestContext:
+    clock: Clock = request.app.state.clock
+    return RequestContext(
+        principal=principal,
+        now=clock.now(),
+        request_id=request_id_var.get(),
+        guidance=request.app.state.guidance,
+    )
+
+
 class ContextFor:
     """The request's ``RequestContext`` for a caller whose role is one of ``roles`` (see
-    ``RoleGuard``), or, with no roles, for any authenticated caller even with a token
-    limited to MFA enrolment."""
+    ``RoleGuard``)."""
 
     def __init__(self, *roles: Role) -> None:
-        self.guard = RoleGuard(*roles) if roles else None
+        self.guard = RoleGuard(*roles)
 
     async def __call__(self, request: Request, session: SessionDep) -> RequestContext:
-        if self.guard is None:
-            principal = await authenticate(request, await bearer_scheme(request), session)
-        else:
-            principal = await self.guard(request, session)
-        clock: Clock = request.app.state.clock
-        return RequestContext(
-            principal=principal,
-            now=clock.now(),
-            request_id=request_id_var.get(),
-            guidance=request.app.state.guidance,
-        )
+        return _context(request, await self.guard(request, session))
 
     def __repr__(self) -> str:
         return f"ContextFor({self.guard!r})"
 
 
+# The caller, whatever their role, even with a token limited to MFA enrolment.
+EnrollingUser = Annotated[Principal, Depends(authenticate)]
+
+
+async def enrolling_context(request: Request, principal: EnrollingUser) -> RequestContext:
+    """The request's ``RequestContext`` for any authenticated caller, even with a token
+    limited to MFA enrolment (the auth router's own routes). Declared through
+    ``authenticate``, and so through the bearer scheme: those routes are on a public
+    router, and the OpenAPI document must still say that they take a token."""
+    return _context(request, principal)
+
+
 # A request's context, by who may make it.
-EnrollingContext = Annotated[RequestContext, Depends(ContextFor())]
+EnrollingContext = Annotated[RequestContext, Depends(enrolling_context)]
 AnyRoleContext = Annotated[RequestContext, Depends(ContextFor(*Role))]
 StaffOrDSLContext = Annotated[
     RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl))
@@ -282,8 +293,6 @@ PupilEditorContext = Annotated[
 ]
 MISContext = Annotated[RequestContext, Depends(ContextFor(Role.mis, Role.admin))]
 
-# The caller, whatever their role, even with a token limited to MFA enrolment.
-EnrollingUser = Annotated[Principal, Depends(authenticate)]
 # The caller, whatever their role, fully authenticated.
 CurrentPrincipal = Annotated[Principal, Depends(require_full_access)]
 

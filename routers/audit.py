@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AuditReader, NowDep, RequestIdDep, SessionDep, Timestamp
+from api.deps import AuditReaderContext, Timestamp, UnitOfWorkDep
 from api.errors import problem_responses
 from models.audit import AUDIT_EVENT_EXAMPLE, AuditEventPublic, AuditVerification
 from models.user import StorableText
@@ -63,11 +63,9 @@ _VERIFICATION_EXAMPLES: dict[int | str, dict[str, Any]] = {
     response_model=AuditEventPage,
     responses=problem_responses(401, 403, 422),
 )
-def list_audit_events(
-    reader: AuditReader,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def list_audit_events(
+    context: AuditReaderContext,
+    uow: UnitOfWorkDep,
     actor_id: Annotated[
         uuid.UUID | None, Query(description="Events by this user or service account")
     ] = None,
@@ -94,20 +92,20 @@ def list_audit_events(
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
     ] = None,
 ) -> AuditEventPage:
-    page = audit.list_events(
-        session,
-        principal=reader,
-        now=now,
-        request_id=request_id,
-        actor_id=actor_id,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        pupil_id=pupil_id,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-        limit=limit,
-        cursor=cursor,
+    page = await uow.run(
+        lambda session: audit.list_events(
+            session,
+            context,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            pupil_id=pupil_id,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+            limit=limit,
+            cursor=cursor,
+        )
     )
     return AuditEventPage(
         items=[AuditEventPublic.model_validate(event) for event in page.items],
@@ -127,7 +125,6 @@ def list_audit_events(
     response_model=AuditVerification,
     responses={**_VERIFICATION_EXAMPLES, **problem_responses(401, 403)},
 )
-def verify_audit_chain(
-    reader: AuditReader, session: SessionDep, now: NowDep, request_id: RequestIdDep
-) -> AuditVerification:
-    return audit.check_chain(session, principal=reader, now=now, request_id=request_id)
+async def verify_audit_chain(context: AuditReaderContext, uow: UnitOfWorkDep) -> AuditVerification:
+    # The walk hashes every event of the school's chain: off the event loop.
+    return await uow.run(lambda session: audit.check_chain(session, context), cpu_bound=True)

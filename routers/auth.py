@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import EnrollingUser, NowDep, RequestIdDep, SessionDep, SignInTurn
+from api.deps import EnrollingContext, SignInTurn, UnitOfWorkDep
 from api.errors import problem_responses
+from core.clock import Clock
+from core.context import request_id_var
+from db.unit_of_work import UnitOfWork
 from models.auth import (
     ClientCredentialsGrant,
     MfaSetup,
@@ -33,6 +37,13 @@ def _issuer(request: Request) -> TokenIssuer:
 
 def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def _now(request: Request) -> datetime:
+    """The request's one "now", for the routes that issue tokens and so have no caller
+    (and no ``RequestContext``) yet."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
 
 
 def _answer(tokens: auth.IssuedTokens) -> TokenResponse:
@@ -102,37 +113,41 @@ def _token_body() -> dict[str, Any]:
     responses=problem_responses(401, 422, 429),
     openapi_extra={"requestBody": _token_body()},
 )
-def token(
+async def token(
     _turn: SignInTurn,
     request: Request,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    uow: UnitOfWorkDep,
     grant: Annotated[PasswordGrant | ClientCredentialsGrant, Depends(_token_request)],
 ) -> TokenResponse:
     issuer = _issuer(request)
-    if isinstance(grant, PasswordGrant):
-        tokens = auth.password_grant(
-            session,
-            issuer,
-            email=grant.username,
-            password=grant.password,
-            totp=grant.totp,
-            client_address=_client_address(request),
-            now=now,
-            request_id=request_id,
-        )
-    else:
-        tokens = auth.client_credentials_grant(
+    client_address = _client_address(request)
+    now = _now(request)
+    request_id = request_id_var.get()
+
+    def work(session: UnitOfWork) -> auth.IssuedTokens:
+        if isinstance(grant, PasswordGrant):
+            return auth.password_grant(
+                session,
+                issuer,
+                email=grant.username,
+                password=grant.password,
+                totp=grant.totp,
+                client_address=client_address,
+                now=now,
+                request_id=request_id,
+            )
+        return auth.client_credentials_grant(
             session,
             issuer,
             client_id=grant.client_id,
             client_secret=grant.client_secret,
-            client_address=_client_address(request),
+            client_address=client_address,
             now=now,
             request_id=request_id,
         )
-    return _answer(tokens)
+
+    # A password grant verifies an argon2id hash: never on the event loop.
+    return _answer(await uow.run(work, cpu_bound=True))
 
 
 @router.post(
@@ -141,15 +156,12 @@ def token(
     response_model=TokenResponse,
     responses=problem_responses(401, 422),
 )
-def refresh(
-    body: RefreshRequest,
-    request: Request,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-) -> TokenResponse:
-    tokens = auth.refresh(
-        session, _issuer(request), refresh_token=body.refresh_token, now=now, request_id=request_id
+async def refresh(body: RefreshRequest, request: Request, uow: UnitOfWorkDep) -> TokenResponse:
+    issuer, now, request_id = _issuer(request), _now(request), request_id_var.get()
+    tokens = await uow.run(
+        lambda session: auth.refresh(
+            session, issuer, refresh_token=body.refresh_token, now=now, request_id=request_id
+        )
     )
     return _answer(tokens)
 
@@ -160,10 +172,13 @@ def refresh(
     status_code=204,
     responses=problem_responses(422),
 )
-def logout(
-    body: RefreshRequest, session: SessionDep, now: NowDep, request_id: RequestIdDep
-) -> Response:
-    auth.logout(session, refresh_token=body.refresh_token, now=now, request_id=request_id)
+async def logout(body: RefreshRequest, request: Request, uow: UnitOfWorkDep) -> Response:
+    now, request_id = _now(request), request_id_var.get()
+    await uow.run(
+        lambda session: auth.logout(
+            session, refresh_token=body.refresh_token, now=now, request_id=request_id
+        )
+    )
     return Response(status_code=204)
 
 
@@ -173,8 +188,9 @@ def logout(
     response_model=Me,
     responses=problem_responses(401, 403),
 )
-def me(principal: EnrollingUser, session: SessionDep) -> Me:
-    return Me.model_validate(auth.current_user(session, principal=principal), from_attributes=True)
+async def me(context: EnrollingContext, uow: UnitOfWorkDep) -> Me:
+    user = await uow.run(lambda session: auth.current_user(session, principal=context.principal))
+    return Me.model_validate(user, from_attributes=True)
 
 
 @router.post(
@@ -183,8 +199,8 @@ def me(principal: EnrollingUser, session: SessionDep) -> Me:
     response_model=MfaSetup,
     responses=problem_responses(401, 403, 409),
 )
-def mfa_setup(principal: EnrollingUser, session: SessionDep, now: NowDep) -> MfaSetup:
-    secret, uri = auth.start_mfa_setup(session, principal=principal, now=now)
+async def mfa_setup(context: EnrollingContext, uow: UnitOfWorkDep) -> MfaSetup:
+    secret, uri = await uow.run(lambda session: auth.start_mfa_setup(session, context))
     return MfaSetup(secret=secret, otpauth_uri=uri)
 
 
@@ -194,20 +210,13 @@ def mfa_setup(principal: EnrollingUser, session: SessionDep, now: NowDep) -> Mfa
     status_code=204,
     responses=problem_responses(401, 403, 409, 422, 429),
 )
-def mfa_verify(
-    body: MfaVerify,
-    request: Request,
-    principal: EnrollingUser,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def mfa_verify(
+    body: MfaVerify, request: Request, context: EnrollingContext, uow: UnitOfWorkDep
 ) -> Response:
-    auth.verify_mfa_setup(
-        session,
-        principal=principal,
-        code=body.code,
-        client_address=_client_address(request),
-        now=now,
-        request_id=request_id,
+    client_address = _client_address(request)
+    await uow.run(
+        lambda session: auth.verify_mfa_setup(
+            session, context, code=body.code, client_address=client_address
+        )
     )
     return Response(status_code=204)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 
-from api.deps import GuidanceDep
 from api.errors import problem_responses
 from models.guidance import GuidanceDocument, GuidanceSummary, Indicator
-from services.guidance import Representation
+from services.guidance import GuidanceLibrary, Representation
 
 router = APIRouter(prefix="/guidance", tags=["guidance"])
 
@@ -45,6 +44,13 @@ IfNoneMatch = Annotated[
 ]
 
 
+def _library(request: Request) -> GuidanceLibrary:
+    # Loaded once at start-up (``create_app``); read from the app, not a dependency: these
+    # routes touch nothing else.
+    library: GuidanceLibrary = request.app.state.guidance
+    return library
+
+
 def _answer(if_none_match: str | None, representation: Representation) -> Response:
     headers = {"ETag": representation.etag, "Cache-Control": CACHE_CONTROL}
     candidates = {tag.strip() for tag in (if_none_match or "").split(",")}
@@ -59,8 +65,8 @@ def _answer(if_none_match: str | None, representation: Representation) -> Respon
     response_model=list[GuidanceSummary],
     responses=_CACHING,
 )
-def list_guidance(guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> Response:
-    return _answer(if_none_match, guidance.index)
+async def list_guidance(request: Request, if_none_match: IfNoneMatch = None) -> Response:
+    return _answer(if_none_match, _library(request).index)
 
 
 @router.get(
@@ -69,8 +75,8 @@ def list_guidance(guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> R
     response_model=GuidanceDocument,
     responses={**_CACHING, **problem_responses(404)},
 )
-def get_guidance(key: str, guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> Response:
-    return _answer(if_none_match, guidance.document(key))
+async def get_guidance(key: str, request: Request, if_none_match: IfNoneMatch = None) -> Response:
+    return _answer(if_none_match, _library(request).document(key))
 
 
 @router.get(
@@ -79,5 +85,5 @@ def get_guidance(key: str, guidance: GuidanceDep, if_none_match: IfNoneMatch = N
     response_model=list[Indicator],
     responses={**_CACHING, **problem_responses(404)},
 )
-def get_indicators(key: str, guidance: GuidanceDep, if_none_match: IfNoneMatch = None) -> Response:
-    return _answer(if_none_match, guidance.indicators(key))
+async def get_indicators(key: str, request: Request, if_none_match: IfNoneMatch = None) -> Response:
+    return _answer(if_none_match, _library(request).indicators(key))

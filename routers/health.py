@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anyio import to_thread
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,7 +19,7 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", summary="The process is up", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     return Health(status="ok")
 
 
@@ -28,9 +29,10 @@ def healthz() -> Health:
     response_model=Health,
     responses=problem_responses(503),
 )
-def readyz(database: DatabaseDep) -> Health:
+async def readyz(database: DatabaseDep) -> Health:
     try:
-        database.ping()
+        # A ping may wait on the network or a lock: in a worker thread, off the event loop.
+        await to_thread.run_sync(database.ping)
     except SQLAlchemyError:
         raise ServiceUnavailable("The database cannot be reached.") from None
     return Health(status="ready")

@@ -8,17 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import (
-    DSLOnly,
-    GuidanceDep,
-    NowDep,
-    PupilEditor,
-    RequestIdDep,
-    SessionDep,
-    StaffOrDSL,
-    in_one_trip,
-    one_trip,
-)
+from api.deps import DSLContext, PupilEditorContext, StaffOrDSLContext, UnitOfWorkDep
 from api.errors import problem_responses
 from api.responses import json_answer
 from models.chronology import ChronologyPage, PupilFile
@@ -42,11 +32,9 @@ router = APIRouter(prefix="/pupils", tags=["pupils"])
     response_model=PupilSearchPage,
     responses=problem_responses(401, 403, 422),
 )
-def search_pupils(
-    principal: StaffOrDSL,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def search_pupils(
+    context: StaffOrDSLContext,
+    uow: UnitOfWorkDep,
     q: Annotated[str, Query(min_length=1, max_length=100, description="A name or its start")],
     include_left: Annotated[
         bool, Query(description="Include pupils who have left (DSLs only)")
@@ -54,15 +42,10 @@ def search_pupils(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PupilSearchPage:
-    return pupils.search_pupils(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        query=q,
-        include_left=include_left,
-        limit=limit,
-        cursor=cursor,
+    return await uow.run(
+        lambda session: pupils.search_pupils(
+            session, context, query=q, include_left=include_left, limit=limit, cursor=cursor
+        )
     )
 
 
@@ -73,16 +56,8 @@ def search_pupils(
     response_model=PupilPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_pupil(
-    pupil_id: uuid.UUID,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-) -> PupilPublic:
-    return pupils.get_pupil(
-        session, principal=principal, now=now, request_id=request_id, pupil_id=pupil_id
-    )
+async def get_pupil(pupil_id: uuid.UUID, context: DSLContext, uow: UnitOfWorkDep) -> PupilPublic:
+    return await uow.run(lambda session: pupils.get_pupil(session, context, pupil_id=pupil_id))
 
 
 @router.post(
@@ -97,18 +72,14 @@ def get_pupil(
     response_model=PupilPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
-def create_pupil(
+async def create_pupil(
     body: PupilCreate,
     request: Request,
     response: Response,
-    principal: PupilEditor,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    context: PupilEditorContext,
+    uow: UnitOfWorkDep,
 ) -> PupilPublic:
-    created = pupils.create_pupil(
-        session, principal=principal, now=now, request_id=request_id, pupil=body
-    )
+    created = await uow.run(lambda session: pupils.create_pupil(session, context, pupil=body))
     response.headers["Location"] = request.url_for("get_pupil", pupil_id=created.id).path
     return created
 
@@ -124,21 +95,11 @@ def create_pupil(
     response_model=PupilPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-def update_pupil(
-    pupil_id: uuid.UUID,
-    body: PupilUpdate,
-    principal: PupilEditor,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def update_pupil(
+    pupil_id: uuid.UUID, body: PupilUpdate, context: PupilEditorContext, uow: UnitOfWorkDep
 ) -> PupilPublic:
-    return pupils.update_pupil(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        pupil_id=pupil_id,
-        changes=body,
+    return await uow.run(
+        lambda session: pupils.update_pupil(session, context, pupil_id=pupil_id, changes=body)
     )
 
 
@@ -158,27 +119,17 @@ def update_pupil(
     response_model=ChronologyPage,
     responses=problem_responses(401, 403, 404, 422),
 )
-@one_trip
 async def get_chronology(
     pupil_id: uuid.UUID,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    page = await in_one_trip(
-        session,
-        lambda: chronology.get_chronology(
-            session,
-            principal=principal,
-            now=now,
-            request_id=request_id,
-            pupil_id=pupil_id,
-            limit=limit,
-            cursor=cursor,
-        ),
+    page = await uow.run(
+        lambda session: chronology.get_chronology(
+            session, context, pupil_id=pupil_id, limit=limit, cursor=cursor
+        )
     )
     return json_answer(page)
 
@@ -216,23 +167,20 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=Response,
     responses=_EXPORT_RESPONSES,
 )
-def export_pupil_file(
+async def export_pupil_file(
     pupil_id: uuid.UUID,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     format: export.ExportFormat = export.ExportFormat.json,
 ) -> Response:
-    exported = export.export_pupil_file(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        pupil_id=pupil_id,
-        format=format,
+    # The whole file is read and rendered (a PDF is CPU work) in the unit of work, so the
+    # export is recorded only once it exists: off the event loop. The answer is sent once
+    # the unit of work has committed.
+    exported = await uow.run(
+        lambda session: export.export_pupil_file(
+            session, context, pupil_id=pupil_id, format=format
+        ),
+        cpu_bound=True,
     )
     return Response(
         content=exported.content,

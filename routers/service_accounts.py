@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminOnly, NowDep, RequestIdDep, SessionDep
+from api.deps import AdminContext, UnitOfWorkDep
 from api.errors import problem_responses
 from models.user import (
     ServiceAccount,
@@ -34,16 +34,11 @@ def _public(account: ServiceAccount) -> ServiceAccountPublic:
     response_model=ServiceAccountCreated,
     responses=problem_responses(401, 403, 422),
 )
-def create_service_account(
-    body: ServiceAccountCreate,
-    admin: AdminOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    response: Response,
+async def create_service_account(
+    body: ServiceAccountCreate, context: AdminContext, uow: UnitOfWorkDep, response: Response
 ) -> ServiceAccountCreated:
-    account, secret = users.create_service_account_as(
-        session, principal=admin, name=body.name, now=now, request_id=request_id
+    account, secret = await uow.run(
+        lambda session: users.create_service_account_as(session, context, name=body.name)
     )
     response.headers["Location"] = f"/api/v1/service-accounts/{account.id}"
     return ServiceAccountCreated(**_public(account).model_dump(), client_secret=secret)
@@ -55,9 +50,9 @@ def create_service_account(
     response_model=ServiceAccountPage,
     responses=problem_responses(401, 403, 422),
 )
-def list_service_accounts(
-    admin: AdminOnly,
-    session: SessionDep,
+async def list_service_accounts(
+    context: AdminContext,
+    uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 200)")] = (
         DEFAULT_LIMIT
     ),
@@ -65,8 +60,10 @@ def list_service_accounts(
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
     ] = None,
 ) -> ServiceAccountPage:
-    rows, next_cursor = users.list_service_accounts(
-        session, principal=admin, limit=limit, cursor=cursor
+    rows, next_cursor = await uow.run(
+        lambda session: users.list_service_accounts(
+            session, principal=context.principal, limit=limit, cursor=cursor
+        )
     )
     return ServiceAccountPage(items=[_public(a) for a in rows], next_cursor=next_cursor)
 
@@ -77,20 +74,12 @@ def list_service_accounts(
     response_model=ServiceAccountPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-def update_service_account(
-    account_id: uuid.UUID,
-    body: ServiceAccountUpdate,
-    admin: AdminOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def update_service_account(
+    account_id: uuid.UUID, body: ServiceAccountUpdate, context: AdminContext, uow: UnitOfWorkDep
 ) -> ServiceAccountPublic:
-    account = users.set_service_account_active(
-        session,
-        principal=admin,
-        account_id=account_id,
-        active=body.active,
-        now=now,
-        request_id=request_id,
+    account = await uow.run(
+        lambda session: users.set_service_account_active(
+            session, context, account_id=account_id, active=body.active
+        )
     )
     return _public(account)

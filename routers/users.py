@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminOnly, NowDep, RequestIdDep, SessionDep
+from api.deps import AdminContext, UnitOfWorkDep
 from api.errors import problem_responses
 from models.user import PasswordSet, User, UserCreate, UserPage, UserPublic, UserUpdate
 from services import users
@@ -37,15 +37,13 @@ def _public(user: User) -> UserPublic:
     response_model=UserPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
-def create_user(
-    body: UserCreate,
-    admin: AdminOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    response: Response,
+async def create_user(
+    body: UserCreate, context: AdminContext, uow: UnitOfWorkDep, response: Response
 ) -> UserPublic:
-    user = users.create_user(session, principal=admin, data=body, now=now, request_id=request_id)
+    # An initial password is hashed with argon2id: off the event loop.
+    user = await uow.run(
+        lambda session: users.create_user(session, context, data=body), cpu_bound=True
+    )
     response.headers["Location"] = f"/api/v1/users/{user.id}"
     return _public(user)
 
@@ -56,9 +54,9 @@ def create_user(
     response_model=UserPage,
     responses=problem_responses(401, 403, 422),
 )
-def list_users(
-    admin: AdminOnly,
-    session: SessionDep,
+async def list_users(
+    context: AdminContext,
+    uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 200)")] = (
         DEFAULT_LIMIT
     ),
@@ -66,7 +64,11 @@ def list_users(
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
     ] = None,
 ) -> UserPage:
-    rows, next_cursor = users.list_users(session, principal=admin, limit=limit, cursor=cursor)
+    rows, next_cursor = await uow.run(
+        lambda session: users.list_users(
+            session, principal=context.principal, limit=limit, cursor=cursor
+        )
+    )
     return UserPage(items=[_public(u) for u in rows], next_cursor=next_cursor)
 
 
@@ -76,8 +78,11 @@ def list_users(
     response_model=UserPublic,
     responses=problem_responses(401, 403, 404),
 )
-def get_user(user_id: uuid.UUID, admin: AdminOnly, session: SessionDep) -> UserPublic:
-    return _public(users.get_user(session, principal=admin, user_id=user_id))
+async def get_user(user_id: uuid.UUID, context: AdminContext, uow: UnitOfWorkDep) -> UserPublic:
+    user = await uow.run(
+        lambda session: users.get_user(session, principal=context.principal, user_id=user_id)
+    )
+    return _public(user)
 
 
 @router.patch(
@@ -86,16 +91,11 @@ def get_user(user_id: uuid.UUID, admin: AdminOnly, session: SessionDep) -> UserP
     response_model=UserPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-def update_user(
-    user_id: uuid.UUID,
-    body: UserUpdate,
-    admin: AdminOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, context: AdminContext, uow: UnitOfWorkDep
 ) -> UserPublic:
-    user = users.update_user(
-        session, principal=admin, user_id=user_id, data=body, now=now, request_id=request_id
+    user = await uow.run(
+        lambda session: users.update_user(session, context, user_id=user_id, data=body)
     )
     return _public(user)
 
@@ -106,21 +106,15 @@ def update_user(
     status_code=204,
     responses=problem_responses(401, 403, 404, 422),
 )
-def set_password(
-    user_id: uuid.UUID,
-    body: PasswordSet,
-    admin: AdminOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def set_password(
+    user_id: uuid.UUID, body: PasswordSet, context: AdminContext, uow: UnitOfWorkDep
 ) -> Response:
-    users.set_password(
-        session,
-        principal=admin,
-        user_id=user_id,
-        password=body.password,
-        now=now,
-        request_id=request_id,
+    # Hashed with argon2id: off the event loop.
+    await uow.run(
+        lambda session: users.set_password(
+            session, context, user_id=user_id, password=body.password
+        ),
+        cpu_bound=True,
     )
     return Response(status_code=204)
 
@@ -131,8 +125,6 @@ def set_password(
     status_code=204,
     responses=problem_responses(401, 403, 404),
 )
-def reset_mfa(
-    user_id: uuid.UUID, admin: AdminOnly, session: SessionDep, now: NowDep, request_id: RequestIdDep
-) -> Response:
-    users.reset_mfa(session, principal=admin, user_id=user_id, now=now, request_id=request_id)
+async def reset_mfa(user_id: uuid.UUID, context: AdminContext, uow: UnitOfWorkDep) -> Response:
+    await uow.run(lambda session: users.reset_mfa(session, context, user_id=user_id))
     return Response(status_code=204)

@@ -24,7 +24,8 @@ from models.base import new_id
 from services import pagination
 
 if TYPE_CHECKING:
-    from services.principal import Principal
+    # Only for annotations: services.context imports this module.
+    from services.context import RequestContext
 
 # Actions, outcomes and entity types are a fixed vocabulary of slugs ("concern.read",
 # "denied"), never prose: refusing anything else here is what keeps free text (a name, a
@@ -374,10 +375,8 @@ def _seq_from_cursor(cursor: str) -> int:
 
 def list_events(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
     actor_id: uuid.UUID | None = None,
     action: str | None = None,
     entity_type: str | None = None,
@@ -395,6 +394,7 @@ def list_events(
     exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
     any: who looked at the trail of which child) after the page is taken, so it appears
     on the next read, not this one."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
     if cursor is not None:
         query = query.where(AuditEvent.seq < _seq_from_cursor(cursor))
@@ -514,11 +514,10 @@ def verify_chain(
     return AuditVerification(ok=True, events_checked=checked, first_bad_seq=None)
 
 
-def check_chain(
-    session: Session, *, principal: Principal, now: datetime, request_id: str | None
-) -> AuditVerification:
+def check_chain(session: Session, context: RequestContext) -> AuditVerification:
     """Verify the caller's school's chain (see ``verify_chain``) for an audit reader, and
     record that they did (``audit.verify``, outcome ``failure`` when it is broken)."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     result = verify_chain(session, school_id=principal.school_id)
     record(
         session,

@@ -29,6 +29,7 @@ from core.tokens import (
 from models.user import PRIVILEGED_ROLES, LoginAttempt, RefreshToken, Role, ServiceAccount, User
 from services import audit
 from services.audit import Actor
+from services.context import RequestContext
 from services.principal import Principal
 
 THROTTLE_WINDOW = timedelta(minutes=15)
@@ -401,10 +402,11 @@ def current_user(session: Session, *, principal: Principal) -> User:
     return user
 
 
-def start_mfa_setup(session: Session, *, principal: Principal, now: datetime) -> tuple[str, str]:
+def start_mfa_setup(session: Session, context: RequestContext) -> tuple[str, str]:
     """Create a new TOTP secret for the caller, pending until verified. Returns the secret
     and its ``otpauth://`` URI. Refused (409) once enrolled: an admin resets MFA."""
-    user = current_user(session, principal=principal)
+    now = context.now
+    user = current_user(session, principal=context.principal)
     if user.mfa_enrolled:
         raise Conflict("Two-factor authentication is already set up; ask an admin to reset it.")
     user.totp_secret = pyotp.random_base32()
@@ -416,17 +418,12 @@ def start_mfa_setup(session: Session, *, principal: Principal, now: datetime) ->
 
 
 def verify_mfa_setup(
-    session: Session,
-    *,
-    principal: Principal,
-    code: str,
-    client_address: str,
-    now: datetime,
-    request_id: str | None,
+    session: Session, context: RequestContext, *, code: str, client_address: str
 ) -> None:
     """Enrol the caller in MFA with a code from the pending secret. Wrong codes count
     towards the login throttle. Enrolment changes the token version: the caller signs in
-    again, with a code."""
+    again, with a code. Audits ``auth.mfa_enrolled``."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     user = current_user(session, principal=principal)
     if user.mfa_enrolled:
         raise Conflict("Two-factor authentication is already set up.")

@@ -38,6 +38,7 @@ from models.concern import Addendum, Concern, ConcernPupil, Person
 from models.triage import TriageEvent, TriageField
 from services import audit, concerns, pupils
 from services.access import require_dsl
+from services.context import RequestContext
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 
@@ -460,16 +461,15 @@ def _page(
 
 def get_chronology(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
     pupil_id: uuid.UUID,
     limit: int,
     cursor: str | None = None,
 ) -> ChronologyPage:
     """One page of the pupil's chronology, oldest first. DSLs and deputy DSLs of the
     pupil's school; records ``chronology.read`` with the pupil."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_dsl(principal)
     page = _page(
         session,

@@ -21,6 +21,7 @@ from models.school import School
 from models.triage import RiskLevel, TriageChange, TriageStatus
 from models.user import PRIVILEGED_ROLES, Role, User, UserCreate
 from services import cases, concerns, pupils, schools, triage, users
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.preconditions import etag
 from services.principal import Principal
@@ -179,9 +180,7 @@ def seed_demo(
         year = _YEARS[n % len(_YEARS)]
         created = pupils.create_pupil(
             session,
-            principal=dsl,
-            now=now,
-            request_id=None,
+            RequestContext(principal=dsl, now=now, request_id=None, guidance=guidance),
             pupil=PupilCreate(
                 given_name=given,
                 family_name=family,

@@ -32,8 +32,7 @@ from models.pupil import PupilPublic
 from services import audit, cases, chronology, pupils
 from services.access import require_dsl
 from services.concerns import people_by_id
-from services.guidance import GuidanceLibrary
-from services.principal import Principal
+from services.context import RequestContext
 
 MARKING = "OFFICIAL-SENSITIVE"
 CSV_COLUMNS = (
@@ -160,16 +159,15 @@ def _pdf(document: PupilFile) -> bytes:
 
 def export_pupil_file(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
-    guidance: GuidanceLibrary,
     pupil_id: uuid.UUID,
     format: ExportFormat,
 ) -> ExportedFile:
     """The pupil's whole file in ``format``. DSLs and deputy DSLs of the pupil's school;
     records ``pupil.export.<format>`` with the pupil."""
+    principal, now, request_id = context.principal, context.now, context.request_id
+    guidance = context.guidance
     require_dsl(principal)
     pupil = pupils.pupil_in_school(session, principal, pupil_id)
     me = people_by_id(session, principal.school_id, [principal.id]).get(principal.id)

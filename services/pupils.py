@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +28,7 @@ from models.pupil import (
 )
 from services import access, audit
 from services.access import require_user_role
+from services.context import RequestContext
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
 
@@ -99,10 +99,8 @@ def _check_upn_free(
 
 def search_pupils(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
     query: str,
     include_left: bool = False,
     limit: int,
@@ -113,6 +111,7 @@ def search_pupils(
 
     Staff, DSLs and deputy DSLs; only DSLs may include pupils who have left. Answers only
     what is needed to pick a child. Records one ``pupil.search`` event (not the query)."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.PUPIL_SEARCHERS)
     if include_left and not access.may_search_leavers(principal):
         raise Forbidden("Only a DSL or deputy DSL may search pupils who have left.")
@@ -183,15 +182,14 @@ def search_pupils(
 
 def get_pupil(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
     pupil_id: uuid.UUID,
 ) -> PupilPublic:
     """The full record of a pupil of the caller's school (404 otherwise).
 
     DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.DSL_DESK)
     pupil = pupil_in_school(session, principal, pupil_id)
     audit.record(
@@ -209,16 +207,15 @@ def get_pupil(
 
 def create_pupil(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
     pupil: PupilCreate,
 ) -> PupilPublic:
     """Add a pupil to the caller's school by hand (active, with no MIS source).
 
     Admins, DSLs and deputy DSLs. Refuses a date of birth in the future (422) and a UPN
     another pupil of the school already has (409). Records ``pupil.create``."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.PUPIL_EDITORS)
     if pupil.date_of_birth > now.date():
         raise _invalid("date_of_birth", "The date of birth is in the future.")
@@ -247,10 +244,8 @@ def create_pupil(
 
 def update_pupil(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
     pupil_id: uuid.UUID,
     changes: PupilUpdate,
 ) -> PupilPublic:
@@ -259,6 +254,7 @@ def update_pupil(
     Admins, DSLs and deputy DSLs. Names and date of birth cannot be cleared; ``status``
     ``left`` sets ``left_on`` (today unless given), ``active`` clears it. Records
     ``pupil.update`` (which fields changed is not recorded: they may be names)."""
+    principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.PUPIL_EDITORS)
     pupil = pupil_in_school(session, principal, pupil_id)
     data: dict[str, Any] = changes.model_dump(exclude_unset=True)

@@ -14,6 +14,7 @@ from core.tokens import digest, new_client_id, new_client_secret
 from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
 from services import audit
 from services.auth import revoke_all_refresh_tokens
+from services.context import RequestContext
 from services.pagination import page_by_id
 from services.password_policy import check_password_policy
 from services.principal import Principal
@@ -28,36 +29,30 @@ def _user_in_school(session: Session, *, principal: Principal, user_id: uuid.UUI
 
 def _record(
     session: Session,
-    principal: Principal,
+    context: RequestContext,
     action: str,
     entity_type: str,
     entity_id: uuid.UUID,
-    now: datetime,
-    request_id: str | None,
 ) -> None:
     audit.record(
         session,
-        actor=principal.actor,
+        actor=context.actor,
         action=action,
-        now=now,
+        now=context.now,
         entity_type=entity_type,
         entity_id=entity_id,
-        request_id=request_id,
+        request_id=context.request_id,
     )
 
 
-def create_user(
-    session: Session,
-    *,
-    principal: Principal,
-    data: UserCreate,
-    now: datetime,
-    request_id: str | None,
-) -> User:
-    """Create a user in the caller's school. Without a password the user cannot sign in
-    until one is set. Audits ``user.create``."""
-    user = create_user_in_school(session, school_id=principal.school_id, data=data, now=now)
-    _record(session, principal, "user.create", "user", user.id, now, request_id)
+def create_user(session: Session, context: RequestContext, *, data: UserCreate) -> User:
+    """Create a user in the caller's school (admins; the router guards the role). Without
+    a password the user cannot sign in until one is set; with one, it is hashed here
+    (argon2id: run it off the event loop). Audits ``user.create``."""
+    user = create_user_in_school(
+        session, school_id=context.principal.school_id, data=data, now=context.now
+    )
+    _record(session, context, "user.create", "user", user.id)
     return user
 
 
@@ -113,17 +108,12 @@ def _active_admins(session: Session, school_id: uuid.UUID) -> int:
 
 
 def update_user(
-    session: Session,
-    *,
-    principal: Principal,
-    user_id: uuid.UUID,
-    data: UserUpdate,
-    now: datetime,
-    request_id: str | None,
+    session: Session, context: RequestContext, *, user_id: uuid.UUID, data: UserUpdate
 ) -> User:
     """Change a user's display name, role or active flag. An admin cannot change their own
     role, and a school never loses its last active admin. A role or active change ends the
     user's tokens at once. Audits ``user.update``."""
+    principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("role") is not None and user.id == principal.id and changes["role"] != user.role:
@@ -146,21 +136,16 @@ def update_user(
         revoke_all_refresh_tokens(session, user_id=user.id, now=now)
     user.updated_at = now
     session.add(user)
-    _record(session, principal, "user.update", "user", user.id, now, request_id)
+    _record(session, context, "user.update", "user", user.id)
     return user
 
 
 def set_password(
-    session: Session,
-    *,
-    principal: Principal,
-    user_id: uuid.UUID,
-    password: str,
-    now: datetime,
-    request_id: str | None,
+    session: Session, context: RequestContext, *, user_id: uuid.UUID, password: str
 ) -> None:
-    """Set or reset a user's password (policy-checked). Ends their current tokens.
-    Audits ``user.password_set``."""
+    """Set or reset a user's password (policy-checked; hashed with argon2id: run it off
+    the event loop). Ends their current tokens. Audits ``user.password_set``."""
+    principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     check_password_policy(password)
     user.password_hash = hash_password(password)
@@ -168,19 +153,13 @@ def set_password(
     user.updated_at = now
     session.add(user)
     revoke_all_refresh_tokens(session, user_id=user.id, now=now)
-    _record(session, principal, "user.password_set", "user", user.id, now, request_id)
+    _record(session, context, "user.password_set", "user", user.id)
 
 
-def reset_mfa(
-    session: Session,
-    *,
-    principal: Principal,
-    user_id: uuid.UUID,
-    now: datetime,
-    request_id: str | None,
-) -> None:
+def reset_mfa(session: Session, context: RequestContext, *, user_id: uuid.UUID) -> None:
     """Clear a user's TOTP enrolment (a lost phone). A privileged user must enrol again at
     next sign-in. Ends their current tokens. Audits ``user.mfa_reset``."""
+    principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     user.totp_secret = None
     user.totp_last_step = None
@@ -189,7 +168,7 @@ def reset_mfa(
     user.updated_at = now
     session.add(user)
     revoke_all_refresh_tokens(session, user_id=user.id, now=now)
-    _record(session, principal, "user.mfa_reset", "user", user.id, now, request_id)
+    _record(session, context, "user.mfa_reset", "user", user.id)
 
 
 # --- service accounts ----------------------------------------------------------------------
@@ -217,15 +196,14 @@ def create_service_account(
 
 
 def create_service_account_as(
-    session: Session, *, principal: Principal, name: str, now: datetime, request_id: str | None
+    session: Session, context: RequestContext, *, name: str
 ) -> tuple[ServiceAccount, str]:
-    """Create a service account in the caller's school. Audits ``service_account.create``."""
+    """Create a service account in the caller's school (admins; the router guards the
+    role). Audits ``service_account.create``."""
     account, secret = create_service_account(
-        session, school_id=principal.school_id, name=name, now=now
+        session, school_id=context.principal.school_id, name=name, now=context.now
     )
-    _record(
-        session, principal, "service_account.create", "service_account", account.id, now, request_id
-    )
+    _record(session, context, "service_account.create", "service_account", account.id)
     return account, secret
 
 
@@ -239,24 +217,16 @@ def list_service_accounts(
 
 
 def set_service_account_active(
-    session: Session,
-    *,
-    principal: Principal,
-    account_id: uuid.UUID,
-    active: bool,
-    now: datetime,
-    request_id: str | None,
+    session: Session, context: RequestContext, *, account_id: uuid.UUID, active: bool
 ) -> ServiceAccount:
     """Activate or deactivate a service account; deactivation ends its tokens at once.
     Audits ``service_account.update``."""
     account = session.get(ServiceAccount, account_id)
-    if account is None or account.school_id != principal.school_id:
+    if account is None or account.school_id != context.principal.school_id:
         raise NotFound("There is no service account with that id.")
     if account.active != active:
         account.active = active
         account.token_version += 1
         session.add(account)
-    _record(
-        session, principal, "service_account.update", "service_account", account.id, now, request_id
-    )
+    _record(session, context, "service_account.update", "service_account", account.id)
     return account
