@@ -152,7 +152,7 @@ def test_round_trips_are_counted_from_the_trace() -> None:
 # on its own), the account check (``services.identity``), the audit events with the chain
 # head's move (``services.audit.record_many``), and the COMMIT. The head itself is locked
 # with the request's last reads when little is left to do before the commit (a read, a
-# create: ``services.audit.rows_with_head_locked``), on its own otherwise.
+# create: ``services.audit.read_with_head_locked``), on its own otherwise.
 AUDITED = 4
 
 
