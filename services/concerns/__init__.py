@@ -24,7 +24,7 @@ lookup for other services), ``commands`` (record a concern, an addendum), ``outl
 
 from services.concerns.commands import CreatedConcern, add_addendum, create_concern
 from services.concerns.listing import ConcernListPage, list_concerns, shape_concerns_by_id
-from services.concerns.outlines import Outlines, add_pupil_outlines, outlines_from
+from services.concerns.outlines import add_pupil_outlines, outlines_from
 from services.concerns.reading import (
     ETAG_KIND,
     ReadConcern,
@@ -34,17 +34,14 @@ from services.concerns.reading import (
     lookup_concern,
     shape_concern,
 )
-from services.concerns.search import DEFAULT_SORT, SORTS, ConcernFilters, concern_query
+from services.concerns.search import ConcernFilters, concern_query
 from services.concerns.shaping import people_by_id
 
 __all__ = [
-    "DEFAULT_SORT",
     "ETAG_KIND",
-    "SORTS",
     "ConcernFilters",
     "ConcernListPage",
     "CreatedConcern",
-    "Outlines",
     "ReadConcern",
     "add_addendum",
     "add_pupil_outlines",
