@@ -34,6 +34,7 @@ from models.concern import ConcernCreate
 from models.pupil import Pupil
 from models.user import Role
 from services import audit, concerns
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
@@ -99,10 +100,12 @@ def measure(url: str, calls: int, *, with_key: bool) -> list[float]:
             with database.transaction() as session:
                 concerns.create_concern(
                     session,
-                    principal=principal,
-                    now=utcnow(),
-                    request_id=f"bench-{n}",
-                    guidance=guidance,
+                    RequestContext(
+                        principal=principal,
+                        now=utcnow(),
+                        request_id=f"bench-{n}",
+                        guidance=guidance,
+                    ),
                     concern=body,
                     idempotency_key=f"bench-key-{n}" if with_key else None,
                 )

@@ -23,6 +23,7 @@ from models.concern import ConcernCreate
 from models.pupil import Pupil
 from models.user import Role, User
 from services import concerns, schools
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
@@ -133,10 +134,12 @@ def seed_school(
                 recorded = now - timedelta(minutes=concerns_count - n)
                 created = concerns.create_concern(
                     session,
-                    principal=principal,
-                    now=recorded,
-                    request_id=f"bench-seed-{n}",
-                    guidance=guidance,
+                    RequestContext(
+                        principal=principal,
+                        now=recorded,
+                        request_id=f"bench-seed-{n}",
+                        guidance=guidance,
+                    ),
                     concern=ConcernCreate(
                         pupil_ids=[rng.choice(pupil_rows).id],
                         guidance_key=GUIDANCE_KEY,

@@ -8,17 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import (
-    AnyRole,
-    GuidanceDep,
-    NowDep,
-    RequestIdDep,
-    SessionDep,
-    StaffOrDSL,
-    Timestamp,
-    in_one_trip,
-    one_trip,
-)
+from api.deps import AnyRoleContext, StaffOrDSLContext, Timestamp, UnitOfWorkDep
 from api.errors import problem_response, problem_responses
 from api.responses import json_answer
 from models.concern import (
@@ -57,15 +47,11 @@ APPEND_ONLY = (
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
-@one_trip
 async def create_concern(
     body: ConcernCreate,
     request: Request,
-    principal: StaffOrDSL,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: StaffOrDSLContext,
+    uow: UnitOfWorkDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -76,17 +62,10 @@ async def create_concern(
         ),
     ] = None,
 ) -> Response:
-    created = await in_one_trip(
-        session,
-        lambda: concerns.create_concern(
-            session,
-            principal=principal,
-            now=now,
-            request_id=request_id,
-            guidance=guidance,
-            concern=body,
-            idempotency_key=idempotency_key,
-        ),
+    created = await uow.run(
+        lambda session: concerns.create_concern(
+            session, context, concern=body, idempotency_key=idempotency_key
+        )
     )
     # The new concern's own URL: this request's path and its id (``url_for`` would try
     # every route of the app in turn, raising an exception for each that does not match).
@@ -126,13 +105,9 @@ later pages.
     response_model=ConcernPage,
     responses=problem_responses(401, 403, 422),
 )
-@one_trip
 async def list_concerns(
-    principal: StaffOrDSL,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: StaffOrDSLContext,
+    uow: UnitOfWorkDep,
     pupil_id: uuid.UUID | None = None,
     indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
     status: Annotated[list[TriageStatus] | None, Query(max_length=5)] = None,
@@ -161,19 +136,10 @@ async def list_concerns(
         assigned_to=assigned_to,
         year_group=year_group,
     )
-    page = await in_one_trip(
-        session,
-        lambda: concerns.list_concerns(
-            session,
-            principal=principal,
-            now=now,
-            request_id=request_id,
-            guidance=guidance,
-            filters=filters,
-            sort=sort.value,
-            limit=limit,
-            cursor=cursor,
-        ),
+    page = await uow.run(
+        lambda session: concerns.list_concerns(
+            session, context, filters=filters, sort=sort.value, limit=limit, cursor=cursor
+        )
     )
     return json_answer(ConcernPage(items=page.items, next_cursor=page.next_cursor))
 
@@ -189,25 +155,11 @@ async def list_concerns(
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-@one_trip
 async def get_concern(
-    concern_id: uuid.UUID,
-    principal: StaffOrDSL,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    concern_id: uuid.UUID, context: StaffOrDSLContext, uow: UnitOfWorkDep
 ) -> Response:
-    read = await in_one_trip(
-        session,
-        lambda: concerns.get_concern(
-            session,
-            principal=principal,
-            now=now,
-            request_id=request_id,
-            guidance=guidance,
-            concern_id=concern_id,
-        ),
+    read = await uow.run(
+        lambda session: concerns.get_concern(session, context, concern_id=concern_id)
     )
     return json_answer(read.concern, headers={"ETag": read.etag})
 
@@ -224,29 +176,24 @@ async def get_concern(
     response_model=AddendumPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-def add_addendum(
+async def add_addendum(
     concern_id: uuid.UUID,
     body: AddendumCreate,
     request: Request,
     response: Response,
-    principal: StaffOrDSL,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    context: StaffOrDSLContext,
+    uow: UnitOfWorkDep,
 ) -> AddendumPublic:
-    added = concerns.add_addendum(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        concern_id=concern_id,
-        addendum=body,
+    added = await uow.run(
+        lambda session: concerns.add_addendum(
+            session, context, concern_id=concern_id, addendum=body
+        )
     )
     response.headers["Location"] = request.url_for("get_concern", concern_id=concern_id).path
     return added
 
 
-def _append_only(concern_id: str, request: Request, _principal: AnyRole) -> JSONResponse:
+async def _append_only(concern_id: str, request: Request, _context: AnyRoleContext) -> JSONResponse:
     # Any caller gets the same answer for any id: it says nothing about what exists.
     return problem_response(
         405,

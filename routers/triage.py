@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep
+from api.deps import DSLContext, UnitOfWorkDep
 from api.errors import problem_responses
 from models.concern import ConcernPublic
 from models.triage import TriageChange
@@ -50,25 +50,17 @@ one wins.
     response_model=ConcernPublic,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
-def triage_concern(
+async def triage_concern(
     concern_id: uuid.UUID,
     body: TriageChange,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> ConcernPublic:
-    changed = triage.triage_concern(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        concern_id=concern_id,
-        change=body,
-        if_match=if_match,
+    changed = await uow.run(
+        lambda session: triage.triage_concern(
+            session, context, concern_id=concern_id, change=body, if_match=if_match
+        )
     )
     return with_etag(response, changed.etag, changed.concern)

@@ -529,16 +529,3 @@ def check_chain(session: Session, context: RequestContext) -> AuditVerification:
         outcome="success" if result.ok else "failure",
     )
     return result
-
-
-def rows_with_head_locked(
-    session: Session,
-    *,
-    school_id: uuid.UUID,
-    queries: Sequence[tuple[Prepared, Mapping[str, Any]]],
-) -> list[list[Any]]:
-    """Transitional: ``read_with_head_locked`` with positional results."""
-    batch = Batch()
-    for position, (statement, parameters) in enumerate(queries):
-        batch.add(str(position), statement, parameters)
-    return list(read_with_head_locked(session, school_id=school_id, batch=batch).values())

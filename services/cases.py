@@ -53,6 +53,7 @@ from models.concern import ConcernIndicator, ConcernPupil, Person
 from models.pupil import Pupil
 from services import audit, concerns
 from services.access import require_dsl
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.preconditions import etag, expected_version, stale
@@ -189,8 +190,10 @@ def render_case(
     summary = _summary(case, concern_ids=concern_ids, people=people)
     return CasePublic(
         **summary.model_dump(),
-        concerns=concerns.render_concerns(
-            session, principal=principal, now=now, guidance=guidance, concern_ids=concern_ids
+        concerns=concerns.shape_concerns_by_id(
+            session,
+            RequestContext(principal=principal, now=now, request_id=None, guidance=guidance),
+            concern_ids=concern_ids,
         ),
         actions=[
             ActionPublic(

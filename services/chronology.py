@@ -12,7 +12,7 @@ One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an i
 lookup by school and pupil), sent with the check that the pupil is of the school; the
 page's rows are then loaded with one query per source, sent together, and one for the
 people, whatever the page's size (on PostgreSQL three round trips for the page, see
-``db.batch.rows_together``; then the audit event's). Records ``chronology.read``
+``db.batch.Batch``; then the audit event's). Records ``chronology.read``
 (with the pupil) for a page; the export records its own event.
 """
 
@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, Subquery, and_, literal_column, or_, union
 from sqlmodel import Session, col, select
 
 from core.errors import InvalidInput
-from db.batch import rows_together
+from db.batch import Batch
 from db.prepared import Prepared
 from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyItem, ChronologyPage, ChronologyType
@@ -164,7 +164,7 @@ def _by_id(model: Any) -> Prepared:
     return Prepared(sa.select(table).where(table.c.id.in_(sa.bindparam("ids", expanding=True))))
 
 
-# The rows of a page's entries of each source but concerns (``concerns.pupil_outline_queries``).
+# The rows of a page's entries of each source but concerns (``concerns.add_pupil_outlines``).
 _SOURCES = {
     "addendum": _by_id(Addendum),
     "triage": _by_id(TriageEvent),
@@ -282,23 +282,27 @@ def _load(
     wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         wanted[row.kind].append(row.entry_id)
-    queries: list[tuple[Prepared, dict[str, Any]]] = []
+    batch = Batch()
     concern_rows = [row for row in rows if row.kind == "concern"]
     if concern_rows:
-        queries += concerns.pupil_outline_queries(
+        concerns.add_pupil_outlines(
+            batch,
             principal,
             pupil_id=pupil_id,
             # A concern's entry occurs when it was observed.
             observed_from=min(row.occurred_at for row in concern_rows),
             observed_to=max(row.occurred_at for row in concern_rows),
         )
-    loads = [(kind, ids) for kind in _SOURCES for ids in _id_lists(wanted[kind])]
-    queries += [(_SOURCES[kind], {"ids": ids}) for kind, ids in loads]
-    found = rows_together(session, queries)
-    shown = concerns.outlines_from(found[0], found[1]) if concern_rows else {}
+    loads: dict[str, str] = {}  # each query's name in the batch: the source it loads
+    for kind, statement in _SOURCES.items():
+        for n, ids in enumerate(_id_lists(wanted[kind])):
+            loads[f"{kind}.{n}"] = kind
+            batch.add(f"{kind}.{n}", statement, {"ids": ids})
+    found = batch.run(session)
+    shown = concerns.outlines_from(found)
     loaded: dict[str, dict[uuid.UUID, Any]] = defaultdict(dict)
-    for (kind, _), kind_rows in zip(loads, found[2:] if concern_rows else found, strict=True):
-        loaded[kind].update((row.id, row) for row in kind_rows)
+    for name, kind in loads.items():
+        loaded[kind].update((row.id, row) for row in found[name])
     addenda = loaded["addendum"]
     triage_events = loaded["triage"]
     case_events = loaded["case_event"]
@@ -438,12 +442,14 @@ def _page(
             raise
     if limit is not None:
         parameters["page_limit"] = limit + 1
-    page_query = (_ENTRY_PAGES[(cursor is not None, limit is not None)], parameters)
+    batch = Batch()
     if check_pupil:
-        pupil, rows = rows_together(session, [pupils.pupil_check(principal, pupil_id), page_query])
-        pupils.require_found(pupil)
-    else:
-        (rows,) = rows_together(session, [page_query])
+        batch.add("pupil", *pupils.pupil_check(principal, pupil_id))
+    batch.add("entries", _ENTRY_PAGES[(cursor is not None, limit is not None)], parameters)
+    found = batch.run(session)
+    if check_pupil:
+        pupils.require_found(found["pupil"])
+    rows = found["entries"]
     page = rows if limit is None else rows[:limit]
     next_cursor = None
     if limit is not None and len(rows) > limit:

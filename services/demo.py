@@ -202,10 +202,12 @@ def seed_demo(
         indicator_ids = guidance.get("cse").indicator_ids()
         created_concern = concerns.create_concern(
             session,
-            principal=recorder,
-            now=min(observed + timedelta(hours=rng.randint(0, 30)), now),
-            request_id=None,
-            guidance=guidance,
+            RequestContext(
+                principal=recorder,
+                now=min(observed + timedelta(hours=rng.randint(0, 30)), now),
+                request_id=None,
+                guidance=guidance,
+            ),
             concern=ConcernCreate(
                 pupil_ids=[pupil_id],
                 guidance_key="cse",
@@ -221,9 +223,7 @@ def seed_demo(
         if n % 5 == 0:
             concerns.add_addendum(
                 session,
-                principal=recorder,
-                now=now,
-                request_id=None,
+                RequestContext(principal=recorder, now=now, request_id=None, guidance=guidance),
                 concern_id=created_concern.concern.id,
                 addendum=AddendumCreate(
                     text="Spoke to the form tutor, who had noticed the same.",
@@ -257,10 +257,7 @@ def _triage_and_open_a_case(
         _, current = concerns.load_with_triage(session, dsl, concern_ids[0])
         triage.triage_concern(
             session,
-            principal=dsl,
-            now=now,
-            request_id=None,
-            guidance=guidance,
+            RequestContext(principal=dsl, now=now, request_id=None, guidance=guidance),
             concern_id=concern_ids[0],
             change=TriageChange(
                 status=TriageStatus.acknowledged,

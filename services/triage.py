@@ -12,7 +12,6 @@ Recorded: ``concern.triage`` once per pupil of the concern, in the same transact
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,19 +30,18 @@ from models.triage import (
     TriageField,
     TriageStatus,
 )
-from models.user import DSL_ROLES, User
-from services import audit, concerns
-from services.access import require_dsl
+from models.user import User
+from services import access, audit, concerns
 from services.concerns import ETAG_KIND, ReadConcern
-from services.guidance import GuidanceLibrary
+from services.context import RequestContext
 from services.preconditions import etag, expected_version, stale
 from services.principal import Principal
 
 _USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
 _EVENTS: sa.Table = TriageEvent.__table__  # type: ignore[attr-defined]
 _INSERT_EVENTS = Prepared(sa.insert(_EVENTS))
-_DSL_ROLES = sorted(role.value for role in DSL_ROLES)
-_ACTIVE_DSL = Prepared(
+_ASSIGNEE_ROLES = sorted(role.value for role in access.ASSIGNEES)
+_ACTIVE_ASSIGNEE = Prepared(
     sa.select(_USERS.c.id, _USERS.c.display_name).where(
         _USERS.c.id == sa.bindparam("user_id"),
         _USERS.c.school_id == sa.bindparam("school_id"),
@@ -53,14 +51,10 @@ _ACTIVE_DSL = Prepared(
 )
 
 
-def _assignee_query(principal: Principal, user_id: uuid.UUID) -> tuple[Prepared, dict[str, Any]]:
-    """The query ``check_assignee`` runs, to send with others; its rows go to
-    ``_assignee``."""
-    return _ACTIVE_DSL, {
-        "user_id": user_id,
-        "school_id": principal.school_id,
-        "dsl_roles": _DSL_ROLES,
-    }
+def _assignee_parameters(principal: Principal, user_id: uuid.UUID) -> dict[str, Any]:
+    """The parameters of ``_ACTIVE_ASSIGNEE`` for ``user_id`` (its rows go to ``_assignee``):
+    whom a concern or case may be given is ``services.access``'s rule."""
+    return {"user_id": user_id, "school_id": principal.school_id, "dsl_roles": _ASSIGNEE_ROLES}
 
 
 def _assignee(rows: list[Any], *, field: str) -> Person:
@@ -79,8 +73,8 @@ def check_assignee(
 ) -> Person:
     """``user_id`` must be an active DSL or deputy DSL of the caller's school (422). A
     prebuilt statement: it does not flush the session's pending ORM changes first."""
-    statement, parameters = _assignee_query(principal, user_id)
-    return _assignee(statement.rows(session, parameters), field=field)
+    rows = _ACTIVE_ASSIGNEE.rows(session, _assignee_parameters(principal, user_id))
+    return _assignee(rows, field=field)
 
 
 def _changes(
@@ -88,7 +82,7 @@ def _changes(
 ) -> tuple[dict[TriageField, tuple[str | None, str | None]], Person | None]:
     """Each field that changes, with its value before and after (as stored), and the new
     assignee if one is given. ``current`` is the concern's row with its triage state;
-    ``assignee_rows``, what ``_assignee_query`` found of the assignee asked for."""
+    ``assignee_rows``, what ``_ACTIVE_ASSIGNEE`` found of the assignee asked for."""
     sent = change.model_fields_set
     assignee = None
     found: dict[TriageField, tuple[str | None, str | None]] = {}
@@ -130,11 +124,8 @@ def _changes(
 
 def triage_concern(
     session: Session,
+    context: RequestContext,
     *,
-    principal: Principal,
-    now: datetime,
-    request_id: str | None,
-    guidance: GuidanceLibrary,
     concern_id: uuid.UUID,
     change: TriageChange,
     if_match: str | None,
@@ -151,19 +142,19 @@ def triage_concern(
     On PostgreSQL four round trips after the account check: the concern with its lookups
     (and the new assignee, and the audit chain's head); the compare-and-set; the events
     with the audit events; the commit."""
-    require_dsl(principal)
-    queries = concerns.one_concern(principal, concern_id)
+    principal = context.principal
+    now = context.now
+    access.require_dsl(principal)
+    batch = concerns.lookup_concern(principal, concern_id)
     given = change.assigned_to if "assigned_to" in change.model_fields_set else None
-    found = audit.rows_with_head_locked(
-        session,
-        school_id=principal.school_id,
-        queries=[*queries, _assignee_query(principal, given)] if given else queries,
-    )
-    current = concerns.found_concern(found)
+    if given:
+        batch.add("assignee", _ACTIVE_ASSIGNEE, _assignee_parameters(principal, given))
+    found = audit.read_with_head_locked(session, school_id=principal.school_id, batch=batch)
+    current = concerns.concern_row(found)
     expected = expected_version(
         if_match, kind=ETAG_KIND, current=current.triage_version, what="concern"
     )
-    changes, assignee = _changes(current, change, found[len(queries)] if given else [])
+    changes, assignee = _changes(current, change, found.get("assignee", []))
     values: dict[str, Any] = {"version": expected + 1, "updated_at": now}
     for field, (_, after) in changes.items():
         values[field.value] = (
@@ -193,25 +184,22 @@ def triage_concern(
         ).model_dump()
         for field, (before, after) in changes.items()
     ]
-    shown_changes = {
-        key: value for key, value in values.items() if key not in ("version", "updated_at")
-    }
-    _, public = concerns.shown_concern(
-        guidance,
+    # The concern as it now is: the triage columns just written, and the new assignee.
+    written = {key: value for key, value in values.items() if key not in ("version", "updated_at")}
+    public = concerns.shape_concern(
+        context,
+        current._replace(**written, triage_version=expected + 1),
         found,
-        principal=principal,
-        now=now,
-        changed={**shown_changes, "triage_version": expected + 1},
         people=[assignee] if assignee else [],
     )
     with sent_together(session):
         _INSERT_EVENTS.insert_many(session, events)
         audit.record_per_pupil(
             session,
-            actor=principal.actor,
+            actor=context.actor,
             action="concern.triage",
             now=now,
-            request_id=request_id,
+            request_id=context.request_id,
             entity_type="concern",
             entity_id=current.id,
             pupil_ids=public.pupil_ids,

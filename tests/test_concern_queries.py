@@ -374,10 +374,10 @@ def test_sqlite_finds_a_concerns_rows_by_its_id(
     if backend != "sqlite":
         pytest.skip("SQLite's own plan")
     caller = Principal(id=uuid.uuid4(), school_id=uuid.uuid4(), role=role, kind="user")
-    queries = concerns.one_concern(caller, uuid.uuid4())
+    lookup = concerns.lookup_concern(caller, uuid.uuid4())
     with database.engine.connect() as connection:
         plans = []
-        for prepared, parameters in queries:
+        for prepared, parameters in lookup.queries():
             statement = prepared.statement.params(**parameters)
             sql = str(
                 statement.compile(

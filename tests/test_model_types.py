@@ -20,7 +20,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeDecorator
 
 from models.base import UTCDateTime
-from services import chronology, concerns
+from services import chronology
+from services.concerns.shaping import PUBLIC_CONCERNS
 
 _DIALECT = sqlite.dialect()
 _TYPE: Any = UTCDateTime().dialect_impl(_DIALECT)
@@ -64,8 +65,8 @@ def test_none_and_naive_values() -> None:
 @pytest.mark.parametrize(
     ("adapter", "bad"),
     [
-        (concerns._SHOWN, [{"id": "not-an-id", "description": "SECRET fictional text"}]),
-        (concerns._SHOWN, ["SECRET fictional text as a whole item"]),
+        (PUBLIC_CONCERNS, [{"id": "not-an-id", "description": "SECRET fictional text"}]),
+        (PUBLIC_CONCERNS, ["SECRET fictional text as a whole item"]),
         (chronology._ITEMS, [{"id": "x", "details": {"description": "SECRET fictional text"}}]),
         (chronology._ITEMS, ["SECRET fictional text as a whole item"]),
     ],

@@ -1,0 +1,247 @@
+"""Recording: a new concern (``create_concern``) and an addendum to one (``add_addendum``).
+A concern row is never written again once recorded."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from db.batch import Batch, sent_together
+from models.base import new_id
+from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
+from models.triage import TriageStatus
+from services import access, audit, idempotency
+from services.concerns.reading import concern_row
+from services.concerns.search import index_text
+from services.concerns.shaping import (
+    PUBLIC_CONCERNS,
+    NewConcernRow,
+    add_caller,
+    addendum_fields,
+    caller_as_recorder,
+    concern_fields,
+)
+from services.concerns.statements import (
+    INSERT_ADDENDUM,
+    INSERT_CONCERN,
+    INSERT_CONCERN_INDICATORS,
+    INSERT_CONCERN_PUPILS,
+    INSERT_TRIAGE,
+    ONE_CONCERN_ROW,
+    PUPILS_OF,
+)
+from services.concerns.validation import (
+    add_school_pupils,
+    check_indicators,
+    check_observed_at,
+    check_pupils,
+    guidance_for,
+)
+from services.context import RequestContext
+
+CREATED = 201
+
+
+@dataclass(frozen=True)
+class CreatedConcern:
+    concern: ConcernPublic
+    # True when this answers a repeated Idempotency-Key: nothing new was recorded.
+    replayed: bool
+
+
+def create_concern(
+    session: Session,
+    context: RequestContext,
+    *,
+    concern: ConcernCreate,
+    idempotency_key: str | None = None,
+) -> CreatedConcern:
+    """Record a concern about 1-20 pupils of the caller's school.
+
+    Staff, DSLs and deputy DSLs. ``recorded_at`` is the request's ``now`` (the server's
+    clock) and the recorder is the caller; the guidance's version is stored with the
+    concern. Refuses (422) pupils outside the school, indicators the guidance does not
+    have, an unknown guidance key, and an ``observed_at`` more than 5 minutes ahead of
+    ``now``.
+
+    With ``idempotency_key``, a repeat of the same request by the same user within 24 h
+    returns the first answer (``replayed``) and records nothing new except an audit event
+    per pupil with outcome ``replayed``; the same key with another body is a 422.
+
+    Records ``concern.create`` once per pupil, in the caller's transaction."""
+    principal = context.principal
+    now = context.now
+    access.require_recorder(principal)
+    claimed = None
+    if idempotency_key is not None:
+        answer = idempotency.claim(
+            session,
+            user_id=principal.id,
+            key=idempotency_key,
+            request_hash=idempotency.request_hash(concern.model_dump(mode="json")),
+            now=now,
+        )
+        if isinstance(answer, idempotency.StoredAnswer):
+            first = ConcernPublic.model_validate(answer.body)
+            audit.record_per_pupil(
+                session,
+                actor=context.actor,
+                action="concern.create",
+                now=now,
+                request_id=context.request_id,
+                entity_type="concern",
+                entity_id=first.id,
+                pupil_ids=first.pupil_ids,
+                outcome="replayed",
+            )
+            return CreatedConcern(concern=first, replayed=True)
+        claimed = answer
+
+    check_observed_at(concern.observed_at, now)
+    document = guidance_for(context.guidance, concern.guidance_key)
+    check_indicators(document, concern.indicators)
+    # The pupils, the recorder's name and the audit chain's head in one round trip on
+    # PostgreSQL; then every row this writes, its audit events included, in one more.
+    found = audit.read_with_head_locked(
+        session,
+        school_id=principal.school_id,
+        batch=add_caller(add_school_pupils(Batch(), principal, concern.pupil_ids), principal),
+    )
+    check_pupils(concern.pupil_ids, found["school_pupils"])
+    recorded_by = caller_as_recorder(principal, found)
+
+    concern_id = new_id()
+    school_id = principal.school_id
+    record: dict[str, Any] = {
+        "id": concern_id,
+        "school_id": school_id,
+        "recorded_by": principal.id,
+        "recorded_at": now,
+        "observed_at": concern.observed_at,
+        "guidance_key": document.key,
+        "guidance_version": document.version,
+        "description": concern.description,
+        "location": concern.location,
+        "immediate_danger": concern.immediate_danger,
+        "police_contacted": concern.police_contacted,
+    }
+    concern_pupils = [
+        {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
+        for i, pupil_id in enumerate(concern.pupil_ids)
+    ]
+    concern_indicators = [
+        {
+            "concern_id": concern_id,
+            "indicator_id": indicator,
+            "school_id": school_id,
+            "observed_at": concern.observed_at,
+            "position": i,
+        }
+        for i, indicator in enumerate(concern.indicators)
+    ]
+    triage: dict[str, Any] = {
+        "concern_id": concern_id,
+        "school_id": school_id,
+        "status": TriageStatus.new.value,
+        "risk_level": None,
+        "assigned_to": None,
+        "recorded_at": now,
+        "version": 1,
+        "updated_at": now,
+    }
+    with sent_together(session):
+        INSERT_CONCERN.run(session, record)  # the concern row first: its children refer to it
+        INSERT_CONCERN_PUPILS.insert_many(session, concern_pupils)
+        if concern_indicators:  # an executemany of nothing would insert one empty row
+            INSERT_CONCERN_INDICATORS.insert_many(session, concern_indicators)
+        INSERT_TRIAGE.run(session, triage)
+        index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
+        audit.record_per_pupil(
+            session,
+            actor=context.actor,
+            action="concern.create",
+            now=now,
+            request_id=context.request_id,
+            entity_type="concern",
+            entity_id=concern_id,
+            pupil_ids=concern.pupil_ids,
+        )
+    row = NewConcernRow(**record, status=triage["status"], risk_level=None, assigned_to=None)
+    (public,) = PUBLIC_CONCERNS.validate_python(
+        [
+            concern_fields(
+                row,
+                pupil_ids=list(concern.pupil_ids),
+                indicators=list(concern.indicators),
+                addenda=[],
+                recorded_by=recorded_by,
+                actions=list(
+                    context.guidance.actions_for(
+                        document.key, immediate_danger=concern.immediate_danger
+                    )
+                ),
+                sees_assessment=access.sees_assessment(principal),
+                assignee=None,
+                now=now,
+            )
+        ]
+    )
+    if claimed is not None:
+        idempotency.complete(session, claimed, status=CREATED, body=public.model_dump(mode="json"))
+    return CreatedConcern(concern=public, replayed=False)
+
+
+def add_addendum(
+    session: Session,
+    context: RequestContext,
+    *,
+    concern_id: uuid.UUID,
+    addendum: AddendumCreate,
+) -> AddendumPublic:
+    """Add further information or a correction to a concern; the concern itself is never
+    changed.
+
+    Its recorder, or a DSL or deputy DSL of its school (404 for anyone else of a recording
+    role, 403 for admins and MIS accounts). Records ``addendum.create`` once per pupil of
+    the concern.
+
+    The concern (as the caller may see it), its pupils, the caller's name and the audit
+    chain's head go in one round trip on PostgreSQL; the addendum and its audit events in
+    one more."""
+    principal = context.principal
+    statement, parameters = ONE_CONCERN_ROW.statement_for(principal, {"concern_id": concern_id})
+    batch = (
+        Batch()
+        .add("concern", statement, parameters)
+        .add("pupils", PUPILS_OF, {"concern_ids": [concern_id]})
+    )
+    found = audit.read_with_head_locked(
+        session, school_id=principal.school_id, batch=add_caller(batch, principal)
+    )
+    concern = concern_row(found)
+    recorded_by = caller_as_recorder(principal, found)
+    record = Addendum(
+        concern_id=concern.id,
+        school_id=concern.school_id,
+        text=addendum.text,
+        reason=addendum.reason,
+        recorded_by=principal.id,
+        recorded_at=context.now,
+    )
+    with sent_together(session):
+        INSERT_ADDENDUM.run(session, record.model_dump())
+        index_text(session, school_id=concern.school_id, concern_id=concern.id, text_=record.text)
+        audit.record_per_pupil(
+            session,
+            actor=context.actor,
+            action="addendum.create",
+            now=context.now,
+            request_id=context.request_id,
+            entity_type="addendum",
+            entity_id=record.id,
+            pupil_ids=[pupil_id for _, pupil_id in found["pupils"]],
+        )
+    return AddendumPublic.model_validate(addendum_fields(record, recorded_by))

@@ -1,0 +1,151 @@
+"""The concern tables and the statements built once for the hot paths (log, read, list).
+
+They read and write with Core statements: the ORM's unit of work and identity map cost
+more than the SQL for rows that are written once and only ever read back to be shown.
+Which concerns a caller may read is ``services.access``'s rule, built into the statements
+that read concerns (``access.ScopedConcerns``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from db.prepared import Prepared
+from models.concern import Addendum, Concern, ConcernIndicator, ConcernPupil, ConcernSearchTerm
+from models.pupil import Pupil
+from models.triage import ConcernTriage
+from models.user import User
+from services import access
+
+CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
+TRIAGE: sa.Table = ConcernTriage.__table__  # type: ignore[attr-defined]
+CONCERN_PUPILS: sa.Table = ConcernPupil.__table__  # type: ignore[attr-defined]
+CONCERN_INDICATORS: sa.Table = ConcernIndicator.__table__  # type: ignore[attr-defined]
+ADDENDA: sa.Table = Addendum.__table__  # type: ignore[attr-defined]
+USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
+PUPILS: sa.Table = Pupil.__table__  # type: ignore[attr-defined]
+SEARCH_TERMS: sa.Table = ConcernSearchTerm.__table__  # type: ignore[attr-defined]
+
+# A concern row: the concern's own columns and its triage state, one row per concern.
+CONCERN_ROW_COLUMNS = (
+    *CONCERNS.c,
+    TRIAGE.c.status,
+    TRIAGE.c.risk_level,
+    TRIAGE.c.assigned_to,
+    TRIAGE.c.version.label("triage_version"),
+)
+CONCERN_ROWS = sa.select(*CONCERN_ROW_COLUMNS).join_from(
+    CONCERNS, TRIAGE, TRIAGE.c.concern_id == CONCERNS.c.id
+)
+# One concern row, as the caller may see it (none if they may not).
+ONE_CONCERN_ROW = access.ScopedConcerns(
+    lambda scope: CONCERN_ROWS.where(CONCERNS.c.id == sa.bindparam("concern_id"), *scope)
+)
+
+INSERT_CONCERN = Prepared(sa.insert(CONCERNS))
+INSERT_CONCERN_PUPILS = Prepared(sa.insert(CONCERN_PUPILS))
+INSERT_CONCERN_INDICATORS = Prepared(sa.insert(CONCERN_INDICATORS))
+INSERT_TRIAGE = Prepared(sa.insert(TRIAGE))
+INSERT_ADDENDUM = Prepared(sa.insert(ADDENDA))
+INSERT_SEARCH_TERMS = Prepared(sqlite_insert(SEARCH_TERMS).on_conflict_do_nothing())
+SCHOOL_PUPILS = Prepared(
+    sa.select(PUPILS.c.id).where(
+        PUPILS.c.school_id == sa.bindparam("school_id"),
+        PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
+    )
+)
+
+# A concern's lookups (what it shows beside its row) go by its id alone. (A school filter
+# beside it made SQLite, before ANALYZE has run, read a pupil lookup through the (school,
+# pupil) index: every row of the school's, on every read.)
+PUPILS_OF = Prepared(
+    sa.select(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.pupil_id)
+    .where(CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.position)
+)
+INDICATORS_OF = Prepared(
+    sa.select(CONCERN_INDICATORS.c.concern_id, CONCERN_INDICATORS.c.indicator_id)
+    .where(CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(CONCERN_INDICATORS.c.concern_id, CONCERN_INDICATORS.c.position)
+)
+ADDENDA_OF = Prepared(
+    sa.select(
+        ADDENDA.c.concern_id,
+        ADDENDA.c.id,
+        ADDENDA.c.text,
+        ADDENDA.c.reason,
+        ADDENDA.c.recorded_at,
+        ADDENDA.c.recorded_by,
+    )
+    .where(ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(ADDENDA.c.recorded_at, ADDENDA.c.id)
+)
+PEOPLE = Prepared(
+    sa.select(USERS.c.id, USERS.c.display_name).where(
+        USERS.c.school_id == sa.bindparam("school_id"),
+        USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
+    )
+)
+# Everyone a concern shows (its recorder, its assignee, whoever added to it), found by the
+# concern's id alone: for a read, sent with the concern's own query, not after it. (For a
+# page, whose rows are read first, ``PEOPLE`` of the rows' recorders costs less.)
+_CONCERN_IDS: sa.BindParameter[Any] = sa.bindparam("concern_ids", expanding=True)
+PEOPLE_OF = Prepared(
+    sa.select(USERS.c.id, USERS.c.display_name).where(
+        USERS.c.school_id == sa.bindparam("school_id"),
+        USERS.c.id.in_(
+            sa.union_all(
+                sa.select(CONCERNS.c.recorded_by).where(CONCERNS.c.id.in_(_CONCERN_IDS)),
+                sa.select(TRIAGE.c.assigned_to).where(TRIAGE.c.concern_id.in_(_CONCERN_IDS)),
+                sa.select(ADDENDA.c.recorded_by).where(ADDENDA.c.concern_id.in_(_CONCERN_IDS)),
+            )
+        ),
+    )
+)
+
+# What a line about a concern in a list of events (the chronology) shows of it.
+OUTLINE_COLUMNS = (
+    CONCERNS.c.id,
+    CONCERNS.c.recorded_by,
+    CONCERNS.c.recorded_at,
+    CONCERNS.c.observed_at,
+    CONCERNS.c.description,
+    CONCERNS.c.location,
+    CONCERNS.c.immediate_danger,
+    CONCERNS.c.police_contacted,
+)
+_ABOUT_PUPIL = (
+    CONCERN_PUPILS.c.school_id == sa.bindparam("school_id"),
+    CONCERN_PUPILS.c.pupil_id == sa.bindparam("pupil_id"),
+)
+# A pupil's concerns observed in a period, and their indicators: by pupil and period, not
+# by a list of ids (200 ids as parameters cost more than the rows they fetch).
+PUPIL_OUTLINES = access.ScopedConcerns(
+    lambda scope: (
+        sa.select(*OUTLINE_COLUMNS)
+        .join_from(CONCERNS, CONCERN_PUPILS, CONCERN_PUPILS.c.concern_id == CONCERNS.c.id)
+        .where(
+            *_ABOUT_PUPIL,
+            *scope,
+            CONCERNS.c.observed_at >= sa.bindparam("observed_from"),
+            CONCERNS.c.observed_at <= sa.bindparam("observed_to"),
+        )
+    )
+)
+PUPIL_OUTLINE_INDICATORS = Prepared(
+    sa.select(CONCERN_INDICATORS.c.concern_id, CONCERN_INDICATORS.c.indicator_id)
+    .join_from(
+        CONCERN_INDICATORS,
+        CONCERN_PUPILS,
+        CONCERN_PUPILS.c.concern_id == CONCERN_INDICATORS.c.concern_id,
+    )
+    .where(
+        *_ABOUT_PUPIL,
+        CONCERN_INDICATORS.c.observed_at >= sa.bindparam("observed_from"),
+        CONCERN_INDICATORS.c.observed_at <= sa.bindparam("observed_to"),
+    )
+    .order_by(CONCERN_INDICATORS.c.concern_id, CONCERN_INDICATORS.c.position)
+)
