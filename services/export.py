@@ -32,6 +32,7 @@ from models.pupil import PupilPublic
 from services import audit, cases, chronology, pupils
 from services.access import require_dsl
 from services.concerns import people_by_id
+from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 
@@ -180,7 +181,9 @@ def export_pupil_file(
         generated_by=Person(id=me.id, display_name=me.display_name),
         pupil=PupilPublic.of(pupil),
         cases=cases.cases_of_pupil(
-            session, principal=principal, now=now, guidance=guidance, pupil_id=pupil_id
+            session,
+            RequestContext(principal=principal, now=now, request_id=request_id, guidance=guidance),
+            pupil_id=pupil_id,
         ),
         chronology=chronology.whole_chronology(session, principal=principal, pupil_id=pupil_id),
     )
