@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
-from api.deps import DSLOnly, GuidanceDep, NowDep, RequestIdDep, SessionDep, Timestamp
+from api.deps import DSLContext, Timestamp, UnitOfWork, UnitOfWorkDep
 from api.errors import problem_responses
 from models.case import (
     ActionCreate,
@@ -24,7 +25,10 @@ from models.case import (
 )
 from routers._shaping import IfMatch, with_etag
 from services import cases
+from services.context import RequestContext
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+Body = TypeVar("Body", bound=BaseModel)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -35,6 +39,25 @@ CHANGE_NOTE = (
     "change but reopening (409 `case-closed`)."
 )
 CHANGE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+
+
+async def _changed(
+    uow: UnitOfWork,
+    context: RequestContext,
+    response: Response,
+    change: cases.CaseChange[Body],
+    body: Body,
+    *,
+    case_id: uuid.UUID,
+    if_match: str | None,
+) -> CasePublic:
+    """Every change route's one path: run ``change`` on the case, answer it with its ETag."""
+    read = await uow.run(
+        lambda session: cases.change_case(
+            session, context, case_id=case_id, if_match=if_match, change=change, body=body
+        )
+    )
+    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -51,19 +74,14 @@ CHANGE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
     response_model=CasePublic,
     responses=problem_responses(401, 403, 422),
 )
-def create_case(
+async def create_case(
     body: CaseCreate,
     request: Request,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
 ) -> CasePublic:
-    created = cases.create_case(
-        session, principal=principal, now=now, request_id=request_id, guidance=guidance, case=body
-    )
+    created = await uow.run(lambda session: cases.create_case(session, context, case=body))
     response.headers["Location"] = request.url_for("get_case", case_id=created.case.id).path
     return with_etag(response, created.etag, created.case)
 
@@ -81,11 +99,9 @@ def create_case(
     response_model=CasePage,
     responses=problem_responses(401, 403, 422),
 )
-def list_cases(
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+async def list_cases(
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     status: Annotated[list[CaseStatus] | None, Query(max_length=2)] = None,
     level: Annotated[list[CaseLevel] | None, Query(max_length=5)] = None,
     pupil_id: uuid.UUID | None = None,
@@ -96,22 +112,19 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> CasePage:
-    page = cases.list_cases(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        filters=cases.CaseFilters(
-            statuses=tuple(status or ()),
-            levels=tuple(level or ()),
-            pupil_id=pupil_id,
-            assigned_to=assigned_to,
-            indicators=tuple(indicator or ()),
-            opened_from=opened_from,
-            opened_to=opened_to,
-        ),
-        limit=limit,
-        cursor=cursor,
+    filters = cases.CaseFilters(
+        statuses=tuple(status or ()),
+        levels=tuple(level or ()),
+        pupil_id=pupil_id,
+        assigned_to=assigned_to,
+        indicators=tuple(indicator or ()),
+        opened_from=opened_from,
+        opened_to=opened_to,
+    )
+    page = await uow.run(
+        lambda session: cases.list_cases(
+            session, context, filters=filters, limit=limit, cursor=cursor
+        )
     )
     return CasePage(items=page.items, next_cursor=page.next_cursor)
 
@@ -127,23 +140,10 @@ def list_cases(
     response_model=CasePublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_case(
-    case_id: uuid.UUID,
-    response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+async def get_case(
+    case_id: uuid.UUID, response: Response, context: DSLContext, uow: UnitOfWorkDep
 ) -> CasePublic:
-    read = cases.get_case(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-    )
+    read = await uow.run(lambda session: cases.get_case(session, context, case_id=case_id))
     return with_etag(response, read.etag, read.case)
 
 
@@ -157,28 +157,17 @@ def get_case(
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
-def link_concerns(
+async def link_concerns(
     case_id: uuid.UUID,
     body: CaseLink,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
-    read = cases.link_concerns(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-        link=body,
-        if_match=if_match,
+    return await _changed(
+        uow, context, response, cases.LINK_CONCERNS, body, case_id=case_id, if_match=if_match
     )
-    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -194,28 +183,17 @@ def link_concerns(
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
-def add_action(
+async def add_action(
     case_id: uuid.UUID,
     body: ActionCreate,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
-    read = cases.add_action(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-        action=body,
-        if_match=if_match,
+    return await _changed(
+        uow, context, response, cases.ADD_ACTION, body, case_id=case_id, if_match=if_match
     )
-    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -226,28 +204,17 @@ def add_action(
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
-def add_decision(
+async def add_decision(
     case_id: uuid.UUID,
     body: DecisionCreate,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
-    read = cases.add_decision(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-        decision=body,
-        if_match=if_match,
+    return await _changed(
+        uow, context, response, cases.ADD_DECISION, body, case_id=case_id, if_match=if_match
     )
-    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -258,28 +225,17 @@ def add_decision(
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
-def close_case(
+async def close_case(
     case_id: uuid.UUID,
     body: CaseClose,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
-    read = cases.close_case(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-        close=body,
-        if_match=if_match,
+    return await _changed(
+        uow, context, response, cases.CLOSE_CASE, body, case_id=case_id, if_match=if_match
     )
-    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -292,28 +248,17 @@ def close_case(
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
-def reopen_case(
+async def reopen_case(
     case_id: uuid.UUID,
     body: CaseReopen,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
-    read = cases.reopen_case(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-        reopen=body,
-        if_match=if_match,
+    return await _changed(
+        uow, context, response, cases.REOPEN_CASE, body, case_id=case_id, if_match=if_match
     )
-    return with_etag(response, read.etag, read.case)
 
 
 @router.post(
@@ -323,25 +268,14 @@ def reopen_case(
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
-def change_level(
+async def change_level(
     case_id: uuid.UUID,
     body: CaseLevelChange,
     response: Response,
-    principal: DSLOnly,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-    guidance: GuidanceDep,
+    context: DSLContext,
+    uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
-    read = cases.change_level(
-        session,
-        principal=principal,
-        now=now,
-        request_id=request_id,
-        guidance=guidance,
-        case_id=case_id,
-        change=body,
-        if_match=if_match,
+    return await _changed(
+        uow, context, response, cases.CHANGE_LEVEL, body, case_id=case_id, if_match=if_match
     )
-    return with_etag(response, read.etag, read.case)

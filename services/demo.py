@@ -267,12 +267,10 @@ def _triage_and_open_a_case(
             ),
             if_match=etag(concerns.ETAG_KIND, current.version),
         )
+    context = RequestContext(principal=dsl, now=now, request_id=None, guidance=guidance)
     opened = cases.create_case(
         session,
-        principal=dsl,
-        now=now,
-        request_id=None,
-        guidance=guidance,
+        context,
         case=CaseCreate(
             pupil_id=focus,
             concern_ids=concerns_by_pupil[focus][:3],
@@ -281,33 +279,29 @@ def _triage_and_open_a_case(
             assigned_to=dsl.id,
         ),
     )
-    acted = cases.add_action(
+    acted = cases.change_case(
         session,
-        principal=dsl,
-        now=now,
-        request_id=None,
-        guidance=guidance,
+        context,
         case_id=opened.case.id,
-        action=ActionCreate(
+        if_match=opened.etag,
+        change=cases.ADD_ACTION,
+        body=ActionCreate(
             type=ActionType.contact_parent,
             description="Phoned a parent to share the school's worries.",
             occurred_at=now - timedelta(hours=2),
             with_whom="Parent (fictional)",
         ),
-        if_match=opened.etag,
     )
-    cases.add_decision(
+    cases.change_case(
         session,
-        principal=dsl,
-        now=now,
-        request_id=None,
-        guidance=guidance,
+        context,
         case_id=opened.case.id,
-        decision=DecisionCreate(
+        if_match=acted.etag,
+        change=cases.ADD_DECISION,
+        body=DecisionCreate(
             decision="Offer early help and review in four weeks.",
             reason="A pattern is emerging, but there is no sign of immediate danger.",
         ),
-        if_match=acted.etag,
     )
 
 

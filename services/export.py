@@ -178,7 +178,9 @@ def export_pupil_file(
         generated_by=Person(id=me.id, display_name=me.display_name),
         pupil=PupilPublic.of(pupil),
         cases=cases.cases_of_pupil(
-            session, principal=principal, now=now, guidance=guidance, pupil_id=pupil_id
+            session,
+            RequestContext(principal=principal, now=now, request_id=request_id, guidance=guidance),
+            pupil_id=pupil_id,
         ),
         chronology=chronology.whole_chronology(session, principal=principal, pupil_id=pupil_id),
     )
