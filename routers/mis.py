@@ -209,13 +209,13 @@ async def start_run(
     context: MISContext,
     uow: UnitOfWorkDep,
 ) -> SyncRunPublic:
-    run = await uow.run(
+    started = await uow.run(
         lambda session: SyncRunPublic.of(
             mis.start_run(session, context, kind=body.kind, source=body.source)
         )
     )
-    response.headers["Location"] = request.url_for("get_run", run_id=run.id).path
-    return run
+    response.headers["Location"] = request.url_for("get_run", run_id=started.id).path
+    return started
 
 
 @router.get(

@@ -196,7 +196,8 @@ def import_rows(
 ) -> ImportReport:
     """Upsert the rows into the school's pupils, 500 per transaction, inside a sync run
     (full: completed with the sweep; a refused sweep leaves the run open and is reported,
-    not raised). Raises the domain errors of an unknown school."""
+    not raised). For the command line, which is trusted: no role is checked, and the events
+    are recorded as the system actor. Raises the domain errors of an unknown school."""
     with database.transaction() as session:
         school = schools.school_by_urn(session, school_urn)
         actor = Actor(type="system", id=None, role=None, school_id=school.id)
