@@ -258,7 +258,7 @@ def import_pupils(
     from core.errors import DomainError
     from db.engine import Database
     from models.mis import SOURCE_PATTERN, SyncResult
-    from services import mis_import
+    from services.mis import files as mis_files
 
     if file_format not in ("csv", "oneroster"):
         raise _fail("--format must be csv or oneroster", code=2)
@@ -269,15 +269,15 @@ def import_pupils(
     try:
         with file.open(encoding="utf-8-sig", newline="") as handle:
             if file_format == "csv":
-                rows = mis_import.read_pupil_csv(handle, source=source, now=now)
+                rows = mis_files.read_pupil_csv(handle, source=source, now=now)
             else:
                 beside = file.with_name("demographics.csv")
                 births_file = demographics or (beside if beside.is_file() else None)
-                births = mis_import.read_demographics(births_file) if births_file else {}
-                rows = mis_import.read_oneroster_users(
+                births = mis_files.read_demographics(births_file) if births_file else {}
+                rows = mis_files.read_oneroster_users(
                     handle, source=source, now=now, birth_dates=births
                 )
-    except (mis_import.ImportFileError, UnicodeDecodeError) as exc:
+    except (mis_files.ImportFileError, UnicodeDecodeError) as exc:
         raise _fail(f"{file.name}: {exc}", code=2) from None
 
     database = Database.from_url(_settings().database_url)
@@ -285,7 +285,7 @@ def import_pupils(
         with typer.progressbar(
             length=len(rows), label="Importing", file=sys.stderr, show_pos=True
         ) as bar:
-            report = mis_import.import_rows(
+            report = mis_files.import_rows(
                 database,
                 school_urn=school_urn,
                 source=source,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api.deps import MISService, NowDep, RequestIdDep, SessionDep
+from api.deps import MISContext, UnitOfWorkDep
 from api.errors import problem_responses
 from models.mis import (
     BatchResult,
@@ -27,7 +27,7 @@ from models.mis import (
     SyncRunPublic,
     WondeStudentsPage,
 )
-from services import mis, mis_import
+from services import mis
 
 router = APIRouter(prefix="/mis", tags=["mis"])
 
@@ -77,21 +77,10 @@ def _leavers(outcome: mis.LeaversOutcome) -> LeaversResult:
     response_model=BatchResult,
     responses=problem_responses(401, 403, 413, 422),
 )
-def upsert_pupils(
-    body: PupilBatch,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-) -> BatchResult:
-    return _batch(
-        mis.upsert_pupils(
-            session,
-            principal=principal,
-            records=body.records,
-            run_id=body.run_id,
-            now=now,
-            request_id=request_id,
+async def upsert_pupils(body: PupilBatch, context: MISContext, uow: UnitOfWorkDep) -> BatchResult:
+    return await uow.run(
+        lambda session: _batch(
+            mis.upsert_pupils(session, context, records=body.records, run_id=body.run_id)
         )
     )
 
@@ -112,24 +101,17 @@ def upsert_pupils(
     response_model=BatchResult,
     responses=problem_responses(401, 403, 413, 422),
 )
-def upsert_wonde_students(
+async def upsert_wonde_students(
     body: WondeStudentsPage,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    context: MISContext,
+    uow: UnitOfWorkDep,
     run_id: Annotated[
         uuid.UUID | None, Query(description="An open sync run of source `wonde`")
     ] = None,
 ) -> BatchResult:
-    return _batch(
-        mis_import.upsert_wonde_students(
-            session,
-            principal=principal,
-            students=body.data,
-            run_id=run_id,
-            now=now,
-            request_id=request_id,
+    return await uow.run(
+        lambda session: _batch(
+            mis.upsert_wonde_students(session, context, students=body.data, run_id=run_id)
         )
     )
 
@@ -145,23 +127,17 @@ def upsert_wonde_students(
     response_model=LeaversResult,
     responses=problem_responses(401, 403, 413, 422),
 )
-def pupil_leavers(
-    body: Leavers,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-) -> LeaversResult:
-    return _leavers(
-        mis.pupil_leavers(
-            session,
-            principal=principal,
-            source=body.source,
-            external_ids=body.external_ids,
-            left_on=body.left_on,
-            run_id=body.run_id,
-            now=now,
-            request_id=request_id,
+async def pupil_leavers(body: Leavers, context: MISContext, uow: UnitOfWorkDep) -> LeaversResult:
+    return await uow.run(
+        lambda session: _leavers(
+            mis.mark_pupils_left(
+                session,
+                context,
+                source=body.source,
+                external_ids=body.external_ids,
+                left_on=body.left_on,
+                run_id=body.run_id,
+            )
         )
     )
 
@@ -179,21 +155,10 @@ def pupil_leavers(
     response_model=BatchResult,
     responses=problem_responses(401, 403, 413, 422),
 )
-def upsert_staff(
-    body: StaffBatch,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-) -> BatchResult:
-    return _batch(
-        mis.upsert_staff(
-            session,
-            principal=principal,
-            records=body.records,
-            run_id=body.run_id,
-            now=now,
-            request_id=request_id,
+async def upsert_staff(body: StaffBatch, context: MISContext, uow: UnitOfWorkDep) -> BatchResult:
+    return await uow.run(
+        lambda session: _batch(
+            mis.upsert_staff(session, context, records=body.records, run_id=body.run_id)
         )
     )
 
@@ -209,23 +174,17 @@ def upsert_staff(
     response_model=LeaversResult,
     responses=problem_responses(401, 403, 413, 422),
 )
-def staff_leavers(
-    body: Leavers,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
-) -> LeaversResult:
-    return _leavers(
-        mis.staff_leavers(
-            session,
-            principal=principal,
-            source=body.source,
-            external_ids=body.external_ids,
-            left_on=body.left_on,
-            run_id=body.run_id,
-            now=now,
-            request_id=request_id,
+async def staff_leavers(body: Leavers, context: MISContext, uow: UnitOfWorkDep) -> LeaversResult:
+    return await uow.run(
+        lambda session: _leavers(
+            mis.mark_staff_left(
+                session,
+                context,
+                source=body.source,
+                external_ids=body.external_ids,
+                left_on=body.left_on,
+                run_id=body.run_id,
+            )
         )
     )
 
@@ -243,25 +202,20 @@ def staff_leavers(
     response_model=SyncRunPublic,
     responses=problem_responses(401, 403, 422),
 )
-def start_run(
+async def start_run(
     body: SyncRunCreate,
     request: Request,
     response: Response,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    context: MISContext,
+    uow: UnitOfWorkDep,
 ) -> SyncRunPublic:
-    run = mis.start_run(
-        session,
-        principal=principal,
-        kind=body.kind,
-        source=body.source,
-        now=now,
-        request_id=request_id,
+    started = await uow.run(
+        lambda session: SyncRunPublic.of(
+            mis.start_run(session, context, kind=body.kind, source=body.source)
+        )
     )
-    response.headers["Location"] = request.url_for("get_run", run_id=run.id).path
-    return SyncRunPublic.of(run)
+    response.headers["Location"] = request.url_for("get_run", run_id=started.id).path
+    return started
 
 
 @router.get(
@@ -270,8 +224,10 @@ def start_run(
     response_model=SyncRunPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-def get_run(run_id: uuid.UUID, principal: MISService, session: SessionDep) -> SyncRunPublic:
-    return SyncRunPublic.of(mis.get_run(session, principal=principal, run_id=run_id))
+async def get_run(run_id: uuid.UUID, context: MISContext, uow: UnitOfWorkDep) -> SyncRunPublic:
+    return await uow.run(
+        lambda session: SyncRunPublic.of(mis.get_run(session, context, run_id=run_id))
+    )
 
 
 @router.post(
@@ -289,20 +245,15 @@ def get_run(run_id: uuid.UUID, principal: MISService, session: SessionDep) -> Sy
     response_model=SyncRunPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-def complete_run(
+async def complete_run(
     run_id: uuid.UUID,
-    principal: MISService,
-    session: SessionDep,
-    now: NowDep,
-    request_id: RequestIdDep,
+    context: MISContext,
+    uow: UnitOfWorkDep,
     body: Annotated[SyncRunComplete | None, Body()] = None,
 ) -> SyncRunPublic:
-    run = mis.complete_run(
-        session,
-        principal=principal,
-        run_id=run_id,
-        force=body.force if body is not None else False,
-        now=now,
-        request_id=request_id,
+    force = body.force if body is not None else False
+    return await uow.run(
+        lambda session: SyncRunPublic.of(
+            mis.complete_run(session, context, run_id=run_id, force=force)
+        )
     )
-    return SyncRunPublic.of(run)

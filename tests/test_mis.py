@@ -27,9 +27,10 @@ from models.mis import MISRecord, SyncRun
 from models.pupil import Pupil
 from models.user import Role, User
 from services import audit
-from services import mis as mis_service
-from services.mis import check_upn
-from services.mis_import import CSV_COLUMNS, wonde_student_records
+from services.mis import pupils as mis_pupils
+from services.mis.files import CSV_COLUMNS
+from services.mis.validation import check_upn
+from services.mis.wonde import wonde_student_records
 from tests.factories import auth, make_school, make_service_account, make_user
 
 MIS = "/api/v1/mis"
@@ -468,8 +469,8 @@ def test_a_record_written_concurrently_is_rejected_alone(
 ) -> None:
     assert results(put_pupils(client, mis_headers, [pupil_record("S-1")])) == [("created", [])]
     # As if another sync committed S-1 between this batch's lookups and its insert.
-    monkeypatch.setattr(mis_service, "_mis_records", lambda *_a, **_k: {})
-    monkeypatch.setattr(mis_service, "_pupils_by_key", lambda *_a, **_k: {})
+    monkeypatch.setattr(mis_pupils, "mis_records", lambda *_a, **_k: {})
+    monkeypatch.setattr(mis_pupils, "_pupils_by_key", lambda *_a, **_k: {})
     response = put_pupils(client, mis_headers, [pupil_record("S-1"), pupil_record("S-2")])
     assert [r["result"] for r in response.json()["results"]] == ["rejected", "created"]
     assert "send it again" in response.json()["results"][0]["reason"]

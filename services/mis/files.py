@@ -1,20 +1,10 @@
-"""Other shapes of pupil data, mapped onto the one batch upsert of ``services.mis``.
+"""Pupils from a file (``import-pupils``), through the one batch upsert of
+``services.mis.pupils``.
 
-- **Wonde**: one page of ``GET /schools/{id}/students?include=education_details,year,
-  registration_group``, as Wonde sent it. ``id`` is the external id (source ``wonde``).
-  Wonde's ``forename``/``surname`` are the names a pupil is known by and
-  ``legal_forename``/``legal_surname`` their legal names, so: given and family name are the
-  legal names when Wonde has them (else forename and surname); ``forename`` becomes the
-  preferred name when it differs from the legal forename. We hold one family name, so a
-  known-as surname that differs from the legal one is not stored and the record carries the
-  warning ``preferred_surname_differs``. Wonde's date objects (``{"date": "2026-11-27
-  18:00:00.000000", "timezone_type": 3, "timezone": "Europe/London"}``) are read in their
-  own zone; a date of birth is taken as the calendar date written, never shifted by a zone.
-  Nothing in the payload is ever fetched: ``meta.pagination.next`` is ignored.
-- **CSV** (``import-pupils --format csv``): the header ``external_id,upn,given_name,
-  family_name,preferred_name,date_of_birth,year_group,registration_group`` (any order; no
-  other columns). A file carries no change times, so every row is dated with the time of
-  the import: the same file imported twice is all ``unchanged``.
+- **CSV** (``--format csv``): the header ``external_id,upn,given_name,family_name,
+  preferred_name,date_of_birth,year_group,registration_group`` (any order; no other
+  columns). A file carries no change times, so every row is dated with the time of the
+  import: the same file imported twice is all ``unchanged``.
 - **OneRoster 1.1** ``users.csv`` (``--format oneroster``): rows with role ``student``;
   ``sourcedId`` is the external id, ``givenName``/``familyName`` the names,
   ``preferredFirstName`` (OneRoster 1.2, used when present) the preferred name,
@@ -24,33 +14,30 @@
   a ``birthDate`` column in ``users.csv`` is also accepted. Rows with ``status``
   ``tobedeleted`` are not upserted: those pupils are marked as left.
 
-A file import goes through ``services.mis.sync_pupils`` in batches of 500, one transaction
-per batch, inside a sync run (delta by default; full with ``full=True``, which completes
-with the sweep), as the system actor. Rejected rows are reported with their line numbers.
+A file import goes through ``upsert_pupils_as`` in batches of 500, one transaction per
+batch, inside a sync run (delta by default; full with ``full=True``, which completes with
+the sweep), as the system actor: the command line is trusted, so no role is checked.
+Rejected rows are reported with their line numbers.
 """
 
 from __future__ import annotations
 
 import csv
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from sqlmodel import Session
 
 from core.errors import Conflict
 from db.engine import Database
 from models.mis import MAX_BATCH, SyncResult, SyncRunKind
-from services import mis, schools
+from services import schools
 from services.audit import Actor
-from services.principal import Principal
+from services.mis.pupils import mark_pupils_left_as, upsert_pupils_as
+from services.mis.runs import complete_run_as, start_run_as
 
-WONDE_SOURCE = "wonde"
 CSV_COLUMNS = (
     "external_id",
     "upn",
@@ -62,138 +49,10 @@ CSV_COLUMNS = (
     "registration_group",
 )
 ONEROSTER_REQUIRED = ("sourcedId", "role", "givenName", "familyName")
-# Zone abbreviations PHP (Wonde) may write with timezone_type 2.
-_ABBREVIATIONS = {"UTC": 0, "GMT": 0, "Z": 0, "BST": 60}
 
 
 class ImportFileError(ValueError):
     """The file cannot be imported at all (a wrong header, unreadable text)."""
-
-
-# --- Wonde -----------------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        return None
-    return value.strip() or None
-
-
-def _included(student: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    """An ``include=``d relation's object (``{"data": {...}}``), or an empty one."""
-    wrapper = student.get(name)
-    data = wrapper.get("data") if isinstance(wrapper, Mapping) else None
-    return data if isinstance(data, Mapping) else {}
-
-
-def _wonde_zone(value: Mapping[str, Any]) -> Any:
-    zone = value.get("timezone")
-    if not isinstance(zone, str) or not zone:
-        return UTC
-    if zone.upper() in _ABBREVIATIONS:
-        return timezone(timedelta(minutes=_ABBREVIATIONS[zone.upper()]))
-    if zone[0] in "+-":
-        try:
-            return datetime.strptime(zone.replace(":", ""), "%z").tzinfo
-        except ValueError:
-            return None
-    try:
-        return ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def wonde_datetime(value: Any) -> Any:
-    """A Wonde date object as an RFC 3339 string; anything unreadable is passed on as it
-    is, for the record's validation to reject."""
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, Mapping) or not isinstance(value.get("date"), str):
-        return value
-    zone = _wonde_zone(value)
-    try:
-        moment = datetime.fromisoformat(value["date"].strip())
-    except ValueError:
-        return value
-    if zone is None:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC).isoformat()
-
-
-def wonde_date(value: Any) -> Any:
-    """The calendar date of a Wonde date object, as written (no zone conversion)."""
-    if isinstance(value, Mapping):
-        value = value.get("date")
-    if isinstance(value, str) and len(value) >= 10:
-        return value[:10]
-    return value
-
-
-def wonde_student_records(
-    students: Sequence[Any], *, source: str = WONDE_SOURCE
-) -> tuple[list[Any], dict[int, list[str]]]:
-    """Wonde students as batch records, with the warnings the mapping itself raises (by
-    index). A student that is not an object is passed on unchanged, to be rejected."""
-    records: list[Any] = []
-    warnings: dict[int, list[str]] = {}
-    for index, student in enumerate(students):
-        if not isinstance(student, Mapping):
-            records.append(student)
-            continue
-        forename, surname = _text(student.get("forename")), _text(student.get("surname"))
-        legal_forename = _text(student.get("legal_forename"))
-        legal_surname = _text(student.get("legal_surname"))
-        given = legal_forename or forename
-        preferred = forename if legal_forename and forename and forename != legal_forename else None
-        if legal_surname and surname and surname != legal_surname:
-            warnings.setdefault(index, []).append("preferred_surname_differs")
-        records.append(
-            {
-                "source": source,
-                "external_id": _text(student.get("id")),
-                "upn": _text(_included(student, "education_details").get("upn")),
-                "given_name": given,
-                "family_name": legal_surname or surname,
-                "preferred_name": preferred,
-                "date_of_birth": wonde_date(student.get("date_of_birth")),
-                "year_group": _text(_included(student, "year").get("name")),
-                "registration_group": _text(_included(student, "registration_group").get("name")),
-                "source_updated_at": wonde_datetime(student.get("updated_at")),
-            }
-        )
-    return records, warnings
-
-
-def upsert_wonde_students(
-    session: Session,
-    *,
-    principal: Principal,
-    students: Sequence[Any],
-    now: datetime,
-    request_id: str | None,
-    run_id: uuid.UUID | None = None,
-) -> mis.BatchOutcome:
-    """One Wonde page through ``services.mis.upsert_pupils`` (same rules, roles and
-    audit), with the mapping's own warnings added. ``run_id`` comes from the query string,
-    since the body is Wonde's document as it was sent."""
-    records, warnings = wonde_student_records(students)
-    return mis.upsert_pupils(
-        session,
-        principal=principal,
-        records=records,
-        now=now,
-        request_id=request_id,
-        run_id=run_id,
-        run_id_loc=("query", "run_id"),
-        extra_warnings=warnings,
-    )
-
-
-# --- files -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -308,9 +167,6 @@ def read_oneroster_users(
     return rows
 
 
-# --- running an import ----------------------------------------------------------------------
-
-
 @dataclass
 class RejectedRow:
     line: int
@@ -340,13 +196,14 @@ def import_rows(
 ) -> ImportReport:
     """Upsert the rows into the school's pupils, 500 per transaction, inside a sync run
     (full: completed with the sweep; a refused sweep leaves the run open and is reported,
-    not raised). Raises the domain errors of an unknown school."""
+    not raised). For the command line, which is trusted: no role is checked, and the events
+    are recorded as the system actor. Raises the domain errors of an unknown school."""
     with database.transaction() as session:
         school = schools.school_by_urn(session, school_urn)
         actor = Actor(type="system", id=None, role=None, school_id=school.id)
-        run = mis.open_run(
+        run = start_run_as(
             session,
-            actor=actor,
+            actor,
             kind=SyncRunKind.full if full else SyncRunKind.delta,
             source=source,
             now=now,
@@ -357,9 +214,9 @@ def import_rows(
     for start in range(0, len(upserts), MAX_BATCH):
         batch = upserts[start : start + MAX_BATCH]
         with database.transaction() as session:
-            outcome = mis.sync_pupils(
+            outcome = upsert_pupils_as(
                 session,
-                actor=actor,
+                actor,
                 records=[row.record for row in batch],
                 now=now,
                 run_id=run.id,
@@ -377,9 +234,9 @@ def import_rows(
     for start in range(0, len(leavers), MAX_BATCH):
         batch = leavers[start : start + MAX_BATCH]
         with database.transaction() as session:
-            left = mis.mark_pupils_left(
+            left = mark_pupils_left_as(
                 session,
-                actor=actor,
+                actor,
                 source=source,
                 external_ids=[row.leaver for row in batch if row.leaver],
                 now=now,
@@ -390,7 +247,7 @@ def import_rows(
             on_progress(len(batch))
     try:
         with database.transaction() as session:
-            finished = mis.finish_run(session, actor=actor, run_id=run.id, force=force, now=now)
+            finished = complete_run_as(session, actor, run_id=run.id, force=force, now=now)
         report.marked_left += int((finished.sweep or {}).get("marked_left", 0))
     except Conflict as exc:
         report.sweep_refused = exc.detail
