@@ -8,8 +8,9 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import DSLContext, Timestamp, UnitOfWork, UnitOfWorkDep
+from api.deps import DSLContext, Timestamp, UnitOfWorkDep
 from api.errors import problem_responses
+from db.unit_of_work import UnitOfWork
 from models.case import (
     ActionCreate,
     CaseClose,
