@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from db.engine import Database
-from services import chronology
+from services.chronology import entries as chronology_entries
 from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso
 
@@ -138,7 +138,7 @@ def test_entries_of_each_kind_once_in_lists_of_any_size(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fetched in IN lists of at most IDS_PER_QUERY ids, each padded to a power of two.
-    monkeypatch.setattr(chronology, "IDS_PER_QUERY", 2)
+    monkeypatch.setattr(chronology_entries, "IDS_PER_QUERY", 2)
     concern = desk.concern()
     added = []
     for n in range(5):
@@ -164,7 +164,7 @@ def test_entries_of_each_kind_once_in_lists_of_any_size(
 
 def test_ids_are_chunked_and_padded() -> None:
     ids = [uuid.uuid4() for _ in range(2500)]
-    lists = chronology._id_lists(ids)
+    lists = chronology_entries.id_lists(ids)
     assert [len(ids) for ids in lists] == [1024, 1024, 512]
     assert [i for ids in lists for i in dict.fromkeys(ids)] == ids
 
@@ -172,7 +172,7 @@ def test_ids_are_chunked_and_padded() -> None:
 def test_ids_are_padded_to_a_power_of_two() -> None:
     ids = [uuid.uuid4() for _ in range(9)]
     for n, size in ((1, 1), (2, 2), (3, 4), (5, 8), (8, 8), (9, 16)):
-        padded = chronology._padded(ids[:n])
+        padded = chronology_entries.padded(ids[:n])
         assert len(padded) == size
         assert padded[:n] == ids[:n] and set(padded) == set(ids[:n])
 

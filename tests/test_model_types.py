@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeDecorator
 
 from models.base import UTCDateTime
-from services import chronology
+from services.chronology.items import ITEMS as CHRONOLOGY_ITEMS
 from services.concerns.shaping import PUBLIC_CONCERNS
 
 _DIALECT = sqlite.dialect()
@@ -67,8 +67,11 @@ def test_none_and_naive_values() -> None:
     [
         (PUBLIC_CONCERNS, [{"id": "not-an-id", "description": "SECRET fictional text"}]),
         (PUBLIC_CONCERNS, ["SECRET fictional text as a whole item"]),
-        (chronology._ITEMS, [{"id": "x", "details": {"description": "SECRET fictional text"}}]),
-        (chronology._ITEMS, ["SECRET fictional text as a whole item"]),
+        (
+            CHRONOLOGY_ITEMS,
+            [{"id": "x", "details": {"description": "SECRET fictional text"}}],
+        ),
+        (CHRONOLOGY_ITEMS, ["SECRET fictional text as a whole item"]),
     ],
 )
 def test_shaping_errors_carry_no_stored_text(adapter: Any, bad: list[Any]) -> None:

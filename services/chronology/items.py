@@ -1,0 +1,248 @@
+"""A page's rows as the chronology's items: a summary of each entry, who recorded it, and
+a link to the record it is about."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter
+from sqlmodel import Session
+
+from db.batch import Batch
+from models.chronology import ChronologyItem, ChronologyType
+from models.concern import Person
+from models.triage import TriageField
+from services import concerns
+from services.chronology.entries import API_BASE, CASE_EVENT_TYPES, SOURCES, SUMMARY_MAX, id_lists
+from services.principal import Principal
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SUMMARY_MAX else flat[: SUMMARY_MAX - 1] + "…"
+
+
+def _label(value: str | None) -> str:
+    return value.replace("_", " ") if value else "none"
+
+
+# A page's entries are shaped as plain dicts and validated in one call into pydantic-core,
+# which builds them faster than ``model_construct`` calls in Python for each entry's three
+# models, and every value is still checked against the model
+# (docs/adr/0038-shaping-answers-in-one-validation.md).
+# Inputs stay out of its errors: stored text must never reach the log.
+ITEMS: TypeAdapter[list[ChronologyItem]] = TypeAdapter(
+    list[ChronologyItem], config=ConfigDict(hide_input_in_errors=True)
+)
+
+
+def _concern_href(concern_id: uuid.UUID) -> dict[str, Any]:
+    return dict(type="concern", id=concern_id, href=f"{API_BASE}/concerns/{concern_id}")
+
+
+def _case_href(case_id: uuid.UUID) -> dict[str, Any]:
+    return dict(type="case", id=case_id, href=f"{API_BASE}/cases/{case_id}")
+
+
+def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, Any]:
+    signs = f" ({', '.join(indicators)})" if indicators else ""
+    return dict(
+        id=concern.id,
+        type=ChronologyType.concern,
+        occurred_at=concern.observed_at,
+        recorded_at=concern.recorded_at,
+        by=by,
+        source=_concern_href(concern.id),
+        summary=_shorten(f"Concern{signs}: {concern.description}"),
+        details=dict(
+            description=concern.description,
+            indicators=indicators,
+            location=concern.location,
+            immediate_danger=concern.immediate_danger,
+            police_contacted=concern.police_contacted,
+        ),
+    )
+
+
+def _triage_summary(event: Any, people: dict[uuid.UUID, Person]) -> str:
+    # ``event``: a row of triage_event (``SOURCES``).
+    if event.field == TriageField.assigned_to:
+
+        def name(value: str | None) -> str:
+            person = people.get(uuid.UUID(value)) if value else None
+            return person.display_name if person else "nobody"
+
+        change = f"Assigned to {name(event.to_value)} (was {name(event.from_value)})"
+    else:
+        what = "Status" if event.field == TriageField.status else "Risk level"
+        change = f"{what} {_label(event.from_value)} → {_label(event.to_value)}"
+    return _shorten(f"{change}. Reason: {event.reason}")
+
+
+def _case_event_summary(event: Any) -> str:
+    # ``event``: a row of case_event (``SOURCES``).
+    if event.kind == "opened":
+        return _shorten(f"Case opened at level {_label(event.to_value)}: {event.text}")
+    if event.kind == "concern_linked":
+        return "Concern linked to the case"
+    if event.kind == "level_changed":
+        return _shorten(
+            f"Case level {_label(event.from_value)} → {_label(event.to_value)}. "
+            f"Reason: {event.reason}"
+        )
+    if event.kind == "closed":
+        return _shorten(f"Case closed. Outcome: {event.text} Reason: {event.reason}")
+    return _shorten(f"Case reopened. Reason: {event.reason}")
+
+
+def load_items(
+    session: Session,
+    *,
+    principal: Principal,
+    pupil_id: uuid.UUID,
+    rows: Sequence[Any],
+) -> list[ChronologyItem]:
+    """Shape a page's entries: one query per source that has entries on the page, sent
+    together (one round trip on PostgreSQL), then one for the people."""
+    wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for row in rows:
+        wanted[row.kind].append(row.entry_id)
+    batch = Batch()
+    concern_rows = [row for row in rows if row.kind == "concern"]
+    if concern_rows:
+        concerns.add_pupil_outlines(
+            batch,
+            principal,
+            pupil_id=pupil_id,
+            # A concern's entry occurs when it was observed.
+            observed_from=min(row.occurred_at for row in concern_rows),
+            observed_to=max(row.occurred_at for row in concern_rows),
+        )
+    loads: dict[str, str] = {}  # each query's name in the batch: the source it loads
+    for kind, statement in SOURCES.items():
+        for n, ids in enumerate(id_lists(wanted[kind])):
+            loads[f"{kind}.{n}"] = kind
+            batch.add(f"{kind}.{n}", statement, {"ids": ids})
+    found = batch.run(session)
+    shown = concerns.outlines_from(found)
+    loaded: dict[str, dict[uuid.UUID, Any]] = defaultdict(dict)
+    for name, kind in loads.items():
+        loaded[kind].update((row.id, row) for row in found[name])
+    addenda = loaded["addendum"]
+    triage_events = loaded["triage"]
+    case_events = loaded["case_event"]
+    actions = loaded["action"]
+    decisions = loaded["decision"]
+    user_ids: set[uuid.UUID] = {concern.recorded_by for concern, _ in shown.values()}
+    for group in (addenda, triage_events, case_events, actions, decisions):
+        user_ids.update(row.recorded_by for row in group.values())
+    for event in triage_events.values():
+        if event.field == TriageField.assigned_to:
+            user_ids.update(uuid.UUID(v) for v in (event.from_value, event.to_value) if v)
+    people = concerns.people_by_id(session, principal.school_id, user_ids)
+
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        entry_id = row.entry_id
+        if row.kind == "concern":
+            concern, indicators = shown[entry_id]
+            items.append(_concern_item(concern, indicators, people[concern.recorded_by]))
+        elif row.kind == "addendum":
+            addendum = addenda[entry_id]
+            items.append(
+                dict(
+                    id=addendum.id,
+                    type=ChronologyType.addendum,
+                    occurred_at=addendum.recorded_at,
+                    recorded_at=addendum.recorded_at,
+                    by=people[addendum.recorded_by],
+                    source=_concern_href(addendum.concern_id),
+                    summary=_shorten(f"Addendum: {addendum.text}"),
+                    details=dict(
+                        text=addendum.text, reason=addendum.reason, concern_id=addendum.concern_id
+                    ),
+                )
+            )
+        elif row.kind == "triage":
+            event = triage_events[entry_id]
+            items.append(
+                dict(
+                    id=event.id,
+                    type=ChronologyType.triage,
+                    occurred_at=event.recorded_at,
+                    recorded_at=event.recorded_at,
+                    by=people[event.recorded_by],
+                    source=_concern_href(event.concern_id),
+                    summary=_triage_summary(event, people),
+                    details=dict(
+                        field=event.field,
+                        from_value=event.from_value,
+                        to_value=event.to_value,
+                        reason=event.reason,
+                        concern_id=event.concern_id,
+                    ),
+                )
+            )
+        elif row.kind == "case_event":
+            case_event = case_events[entry_id]
+            items.append(
+                dict(
+                    id=case_event.id,
+                    type=CASE_EVENT_TYPES[case_event.kind],
+                    occurred_at=case_event.recorded_at,
+                    recorded_at=case_event.recorded_at,
+                    by=people[case_event.recorded_by],
+                    source=_case_href(case_event.case_id),
+                    summary=_case_event_summary(case_event),
+                    details=dict(
+                        text=case_event.text,
+                        reason=case_event.reason,
+                        from_value=case_event.from_value,
+                        to_value=case_event.to_value,
+                        concern_id=case_event.concern_id,
+                        case_id=case_event.case_id,
+                    ),
+                )
+            )
+        elif row.kind == "action":
+            action = actions[entry_id]
+            with_whom = f", with {action.with_whom}" if action.with_whom else ""
+            items.append(
+                dict(
+                    id=action.id,
+                    type=ChronologyType.action,
+                    occurred_at=action.occurred_at,
+                    recorded_at=action.recorded_at,
+                    by=people[action.recorded_by],
+                    source=_case_href(action.case_id),
+                    summary=_shorten(
+                        f"Action ({_label(action.type)}{with_whom}): {action.description}"
+                    ),
+                    details=dict(
+                        action_type=action.type,
+                        description=action.description,
+                        with_whom=action.with_whom,
+                        case_id=action.case_id,
+                    ),
+                )
+            )
+        else:
+            decision = decisions[entry_id]
+            items.append(
+                dict(
+                    id=decision.id,
+                    type=ChronologyType.decision,
+                    occurred_at=decision.recorded_at,
+                    recorded_at=decision.recorded_at,
+                    by=people[decision.recorded_by],
+                    source=_case_href(decision.case_id),
+                    summary=_shorten(f"Decision: {decision.decision} Reason: {decision.reason}"),
+                    details=dict(
+                        decision=decision.decision, reason=decision.reason, case_id=decision.case_id
+                    ),
+                )
+            )
+    return ITEMS.validate_python(items)
