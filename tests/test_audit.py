@@ -27,6 +27,7 @@ from models.audit import AuditEvent, AuditVerification
 from models.user import Role
 from services import audit
 from services.audit import Actor
+from services.audit import chain as audit_chain
 from tests.factories import auth, make_school, make_user
 
 AUDIT = "/api/v1/audit"
@@ -148,7 +149,7 @@ def test_a_timestamp_in_another_offset_hashes_as_it_reads_back(
 
 
 def _canonical_by_json_dumps(values: dict[str, Any]) -> bytes:
-    # The definition the first chains were hashed with: what ``audit._canonical`` must
+    # The definition the first chains were hashed with: what ``audit_chain._canonical`` must
     # keep writing, byte for byte, or every existing chain stops verifying.
     def text(value: Any) -> str | None:
         return None if value is None else str(value)
@@ -191,9 +192,9 @@ _EVENT_VALUES = {
 
 
 def test_the_hashed_form_of_an_event_is_fixed() -> None:
-    assert audit._canonical(_EVENT_VALUES) == _canonical_by_json_dumps(_EVENT_VALUES)
+    assert audit_chain._canonical(_EVENT_VALUES) == _canonical_by_json_dumps(_EVENT_VALUES)
     # Known answer: chains already written depend on this digest never changing.
-    assert audit._hash_of(_EVENT_VALUES) == (
+    assert audit_chain.hash_of(_EVENT_VALUES) == (
         "4b7e671a4281d6c811231669a75f90d29b85a99ecb0135ca2362828eb059073b"
     )
 
@@ -217,7 +218,7 @@ _ids = st.none() | st.uuids()
 )
 def test_the_hashed_form_is_json_with_sorted_keys_whatever_the_values(**values: Any) -> None:
     event = {**_EVENT_VALUES, **values}
-    assert audit._canonical(event) == _canonical_by_json_dumps(event)
+    assert audit_chain._canonical(event) == _canonical_by_json_dumps(event)
 
 
 def test_editing_an_action_is_reported_at_its_seq(database: Database, school: School) -> None:

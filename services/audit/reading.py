@@ -1,0 +1,199 @@
+"""Reading the audit log, and verifying its hash chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
+from services import pagination
+from services.audit.chain import HASHED_FIELDS, hash_of
+from services.audit.recording import record
+
+if TYPE_CHECKING:
+    # Only for annotations: services.context imports this module.
+    from services.context import RequestContext
+
+# Rows fetched per query when verifying, so that a chain of millions of events is walked
+# in constant memory.
+VERIFY_BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log, newest first; ``next_cursor`` is None on the last page."""
+
+    items: list[AuditEvent]
+    next_cursor: str | None
+
+
+def _seq_from_cursor(cursor: str) -> int:
+    """The sequence number a cursor continues below; 422 for anything we did not issue."""
+    seq = pagination.decode_cursor(cursor, fields=("seq",))["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise pagination.invalid_cursor()
+    return seq
+
+
+def list_events(
+    session: Session,
+    context: RequestContext,
+    *,
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: uuid.UUID | None = None,
+    pupil_id: uuid.UUID | None = None,
+    occurred_from: datetime | None = None,
+    occurred_to: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> AuditPage:
+    """The caller's school's audit events, newest first (by sequence number), filtered.
+
+    For audit readers (dsl, deputy_dsl, admin; the router guards the role). Only the
+    caller's school is ever visible. ``occurred_from`` is inclusive and ``occurred_to``
+    exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
+    any: who looked at the trail of which child) after the page is taken, so it appears
+    on the next read, not this one."""
+    principal, now, request_id = context.principal, context.now, context.request_id
+    query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
+    if cursor is not None:
+        query = query.where(AuditEvent.seq < _seq_from_cursor(cursor))
+    if actor_id is not None:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if entity_type is not None:
+        query = query.where(AuditEvent.entity_type == entity_type)
+    if entity_id is not None:
+        query = query.where(AuditEvent.entity_id == entity_id)
+    if pupil_id is not None:
+        query = query.where(AuditEvent.pupil_id == pupil_id)
+    if occurred_from is not None:
+        query = query.where(col(AuditEvent.occurred_at) >= occurred_from)
+    if occurred_to is not None:
+        query = query.where(col(AuditEvent.occurred_at) < occurred_to)
+    # One extra row tells whether another page follows without a count query.
+    rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)))
+    items = rows[:limit]
+    next_cursor = pagination.encode_cursor({"seq": items[-1].seq}) if len(rows) > limit else None
+    record(
+        session,
+        actor=principal.actor,
+        action="audit.read",
+        now=now,
+        entity_type="audit_log",
+        pupil_id=pupil_id,
+        request_id=request_id,
+    )
+    return AuditPage(items=items, next_cursor=next_cursor)
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+
+def _events_from(
+    session: Session, *, school_id: uuid.UUID, through_seq: int, batch_size: int
+) -> Iterator[sa.RowMapping]:
+    """Every event of the school with seq <= ``through_seq``, in seq order, a batch per
+    query (keyset on the (school_id, seq) unique index: no OFFSET, no ORM objects)."""
+    columns = [col(getattr(AuditEvent, name)) for name in (*HASHED_FIELDS, "hash")]
+    # The session's own connection (same transaction), with Core rows: SQLModel's exec()
+    # has no typing for a 15-column select.
+    connection = session.connection()
+    after = 0
+    while True:
+        batch = connection.execute(
+            sa.select(*columns)
+            .where(col(AuditEvent.school_id) == school_id)
+            .where(col(AuditEvent.seq) > after)
+            .where(col(AuditEvent.seq) <= through_seq)
+            .order_by(col(AuditEvent.seq))
+            .limit(batch_size)
+        ).all()
+        for row in batch:
+            yield row._mapping
+        if len(batch) < batch_size:
+            return
+        after = batch[-1].seq
+
+
+def _head(session: Session, *, school_id: uuid.UUID) -> tuple[int, str]:
+    # Columns, not the ORM object: a head cached in the session would hide later appends.
+    row = session.exec(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.school_id == school_id)
+    ).one()
+    return row[0], row[1]
+
+
+def verify_chain(
+    session: Session, *, school_id: uuid.UUID, batch_size: int = VERIFY_BATCH_SIZE
+) -> AuditVerification:
+    """Walk one school's chain in sequence order and say whether it is intact.
+
+    Every event must carry the next sequence number (1, 2, ... without a gap), link to
+    the previous event's hash (the first to the genesis hash) and hash to its stored
+    ``hash``; the chain head must name the last event. Stops at the first break and
+    reports its sequence number (for a missing row, the number that is missing);
+    ``events_checked`` counts the rows read up to there. Reads only; runs in constant
+    memory, ``batch_size`` rows per query.
+
+    The head is read first and only events up to it are walked, so appends committed
+    while a long walk runs (PostgreSQL) neither break nor lengthen the verification."""
+    head_seq, head_hash = _head(session, school_id=school_id)
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    checked = 0
+    for event in _events_from(
+        session, school_id=school_id, through_seq=head_seq, batch_size=batch_size
+    ):
+        checked += 1
+        if event["seq"] != expected_seq:
+            return AuditVerification(ok=False, events_checked=checked, first_bad_seq=expected_seq)
+        if event["prev_hash"] != prev_hash or hash_of(event) != event["hash"]:
+            return AuditVerification(ok=False, events_checked=checked, first_bad_seq=expected_seq)
+        prev_hash = event["hash"]
+        expected_seq += 1
+    if expected_seq - 1 != head_seq:
+        # Rows at the end of the chain are missing: the head names a later event.
+        return AuditVerification(ok=False, events_checked=checked, first_bad_seq=expected_seq)
+    if prev_hash != head_hash:
+        return AuditVerification(ok=False, events_checked=checked, first_bad_seq=head_seq or 1)
+    # A row beyond the head was never appended through record(). Read the newest row
+    # before re-reading the head so that a legitimate append in between is not mistaken
+    # for one.
+    newest = session.exec(
+        select(AuditEvent.seq)
+        .where(AuditEvent.school_id == school_id)
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    if newest is not None and newest > head_seq:
+        head_seq, _ = _head(session, school_id=school_id)
+        if newest > head_seq:
+            return AuditVerification(ok=False, events_checked=checked, first_bad_seq=head_seq + 1)
+    return AuditVerification(ok=True, events_checked=checked, first_bad_seq=None)
+
+
+def check_chain(session: Session, context: RequestContext) -> AuditVerification:
+    """Verify the caller's school's chain (see ``verify_chain``) for an audit reader, and
+    record that they did (``audit.verify``, outcome ``failure`` when it is broken)."""
+    principal, now, request_id = context.principal, context.now, context.request_id
+    result = verify_chain(session, school_id=principal.school_id)
+    record(
+        session,
+        actor=principal.actor,
+        action="audit.verify",
+        now=now,
+        entity_type="audit_log",
+        request_id=request_id,
+        outcome="success" if result.ok else "failure",
+    )
+    return result
