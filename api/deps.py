@@ -7,12 +7,11 @@ health is mounted on the protected router, which requires a fully authenticated 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,18 +21,13 @@ from core.clock import Clock
 from core.context import actor_id_var, request_id_var
 from core.errors import Forbidden, Unauthenticated
 from core.passwords import hashing_concurrency
-from core.settings import Settings
 from core.tokens import InvalidToken, KeyRing, decode_access_token
 from db.engine import Database
 from db.unit_of_work import UnitOfWork, admit
 from models.user import Role
 from services import identity
 from services.context import RequestContext
-from services.guidance import GuidanceLibrary
 from services.principal import Principal
-
-T = TypeVar("T")
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 async def get_database(request: Request) -> Database:
@@ -41,50 +35,22 @@ async def get_database(request: Request) -> Database:
     return database
 
 
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def one_trip(handler: Handler) -> Handler:
-    """Transitional no-op: every ``async def`` handler runs its unit of work through
-    ``UnitOfWork.run`` and is admitted for that hop only."""
-    return handler
-
-
-async def in_one_trip(session: UnitOfWork, work: Callable[[], T]) -> T:
-    """Transitional: ``session.run`` for handlers not yet written against it."""
-    return await session.run(lambda _: work())
-
-
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request (``db.unit_of_work``): committed when the handler
     returns normally, before the response is sent (so a failed commit can never follow a
-    success answer), rolled back on any error. Admission is bounded (see
-    ``Database.admission``) and waited for on the event loop: an ``async def`` handler
-    does its database work in one ``UnitOfWork.run`` and is admitted for that hop only, so
-    on SQLite the next request can start its work while this one validates, authenticates
-    and answers; a sync handler uses the session in its own thread and is admitted from
-    here to the end of the request."""
+    success answer), rolled back on any error. Every handler is ``async def`` and does its
+    database work in one ``UnitOfWork.run``, admitted (``Database.admission``, waited for
+    on the event loop) for that hop only: on SQLite the next request can start its work
+    while this one validates, authenticates and answers."""
     database: Database = request.app.state.database
     uow = database.session()
-    admission = database.admission()
-    if inspect.iscoroutinefunction(request.scope.get("endpoint")):
-        uow.deferred_admission = admission
-        admitted = None
-    else:
-        await admit(admission)
-        admitted = admission
+    uow.deferred_admission = database.admission()
     try:
-        try:
-            yield uow
-        except BaseException as exc:
-            await uow.end(exc)
-            raise
-        await uow.end(None)
-    finally:
-        if admitted is not None:
-            admitted.release()
+        yield uow
+    except BaseException as exc:
+        await uow.end(exc)
+        raise
+    await uow.end(None)
 
 
 _sign_in_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -107,20 +73,6 @@ async def sign_in_turn() -> AsyncIterator[None]:
         turns.release()
 
 
-async def get_guidance(request: Request) -> GuidanceLibrary:
-    library: GuidanceLibrary = request.app.state.guidance
-    return library
-
-
-async def get_now(request: Request) -> datetime:
-    clock: Clock = request.app.state.clock
-    return clock.now()
-
-
-async def get_request_id() -> str | None:
-    return request_id_var.get()
-
-
 # RFC 3339 section 5.6, which is what OpenAPI's `format: date-time` promises: a date, `T`,
 # a time with seconds, and an offset. Pydantic alone would also take a bare number
 # (`?to=0.5`) as seconds since 1970, or a time without seconds.
@@ -139,14 +91,8 @@ def _rfc3339(value: Any) -> Any:
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
-# The same unit of work, for sync handlers and dependencies that name it a session.
-SessionDep = UnitOfWorkDep
 
-GuidanceDep = Annotated[GuidanceLibrary, Depends(get_guidance)]
-NowDep = Annotated[datetime, Depends(get_now)]
-RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 SignInTurn = Annotated[None, Depends(sign_in_turn, scope="function")]
 
 
@@ -161,7 +107,7 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(beare
 
 
 async def authenticate(
-    request: Request, credentials: BearerCredentials, session: SessionDep
+    request: Request, credentials: BearerCredentials, session: UnitOfWorkDep
 ) -> Principal:
     """The caller, from a verified bearer token; their account is re-read in the request's
     own transaction before anything else is (``identity.check_account_in_transaction``):
@@ -197,7 +143,7 @@ async def _refuse(uow: UnitOfWork, refusal: Forbidden) -> NoReturn:
 
 
 async def require_full_access(
-    request: Request, credentials: BearerCredentials, session: SessionDep
+    request: Request, credentials: BearerCredentials, session: UnitOfWorkDep
 ) -> Principal:
     """Any authenticated caller whose token is not limited to MFA enrolment."""
     principal = await authenticate(request, credentials, session)
@@ -229,7 +175,7 @@ class RoleGuard:
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
-    async def __call__(self, request: Request, session: SessionDep) -> Principal:
+    async def __call__(self, request: Request, session: UnitOfWorkDep) -> Principal:
         principal: Principal | None = getattr(request.state, "fully_authenticated", None)
         if principal is None:
             principal = await require_full_access(request, await bearer_scheme(request), session)
@@ -258,7 +204,7 @@ class ContextFor:
     def __init__(self, *roles: Role) -> None:
         self.guard = RoleGuard(*roles)
 
-    async def __call__(self, request: Request, session: SessionDep) -> RequestContext:
+    async def __call__(self, request: Request, session: UnitOfWorkDep) -> RequestContext:
         return _context(request, await self.guard(request, session))
 
     def __repr__(self) -> str:
@@ -292,15 +238,3 @@ PupilEditorContext = Annotated[
     RequestContext, Depends(ContextFor(Role.admin, Role.dsl, Role.deputy_dsl))
 ]
 MISContext = Annotated[RequestContext, Depends(ContextFor(Role.mis, Role.admin))]
-
-# The caller, whatever their role, fully authenticated.
-CurrentPrincipal = Annotated[Principal, Depends(require_full_access)]
-
-StaffOrDSL = Annotated[Principal, Depends(RoleGuard(Role.staff, Role.dsl, Role.deputy_dsl))]
-DSLOnly = Annotated[Principal, Depends(RoleGuard(Role.dsl, Role.deputy_dsl))]
-AdminOnly = Annotated[Principal, Depends(RoleGuard(Role.admin))]
-AuditReader = Annotated[Principal, Depends(RoleGuard(Role.dsl, Role.deputy_dsl, Role.admin))]
-PupilEditor = Annotated[Principal, Depends(RoleGuard(Role.admin, Role.dsl, Role.deputy_dsl))]
-MISService = Annotated[Principal, Depends(RoleGuard(Role.mis, Role.admin))]
-# Every role that exists: for routes any authenticated caller may use (405 answers).
-AnyRole = Annotated[Principal, Depends(RoleGuard(*Role))]

@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import select
 
-from api.deps import SessionDep
+from api.deps import UnitOfWorkDep
 from api.main import create_app, keep_start_up_out_of_gc
 from core.errors import Conflict
 from core.settings import DEFAULT_DATABASE_URL, ConfigurationError, Settings
 from db.engine import Database
+from db.unit_of_work import UnitOfWork
 from models import School, new_id
 from services import schools
 from tests.conftest import TEST_SECRET
@@ -42,11 +43,14 @@ def _add_test_routes(app: FastAPI) -> None:
         return body
 
     @app.post("/schools-then-fail")
-    def schools_then_fail(session: SessionDep, fail: bool = False) -> dict[str, str]:
-        school = schools.create_school(session, name="Fictional Primary", urn="900001")
-        if fail:
-            raise Conflict("rolled back on purpose")
-        return {"id": str(school.id)}
+    async def schools_then_fail(uow: UnitOfWorkDep, fail: bool = False) -> dict[str, str]:
+        def work(session: UnitOfWork) -> dict[str, str]:
+            school = schools.create_school(session, name="Fictional Primary", urn="900001")
+            if fail:
+                raise Conflict("rolled back on purpose")
+            return {"id": str(school.id)}
+
+        return await uow.run(work)
 
 
 @pytest.fixture

@@ -10,10 +10,13 @@ whether or not it runs at import time.
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,3 +117,15 @@ def test_modules_stay_small(path: Path) -> None:
     assert lines <= MAX_MODULE_LINES, (
         f"{path.relative_to(ROOT)} has {lines} lines: split it by responsibility"
     )
+
+
+def test_every_handler_is_async(public_app: FastAPI) -> None:
+    """One handler mode: every route is ``async def`` and does its database work in one
+    ``UnitOfWork.run`` (admitted for that hop only). A sync handler would use the unit of
+    work in a worker thread without being admitted."""
+    sync = [
+        f"{sorted(route.methods)} {route.path}"
+        for route in public_app.routes
+        if isinstance(route, APIRoute) and not inspect.iscoroutinefunction(route.endpoint)
+    ]
+    assert sync == []

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 
-from api.deps import DSLOnly, RoleGuard, authenticate, require_full_access
+from api.deps import DSLContext, RoleGuard, authenticate, require_full_access
 from tests.factories import auth, make_school, make_service_account, make_user
 
 # Routes anyone may call without a token, deliberately.
@@ -229,8 +229,8 @@ def test_a_role_guard_authenticates_by_itself_outside_the_protected_routers(
 ) -> None:
     # On the protected routers the guard takes the caller ``require_full_access`` admitted
     # first; on a route without it, the guard must admit no one that it would not.
-    async def dsl_only(principal: DSLOnly) -> dict[str, str]:
-        return {"id": str(principal.id)}
+    async def dsl_only(context: DSLContext) -> dict[str, str]:
+        return {"id": str(context.principal.id)}
 
     app.add_api_route("/test-only/dsl", dsl_only)
     school = make_school(database)
