@@ -167,7 +167,6 @@ def export_pupil_file(
     """The pupil's whole file in ``format``. DSLs and deputy DSLs of the pupil's school;
     records ``pupil.export.<format>`` with the pupil."""
     principal, now, request_id = context.principal, context.now, context.request_id
-    guidance = context.guidance
     require_dsl(principal)
     pupil = pupils.pupil_in_school(session, principal, pupil_id)
     me = people_by_id(session, principal.school_id, [principal.id]).get(principal.id)
@@ -177,11 +176,7 @@ def export_pupil_file(
         generated_at=now,
         generated_by=Person(id=me.id, display_name=me.display_name),
         pupil=PupilPublic.of(pupil),
-        cases=cases.cases_of_pupil(
-            session,
-            RequestContext(principal=principal, now=now, request_id=request_id, guidance=guidance),
-            pupil_id=pupil_id,
-        ),
+        cases=cases.cases_of_pupil(session, context, pupil_id=pupil_id),
         chronology=chronology.whole_chronology(session, principal=principal, pupil_id=pupil_id),
     )
     render = {ExportFormat.json: _json, ExportFormat.csv: _csv, ExportFormat.pdf: _pdf}[format]

@@ -124,7 +124,7 @@ def test_every_handler_is_async(public_app: FastAPI) -> None:
     ``UnitOfWork.run`` (admitted for that hop only). A sync handler would use the unit of
     work in a worker thread without being admitted."""
     sync = [
-        f"{sorted(route.methods)} {route.path}"
+        f"{sorted(route.methods or ())} {route.path}"
         for route in public_app.routes
         if isinstance(route, APIRoute) and not inspect.iscoroutinefunction(route.endpoint)
     ]
