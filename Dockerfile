@@ -6,10 +6,12 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 COPY pyproject.toml README.md alembic.ini ./
-COPY api ./api
+COPY core ./core
+COPY db ./db
 COPY models ./models
-COPY routers ./routers
 COPY services ./services
+COPY routers ./routers
+COPY api ./api
 COPY guidance ./guidance
 RUN pip install --no-cache-dir .
 
