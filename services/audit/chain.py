@@ -49,8 +49,8 @@ def _canonical(values: Mapping[Any, Any]) -> bytes:
     """The bytes an event's hash covers: every hashed field as JSON, keys sorted, no
     spaces, ASCII only (exactly ``json.dumps(fields, sort_keys=True, separators=(",",
     ":"))``, which the first chains were hashed with; the tests hold the two together),
-    written field by field in that order: a third of the time ``json.dumps`` takes, for
-    the ~45 events a page of concerns appends. Timestamps are hashed in UTC: the database
+    written field by field in that order, which is cheaper than ``json.dumps`` for the
+    events a page of concerns appends (bench/README.md). Timestamps are hashed in UTC: the database
     hands them back in UTC, so a caller's "now" in another offset hashes as it reads back."""
     occurred_at = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
     return (

@@ -138,8 +138,8 @@ def _filter_conditions(
     if filters.indicators:
         # The period is repeated on concern_indicator (which copies observed_at) so that
         # "these signs, in this period" is one range scan of its index; written as IN, not
-        # EXISTS, so that SQLite drives the query from that scan (1,000 rows at a million
-        # concerns) instead of testing each of the school's concerns in the period.
+        # EXISTS, so that SQLite drives the query from that (short) scan instead of testing
+        # each of the school's concerns in the period (docs/adr/0039).
         shown = [
             col(ConcernIndicator.school_id) == school,
             col(ConcernIndicator.indicator_id).in_(filters.indicators),
@@ -151,8 +151,8 @@ def _filter_conditions(
         with_signs = select(ConcernIndicator.concern_id)
         if filters.statuses:
             # The status is checked here too, from the triage index by concern and status,
-            # so that only the concerns still in it (~60 of ~1,100 "new" in a year at a
-            # million) have their own row read (migration 07).
+            # so that only the concerns still in it (a few of those with the signs) have
+            # their own row read (migration 07, docs/adr/0039).
             # (An alias of its own: never correlated with the outer query's triage row.)
             triage = aliased(ConcernTriage, name="triage_of_sign")
             with_signs = with_signs.join(

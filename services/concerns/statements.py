@@ -122,7 +122,7 @@ _ABOUT_PUPIL = (
     CONCERN_PUPILS.c.pupil_id == sa.bindparam("pupil_id"),
 )
 # A pupil's concerns observed in a period, and their indicators: by pupil and period, not
-# by a list of ids (200 ids as parameters cost more than the rows they fetch).
+# by a list of ids (a long list of ids as parameters costs more than the rows it fetches).
 PUPIL_OUTLINES = access.ScopedConcerns(
     lambda scope: (
         sa.select(*OUTLINE_COLUMNS)

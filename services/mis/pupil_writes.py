@@ -49,8 +49,8 @@ def _insert_rows(session: Session, table: type[SQLModel], rows: list[dict[str, A
 
 @dataclass
 class _Inserts:
-    """New rows of a batch, inserted together, table by table (``_insert_rows``): building
-    ORM objects costs more than the inserts themselves at 500 records a batch."""
+    """New rows of a batch, inserted together, table by table (``_insert_rows``): for a
+    batch of records, building ORM objects costs more than the inserts themselves."""
 
     pupils: list[dict[str, Any]] = field(default_factory=list)
     mis_records: list[dict[str, Any]] = field(default_factory=list)
