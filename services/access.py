@@ -16,6 +16,9 @@ queries built per request (``concern_scope``) and the prepared statements built 
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them.
 - MIS sync: the MIS service account and admins, never concern content.
+- Administration (users, roles, passwords, MFA resets, service accounts): admins.
+- The audit log (ids and actions, never content): admins and the DSL desk.
+- A profile (``/auth/me``, MFA enrolment): people, not service accounts.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -41,6 +44,8 @@ ASSIGNEES = DSL_DESK
 PUPIL_SEARCHERS = RECORDERS
 PUPIL_EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MIS_SYNC = frozenset({Role.mis, Role.admin})
+ADMINS = frozenset({Role.admin})
+AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 
 _CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
 
@@ -71,6 +76,22 @@ def require_mis_sync(principal: Principal) -> None:
     """403 unless the caller may sync the school's MIS records (the MIS account, admins)."""
     if principal.role not in MIS_SYNC:
         raise _refused()
+
+
+def require_admin(principal: Principal) -> None:
+    """403 unless the caller administers the school's accounts (an admin)."""
+    require_user_role(principal, ADMINS)
+
+
+def require_audit_reader(principal: Principal) -> None:
+    """403 unless the caller may read the school's audit log (admins, the DSL desk)."""
+    require_user_role(principal, AUDIT_READERS)
+
+
+def require_person(principal: Principal) -> None:
+    """403 for a service account where only a person has what is asked for (a profile)."""
+    if principal.kind != "user":
+        raise Forbidden("Service accounts have no user profile.")
 
 
 def may_search_leavers(principal: Principal) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from core import metrics
-from core.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, TooManyRequests
+from core.errors import AuthenticationFailed, Conflict, InvalidInput, TooManyRequests
 from core.passwords import verify_password
 from core.tokens import (
     KeyRing,
@@ -27,7 +27,7 @@ from core.tokens import (
     new_refresh_token,
 )
 from models.user import PRIVILEGED_ROLES, LoginAttempt, RefreshToken, Role, ServiceAccount, User
-from services import audit
+from services import access, audit
 from services.audit import Actor
 from services.context import RequestContext
 from services.principal import Principal
@@ -395,8 +395,7 @@ def logout(session: Session, *, refresh_token: str, now: datetime, request_id: s
 
 def current_user(session: Session, *, principal: Principal) -> User:
     """The principal's own account (people only: service accounts have none)."""
-    if principal.kind != "user":
-        raise Forbidden("Service accounts have no user profile.")
+    access.require_person(principal)
     user = session.get(User, principal.id)
     assert user is not None  # authenticate() has just read it
     return user

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.audit import Actor
+from services.actor import Actor
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 

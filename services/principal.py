@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from models.user import DSL_ROLES, Role
-from services.audit import Actor
+from services.actor import Actor
 
 
 @dataclass(frozen=True)

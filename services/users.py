@@ -12,7 +12,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.passwords import hash_password
 from core.tokens import digest, new_client_id, new_client_secret
 from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
-from services import audit
+from services import access, audit
 from services.auth import revoke_all_refresh_tokens
 from services.context import RequestContext
 from services.pagination import page_by_id
@@ -49,6 +49,7 @@ def create_user(session: Session, context: RequestContext, *, data: UserCreate) 
     """Create a user in the caller's school (admins; the router guards the role). Without
     a password the user cannot sign in until one is set; with one, it is hashed here
     (argon2id: run it off the event loop). Audits ``user.create``."""
+    access.require_admin(context.principal)
     user = create_user_in_school(
         session, school_id=context.principal.school_id, data=data, now=context.now
     )
@@ -84,12 +85,14 @@ def list_users(
 ) -> tuple[list[User], str | None]:
     """A page of the caller's school's users in the order they were created (ids are
     time-ordered), and the cursor of the next page."""
+    access.require_admin(principal)
     query = select(User).where(User.school_id == principal.school_id)
     return page_by_id(session, query, col(User.id), limit=limit, cursor=cursor)
 
 
 def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
     """One user of the caller's school (404 for any other)."""
+    access.require_admin(principal)
     return _user_in_school(session, principal=principal, user_id=user_id)
 
 
@@ -113,6 +116,7 @@ def update_user(
     """Change a user's display name, role or active flag. An admin cannot change their own
     role, and a school never loses its last active admin. A role or active change ends the
     user's tokens at once. Audits ``user.update``."""
+    access.require_admin(context.principal)
     principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     changes = data.model_dump(exclude_unset=True)
@@ -145,6 +149,7 @@ def set_password(
 ) -> None:
     """Set or reset a user's password (policy-checked; hashed with argon2id: run it off
     the event loop). Ends their current tokens. Audits ``user.password_set``."""
+    access.require_admin(context.principal)
     principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     check_password_policy(password)
@@ -159,6 +164,7 @@ def set_password(
 def reset_mfa(session: Session, context: RequestContext, *, user_id: uuid.UUID) -> None:
     """Clear a user's TOTP enrolment (a lost phone). A privileged user must enrol again at
     next sign-in. Ends their current tokens. Audits ``user.mfa_reset``."""
+    access.require_admin(context.principal)
     principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     user.totp_secret = None
@@ -200,6 +206,7 @@ def create_service_account_as(
 ) -> tuple[ServiceAccount, str]:
     """Create a service account in the caller's school (admins; the router guards the
     role). Audits ``service_account.create``."""
+    access.require_admin(context.principal)
     account, secret = create_service_account(
         session, school_id=context.principal.school_id, name=name, now=context.now
     )
@@ -212,6 +219,7 @@ def list_service_accounts(
 ) -> tuple[list[ServiceAccount], str | None]:
     """A page of the caller's school's service accounts (never their secrets), oldest
     first, and the cursor of the next page."""
+    access.require_admin(principal)
     query = select(ServiceAccount).where(ServiceAccount.school_id == principal.school_id)
     return page_by_id(session, query, col(ServiceAccount.id), limit=limit, cursor=cursor)
 
@@ -221,6 +229,7 @@ def set_service_account_active(
 ) -> ServiceAccount:
     """Activate or deactivate a service account; deactivation ends its tokens at once.
     Audits ``service_account.update``."""
+    access.require_admin(context.principal)
     account = session.get(ServiceAccount, account_id)
     if account is None or account.school_id != context.principal.school_id:
         raise NotFound("There is no service account with that id.")

@@ -3,6 +3,7 @@
 ``recording`` appends in the caller's transaction (and locks the chain's head);
 ``reading`` lists and verifies; ``chain`` is what the hashes cover."""
 
+from services.actor import Actor
 from services.audit.chain import event_hash, link
 from services.audit.reading import (
     VERIFY_BATCH_SIZE,
@@ -12,7 +13,6 @@ from services.audit.reading import (
     verify_chain,
 )
 from services.audit.recording import (
-    Actor,
     AuditEntry,
     read_with_head_locked,
     record,

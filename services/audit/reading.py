@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
-from services import pagination
+from services import access, pagination
 from services.audit.chain import HASHED_FIELDS, hash_of
 from services.audit.recording import record
 
@@ -62,6 +62,7 @@ def list_events(
     exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
     any: who looked at the trail of which child) after the page is taken, so it appears
     on the next read, not this one."""
+    access.require_audit_reader(context.principal)
     principal, now, request_id = context.principal, context.now, context.request_id
     query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
     if cursor is not None:
@@ -185,6 +186,7 @@ def verify_chain(
 def check_chain(session: Session, context: RequestContext) -> AuditVerification:
     """Verify the caller's school's chain (see ``verify_chain``) for an audit reader, and
     record that they did (``audit.verify``, outcome ``failure`` when it is broken)."""
+    access.require_audit_reader(context.principal)
     principal, now, request_id = context.principal, context.now, context.request_id
     result = verify_chain(session, school_id=principal.school_id)
     record(

@@ -19,6 +19,7 @@ from db.batch import Batch, rows_together, sent_together
 from db.prepared import Prepared
 from db.unit_of_work import UnitOfWork
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
+from services.actor import Actor
 from services.audit.chain import link
 
 if TYPE_CHECKING:
@@ -46,16 +47,6 @@ _MOVE_HEAD = Prepared(
     .where(_HEAD_TABLE.c.school_id == sa.bindparam("head_school_id"))
     .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash"))
 )
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, as the audit log records them: ids and role only."""
-
-    type: str  # "user", "service" or "system"
-    id: uuid.UUID | None
-    role: str | None
-    school_id: uuid.UUID
 
 
 def start_chain(session: Session, *, school_id: uuid.UUID) -> None:
