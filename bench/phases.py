@@ -41,21 +41,21 @@ WARM_UP = 30
 
 class Timings:
     def __init__(self) -> None:
-        self.trip_started = 0.0
-        self.trip_ended = 0.0
+        self.work_started = 0.0
+        self.work_ended = 0.0
         self.before: list[float] = []
-        self.trip: list[float] = []
+        self.work: list[float] = []
         self.after: list[float] = []
         # CPU seconds of the whole process (event loop and worker threads) per request.
         self.cpu_per_request = 0.0
 
     def wrap(self, run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any) -> Any:
-            self.trip_started = time.perf_counter()
+            self.work_started = time.perf_counter()
             try:
                 return await run(*args)
             finally:
-                self.trip_ended = time.perf_counter()
+                self.work_ended = time.perf_counter()
 
         return timed
 
@@ -135,9 +135,9 @@ async def _measure(app: Any, school: fixtures.BenchSchool, endpoint: str, count:
             if status not in (200, 201):
                 raise RuntimeError(f"{endpoint} answered {status}")
             if n >= WARM_UP:
-                timings.before.append(timings.trip_started - started)
-                timings.trip.append(timings.trip_ended - timings.trip_started)
-                timings.after.append(ended - timings.trip_ended)
+                timings.before.append(timings.work_started - started)
+                timings.work.append(timings.work_ended - timings.work_started)
+                timings.after.append(ended - timings.work_ended)
         timings.cpu_per_request = (time.process_time() - cpu_started) / count
     finally:
         UnitOfWork.run = _RUN  # type: ignore[method-assign]
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print("CPU: the process's CPU time per request, all threads, mean")
     print(f"{'endpoint':<10}{'before':>9}{'unit of work':>14}{'after':>9}{'total':>9}{'CPU':>9}")
     for endpoint, t in results:
-        parts = [statistics.median(x) * 1000 for x in (t.before, t.trip, t.after)]
+        parts = [statistics.median(x) * 1000 for x in (t.before, t.work, t.after)]
         print(
             f"{endpoint:<10}{parts[0]:>9.3f}{parts[1]:>14.3f}{parts[2]:>9.3f}{sum(parts):>9.3f}"
             f"{t.cpu_per_request * 1000:>9.3f}"

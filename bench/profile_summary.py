@@ -17,17 +17,17 @@ from pathlib import Path
 
 # (label, pattern on a frame "function (file:line)"): first match per frame wins.
 LAYERS: tuple[tuple[str, str], ...] = (
-    ("audit.record (hash chain append)", r"^record \(services/audit\.py"),
-    ("audit hash (canonical JSON + sha256)", r"^_hash_of \(services/audit\.py"),
+    ("audit.record_many (hash chain append)", r"^record_many \(services/audit/recording\.py"),
+    ("audit hash (canonical JSON + sha256)", r"^hash_of \(services/audit/chain\.py"),
     ("commit (finish)", r"^finish \(db/unit_of_work\.py"),
     ("authenticate (token, on the event loop)", r"^authenticate \(api/deps\.py"),
-    ("  decode_access_token (python-jose)", r"^decode_access_token \(api/security\.py"),
+    ("  decode_access_token (python-jose)", r"^decode_access_token \(core/tokens\.py"),
     ("account re-read (first statement of the transaction)", r"^_check \(services/identity\.py"),
-    ("one worker trip (service + commit)", r"^_run_and_finish \(db/unit_of_work\.py"),
-    ("service: create_concern", r"^create_concern \(services/concerns\.py"),
-    ("service: list_concerns", r"^list_concerns \(services/concerns\.py"),
-    ("service: get_concern", r"^get_concern \(services/concerns\.py"),
-    ("  _render (4 queries + shaping)", r"^_render \(services/concerns\.py"),
+    ("the unit of work (service + commit)", r"^(run|_run_and_finish) \(db/unit_of_work\.py"),
+    ("service: create_concern", r"^create_concern \(services/concerns/commands\.py"),
+    ("service: list_concerns", r"^list_concerns \(services/concerns/listing\.py"),
+    ("service: get_concern", r"^get_concern \(services/concerns/reading\.py"),
+    ("  shape_rows (4 queries + shaping)", r"^shape_rows \(services/concerns/shaping\.py"),
     ("session.flush (unit of work)", r"^flush \(.*sqlalchemy/orm/session\.py"),
     (
         "session.execute/exec (SQLAlchemy)",
