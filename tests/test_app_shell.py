@@ -21,7 +21,7 @@ from core.settings import DEFAULT_DATABASE_URL, ConfigurationError, Settings
 from db.engine import Database
 from models import School, new_id
 from services import schools
-from tests.conftest import TEST_SECRET
+from tests.factories import TEST_SECRET
 
 PROBLEM = "application/problem+json"
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from core.settings import get_settings
 from db.engine import Database
 from models import School
 from models.audit import AuditEvent
@@ -101,11 +100,6 @@ def _delete(database: Database, school: School, seq: int) -> None:
         connection.execute(
             sa.delete(table).where(table.c.school_id == school.id, table.c.seq == seq)
         )
-
-
-@pytest.fixture
-def school(database: Database) -> School:
-    return make_school(database)
 
 
 @pytest.fixture
@@ -614,15 +608,6 @@ def test_api_verify_reports_the_edited_seq(
     # The failed check is itself on the record.
     events = client.get(AUDIT, headers=dsl_headers, params={"action": "audit.verify"}).json()
     assert [e["outcome"] for e in events["items"]] == ["failure", "success"]
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Database):
-    monkeypatch.setenv("CONCERNLOG_DATABASE_URL", migrated_url)
-    monkeypatch.setenv("CONCERNLOG_ENV", "test")
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 def test_cli_verify_exit_codes(cli_env: Database, school: School) -> None:

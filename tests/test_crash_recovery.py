@@ -24,9 +24,8 @@ from models import Concern
 from models.base import utcnow
 from models.concern import IdempotencyKey
 from services import audit
-from tests.factories import auth, make_school, make_user
+from tests.factories import auth, make_pupil, make_school, make_user
 from tests.server import running_server
-from tests.test_pupils import make_pupil
 
 CLIENT_THREADS = 4
 ACKS_BEFORE_KILL = 24

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from api import metrics as http_metrics
 from api.main import create_app
 from core import metrics
 from core.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.factories import TEST_SECRET
 
 METRICS_TOKEN = "fictional-metrics-token-0123456789"
 
@@ -190,5 +191,6 @@ def test_refusal_rules(
 ) -> None:
     settings = Settings(env=env, metrics_token=token, secret_key=TEST_SECRET)
     assert (
-        metrics.metrics_refusal(settings, authorization=authorization, client_host=host) == refusal
+        http_metrics.metrics_refusal(settings, authorization=authorization, client_host=host)
+        == refusal
     )
