@@ -126,10 +126,17 @@ def _empty_all_tables(database: Database) -> None:
             connection.execute(table.delete())
 
 
+# Warm connections a worker keeps between tests. A concurrency test opens dozens; kept
+# idle in every worker, they would use up the one PostgreSQL server's connection limit.
+IDLE_CONNECTIONS_KEPT = 4
+
+
 @pytest.fixture
 def database(shared_database: Database) -> Iterator[Database]:
     yield shared_database
     _empty_all_tables(shared_database)
+    if shared_database.engine.pool.checkedin() > IDLE_CONNECTIONS_KEPT:  # type: ignore[attr-defined]
+        shared_database.engine.dispose()
 
 
 @pytest.fixture

@@ -292,6 +292,7 @@ def test_a_row_appended_behind_the_heads_back_is_detected(
     assert (result.ok, result.first_bad_seq) == (False, 4)
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_concurrent_appends_make_one_gapless_chain(database: Database, school: School) -> None:
     threads = 50
     barrier = threading.Barrier(threads)
@@ -321,6 +322,7 @@ def test_concurrent_appends_make_one_gapless_chain(database: Database, school: S
     assert (result.ok, result.events_checked) == (True, threads)
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_verifying_while_others_append_sees_an_intact_chain(
     database: Database, school: School
 ) -> None:

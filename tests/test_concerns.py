@@ -710,6 +710,7 @@ def _post_all(app: FastAPI, requests: list[tuple[dict, dict]]) -> list[tuple[int
         return list(pool.map(post, requests))
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_concurrent_duplicates_make_one_concern_and_identical_answers(
     app: FastAPI, world: World, clock: FrozenClock, database: Database
 ) -> None:
@@ -723,6 +724,7 @@ def test_concurrent_duplicates_make_one_concern_and_identical_answers(
         assert audit.verify_chain(session, school_id=world.school.id).ok
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_concurrent_distinct_creates_all_land(
     app: FastAPI, world: World, clock: FrozenClock, database: Database
 ) -> None:
@@ -738,6 +740,7 @@ def test_concurrent_distinct_creates_all_land(
     assert verification.ok and verification.events_checked == 100
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_one_trip_and_ordinary_requests_share_one_event_loop_without_racing(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock, database: Database
 ) -> None:

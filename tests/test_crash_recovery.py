@@ -27,6 +27,10 @@ from services import audit
 from tests.factories import auth, make_pupil, make_school, make_user
 from tests.server import running_server
 
+# A server process's pool and the clients' threads: not at the same time as another worker's
+# many connections (one PostgreSQL server for every worker).
+pytestmark = pytest.mark.xdist_group("many_connections")
+
 CLIENT_THREADS = 4
 ACKS_BEFORE_KILL = 24
 MAX_KEYS = 200
