@@ -44,7 +44,9 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        # Generous: on a loaded machine (parallel test workers on few cores) importing the
+        # app alone can take many seconds. Only a server that never answers fails here.
         env = os.environ | {
             "CONCERNLOG_DATABASE_URL": self.database_url,
             "CONCERNLOG_ENV": "test",
