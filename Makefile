@@ -26,8 +26,10 @@ run: install
 		$(BIN)/concernlog seed-demo --if-empty --api-url http://$(HOST):$(PORT); fi
 	$(BIN)/concernlog serve --host $(HOST) --port $(PORT)
 
+# In parallel (pytest-xdist): each worker has its own SQLite files and PostgreSQL databases.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # ruff, ruff format, mypy (strict on the application), the floors' import directions and
 # module sizes (tests/test_architecture.py), and the Dockerfile.

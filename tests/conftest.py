@@ -3,6 +3,14 @@
 SQLite always; PostgreSQL when ``CONCERNLOG_TEST_DATABASE_URL`` is set. Each backend gets a
 fresh database built by ``alembic upgrade head`` (never ``create_all``); after each test
 every table is emptied, so tests are isolated even when they commit from many threads.
+
+Under pytest-xdist every worker is its own process with its own session fixtures: its own
+SQLite files (under the worker's own temporary directory) and its own PostgreSQL databases
+(named after the worker, with a random suffix), so workers never share a table.
+
+Every fixture shared by more than one test module lives here; helper modules
+(``tests/factories.py``, ``tests/desk.py``, ``tests/server.py``, ``tests/permissions.py``)
+hold plain functions, classes and tables, never fixtures.
 """
 
 from __future__ import annotations
@@ -21,11 +29,16 @@ from sqlalchemy.engine import make_url
 import models
 from api.cli import run_migrations
 from api.main import create_app
-from core.settings import Settings
+from core.clock import FrozenClock, utcnow
+from core.settings import Settings, get_settings
 from db.engine import Database, normalise_url
+from models import School
+from tests.desk import Desk, World
+from tests.factories import TEST_SECRET, make_school
 
 PG_ENV = "CONCERNLOG_TEST_DATABASE_URL"
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# "gw0", "gw1"... under pytest-xdist; "main" when the suite runs in one process.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def backends() -> list[str]:
@@ -77,7 +90,7 @@ def empty_database_url(
             path = tmp_path_factory.mktemp("db") / f"{uuid.uuid4().hex[:8]}.db"
             return f"sqlite:///{path}"
         assert postgres is not None, "PostgreSQL was asked for but is not configured"
-        url = postgres.create("concernlog_test")
+        url = postgres.create(f"concernlog_test_{WORKER}")
         made.append(url)
         return url
 
@@ -112,10 +125,17 @@ def _empty_all_tables(database: Database) -> None:
             connection.execute(table.delete())
 
 
+# Warm connections a worker keeps between tests. A concurrency test opens dozens; kept
+# idle in every worker, they would use up the one PostgreSQL server's connection limit.
+IDLE_CONNECTIONS_KEPT = 4
+
+
 @pytest.fixture
 def database(shared_database: Database) -> Iterator[Database]:
     yield shared_database
     _empty_all_tables(shared_database)
+    if shared_database.engine.pool.checkedin() > IDLE_CONNECTIONS_KEPT:  # type: ignore[attr-defined]
+        shared_database.engine.dispose()
 
 
 @pytest.fixture
@@ -148,3 +168,39 @@ def public_app(tmp_path: Path) -> FastAPI:
 def public_client(public_app: FastAPI) -> Iterator[TestClient]:
     with TestClient(public_app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+# --- the fictional world ------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> FrozenClock:
+    """The app's clock, frozen at a whole second (tokens carry whole seconds) until moved."""
+    frozen = FrozenClock(utcnow().replace(microsecond=0))
+    app.state.clock = frozen
+    return frozen
+
+
+@pytest.fixture
+def school(database: Database) -> School:
+    return make_school(database, name="Fictional Academy")
+
+
+@pytest.fixture
+def world(app: FastAPI, database: Database, clock: FrozenClock) -> World:
+    return World(app, database, clock)
+
+
+@pytest.fixture
+def desk(client: TestClient, world: World) -> Desk:
+    return Desk(client, world)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Database):
+    """The ``concernlog`` CLI pointed at the test database (``CONCERNLOG_ENV=test``)."""
+    monkeypatch.setenv("CONCERNLOG_DATABASE_URL", migrated_url)
+    monkeypatch.setenv("CONCERNLOG_ENV", "test")
+    get_settings.cache_clear()
+    yield database
+    get_settings.cache_clear()

@@ -1,7 +1,9 @@
-"""Helpers for the DSL desk's tests (triage, cases, chronology, reports, export).
+"""The fictional world of the concern tests, and the DSL desk's helpers (triage, cases,
+chronology, reports, export).
 
-Builds on ``tests.test_concerns``'s fictional world: two schools, their staff, DSLs and
-pupils. Every name and every text here is invented.
+``World``: two schools, their staff, DSLs and pupils; ``Desk``: a client in that world and
+short ways to do what a DSL does. The ``world`` and ``desk`` fixtures that build them live
+in ``tests/conftest.py``. Every name and every text here is invented.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
@@ -18,8 +19,16 @@ from sqlmodel import col, select
 from core.clock import FrozenClock, utcnow
 from db.engine import Database
 from models import AuditEvent
-from tests.factories import TestUser, auth
-from tests.test_concerns import World, concern_body
+from models.pupil import Pupil
+from models.user import Role
+from tests.factories import (
+    TestUser,
+    auth,
+    make_pupil,
+    make_school,
+    make_service_account,
+    make_user,
+)
 
 API = "/api/v1"
 CONCERNS = f"{API}/concerns"
@@ -28,6 +37,60 @@ CASES = f"{API}/cases"
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+class World:
+    """Two fictional schools, their people and pupils, and ready-made request headers."""
+
+    def __init__(self, app: FastAPI, database: Database, clock: FrozenClock) -> None:
+        self.app = app
+        self.clock = clock
+        self.school = make_school(database, name="Fictional Academy")
+        self.other_school = make_school(database, name="Imaginary High School")
+        self.staff_a = make_user(database, self.school, Role.staff, display_name="Sam Teacher")
+        self.staff_b = make_user(database, self.school, Role.staff, display_name="Alex Tutor")
+        self.dsl = make_user(database, self.school, Role.dsl, display_name="Jo Lead")
+        self.deputy = make_user(database, self.school, Role.deputy_dsl)
+        self.admin = make_user(database, self.school, Role.admin)
+        self.other_dsl = make_user(database, self.other_school, Role.dsl)
+        self.other_staff = make_user(database, self.other_school, Role.staff)
+        self.mis = make_service_account(database, self.school)
+        self.zoe = make_pupil(database, self.school, "Zoë", "Fictional")
+        self.zack = make_pupil(database, self.school, "Zack", "Madeup")
+        self.elsewhere = make_pupil(database, self.other_school, "Zoe", "Elsewhere")
+
+    def headers(self, who: TestUser | Any) -> dict[str, str]:
+        """A fresh token, issued at the app's (frozen) time."""
+        return auth(self.app, who, now=self.clock.now())
+
+
+def concern_body(
+    clock: FrozenClock, pupils: list[Pupil] | list[uuid.UUID], **overrides: Any
+) -> dict[str, Any]:
+    ids = [str(p.id) if isinstance(p, Pupil) else str(p) for p in pupils]
+    return {
+        "pupil_ids": ids,
+        "guidance_key": "cse",
+        "indicators": ["secretive", "unexplained-money-or-items"],
+        "description": "Had a new phone and said a friend gave it; would not say who.",
+        "observed_at": iso(clock.now() - timedelta(hours=1)),
+        "location": "Bus stop outside school",
+        "immediate_danger": False,
+        "police_contacted": False,
+    } | overrides
+
+
+def create(
+    client: TestClient, world: World, who: TestUser, clock: FrozenClock, **overrides: Any
+) -> dict[str, Any]:
+    """POST a concern as ``who`` and answer its body (201 asserted)."""
+    pupils = overrides.pop("pupils", [world.zoe])
+    response = client.post(
+        CONCERNS, json=concern_body(clock, pupils, **overrides), headers=world.headers(who)
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 class Desk:
@@ -121,18 +184,6 @@ class Desk:
             etag = self.change_case(case["id"], "actions", action, etag=etag).headers["etag"]
             decision = {"decision": "D.", "reason": "Fictional."}
             etag = self.change_case(case["id"], "decisions", decision, etag=etag).headers["etag"]
-
-
-@pytest.fixture
-def world(app: FastAPI, database: Database) -> World:
-    clock = FrozenClock(utcnow().replace(microsecond=0))
-    app.state.clock = clock
-    return World(app, database, clock)
-
-
-@pytest.fixture
-def desk(client: TestClient, world: World) -> Desk:
-    return Desk(client, world)
 
 
 def events(database: Database, action: str | None = None) -> list[AuditEvent]:

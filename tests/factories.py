@@ -5,10 +5,11 @@ Every name here is invented. Never put a real child's or staff member's details 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pyotp
 from fastapi import FastAPI
@@ -18,11 +19,21 @@ from core.passwords import hash_password
 from core.tokens import KeyRing, create_access_token
 from db.engine import Database
 from models import School, User
+from models.pupil import Pupil
 from models.user import PRIVILEGED_ROLES, Role, ServiceAccount
 from services import audit
 
 _counter = itertools.count(1)
 DEFAULT_PASSWORD = "correct-horse-battery-staple-42"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    """One argon2id hash per password per test process: a test's users share their
+    password's hash (each checks as it would with a hash of its own), and building a
+    fictional school stops costing a hash for every member of staff."""
+    return hash_password(password)
 
 
 def make_school(database: Database, *, name: str | None = None, urn: str | None = None) -> School:
@@ -75,13 +86,40 @@ def make_user(
         display_name=display_name or f"Test {role.value.replace('_', ' ').title()} {n}",
         role=role.value,
         active=active,
-        password_hash=hash_password(password) if password else None,
+        password_hash=_password_hash(password) if password else None,
         totp_secret=secret,
         mfa_enrolled=enrolled,
     )
     with database.transaction() as session:
         session.add(user)
     return TestUser(user=user, password=password, totp_secret=secret)
+
+
+def make_pupil(
+    database: Database,
+    school: School,
+    given_name: str,
+    family_name: str,
+    *,
+    preferred_name: str | None = None,
+    status: str = "active",
+    year_group: str | None = "Year 7",
+    registration_group: str | None = "7F",
+) -> Pupil:
+    pupil = Pupil(
+        school_id=school.id,
+        given_name=given_name,
+        family_name=family_name,
+        preferred_name=preferred_name,
+        date_of_birth=date(2014, 3, 9),
+        year_group=year_group,
+        registration_group=registration_group,
+        status=status,
+        left_on=date(2026, 7, 20) if status == "left" else None,
+    )
+    with database.transaction() as session:
+        session.add(pupil)
+    return pupil
 
 
 def make_service_account(database: Database, school: School) -> ServiceAccount:

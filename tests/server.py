@@ -1,4 +1,8 @@
-"""Run the real server (``concernlog serve``) as a subprocess on a loopback port."""
+"""Run the real server (``concernlog serve``) as a subprocess on a loopback port.
+
+Each server gets a free port of its own and the caller's database and log file, so servers
+started by parallel test workers (pytest-xdist) never meet.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_SECRET
+from tests.factories import TEST_SECRET
 
 CONCERNLOG = str(Path(sys.executable).parent / "concernlog")
+
+
+class PortTaken(RuntimeError):
+    """Another process bound the port between ``free_port`` and the server's own bind."""
 
 
 def free_port() -> int:
@@ -36,7 +44,9 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        # Generous: on a loaded machine (parallel test workers on few cores) importing the
+        # app alone can take many seconds. Only a server that never answers fails here.
         env = os.environ | {
             "CONCERNLOG_DATABASE_URL": self.database_url,
             "CONCERNLOG_ENV": "test",
@@ -44,6 +54,7 @@ class ServerProcess:
             "CONCERNLOG_LOG_LEVEL": "INFO",
         }
         log = self.log_path.open("ab")
+        logged_before = log.tell()
         self.process = subprocess.Popen(
             [CONCERNLOG, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
@@ -53,7 +64,10 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early: {self.log_path.read_text()[-2000:]}")
+                output = self.log_path.read_bytes()[logged_before:].decode(errors="replace")
+                if "address already in use" in output:
+                    raise PortTaken(output[-2000:])
+                raise RuntimeError(f"server exited early: {output[-2000:]}")
             try:
                 if httpx.get(self.base_url + "/healthz", timeout=0.5).status_code == 200:
                     return
@@ -77,8 +91,16 @@ class ServerProcess:
 
 @contextmanager
 def running_server(database_url: str, log_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url, free_port(), log_path)
-    server.start()
+    # A port found free can be taken before the server binds it (by another worker's
+    # server or any outgoing connection): then try another, a few times.
+    for attempt in range(3):
+        server = ServerProcess(database_url, free_port(), log_path)
+        try:
+            server.start()
+            break
+        except PortTaken:
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:

@@ -21,12 +21,7 @@ from core.clock import FrozenClock
 from db.engine import Database
 from models import AuditEvent, Concern, User
 from models.user import Role
-from tests import test_concerns
-from tests.test_concerns import CONCERNS, World, concern_body, create
-
-# The fictional world of the concern tests, on a frozen clock.
-clock = test_concerns.clock
-world = test_concerns.world
+from tests.desk import CONCERNS, World, concern_body, create
 
 
 def _deactivate(database: Database, user_id: Any) -> None:

@@ -22,7 +22,7 @@ from db.engine import Database
 from db.unit_of_work import UnitOfWork
 from models import School, new_id
 from services import schools
-from tests.conftest import TEST_SECRET
+from tests.factories import TEST_SECRET
 
 PROBLEM = "application/problem+json"
 

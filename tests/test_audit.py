@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli_app
 from core.clock import utcnow
-from core.settings import get_settings
 from db.engine import Database
 from models import School
 from models.audit import AuditEvent, AuditVerification
@@ -103,11 +102,6 @@ def _delete(database: Database, school: School, seq: int) -> None:
         connection.execute(
             sa.delete(table).where(table.c.school_id == school.id, table.c.seq == seq)
         )
-
-
-@pytest.fixture
-def school(database: Database) -> School:
-    return make_school(database)
 
 
 @pytest.fixture
@@ -300,6 +294,7 @@ def test_a_row_appended_behind_the_heads_back_is_detected(
     assert (result.ok, result.first_bad_seq) == (False, 4)
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_concurrent_appends_make_one_gapless_chain(database: Database, school: School) -> None:
     threads = 50
     barrier = threading.Barrier(threads)
@@ -329,6 +324,7 @@ def test_concurrent_appends_make_one_gapless_chain(database: Database, school: S
     assert (result.ok, result.events_checked) == (True, threads)
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_verifying_while_others_append_sees_an_intact_chain(
     database: Database, school: School
 ) -> None:
@@ -620,15 +616,6 @@ def test_api_verify_reports_the_edited_seq(
     # The failed check is itself on the record.
     events = client.get(AUDIT, headers=dsl_headers, params={"action": "audit.verify"}).json()
     assert [e["outcome"] for e in events["items"]] == ["failure", "success"]
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Database):
-    monkeypatch.setenv("CONCERNLOG_DATABASE_URL", migrated_url)
-    monkeypatch.setenv("CONCERNLOG_ENV", "test")
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 def test_cli_verify_exit_codes(cli_env: Database, school: School) -> None:

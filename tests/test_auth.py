@@ -19,16 +19,15 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from api.main import create_app
-from core.clock import FrozenClock, utcnow
+from core.clock import utcnow
 from core.passwords import hash_password
 from core.settings import Settings
 from core.tokens import KeyRing, decode_access_token
-from db.engine import Database
 from models import AuditEvent, User
 from models.user import RefreshToken
-from tests.conftest import TEST_SECRET
 from tests.factories import (
     DEFAULT_PASSWORD,
+    TEST_SECRET,
     auth,
     make_school,
     make_service_account,
@@ -50,18 +49,6 @@ def login(client: TestClient, email: str, password: str, totp: str | None = None
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> FrozenClock:
-    frozen = FrozenClock(utcnow())
-    app.state.clock = frozen
-    return frozen
-
-
-@pytest.fixture
-def school(database: Database):
-    return make_school(database)
 
 
 # --- bad tokens ----------------------------------------------------------------------------

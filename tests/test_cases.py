@@ -20,14 +20,8 @@ from sqlmodel import func, select
 from db.engine import Database
 from models.case import Case, CaseAction, CaseDecision, CaseEvent
 from models.user import Role
-from tests import desk as desk_fixtures
 from tests.desk import CASES, Desk, events, iso
-from tests.factories import make_user
-from tests.test_pupils import make_pupil
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
+from tests.factories import make_pupil, make_user
 
 ACTION = {"type": "discussion", "description": "Talked with the form tutor."}
 

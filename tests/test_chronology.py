@@ -16,12 +16,7 @@ from sqlalchemy import event
 
 from db.engine import Database
 from services.chronology import entries as chronology_entries
-from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
 
 
 def _chronology(desk: Desk, pupil: Any, **params: Any) -> Any:

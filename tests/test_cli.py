@@ -16,15 +16,6 @@ from models import School
 runner = CliRunner()
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Database):
-    monkeypatch.setenv("CONCERNLOG_DATABASE_URL", migrated_url)
-    monkeypatch.setenv("CONCERNLOG_ENV", "test")
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
-
-
 def test_create_school_prints_only_the_id(cli_env: Database) -> None:
     result = runner.invoke(app, ["create-school", "--name", "Fictional Academy", "--urn", "100001"])
     assert result.exit_code == 0, result.output

@@ -20,13 +20,8 @@ from models.triage import TriageStatus
 from models.user import Role
 from services import concerns
 from services.principal import Principal
-from tests import desk as desk_fixtures
 from tests.desk import CONCERNS, Desk, iso
-from tests.test_pupils import make_pupil
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
+from tests.factories import make_pupil
 
 
 class Data:

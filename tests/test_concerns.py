@@ -20,18 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, text
 from sqlmodel import col, select
 
-from core.clock import FrozenClock, utcnow
+from core.clock import FrozenClock
 from db.engine import Database
 from models import AuditEvent, Concern
 from models.concern import IdempotencyKey
-from models.pupil import Pupil
-from models.user import Role
 from services import audit
-from tests import factories
-from tests.factories import auth, make_school, make_service_account, make_user
-from tests.test_pupils import make_pupil
+from tests.desk import CONCERNS, World, concern_body, create
+from tests.factories import make_pupil
 
-CONCERNS = "/api/v1/concerns"
 CSE_INDICATORS = [
     "frightened-of-people-places-or-situations",
     "secretive",
@@ -51,71 +47,6 @@ CSE_INDICATORS = [
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> FrozenClock:
-    frozen = FrozenClock(utcnow())
-    app.state.clock = frozen
-    return frozen
-
-
-class World:
-    """Two fictional schools, their people and pupils, and ready-made request headers."""
-
-    def __init__(self, app: FastAPI, database: Database, clock: FrozenClock) -> None:
-        self.app = app
-        self.clock = clock
-        self.school = make_school(database, name="Fictional Academy")
-        self.other_school = make_school(database, name="Imaginary High School")
-        self.staff_a = make_user(database, self.school, Role.staff, display_name="Sam Teacher")
-        self.staff_b = make_user(database, self.school, Role.staff, display_name="Alex Tutor")
-        self.dsl = make_user(database, self.school, Role.dsl, display_name="Jo Lead")
-        self.deputy = make_user(database, self.school, Role.deputy_dsl)
-        self.admin = make_user(database, self.school, Role.admin)
-        self.other_dsl = make_user(database, self.other_school, Role.dsl)
-        self.other_staff = make_user(database, self.other_school, Role.staff)
-        self.mis = make_service_account(database, self.school)
-        self.zoe = make_pupil(database, self.school, "Zoë", "Fictional")
-        self.zack = make_pupil(database, self.school, "Zack", "Madeup")
-        self.elsewhere = make_pupil(database, self.other_school, "Zoe", "Elsewhere")
-
-    def headers(self, who: factories.TestUser | Any) -> dict[str, str]:
-        """A fresh token, issued at the app's (frozen) time."""
-        return auth(self.app, who, now=self.clock.now())
-
-
-@pytest.fixture
-def world(app: FastAPI, database: Database, clock: FrozenClock) -> World:
-    return World(app, database, clock)
-
-
-def concern_body(
-    clock: FrozenClock, pupils: list[Pupil] | list[uuid.UUID], **overrides: Any
-) -> dict[str, Any]:
-    ids = [str(p.id) if isinstance(p, Pupil) else str(p) for p in pupils]
-    return {
-        "pupil_ids": ids,
-        "guidance_key": "cse",
-        "indicators": ["secretive", "unexplained-money-or-items"],
-        "description": "Had a new phone and said a friend gave it; would not say who.",
-        "observed_at": _iso(clock.now() - timedelta(hours=1)),
-        "location": "Bus stop outside school",
-        "immediate_danger": False,
-        "police_contacted": False,
-    } | overrides
-
-
-def create(
-    client: TestClient, world: World, who: factories.TestUser, clock: FrozenClock, **overrides: Any
-) -> dict[str, Any]:
-    pupils = overrides.pop("pupils", [world.zoe])
-    response = client.post(
-        CONCERNS, json=concern_body(clock, pupils, **overrides), headers=world.headers(who)
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _events(database: Database, action: str | None = None) -> list[AuditEvent]:
@@ -779,6 +710,7 @@ def _post_all(app: FastAPI, requests: list[tuple[dict, dict]]) -> list[tuple[int
         return list(pool.map(post, requests))
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_concurrent_duplicates_make_one_concern_and_identical_answers(
     app: FastAPI, world: World, clock: FrozenClock, database: Database
 ) -> None:
@@ -792,6 +724,7 @@ def test_concurrent_duplicates_make_one_concern_and_identical_answers(
         assert audit.verify_chain(session, school_id=world.school.id).ok
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_concurrent_distinct_creates_all_land(
     app: FastAPI, world: World, clock: FrozenClock, database: Database
 ) -> None:
@@ -807,6 +740,7 @@ def test_concurrent_distinct_creates_all_land(
     assert verification.ok and verification.events_checked == 100
 
 
+@pytest.mark.xdist_group("many_connections")
 def test_one_trip_and_ordinary_requests_share_one_event_loop_without_racing(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock, database: Database
 ) -> None:

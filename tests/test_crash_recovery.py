@@ -24,9 +24,12 @@ from db.engine import Database
 from models import Concern
 from models.concern import IdempotencyKey
 from services import audit
-from tests.factories import auth, make_school, make_user
+from tests.factories import auth, make_pupil, make_school, make_user
 from tests.server import running_server
-from tests.test_pupils import make_pupil
+
+# A server process's pool and the clients' threads: not at the same time as another worker's
+# many connections (one PostgreSQL server for every worker).
+pytestmark = pytest.mark.xdist_group("many_connections")
 
 CLIENT_THREADS = 4
 ACKS_BEFORE_KILL = 24

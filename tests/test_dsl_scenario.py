@@ -13,13 +13,8 @@ from typing import Any
 
 from db.engine import Database
 from models.user import Role
-from tests import desk as desk_fixtures
 from tests.desk import API, CASES, Desk, events, iso
 from tests.factories import make_user
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday
 

@@ -18,12 +18,7 @@ from pypdf import PdfReader
 
 from db.engine import Database
 from services import export_pdf
-from tests import desk as desk_fixtures
 from tests.desk import API, CONCERNS, Desk, events, iso
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
 
 
 def _export(desk: Desk, fmt: str, pupil: Any = None, who: Any = None) -> Any:

@@ -18,12 +18,8 @@ from models.case import Case, CaseAction, CaseDecision, CaseEvent
 from models.concern import Addendum, Concern
 from models.mis import MISPupilRecord
 from models.triage import TriageEvent
-from tests import desk as desk_fixtures
-from tests.desk import CASES, CONCERNS, Desk, iso
+from tests.desk import CASES, CONCERNS, Desk, concern_body, iso
 from tests.factories import auth, make_school, make_service_account
-
-desk = desk_fixtures.desk
-world = desk_fixtures.world
 
 # Whitespace only (str.strip's set, so a no-break space counts), and text with a NUL.
 BLANK = ["", " ", " \t\n\r ", "\u00a0\u2003"]
@@ -96,8 +92,6 @@ def test_triage_reason_must_not_be_blank_or_unstorable(desk: Desk, database: Dat
 def test_concern_and_addendum_text_must_not_be_blank_or_unstorable(
     desk: Desk, database: Database
 ) -> None:
-    from tests.test_concerns import concern_body
-
     concern = desk.concern()
     before = _row_counts(database)
     staff = desk.headers(desk.world.staff_a)

@@ -15,7 +15,7 @@ from api import metrics as http_metrics
 from api.main import create_app
 from core import metrics
 from core.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.factories import TEST_SECRET
 
 METRICS_TOKEN = "fictional-metrics-token-0123456789"
 

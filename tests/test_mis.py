@@ -20,7 +20,6 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from core.settings import get_settings
 from db.engine import Database
 from models import AuditEvent, School
 from models.mis import MISRecord, SyncRun
@@ -37,11 +36,6 @@ MIS = "/api/v1/mis"
 FIXTURES = Path(__file__).parent / "fixtures" / "mis"
 # Each has a letter beyond "f", so no id or hash in an audit row can contain one by chance.
 WONDE_NAMES = ("Zoë", "Zo", "Fictional", "Kai", "Madeup", "Ivy", "Imaginary")
-
-
-@pytest.fixture
-def school(database: Database) -> School:
-    return make_school(database, name="Fictional Academy")
 
 
 @pytest.fixture
@@ -726,15 +720,6 @@ def test_the_run_counts_add_up(
 # --- command line ----------------------------------------------------------------------------
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Database):
-    monkeypatch.setenv("CONCERNLOG_DATABASE_URL", migrated_url)
-    monkeypatch.setenv("CONCERNLOG_ENV", "test")
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 def _counts(output: str) -> dict[str, int]:

@@ -42,7 +42,7 @@ from api.deps import RoleGuard
 from db.engine import Database
 from models.user import Role
 from tests.factories import make_school, make_service_account, make_user, token_for
-from tests.test_permissions import PERMISSIONS, PUBLIC
+from tests.permissions import PERMISSIONS, PUBLIC
 
 ANONYMOUS = "anonymous"
 # The callers of issue #8: a DSL (a deputy DSL has exactly a DSL's rights, so one stands for

@@ -23,12 +23,7 @@ from psycopg.pq import Trace
 from sqlalchemy import event
 
 from db.engine import Database
-from tests import desk as desk_fixtures
-from tests.desk import API, CONCERNS, Desk
-from tests.test_concerns import concern_body
-
-desk = desk_fixtures.desk
-world = desk_fixtures.world
+from tests.desk import API, CONCERNS, Desk, concern_body
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ Every name here is invented.
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,42 +14,10 @@ from db.engine import Database
 from models import AuditEvent, School
 from models.pupil import Pupil, name_key
 from models.user import Role
-from tests.factories import auth, make_school, make_service_account, make_user
+from tests.factories import auth, make_pupil, make_school, make_service_account, make_user
 
 PUPILS = "/api/v1/pupils"
 VALID_UPN = "Z000000026001"  # LA code 000 does not exist: this can be no real child's UPN
-
-
-def make_pupil(
-    database: Database,
-    school: School,
-    given_name: str,
-    family_name: str,
-    *,
-    preferred_name: str | None = None,
-    status: str = "active",
-    year_group: str | None = "Year 7",
-    registration_group: str | None = "7F",
-) -> Pupil:
-    pupil = Pupil(
-        school_id=school.id,
-        given_name=given_name,
-        family_name=family_name,
-        preferred_name=preferred_name,
-        date_of_birth=date(2014, 3, 9),
-        year_group=year_group,
-        registration_group=registration_group,
-        status=status,
-        left_on=date(2026, 7, 20) if status == "left" else None,
-    )
-    with database.transaction() as session:
-        session.add(pupil)
-    return pupil
-
-
-@pytest.fixture
-def school(database: Database) -> School:
-    return make_school(database, name="Fictional Academy")
 
 
 @pytest.fixture

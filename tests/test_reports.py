@@ -11,13 +11,8 @@ from typing import Any
 from sqlalchemy import event
 
 from db.engine import Database
-from tests import desk as desk_fixtures
 from tests.desk import API, Desk, events, iso
-from tests.test_pupils import make_pupil
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
+from tests.factories import make_pupil
 
 NOW = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
 

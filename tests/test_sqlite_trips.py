@@ -18,12 +18,7 @@ from sqlmodel import select
 from core.clock import FrozenClock
 from db.engine import Database
 from models import AuditEvent
-from tests import test_concerns
-from tests.test_concerns import CONCERNS, World, create
-
-# The fictional world of the concern tests, on a frozen clock.
-clock = test_concerns.clock
-world = test_concerns.world
+from tests.desk import CONCERNS, World, create
 
 
 @pytest.fixture

@@ -20,13 +20,8 @@ from db.engine import Database
 from models import Concern
 from models.triage import ConcernTriage, TriageEvent
 from models.user import Role
-from tests import desk as desk_fixtures
 from tests.desk import CONCERNS, Desk, events
 from tests.factories import make_user
-
-# The shared fixtures of the DSL desk tests.
-desk = desk_fixtures.desk
-world = desk_fixtures.world
 
 
 def _triage_state(database: Database, concern_id: str) -> tuple[ConcernTriage, list[TriageEvent]]:

@@ -1,0 +1,137 @@
+"""The role-by-endpoint table: what each role gets from each endpoint, and the routes anyone
+may call. ``tests/test_permissions.py`` checks every route against it; the OpenAPI fuzzing
+(``tests/test_openapi_fuzz.py``) takes from it who may call what.
+
+Adding an endpoint? Add its row to ``PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+# Routes anyone may call without a token, deliberately.
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/healthz"),
+    ("GET", "/api/v1/readyz"),
+    ("GET", "/api/v1/guidance"),
+    ("GET", "/api/v1/guidance/{key}"),
+    ("GET", "/api/v1/guidance/{key}/indicators"),
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    # Not role-guarded: /metrics is protected by its own token (CONCERNLOG_METRICS_TOKEN)
+    # and, in production without one, answers loopback callers only.
+    ("GET", "/metrics"),
+}
+
+ROLES = ("staff", "deputy_dsl", "dsl", "admin", "mis")
+ANY = "any"  # any status that is not 401/403: the caller got through the guard
+X = str(uuid.UUID(int=1))  # an id that exists nowhere: guarded routes answer 404 past the guard
+
+# (method, path template, concrete path, body, {role: expected status})
+# Statuses: 403 = refused by the guard; ANY = admitted (what follows depends on the data).
+# Roles not named in a row's dict are expected to get 403.
+# fmt: off
+PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
+    ("GET", "/api/v1/auth/me", "/api/v1/auth/me", None,
+     {"staff": 200, "deputy_dsl": 200, "dsl": 200, "admin": 200, "mis": 403}),
+    # MFA enrolment: everyone in the table is already enrolled, or unprivileged staff.
+    ("POST", "/api/v1/auth/mfa/setup", "/api/v1/auth/mfa/setup", None,
+     {"staff": 200, "deputy_dsl": 409, "dsl": 409, "admin": 409, "mis": 403}),
+    ("POST", "/api/v1/auth/mfa/verify", "/api/v1/auth/mfa/verify", {"code": "000000"},
+     {"staff": 409, "deputy_dsl": 409, "dsl": 409, "admin": 409, "mis": 403}),
+    # User administration: admin only.
+    ("GET", "/api/v1/users", "/api/v1/users", None, {"admin": 200}),
+    ("POST", "/api/v1/users", "/api/v1/users", {"email": "x"}, {"admin": 422}),
+    ("GET", "/api/v1/users/{user_id}", "/api/v1/users/{id}", None, {"admin": 404}),
+    ("PATCH", "/api/v1/users/{user_id}", "/api/v1/users/{id}", {}, {"admin": 404}),
+    ("POST", "/api/v1/users/{user_id}/password", "/api/v1/users/{id}/password",
+     {"password": "a-long-enough-fictional-pass"}, {"admin": 404}),
+    ("POST", "/api/v1/users/{user_id}/reset-mfa", "/api/v1/users/{id}/reset-mfa", None,
+     {"admin": 404}),
+    ("GET", "/api/v1/service-accounts", "/api/v1/service-accounts", None, {"admin": 200}),
+    ("POST", "/api/v1/service-accounts", "/api/v1/service-accounts", {}, {"admin": 422}),
+    ("PATCH", "/api/v1/service-accounts/{account_id}", "/api/v1/service-accounts/{id}",
+     {"active": False}, {"admin": 404}),
+    # -- rows for later routers go below this line --
+    # Audit log: DSLs and admin (metadata only, never concern content).
+    ("GET", "/api/v1/audit", "/api/v1/audit", None,
+     {"dsl": 200, "deputy_dsl": 200, "admin": 200}),
+    ("GET", "/api/v1/audit/verify", "/api/v1/audit/verify", None,
+     {"dsl": 200, "deputy_dsl": 200, "admin": 200}),
+    # Pupils: staff may search to pick a child; the full record is DSL-only; admin and DSLs
+    # enter pupils by hand.
+    ("GET", "/api/v1/pupils", "/api/v1/pupils?q=zoe", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/pupils/{pupil_id}", "/api/v1/pupils/{id}", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/pupils", "/api/v1/pupils", {},
+     {"admin": 422, "dsl": 422, "deputy_dsl": 422}),
+    ("PATCH", "/api/v1/pupils/{pupil_id}", "/api/v1/pupils/{id}", {},
+     {"admin": 404, "dsl": 404, "deputy_dsl": 404}),
+    # Concerns: staff and DSLs; admin and MIS never see concern content.
+    ("POST", "/api/v1/concerns", "/api/v1/concerns", {},
+     {"staff": 422, "dsl": 422, "deputy_dsl": 422}),
+    ("GET", "/api/v1/concerns", "/api/v1/concerns", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", None,
+     {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/concerns/{concern_id}/addenda", "/api/v1/concerns/{id}/addenda",
+     {"text": "Fictional.", "reason": "Fictional."}, {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    # Append-only: editing or deleting a concern is 405 for every authenticated caller.
+    ("PUT", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
+     dict.fromkeys(ROLES, 405)),
+    ("PATCH", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
+     dict.fromkeys(ROLES, 405)),
+    ("DELETE", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", None,
+     dict.fromkeys(ROLES, 405)),
+    # The DSL desk (issue 5): triage, cases, chronology, export, reports. DSLs only.
+    ("POST", "/api/v1/concerns/{concern_id}/triage", "/api/v1/concerns/{id}/triage",
+     {"status": "acknowledged", "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases", "/api/v1/cases", {}, {"dsl": 422, "deputy_dsl": 422}),
+    ("GET", "/api/v1/cases", "/api/v1/cases", None, {"dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/cases/{case_id}", "/api/v1/cases/{id}", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/concerns", "/api/v1/cases/{id}/concerns",
+     {"concern_ids": [X]}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/actions", "/api/v1/cases/{id}/actions",
+     {"type": "discussion", "description": "Fictional.", "occurred_at": "2026-11-27T15:40:00Z"},
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/decisions", "/api/v1/cases/{id}/decisions",
+     {"decision": "Fictional.", "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/close", "/api/v1/cases/{id}/close",
+     {"outcome": "Fictional.", "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/reopen", "/api/v1/cases/{id}/reopen",
+     {"reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/level", "/api/v1/cases/{id}/level",
+     {"level": "monitoring", "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/pupils/{pupil_id}/chronology", "/api/v1/pupils/{id}/chronology", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/pupils/{pupil_id}/export", "/api/v1/pupils/{id}/export?format=pdf", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/reports/indicators", "/api/v1/reports/indicators", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/reports/summary", "/api/v1/reports/summary", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    # MIS sync: the school's MIS service account and its admin; nobody else.
+    ("PUT", "/api/v1/mis/pupils", "/api/v1/mis/pupils", {}, {"mis": 422, "admin": 422}),
+    ("POST", "/api/v1/mis/wonde/students", "/api/v1/mis/wonde/students", {"data": []},
+     {"mis": 200, "admin": 200}),
+    ("POST", "/api/v1/mis/pupils/leavers", "/api/v1/mis/pupils/leavers", {},
+     {"mis": 422, "admin": 422}),
+    ("PUT", "/api/v1/mis/staff", "/api/v1/mis/staff", {}, {"mis": 422, "admin": 422}),
+    ("POST", "/api/v1/mis/staff/leavers", "/api/v1/mis/staff/leavers", {},
+     {"mis": 422, "admin": 422}),
+    ("POST", "/api/v1/mis/sync-runs", "/api/v1/mis/sync-runs", {}, {"mis": 422, "admin": 422}),
+    ("GET", "/api/v1/mis/sync-runs/{run_id}", "/api/v1/mis/sync-runs/{id}", None,
+     {"mis": 404, "admin": 404}),
+    ("POST", "/api/v1/mis/sync-runs/{run_id}/complete", "/api/v1/mis/sync-runs/{id}/complete",
+     {}, {"mis": 404, "admin": 404}),
+]
+# fmt: on
