@@ -741,13 +741,12 @@ def test_concurrent_distinct_creates_all_land(
 
 
 @pytest.mark.xdist_group("many_connections")
-def test_one_trip_and_ordinary_requests_share_one_event_loop_without_racing(
+def test_requests_share_one_event_loop_and_admission_without_racing(
     app: FastAPI, client: TestClient, world: World, clock: FrozenClock, database: Database
 ) -> None:
-    """As in a server: one event loop, one admission. Creates, reads and lists (admitted
-    for their worker trip only) run at once with addenda (admitted for the whole request,
-    a trip for the handler and one for the commit): every one lands, once, and the audit
-    chain is whole."""
+    """As in a server: one event loop, one admission. Creates, reads, lists and addenda
+    (each admitted for its unit of work's hop only) run at once: every one lands, once,
+    and the audit chain is whole."""
     first = create(client, world, world.staff_a, clock)
     staff, dsl = world.headers(world.staff_a), world.headers(world.dsl)
     body = concern_body(clock, [world.zack])
