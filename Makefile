@@ -27,7 +27,9 @@ run: install
 	$(BIN)/concernlog serve --host $(HOST) --port $(PORT)
 
 # In parallel (pytest-xdist): each worker has its own SQLite files and PostgreSQL databases.
-TEST_WORKERS ?= auto
+# One worker more than the cores: the suite also waits (on PostgreSQL, fsync, server
+# processes), and a spare worker fills those waits.
+TEST_WORKERS ?= $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN) + 1 )))
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS)
 

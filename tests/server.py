@@ -73,6 +73,7 @@ class ServerProcess:
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
+        self.stop()  # never leave a half-started server behind the failed test
         raise RuntimeError("server did not become healthy in time")
 
     def signal(self, signum: int) -> None:
