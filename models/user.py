@@ -146,7 +146,8 @@ def _password_schema(schema: dict[str, Any]) -> None:
         if branch.get("type") == "string":
             branch["minLength"] = PASSWORD_MIN_LENGTH
     schema["description"] = (
-        f"At least {PASSWORD_MIN_LENGTH} characters, and not one of the most common passwords"
+        f"At least {PASSWORD_MIN_LENGTH} characters, not one of the most common passwords, "
+        "and hard to guess (a passphrase of several uncommon words is)"
     )
 
 

@@ -1,10 +1,27 @@
-"""The password policy: long enough, and not one everybody tries first."""
+"""The password policy: long enough, not one everybody tries first, and hard to guess.
+
+Hard to guess is zxcvbn's estimate (a maintained port of Dropbox's estimator): patterns,
+repeats, keyboard walks, dates, dictionary words and the account's own name and email
+all count against a password. ``aaaaaaaaaaaa`` is long enough and on no list, and is
+refused here.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+from zxcvbn import zxcvbn
 
 from core.errors import InvalidInput
 
 MIN_LENGTH = 12
+# zxcvbn's score, 0 to 4: 3 is "safely unguessable: moderate protection from an offline
+# slow-hash scenario" (argon2id here), which is what a stolen database would face.
+MIN_SCORE = 3
+# zxcvbn's time grows with the length, and it refuses more than 72 characters (bcrypt's
+# limit, its default): a password is estimated on its first 72, as a longer one is only
+# stronger.
+ESTIMATED_CHARACTERS = 72
 
 # A small built-in list of the passwords (12+ characters) most often seen in breaches and
 # in schools' own first guesses; compared case-insensitively.
@@ -64,8 +81,10 @@ COMMON_PASSWORDS = frozenset(
 )
 
 
-def check_password_policy(password: str) -> None:
-    """Raise InvalidInput (422) for a password that is too short or too common."""
+def check_password_policy(password: str, *, account: Iterable[str] = ()) -> None:
+    """Raise InvalidInput (422) for a password that is too short, too common or too easy
+    to guess; ``account`` is what the account is known by (its email, its name), which a
+    password must not lean on. The error says what would help, never the password."""
     if len(password) < MIN_LENGTH:
         raise InvalidInput(
             f"The password must be at least {MIN_LENGTH} characters long.",
@@ -78,3 +97,25 @@ def check_password_policy(password: str) -> None:
             loc=["password"],
             error_type="password_too_common",
         )
+    words = [part for value in account for part in _parts(value)]
+    estimate = zxcvbn(password[:ESTIMATED_CHARACTERS], user_inputs=words)
+    if estimate["score"] < MIN_SCORE:
+        feedback = estimate["feedback"]
+        advice = " ".join(
+            text for text in (feedback.get("warning"), *feedback.get("suggestions", [])) if text
+        )
+        raise InvalidInput(
+            "That password would be easy to guess. "
+            + (advice or "Use a longer passphrase of several uncommon words."),
+            loc=["password"],
+            error_type="password_too_weak",
+        )
+
+
+def _parts(value: str) -> list[str]:
+    """An email or a name, and its words: ``jo.bloggs@example.org`` is also ``jo``,
+    ``bloggs`` and ``example``."""
+    words = [value]
+    for separator in ("@", ".", " ", "-", "_"):
+        words = [part for word in words for part in word.split(separator)]
+    return [value, *(word for word in words if len(word) >= 3)]

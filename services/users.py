@@ -63,7 +63,7 @@ def create_user_in_school(
     """Shared by the API and the CLI: validates the password policy and email uniqueness."""
     email = str(data.email).strip().lower()
     if data.password is not None:
-        check_password_policy(data.password)
+        check_password_policy(data.password, account=(email, data.display_name))
     if session.exec(select(User.id).where(User.email == email)).first() is not None:
         raise Conflict("A user with that email address already exists.")
     user = User(
@@ -152,7 +152,7 @@ def set_password(
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
-    check_password_policy(password)
+    check_password_policy(password, account=(user.email, user.display_name))
     user.password_hash = hash_password(password)
     user.token_version += 1
     user.updated_at = now
