@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import BeforeValidator
 
 from core.clock import Clock
 from core.context import actor_id_var, request_id_var
@@ -24,6 +24,7 @@ from core.passwords import hashing_concurrency
 from core.tokens import InvalidToken, KeyRing, decode_access_token
 from db.engine import Database
 from db.unit_of_work import UnitOfWork, admit
+from models.base import Moment
 from models.user import Role
 from services import identity
 from services.context import RequestContext
@@ -88,7 +89,7 @@ def _rfc3339(value: Any) -> Any:
 
 
 # A timestamp parameter (`?from=`, `?to=`): RFC 3339 with an offset, or a 422.
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+Timestamp = Annotated[Moment, BeforeValidator(_rfc3339)]
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import uuid_utils.compat as uuid_compat
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -110,6 +110,28 @@ def rfc3339_only(value: object) -> object:
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-28T09:15:00Z")
     return value
+
+
+# Timestamps a request may carry: anything outside is a typo or a probe, and at the ends of
+# the calendar an offset can push a valid-looking timestamp past what a datetime holds.
+EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def within_sane_range(value: datetime) -> datetime:
+    """After-validator for every timestamp a request carries: it must convert to UTC and
+    fall between 1900 and 2200 (a 422 naming the field, never a 500 from an overflow)."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_MOMENT <= utc < LATEST_MOMENT:
+        raise ValueError("must be between 1900-01-01T00:00:00Z and 2199-12-31T23:59:59Z")
+    return value
+
+
+# A timestamp in a request: timezone-aware and within the sane range.
+Moment = Annotated[AwareDatetime, AfterValidator(within_sane_range)]
 
 
 def iso_date_only(value: object) -> object:

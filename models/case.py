@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, field_validator
+from pydantic import field_validator
 from sqlalchemy import CheckConstraint, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
-from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id, rfc3339_only
+from models.base import FORBID_EXTRA, Moment, NonBlankText, UTCDateTime, new_id, rfc3339_only
 from models.concern import ConcernPublic, Person
 from models.triage import REASON_MAX
 
@@ -266,7 +266,7 @@ class ActionCreate(SQLModel):
     type: ActionType
     description: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
     _occurred_at_is_rfc3339 = field_validator("occurred_at", mode="before")(rfc3339_only)
-    occurred_at: AwareDatetime = Field(
+    occurred_at: Moment = Field(
         description="When it happened, with an offset; not more than 5 minutes in the future"
     )
     with_whom: NonBlankText | None = Field(default=None, min_length=1, max_length=WITH_WHOM_MAX)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Column, Index, Integer, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
@@ -31,6 +31,7 @@ from sqlmodel._compat import SQLModelConfig
 from core.clock import utcnow
 from models.base import (
     FORBID_EXTRA,
+    Moment,
     UTCDateTime,
     new_id,
     non_blank_text,
@@ -254,7 +255,7 @@ class ConcernCreate(SQLModel):
         description="What was seen or heard, in the child's own words where possible",
     )
     _observed_at_is_rfc3339 = field_validator("observed_at", mode="before")(rfc3339_only)
-    observed_at: AwareDatetime = Field(
+    observed_at: Moment = Field(
         description="When it happened, with an offset; not more than 5 minutes in the future"
     )
     location: str | None = Field(

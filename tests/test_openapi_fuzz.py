@@ -61,13 +61,18 @@ SEED = int(os.environ.get("CONCERNLOG_FUZZ_SEED", "20261128"))
 # for that operation only (its other expectations stay as they are).
 DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/auth/mfa/verify": "a code other than the authenticator's current one",
-    "POST /api/v1/users": "a password on the common-passwords list (services.password_policy)",
-    "POST /api/v1/users/{user_id}/password": "a password on the common-passwords list",
+    "POST /api/v1/users": "a password that is too easy to guess (services.password_policy)",
+    "POST /api/v1/users/{user_id}/password": "a password that is too easy to guess",
     "GET /api/v1/pupils": "a `q` without a letter or digit of a name",
     "POST /api/v1/pupils": "a UPN whose check letter is wrong",
     "PATCH /api/v1/pupils/{pupil_id}": "a UPN whose check letter is wrong",
     "POST /api/v1/concerns": "pupils not of the school; indicators not of the guidance; "
-    "`observed_at` more than 5 minutes ahead (contract section 6)",
+    "`observed_at` more than 5 minutes ahead (contract section 6), before a pupil's birth, "
+    "or outside 1900-2200",
+    "GET /api/v1/concerns": "a `from` or `to` outside 1900-2200",
+    "GET /api/v1/cases": "an `opened_from` or `opened_to` outside 1900-2200",
+    "GET /api/v1/audit": "a `from` or `to` outside 1900-2200",
+    "GET /api/v1/reports/indicators": "a `from` or `to` outside 1900-2200",
     "POST /api/v1/concerns/{concern_id}/triage": "a change that changes nothing; an assignee "
     "who is not an active DSL of the school",
     "POST /api/v1/cases": "a pupil not of the school; concerns not about that pupil; an "
@@ -75,7 +80,8 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/cases/{case_id}/concerns": "concerns not of the school or not about the "
     "case's pupil",
     "POST /api/v1/cases/{case_id}/level": "the level the case is at already",
-    "POST /api/v1/cases/{case_id}/actions": "an `occurred_at` more than 5 minutes ahead",
+    "POST /api/v1/cases/{case_id}/actions": "an `occurred_at` more than 5 minutes ahead or "
+    "outside 1900-2200",
     "PUT /api/v1/mis/pupils": "a `run_id` that is not an open sync run of the school",
     "PUT /api/v1/mis/staff": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",

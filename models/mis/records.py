@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -15,7 +14,7 @@ from pydantic import (
 )
 from pydantic import Field as PydanticField
 
-from models.base import iso_date_only, rfc3339_only
+from models.base import Moment, iso_date_only, rfc3339_only
 from models.mis.tables import EXTERNAL_ID_MAX, NAME_MAX, SOURCE_MAX, SOURCE_PATTERN
 
 # --- one pushed record, validated on its own -------------------------------------------------
@@ -68,7 +67,7 @@ class MISRecordBase(BaseModel):
     _source_updated_at_is_rfc3339 = field_validator("source_updated_at", mode="before")(
         rfc3339_only
     )
-    source_updated_at: AwareDatetime = PydanticField(
+    source_updated_at: Moment = PydanticField(
         description="When the MIS last changed the record (RFC 3339, with an offset)"
     )
 

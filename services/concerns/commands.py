@@ -110,7 +110,7 @@ def create_concern(
         school_id=principal.school_id,
         batch=add_caller(add_school_pupils(Batch(), principal, concern.pupil_ids), principal),
     )
-    check_pupils(concern.pupil_ids, found["school_pupils"])
+    check_pupils(concern.pupil_ids, found["school_pupils"], observed_at=concern.observed_at)
     recorded_by = caller_as_recorder(principal, found)
 
     concern_id = new_id()

@@ -52,7 +52,7 @@ INSERT_TRIAGE = Prepared(sa.insert(TRIAGE))
 INSERT_ADDENDUM = Prepared(sa.insert(ADDENDA))
 INSERT_SEARCH_TERMS = Prepared(sqlite_insert(SEARCH_TERMS).on_conflict_do_nothing())
 SCHOOL_PUPILS = Prepared(
-    sa.select(PUPILS.c.id).where(
+    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth).where(
         PUPILS.c.school_id == sa.bindparam("school_id"),
         PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
     )

@@ -1,6 +1,6 @@
 """What a new concern must satisfy beyond its schema: a guidance that exists, that
 guidance's indicators, pupils of the caller's school, an ``observed_at`` not in the
-future. Each refusal is a 422 naming the field."""
+future and not before a pupil's date of birth. Each refusal is a 422 naming the field."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from models.guidance import GuidanceDocument
 from services.concerns.statements import SCHOOL_PUPILS
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
+from services.school_calendar import school_date
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -72,23 +73,31 @@ def add_school_pupils(batch: Batch, principal: Principal, pupil_ids: list[uuid.U
     )
 
 
-def check_pupils(pupil_ids: list[uuid.UUID], school_pupils: Iterable[Any]) -> None:
+def check_pupils(
+    pupil_ids: list[uuid.UUID], school_pupils: Iterable[Any], *, observed_at: datetime
+) -> None:
     """Every pupil must be of the caller's school, as the rows of ``add_school_pupils``'s
     query say (a pupil who has left still counts: a concern about them must still be
-    recordable)."""
-    found = {row.id for row in school_pupils}
+    recordable), and born by the day the concern was observed (that day in England: a
+    date of birth is an English calendar date)."""
+    rows = list(school_pupils)
+    found = {row.id for row in rows}
     missing = [(i, pupil_id) for i, pupil_id in enumerate(pupil_ids) if pupil_id not in found]
-    if not missing:
-        return
-    names = ", ".join(str(pupil_id) for _, pupil_id in missing)
-    detail = f"There is no pupil of your school with id {names}."
-    raise InvalidInput(
-        detail,
-        extra={
-            "errors": [
-                {"loc": ["body", "pupil_ids", i], "msg": detail, "type": "unknown_pupil"}
-                for i, _ in missing
-            ],
-            "unknown_pupil_ids": [str(pupil_id) for _, pupil_id in missing],
-        },
-    )
+    if missing:
+        names = ", ".join(str(pupil_id) for _, pupil_id in missing)
+        detail = f"There is no pupil of your school with id {names}."
+        raise InvalidInput(
+            detail,
+            extra={
+                "errors": [
+                    {"loc": ["body", "pupil_ids", i], "msg": detail, "type": "unknown_pupil"}
+                    for i, _ in missing
+                ],
+                "unknown_pupil_ids": [str(pupil_id) for _, pupil_id in missing],
+            },
+        )
+    observed_on = school_date(observed_at)
+    if any(row.date_of_birth is not None and observed_on < row.date_of_birth for row in rows):
+        raise validation_error(
+            ["observed_at"], "observed_at is before the date of birth of a pupil of the concern."
+        )

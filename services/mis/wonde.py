@@ -80,7 +80,10 @@ def wonde_datetime(value: Any) -> Any:
         return value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC).isoformat()
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:  # at the ends of the calendar: the record's validation rejects it
+        return value
 
 
 def wonde_date(value: Any) -> Any:
