@@ -15,7 +15,8 @@ queries built per request (``concern_scope``) and the prepared statements built 
   concern or case is given to an active member of the DSL desk of the school only.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them.
-- MIS sync: the MIS service account and admins, never concern content.
+- MIS sync: the MIS service account and admins, never concern content; a sync never
+  links to, renames or deactivates a privileged account (a DSL's, deputy DSL's or admin's).
 - Administration (users, roles, passwords, MFA resets, service accounts): admins.
 - The audit log (ids and actions, never content): admins and the DSL desk.
 - A profile (``/auth/me``, MFA enrolment): people, not service accounts.
@@ -46,6 +47,8 @@ PUPIL_EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MIS_SYNC = frozenset({Role.mis, Role.admin})
 ADMINS = frozenset({Role.admin})
 AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
+# Accounts only people manage: whoever holds one reads concerns or grants those who do.
+PRIVILEGED_ACCOUNTS = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 
 _CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
 
@@ -76,6 +79,14 @@ def require_mis_sync(principal: Principal) -> None:
     """403 unless the caller may sync the school's MIS records (the MIS account, admins)."""
     if principal.role not in MIS_SYNC:
         raise _refused()
+
+
+def mis_may_manage_account(role: str) -> bool:
+    """Whether an MIS sync (by the MIS account or an admin alike) may link a record to,
+    rename or deactivate an account with ``role``: never a DSL's, deputy DSL's or admin's.
+    Otherwise whoever controls the MIS's data could take over or lock out the people who
+    read concerns and grant access; their accounts are managed by people only."""
+    return role not in PRIVILEGED_ACCOUNTS
 
 
 def require_admin(principal: Principal) -> None:

@@ -33,6 +33,7 @@ from services.mis.wonde import wonde_student_records
 from tests.factories import auth, make_school, make_service_account, make_user
 
 MIS = "/api/v1/mis"
+PRIVILEGED = "privileged_account_not_synced"
 FIXTURES = Path(__file__).parent / "fixtures" / "mis"
 # Each has a letter beyond "f", so no id or hash in an audit row can contain one by chance.
 WONDE_NAMES = ("Zoë", "Zo", "Fictional", "Kai", "Madeup", "Ivy", "Imaginary")
@@ -526,20 +527,20 @@ def test_staff_are_created_without_a_password_and_upserted_idempotently(
 def test_an_existing_account_is_linked_by_email_and_keeps_its_role(
     client: TestClient, database: Database, school: School, mis_headers: dict[str, str]
 ) -> None:
-    dsl = make_user(database, school, Role.dsl)
+    teacher = make_user(database, school, Role.staff, mfa=True)
     other_school_user = make_user(database, make_school(database), Role.staff)
     records = [
-        staff_record("T-1", dsl.email.upper()),
+        staff_record("T-1", teacher.email.upper()),
         staff_record("T-2", other_school_user.email),
-        staff_record("T-3", dsl.email),
+        staff_record("T-3", teacher.email),
     ]
     response = client.put(f"{MIS}/staff", headers=mis_headers, json={"records": records})
     assert [r for r, _ in results(response)] == ["updated", "rejected", "rejected"]
     assert response.json()["results"][0]["warnings"] == ["linked_existing_account"]
     with database.transaction() as session:
-        linked = session.get(User, dsl.id)
+        linked = session.get(User, teacher.id)
         assert linked is not None
-        assert (linked.role, linked.display_name) == ("dsl", "Morgan Makebelieve")
+        assert (linked.role, linked.display_name) == ("staff", "Morgan Makebelieve")
         assert linked.password_hash is not None and linked.mfa_enrolled
         count = len(list(session.exec(select(User).where(User.school_id == school.id))))
     assert count == 1
@@ -586,7 +587,7 @@ def test_a_staff_leavers_existing_tokens_are_refused_at_once(
     ]
 
 
-def test_a_passed_leaving_date_deactivates_but_never_the_last_admin(
+def test_a_passed_leaving_date_deactivates_but_never_an_admin(
     app: FastAPI,
     client: TestClient,
     database: Database,
@@ -606,7 +607,7 @@ def test_a_passed_leaving_date_deactivates_but_never_the_last_admin(
     response = client.put(f"{MIS}/staff", headers=mis_headers, json={"records": records})
     assert results(response) == [
         ("updated", ["linked_existing_account", "account_deactivated"]),
-        ("updated", ["linked_existing_account", "last_admin_not_deactivated"]),
+        ("rejected", [PRIVILEGED]),
         ("created", ["account_deactivated"]),
         ("created", []),
     ]
@@ -618,13 +619,166 @@ def test_a_passed_leaving_date_deactivates_but_never_the_last_admin(
         headers=mis_headers,
         json={"source": "sims", "external_ids": ["T-2"]},
     )
-    assert leavers.json()["results"] == [{"external_id": "T-2", "result": "last_admin_kept"}]
+    assert leavers.json()["results"] == [{"external_id": "T-2", "result": "not_found"}]
     assert results(client.put(f"{MIS}/staff", headers=mis_headers, json={"records": records})) == [
         ("unchanged", []),
-        ("unchanged", ["last_admin_not_deactivated"]),
+        ("rejected", [PRIVILEGED]),
         ("unchanged", []),
         ("unchanged", []),
     ]
+
+
+# --- privileged accounts: never linked to, renamed or deactivated by a sync ----------------
+
+
+def account_state(database: Database, user_id: uuid.UUID) -> tuple[Any, ...]:
+    with database.transaction() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        return (user.email, user.display_name, user.role, user.active, user.token_version)
+
+
+def set_account(database: Database, user_id: uuid.UUID, **values: Any) -> None:
+    """What an admin (or a DSL's approval) does outside the sync: a promotion, a reactivation."""
+    with database.transaction() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        for name, value in values.items():
+            setattr(user, name, value)
+        session.add(user)
+
+
+def staff_events(database: Database, school: School) -> list[str]:
+    with database.transaction() as session:
+        return [
+            e.action
+            for e in session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.school_id == school.id, col(AuditEvent.action).startswith("mis."))
+                .order_by(col(AuditEvent.seq))
+            )
+        ]
+
+
+@pytest.mark.parametrize("role", [Role.dsl, Role.deputy_dsl, Role.admin])
+def test_a_new_record_with_a_privileged_accounts_email_is_rejected_and_changes_nothing(
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    school: School,
+    mis_headers: dict[str, str],
+    role: Role,
+) -> None:
+    make_user(database, school, Role.admin)  # so that no last-admin rule is what keeps it
+    account = make_user(database, school, role)
+    minted = auth(app, account)
+    before = account_state(database, account.id)
+    yesterday = (date.today() - timedelta(days=2)).isoformat()
+    record = staff_record("T-1", account.email.upper(), leaving_date=yesterday)
+    response = client.put(f"{MIS}/staff", headers=mis_headers, json={"records": [record]})
+    assert results(response) == [("rejected", [PRIVILEGED])]
+    reason = response.json()["results"][0]["reason"]
+    assert "never links to, renames or deactivates DSL, deputy DSL or admin accounts" in reason
+    assert account_state(database, account.id) == before
+    assert client.get("/api/v1/auth/me", headers=minted).status_code == 200
+    with database.transaction() as session:
+        assert session.exec(select(MISRecord)).first() is None
+    assert staff_events(database, school) == ["mis.staff_received"]
+    # Sent again, by an admin this time: the same answer, still nothing linked.
+    admin = auth(app, make_user(database, school, Role.admin))
+    again = client.put(f"{MIS}/staff", headers=admin, json={"records": [record]})
+    assert results(again) == [("rejected", [PRIVILEGED])]
+    assert account_state(database, account.id) == before
+
+
+@pytest.mark.parametrize("role", [Role.dsl, Role.admin])
+def test_an_account_promoted_after_linking_is_never_renamed_or_deactivated(
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    school: School,
+    mis_headers: dict[str, str],
+    role: Role,
+) -> None:
+    make_user(database, school, Role.admin)
+    teacher = make_user(database, school, Role.staff, mfa=True)
+    linked = client.put(
+        f"{MIS}/staff", headers=mis_headers, json={"records": [staff_record("T-1", teacher.email)]}
+    )
+    assert results(linked) == [("updated", ["linked_existing_account"])]
+    set_account(database, teacher.id, role=role.value, display_name="Morgan Promoted")
+    minted = auth(app, teacher, role=role.value)
+    before = account_state(database, teacher.id)
+    yesterday = (date.today() - timedelta(days=2)).isoformat()
+    leaving = staff_record(
+        "T-1",
+        "changed.address@fictional-school.example",
+        family_name="Renamed",
+        leaving_date=yesterday,
+        source_updated_at="2026-10-02T10:00:00Z",
+    )
+    for _ in range(2):  # the second time after a reactivation
+        response = client.put(f"{MIS}/staff", headers=mis_headers, json={"records": [leaving]})
+        assert results(response) == [("unchanged", [PRIVILEGED])]
+        assert account_state(database, teacher.id) == before
+        me = client.get("/api/v1/auth/me", headers=minted)
+        assert me.status_code == 200, (_, me.text)
+        set_account(database, teacher.id, active=False)
+        set_account(database, teacher.id, active=True)
+    assert staff_events(database, school) == [
+        "mis.staff_received",
+        "mis.staff_linked",
+        "mis.staff_received",
+        "mis.staff_received",
+    ]
+    # An ordinary account again: the record applies as it would have.
+    set_account(database, teacher.id, role=Role.staff.value)
+    response = client.put(f"{MIS}/staff", headers=mis_headers, json={"records": [leaving]})
+    assert results(response) == [("updated", ["account_deactivated"])]
+    email, name, _, active, _ = account_state(database, teacher.id)
+    assert email == "changed.address@fictional-school.example"
+    assert (name, active) == ("Morgan Renamed", False)
+
+
+def test_staff_leavers_never_deactivate_a_dsl_or_an_admin(
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    school: School,
+    mis_headers: dict[str, str],
+) -> None:
+    make_user(database, school, Role.admin)
+    accounts = [make_user(database, school, Role.staff, mfa=True) for _ in range(4)]
+    records = [staff_record(f"T-{n}", a.email) for n, a in enumerate(accounts)]
+    linked = client.put(f"{MIS}/staff", headers=mis_headers, json={"records": records})
+    assert [r for r, _ in results(linked)] == ["updated"] * 4
+    roles = (Role.dsl, Role.deputy_dsl, Role.admin, Role.staff)
+    for account, role in zip(accounts, roles, strict=True):
+        set_account(database, account.id, role=role.value)
+    minted = [auth(app, a, role=r.value) for a, r in zip(accounts, roles, strict=True)]
+    before = [account_state(database, a.id) for a in accounts]
+    for _ in range(2):  # the second time after a reactivation
+        response = client.post(
+            f"{MIS}/staff/leavers",
+            headers=mis_headers,
+            json={"source": "sims", "external_ids": ["T-0", "T-1", "T-2"]},
+        )
+        assert response.status_code == 200, response.text
+        assert [r["result"] for r in response.json()["results"]] == ["last_admin_kept"] * 3
+        assert [account_state(database, a.id) for a in accounts[:3]] == before[:3]
+        for headers in minted[:3]:
+            assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+        set_account(database, accounts[0].id, active=False)
+        set_account(database, accounts[0].id, active=True)
+    assert "mis.staff_deactivated" not in staff_events(database, school)
+    # An ordinary member of staff still leaves.
+    ordinary = client.post(
+        f"{MIS}/staff/leavers",
+        headers=mis_headers,
+        json={"source": "sims", "external_ids": ["T-3"]},
+    )
+    assert ordinary.json()["results"] == [{"external_id": "T-3", "result": "deactivated"}]
+    assert client.get("/api/v1/auth/me", headers=minted[3]).status_code == 401
 
 
 # --- rules ---------------------------------------------------------------------------------

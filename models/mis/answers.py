@@ -24,7 +24,8 @@ class RecordResult(SQLModel):
             "upn_duplicate, <field>_invalid (an optional field dropped), "
             "linked_existing_pupil, pupil_restored, preferred_surname_differs, "
             "linked_existing_account, account_deactivated, account_inactive, "
-            "last_admin_not_deactivated"
+            "privileged_account_not_synced (a DSL's, deputy DSL's or admin's account: "
+            "never linked to, renamed or deactivated by a sync)"
         )
     )
     reason: str | None = Field(default=None, description="Why the record was rejected")

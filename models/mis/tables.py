@@ -59,7 +59,8 @@ class LeaverResult(StrEnum):
     already_left = "already_left"
     deactivated = "deactivated"
     already_inactive = "already_inactive"
-    # The school's last active admin is never deactivated by a sync.
+    # Kept active on purpose: a sync never deactivates a privileged account (a DSL's, deputy
+    # DSL's or admin's), so never the school's last admin either (ADR 0046).
     last_admin_kept = "last_admin_kept"
     not_found = "not_found"
 

@@ -5,11 +5,17 @@
   existing account of the school that no other MIS record claims is linked to it
   (``linked_existing_account``), names updated, role and password untouched. An email of
   an account in another school, or claimed by another MIS record, is ``rejected``.
+- A sync never links to, renames or deactivates a privileged account (a DSL's, deputy
+  DSL's or admin's; ``services.access.mis_may_manage_account``), whoever calls it: a new
+  record with such an account's email is ``rejected``, a record already linked to one
+  (linked before the rule, or promoted since) is ``unchanged``, both with
+  ``privileged_account_not_synced``; the leavers call answers ``last_admin_kept`` (the
+  closest answer it has: the account is kept active) or ``already_inactive``. So no sync
+  deactivates a school's last admin either.
 - Deactivation (a ``leaving_date`` before today, or the staff leavers call) bumps the
   account's token version and revokes its refresh tokens: its tokens stop working at once.
-  The last active admin of a school is never deactivated by a sync
-  (``last_admin_not_deactivated``). A sync never reactivates an account: reactivating is an
-  admin's decision (``account_inactive`` says it is still off).
+  A sync never reactivates an account: reactivating is an admin's decision
+  (``account_inactive`` says it is still off).
 - Staff are never swept by a full run: a broken page walk must not lock people out.
 """
 
@@ -21,9 +27,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from models.mis import (
     LeaverResult,
@@ -34,7 +39,7 @@ from models.mis import (
     SyncRun,
 )
 from models.user import Role, User
-from services.access import require_mis_sync
+from services.access import mis_may_manage_account, require_mis_sync
 from services.audit import AuditEntry
 from services.auth import revoke_all_refresh_tokens
 from services.context import RequestContext
@@ -57,38 +62,24 @@ from services.mis.validation import (
 )
 
 DISPLAY_NAME_MAX = 200
+PRIVILEGED_ACCOUNT_NOT_SYNCED = "privileged_account_not_synced"
+_PRIVILEGED_REASON = (
+    "email: belongs to a DSL's, deputy DSL's or admin's account; the MIS never links to, "
+    "renames or deactivates DSL, deputy DSL or admin accounts"
+)
 
 
 def _display_name(record: MISStaffRecord) -> str:
     return f"{record.given_name} {record.family_name}"[:DISPLAY_NAME_MAX]
 
 
-def _active_admins_besides(session: Session, user: User) -> int:
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(User)
-            .where(
-                User.school_id == user.school_id,
-                User.role == Role.admin.value,
-                col(User.active).is_(True),
-                User.id != user.id,
-            )
-        ).one()
-    )
-
-
-def _deactivate(session: Session, user: User, *, now: datetime) -> bool:
-    """Deactivate a user and end their tokens at once. False (and nothing done) when they
-    are the school's last active admin."""
-    if user.role == Role.admin.value and _active_admins_besides(session, user) == 0:
-        return False
+def _deactivate(session: Session, user: User, *, now: datetime) -> None:
+    """Deactivate an account the MIS may manage and end its tokens at once."""
     user.active = False
     user.token_version += 1
     user.updated_at = now
     session.add(user)
     revoke_all_refresh_tokens(session, user_id=user.id, now=now)
-    return True
 
 
 def _staff_hash(record: MISStaffRecord) -> str:
@@ -129,6 +120,14 @@ def _upsert_one_staff(
         if user is None or user.school_id != school_id:
             outcome.reason = "external_id: its account no longer exists"
             return None
+        if not mis_may_manage_account(user.role):
+            # Our bookkeeping keeps the content last applied, so that it is applied if the
+            # account is ever an ordinary one again.
+            outcome.result = SyncResult.unchanged
+            outcome.warnings.append(PRIVILEGED_ACCOUNT_NOT_SYNCED)
+            mark_seen(stored, run)
+            session.add(stored)
+            return None
         if record.source_updated_at < stored.source_updated_at:
             outcome.result = SyncResult.stale
             mark_seen(stored, run)
@@ -153,6 +152,10 @@ def _upsert_one_staff(
         if user is not None:
             if user.school_id != school_id:
                 outcome.reason = "email: belongs to an account that cannot be linked"
+                return None
+            if not mis_may_manage_account(user.role):
+                outcome.reason = _PRIVILEGED_REASON
+                outcome.warnings.append(PRIVILEGED_ACCOUNT_NOT_SYNCED)
                 return None
             claimed = session.exec(
                 select(MISRecord.id).where(
@@ -197,11 +200,9 @@ def _upsert_one_staff(
 
     if leaving and user.active:
         session.flush()  # the new account must exist before its tokens are revoked
-        if _deactivate(session, user, now=now):
-            outcome.warnings.append("account_deactivated")
-            actions.append("mis.staff_deactivated")
-        else:
-            outcome.warnings.append("last_admin_not_deactivated")
+        _deactivate(session, user, now=now)
+        outcome.warnings.append("account_deactivated")
+        actions.append("mis.staff_deactivated")
     elif not user.active and not leaving:
         outcome.warnings.append("account_inactive")
 
@@ -299,9 +300,9 @@ def mark_staff_left(
 ) -> LeaversOutcome:
     """Deactivate the school's staff accounts that ``source`` knows by these ids, at once:
     their access tokens stop working on the next request and their refresh tokens are
-    revoked. ``left_on`` may not be in the future (422). The school's last active admin is
-    kept active (``last_admin_kept``) so that no one is left to manage accounts. Records
-    ``mis.staff_deactivated``."""
+    revoked. ``left_on`` may not be in the future (422). A privileged account (a DSL's,
+    deputy DSL's or admin's) is never deactivated: it answers ``last_admin_kept`` (kept
+    active), so the school's last admin is kept too. Records ``mis.staff_deactivated``."""
     require_mis_sync(context.principal)
     school_id, now = context.principal.school_id, context.now
     check_left_on(left_on, now)
@@ -322,9 +323,12 @@ def mark_staff_left(
         if not user.active:
             results.append((external_id, LeaverResult.already_inactive))
             continue
-        if not _deactivate(session, user, now=now):
+        if not mis_may_manage_account(user.role):
+            # The leavers answer has no warnings (changing its shape would change the
+            # contract); ``last_admin_kept`` is the one that says "kept active on purpose".
             results.append((external_id, LeaverResult.last_admin_kept))
             continue
+        _deactivate(session, user, now=now)
         results.append((external_id, LeaverResult.deactivated))
         events.append(AuditEntry("mis.staff_deactivated", "user", user.id))
     record_events(
