@@ -973,9 +973,9 @@ def test_production_needs_a_real_secret_for_the_grace_window_whatever_the_algori
     )
     es256 = {"env": "production", "jwt_algorithm": "ES256", "jwt_private_key_file": pem}
     with pytest.raises(ConfigurationError):
-        Settings(**es256).check_usable()  # type: ignore[arg-type]
-    Settings(**es256, refresh_grace_seconds=0).check_usable()  # type: ignore[arg-type]
-    Settings(**es256, secret_key="x" * 48).check_usable()  # type: ignore[arg-type]
+        Settings(**es256).check_usable()
+    Settings(**es256, refresh_grace_seconds=0).check_usable()
+    Settings(**es256, secret_key="x" * 48).check_usable()
 
 
 # --- the token endpoint speaks OAuth 2.0 errors (issue 22, point 14) ------------------------
