@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -60,6 +60,29 @@ class Problem(BaseModel):
     errors: list[ValidationIssue] | None = Field(
         default=None, description="Present on validation errors (422)"
     )
+    error: (
+        Literal[
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unsupported_grant_type",
+            "temporarily_unavailable",
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="On POST /auth/token and /auth/refresh only: the OAuth 2.0 error code "
+        "(RFC 6749 section 5.2), for standard OAuth clients",
+    )
+
+
+class OAuthRequestInvalid(RequestValidationError):
+    """A token-endpoint request that fails validation: answered as every 422 is, plus the
+    OAuth 2.0 ``error`` code (RFC 6749 section 5.2) that standard clients read."""
+
+    def __init__(self, errors: list[dict[str, Any]], *, oauth_error: str) -> None:
+        super().__init__(errors)
+        self.oauth_error = oauth_error
 
 
 def problem_response(
@@ -181,12 +204,11 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
             first["loc"][0] if first["loc"] else ""
         )
         detail = f"{where}: {first['msg']}" if where else first["msg"]
+    extra: dict[str, Any] = {"errors": errors}
+    if isinstance(exc, OAuthRequestInvalid):
+        extra["error"] = exc.oauth_error
     return problem_response(
-        422,
-        detail,
-        slug="validation-error",
-        title="The request is not valid",
-        extra={"errors": errors},
+        422, detail, slug="validation-error", title="The request is not valid", extra=extra
     )
 
 

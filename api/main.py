@@ -26,7 +26,7 @@ from core.tokens import KeyRing
 from db.engine import Database
 from guidance import GUIDANCE_DIR
 from routers import include_routers
-from services.auth import TokenIssuer
+from services.auth import TokenIssuer, successor_key
 from services.guidance import GuidanceLibrary
 
 API_PREFIX = "/api/v1"
@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         keys=app.state.keys,
         access_lifetime=timedelta(minutes=settings.access_token_minutes),
         refresh_lifetime=timedelta(hours=settings.refresh_token_hours),
+        refresh_grace=timedelta(seconds=settings.refresh_grace_seconds),
+        successor_key=successor_key(settings.secret_key),
     )
     app.state.clock = Clock()
     app.state.metrics = Metrics(database.engine)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     jwt_verification_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 90)
+    # How long a just-spent refresh token still answers with the successor it was given
+    # (a lost response, two refreshes racing); 0 turns the grace window off (ADR 0047).
+    refresh_grace_seconds: int = Field(default=30, ge=0, le=300)
 
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.
@@ -73,7 +76,8 @@ class Settings(BaseSettings):
         """Refuse configurations that must never serve real data."""
         if self.env != "production":
             return
-        if self.jwt_algorithm == "HS256":
+        # The secret signs HS256 tokens and keys the refresh grace window's derivation.
+        if self.jwt_algorithm == "HS256" or self.refresh_grace_seconds > 0:
             if not self.secret_key or self.secret_key == DEFAULT_SECRET_KEY:
                 raise ConfigurationError(
                     "CONCERNLOG_SECRET_KEY is missing or still the development default; "
@@ -84,7 +88,7 @@ class Settings(BaseSettings):
                     "CONCERNLOG_SECRET_KEY is shorter than 32 characters; "
                     "use a random secret of at least 32 characters in production"
                 )
-        elif self.jwt_private_key_file is None:
+        if self.jwt_algorithm != "HS256" and self.jwt_private_key_file is None:
             raise ConfigurationError(
                 f"CONCERNLOG_JWT_ALGORITHM={self.jwt_algorithm} needs "
                 "CONCERNLOG_JWT_PRIVATE_KEY_FILE (a PEM private key)"

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from api.deps import EnrollingContext, SignInTurn, UnitOfWorkDep
-from api.errors import problem_responses
+from api.errors import OAuthRequestInvalid, problem_responses
 from core.clock import Clock
 from core.context import request_id_var
+from core.errors import DomainError
 from db.unit_of_work import UnitOfWork
 from models.auth import (
     ClientCredentialsGrant,
@@ -57,11 +57,26 @@ def _answer(tokens: auth.IssuedTokens) -> TokenResponse:
 _TOKEN_REQUEST: TypeAdapter[PasswordGrant | ClientCredentialsGrant] = TypeAdapter(TokenRequest)
 _GRANTS = {"password", "client_credentials"}
 _FORM = "application/x-www-form-urlencoded"
+# What request.form() reads; multipart is not what OAuth 2 clients send, but it always worked.
+_FORM_TYPES = {_FORM, "multipart/form-data"}
+
+
+class NotAForm(DomainError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 async def _token_request(request: Request) -> PasswordGrant | ClientCredentialsGrant:
     """The sign-in form, read and validated here (not by FastAPI's form parameters) so that
-    its two shapes can be documented as the two grants they are."""
+    its two shapes can be documented as the two grants they are. Anything but a form (a
+    JSON body) is a 415 that says what to send, rather than a 422 about missing fields."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type not in _FORM_TYPES:
+        raise NotAForm(
+            f"Send the sign-in request as a form, Content-Type: {_FORM} "
+            "(grant_type=password&username=...&password=...), as OAuth 2.0 clients do; "
+            f"{media_type} is not accepted here.",
+            extra={"error": "invalid_request"},
+        )
     form = await request.form()
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
     try:
@@ -69,11 +84,18 @@ async def _token_request(request: Request) -> PasswordGrant | ClientCredentialsG
     except ValidationError as exc:
         errors = []
         for error in exc.errors(include_url=False, include_input=False, include_context=False):
-            # A field's location carries the grant it was checked against; the client
-            # knows which grant it sent, so only the field is named.
-            loc = [part for part in error["loc"] if part not in _GRANTS] or ["grant_type"]
+            # A field's location starts with the grant it was checked against; the client
+            # knows which grant it sent, so only the field is named (the password grant's
+            # `password` field is a field, not the grant).
+            loc = list(error["loc"])
+            if loc and loc[0] in _GRANTS:
+                loc = loc[1:]
+            loc = loc or ["grant_type"]
             errors.append({**error, "loc": ("body", *loc)})
-        raise RequestValidationError(errors) from None
+        # RFC 6749 section 5.2: a grant type we do not offer, or a malformed request.
+        unsupported = any(error["type"] == "union_tag_invalid" for error in errors)
+        oauth_error = "unsupported_grant_type" if unsupported else "invalid_request"
+        raise OAuthRequestInvalid(errors, oauth_error=oauth_error) from None
 
 
 def _token_body() -> dict[str, Any]:
@@ -106,11 +128,13 @@ def _token_body() -> dict[str, Any]:
         "credentials are a 401, the same whether or not the account exists; an enrolled "
         "user without a right `totp` gets a 401 whose problem type ends `mfa-required`. "
         "Repeated failures are a 429 with `Retry-After`. The client-credentials grant "
-        "gets no refresh token."
+        "gets no refresh token. Every error also carries the OAuth 2.0 `error` code "
+        "(`invalid_grant`, `invalid_client`, `unsupported_grant_type`, `invalid_request`; "
+        "`temporarily_unavailable` with the 429); a body that is not a form (JSON) is a 415."
     ),
     response_model=TokenResponse,
     response_model_exclude_none=True,
-    responses=problem_responses(401, 422, 429),
+    responses=problem_responses(401, 415, 422, 429),
     openapi_extra={"requestBody": _token_body()},
 )
 async def token(
@@ -153,6 +177,13 @@ async def token(
 @router.post(
     "/refresh",
     summary="Swap a refresh token for a new pair (the old one is spent)",
+    description=(
+        "The old refresh token is spent. Sent again within the grace window "
+        "(`CONCERNLOG_REFRESH_GRACE_SECONDS`, 30 s by default) while its successor is unused, "
+        "it answers with that same refresh token and a new access token; reused later, it "
+        "revokes its whole family. A refused token is a 401 with the OAuth 2.0 `error` "
+        "`invalid_grant`."
+    ),
     response_model=TokenResponse,
     responses=problem_responses(401, 422),
 )

@@ -6,8 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pyotp
@@ -21,7 +23,7 @@ from sqlmodel import col, select
 from api.main import create_app
 from core.clock import utcnow
 from core.passwords import hash_password
-from core.settings import Settings
+from core.settings import ConfigurationError, Settings
 from core.tokens import KeyRing, decode_access_token
 from models import AuditEvent, User
 from models.user import RefreshToken
@@ -455,7 +457,9 @@ def test_unknown_grant_type_is_422(client: TestClient) -> None:
 # --- refresh rotation ----------------------------------------------------------------------
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient, database, school) -> None:
+def test_refresh_rotates_and_reuse_revokes_the_family(
+    client: TestClient, database, school, clock
+) -> None:
     staff = make_user(database, school, "staff")
     first = login(client, staff.email, DEFAULT_PASSWORD).json()
     second = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -463,9 +467,12 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient, databa
     second_body = second.json()
     assert second_body["refresh_token"] != first["refresh_token"]
     assert client.get(ME, headers=bearer(second_body["access_token"])).status_code == 200
-    # Replaying the spent token: 401, and the whole family (its successor too) is revoked.
+    # Replaying the spent token once the grace window has passed: 401, and the whole family
+    # (its successor too) is revoked.
+    clock.advance(seconds=30)
     replay = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert replay.status_code == 401
+    assert replay.json()["error"] == "invalid_grant"
     successor = client.post(
         "/api/v1/auth/refresh", json={"refresh_token": second_body["refresh_token"]}
     )
@@ -849,3 +856,215 @@ def test_user_list_pages_with_a_cursor(client: TestClient, app, database, school
     assert (
         client.get(USERS, params={"cursor": "garbage"}, headers=auth(app, admin)).status_code == 422
     )
+
+
+# --- refresh grace window (issue 22, point 12) -----------------------------------------------
+
+REFRESH = "/api/v1/auth/refresh"
+
+
+def _family(database) -> list[RefreshToken]:
+    with database.transaction() as session:
+        return list(session.exec(select(RefreshToken).order_by(col(RefreshToken.issued_at))).all())
+
+
+def _audit_actions(database) -> list[str]:
+    with database.transaction() as session:
+        return [
+            e.action for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()
+        ]
+
+
+def test_a_just_spent_refresh_token_answers_again_within_the_grace_window(
+    client: TestClient, database, school, clock
+) -> None:
+    staff = make_user(database, school, "staff")
+    first = login(client, staff.email, DEFAULT_PASSWORD).json()
+    answer = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert answer.status_code == 200
+    # The response was lost; the client tries again just inside the window.
+    clock.advance(seconds=29)
+    again = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert again.status_code == 200, again.text
+    assert again.json()["refresh_token"] == answer.json()["refresh_token"]
+    assert client.get(ME, headers=bearer(again.json()["access_token"])).status_code == 200
+    tokens = _family(database)
+    assert len(tokens) == 2 and all(t.revoked_at is None for t in tokens)
+    # Only digests are stored, never a token in clear.
+    successor = answer.json()["refresh_token"]
+    assert {t.token_hash for t in tokens} == {
+        hashlib.sha256(first["refresh_token"].encode()).hexdigest(),
+        hashlib.sha256(successor.encode()).hexdigest(),
+    }
+    assert "auth.refresh_reuse" not in _audit_actions(database)
+    # The successor is the family's live token and rotates as usual.
+    assert client.post(REFRESH, json={"refresh_token": successor}).status_code == 200
+
+
+def test_reuse_after_the_grace_window_revokes_the_family(
+    client: TestClient, database, school, clock
+) -> None:
+    staff = make_user(database, school, "staff")
+    first = login(client, staff.email, DEFAULT_PASSWORD).json()
+    successor = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    clock.advance(seconds=30)
+    replay = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert replay.status_code == 401
+    assert replay.json()["error"] == "invalid_grant"
+    assert client.post(REFRESH, json={"refresh_token": successor["refresh_token"]}).status_code == (
+        401
+    )
+    assert all(t.revoked_at is not None for t in _family(database))
+    assert _audit_actions(database).count("auth.refresh_reuse") == 1
+
+
+def test_reusing_an_older_spent_token_revokes_even_within_the_window(
+    client: TestClient, database, school, clock
+) -> None:
+    staff = make_user(database, school, "staff")
+    first = login(client, staff.email, DEFAULT_PASSWORD).json()
+    second = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    third = client.post(REFRESH, json={"refresh_token": second["refresh_token"]})
+    assert third.status_code == 200
+    # `first` is spent and so is its successor: it is not the just-spent token.
+    clock.advance(seconds=1)
+    replay = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert replay.status_code == 401
+    assert replay.json()["error"] == "invalid_grant"
+    assert client.post(
+        REFRESH, json={"refresh_token": third.json()["refresh_token"]}
+    ).status_code == (401)
+    assert all(t.revoked_at is not None for t in _family(database))
+    assert "auth.refresh_reuse" in _audit_actions(database)
+
+
+def test_two_refreshes_racing_with_one_token_both_get_the_same_successor(
+    app: FastAPI, client: TestClient, database, school
+) -> None:
+    staff = make_user(database, school, "staff")
+    first = login(client, staff.email, DEFAULT_PASSWORD).json()
+    barrier = threading.Barrier(2)
+
+    def spend(_: int) -> tuple[int, str]:
+        racer = TestClient(app, raise_server_exceptions=False)
+        barrier.wait()
+        answer = racer.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+        return answer.status_code, answer.json().get("refresh_token", answer.text)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(spend, range(2)))
+    assert [status for status, _ in answers] == [200, 200], answers
+    assert answers[0][1] == answers[1][1]
+    tokens = _family(database)
+    assert len(tokens) == 2 and all(t.revoked_at is None for t in tokens)
+    assert client.post(REFRESH, json={"refresh_token": answers[0][1]}).status_code == 200
+
+
+def test_production_needs_a_real_secret_for_the_grace_window_whatever_the_algorithm(
+    tmp_path,
+) -> None:
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    es256 = {"env": "production", "jwt_algorithm": "ES256", "jwt_private_key_file": pem}
+    with pytest.raises(ConfigurationError):
+        Settings(**es256).check_usable()
+    Settings(**es256, refresh_grace_seconds=0).check_usable()
+    Settings(**es256, secret_key="x" * 48).check_usable()
+
+
+# --- the token endpoint speaks OAuth 2.0 errors (issue 22, point 14) ------------------------
+
+
+def test_token_errors_carry_the_oauth_error_code(
+    client: TestClient, app, database, school, clock
+) -> None:
+    staff = make_user(database, school, "staff")
+    wrong = login(client, staff.email, "not-the-password")
+    assert wrong.status_code == 401
+    assert wrong.json()["type"].endswith("/unauthenticated")
+    assert wrong.json()["error"] == "invalid_grant"
+    account = make_service_account(database, school)
+    client_answer = client.post(
+        TOKEN,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": account.client_id,
+            "client_secret": "wrong",
+        },
+    )
+    assert client_answer.status_code == 401
+    assert client_answer.json()["error"] == "invalid_client"
+    unsupported = client.post(TOKEN, data={"grant_type": "implicit"})
+    assert unsupported.status_code == 422
+    assert unsupported.json()["type"].endswith("/validation-error")
+    assert unsupported.json()["error"] == "unsupported_grant_type"
+    missing = client.post(TOKEN, data={"grant_type": "password", "username": staff.email})
+    assert missing.status_code == 422
+    assert missing.json()["error"] == "invalid_request"
+    assert missing.json()["errors"][0]["loc"] == ["body", "password"]
+    for _ in range(4):
+        login(client, staff.email, "not-the-password")
+    throttled = login(client, staff.email, DEFAULT_PASSWORD)
+    assert throttled.status_code == 429 and throttled.headers["retry-after"]
+    assert throttled.json()["error"] == "temporarily_unavailable"
+
+
+def test_mfa_required_keeps_its_type_and_says_invalid_grant(
+    client: TestClient, database, school, clock
+) -> None:
+    dsl = make_user(database, school, "dsl", mfa=True)
+    answer = login(client, dsl.email, DEFAULT_PASSWORD)
+    assert answer.status_code == 401
+    assert answer.json()["type"].endswith("/mfa-required")
+    assert answer.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", '{"grant_type": "password", "username": "a@b.example"}'),
+        ("text/plain", "grant_type=password"),
+    ],
+)
+def test_a_body_that_is_not_a_form_is_a_415_that_asks_for_one(
+    client: TestClient, content_type: str, body: str
+) -> None:
+    answer = client.post(TOKEN, content=body, headers={"Content-Type": content_type})
+    assert answer.status_code == 415
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"].endswith("/unsupported-media-type")
+    assert problem["error"] == "invalid_request"
+    assert "application/x-www-form-urlencoded" in problem["detail"]
+    assert "Field required" not in problem["detail"] and "errors" not in problem
+
+
+def test_a_refused_refresh_says_invalid_grant_and_logout_is_unchanged(
+    client: TestClient,
+) -> None:
+    refused = client.post(REFRESH, json={"refresh_token": "not-a-token"})
+    assert refused.status_code == 401
+    assert refused.json()["type"].endswith("/unauthenticated")
+    assert refused.json()["error"] == "invalid_grant"
+    # Logout never refuses a token (nothing to reveal); a malformed body is a plain 422.
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": "x"}).status_code == 204
+    malformed = client.post("/api/v1/auth/logout", json={})
+    assert malformed.status_code == 422 and "error" not in malformed.json()
+
+
+def test_the_document_shows_the_415_and_the_error_member(app: FastAPI) -> None:
+    document = app.openapi()
+    token = document["paths"]["/api/v1/auth/token"]["post"]
+    assert "415" in token["responses"]
+    error = document["components"]["schemas"]["Problem"]["properties"]["error"]
+    codes = next(branch["enum"] for branch in error["anyOf"] if "enum" in branch)
+    assert {"invalid_grant", "invalid_client", "unsupported_grant_type", "invalid_request"} <= set(
+        codes
+    )
+    assert "error" not in document["components"]["schemas"]["Problem"].get("required", [])

@@ -1,0 +1,46 @@
+"""Signing in and out: the OAuth 2.0 token endpoint's grants (``signin``), refresh-token
+rotation with its grace window (``refresh``), the signed-in user's MFA enrolment (``mfa``),
+and what they all issue (``issuing``)."""
+
+from services.auth.issuing import (
+    IssuedTokens,
+    TokenIssuer,
+    revoke_all_refresh_tokens,
+    successor_key,
+)
+from services.auth.mfa import current_user, start_mfa_setup, verify_mfa_setup
+from services.auth.refresh import logout, refresh
+from services.auth.signin import (
+    MAX_ACCOUNT_FAILURES,
+    MAX_ADDRESS_FAILURES,
+    THROTTLE_WINDOW,
+    WRONG_CLIENT,
+    WRONG_CREDENTIALS,
+    MfaRequired,
+    TotpRejected,
+    client_credentials_grant,
+    count_recent_failures,
+    password_grant,
+)
+
+__all__ = [
+    "MAX_ACCOUNT_FAILURES",
+    "MAX_ADDRESS_FAILURES",
+    "THROTTLE_WINDOW",
+    "WRONG_CLIENT",
+    "WRONG_CREDENTIALS",
+    "IssuedTokens",
+    "MfaRequired",
+    "TokenIssuer",
+    "TotpRejected",
+    "client_credentials_grant",
+    "count_recent_failures",
+    "current_user",
+    "logout",
+    "password_grant",
+    "refresh",
+    "revoke_all_refresh_tokens",
+    "start_mfa_setup",
+    "successor_key",
+    "verify_mfa_setup",
+]
