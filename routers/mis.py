@@ -149,7 +149,9 @@ async def pupil_leavers(body: Leavers, context: MISContext, uow: UnitOfWorkDep) 
         "Up to 500 records, keyed by (`source`, `external_id`). New staff get a `staff` "
         "account with no password: they cannot sign in until an admin sets one. A role is "
         "never changed. A new record whose email belongs to an account of the school is "
-        "linked to it (`linked_existing_account`). A member of staff whose `leaving_date` "
+        "linked to it (`linked_existing_account`), unless the account is a DSL's, deputy "
+        "DSL's or admin's: the MIS never links to, renames or deactivates those "
+        "(`privileged_account_not_synced`). A member of staff whose `leaving_date` "
         "has passed is deactivated at once: their tokens stop working. " + _RESULTS
     ),
     response_model=BatchResult,
