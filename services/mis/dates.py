@@ -1,21 +1,12 @@
-"""The school's calendar: leaving dates and dates of birth are English dates."""
+"""The school's calendar as the MIS code uses it (``services.school_calendar``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime
 
-
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-_LONDON = _zone("Europe/London")
+from services.school_calendar import school_date
 
 
 def school_today(now: datetime) -> date:
     """Today's date in England (leaving dates and dates of birth are English dates)."""
-    return now.astimezone(_LONDON or UTC).date()
+    return school_date(now)
