@@ -119,7 +119,6 @@ def _open_database(settings: Settings | None = None) -> Database:
     """The configured database, once it is known to exist and be migrated."""
     from db.engine import Database
 
-
     database_url = (settings or _settings()).database_url
     _require_migrated(database_url)
     return Database.from_url(database_url)

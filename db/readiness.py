@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
@@ -15,6 +15,8 @@ from db.engine import normalise_url
 # Long enough for a database across a network, short enough that a wrong host is told
 # before the operator gives up waiting.
 CONNECT_TIMEOUT_SECONDS = 10
+# Where Alembic keeps the revision a database is at (alembic/env.py keeps the default).
+VERSION_TABLE = "alembic_version"
 
 
 class DatabaseNotReady(Exception):
@@ -45,8 +47,6 @@ def current_revision(url: str) -> str | None:
     """The Alembic revision the database is at (None: never migrated). Raises
     ``DatabaseNotReady`` if there is no such database or it cannot be reached; never
     creates one."""
-    from alembic.runtime.migration import MigrationContext
-
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite:
@@ -62,7 +62,10 @@ def current_revision(url: str) -> str | None:
     engine = create_engine(normalise_url(url), poolclass=NullPool, connect_args=connect_args)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            found = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return found.scalar()
     except sa_exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "unknown"
         if sqlite:
