@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from core.settings import ConfigurationError, Settings, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+    from db.engine import Database
+
 
 app = typer.Typer(
     name="concernlog",
@@ -54,6 +60,7 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    _require_migrated(settings.database_url)
     from api.logs import configure_logging
 
     configure_logging(settings.log_level, json_lines=settings.log_json)
@@ -71,16 +78,50 @@ def serve(
     )
 
 
-def run_migrations(database_url: str, revision: str = "head") -> None:
+def _alembic_config(database_url: str) -> AlembicConfig:
     from alembic.config import Config
-
-    from alembic import command
 
     home = _alembic_home()
     config = Config(str(home / "alembic.ini"))
     config.set_main_option("script_location", str(home / "alembic"))
     config.attributes["database_url"] = database_url
-    command.upgrade(config, revision)
+    return config
+
+
+def run_migrations(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(database_url), revision)
+
+
+def head_revision() -> str:
+    """The head of the migration scripts: the revision a usable database is at."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+    if head is None:
+        raise _fail("no migration scripts found", code=2)
+    return head
+
+
+def _require_migrated(database_url: str) -> None:
+    """Refuse, in one line, a database that is missing, unreachable or not migrated, before
+    anything opens it (opening a SQLite file that is not there would create it)."""
+    from db.readiness import DatabaseNotReady, require_migrated
+
+    try:
+        require_migrated(database_url, head=head_revision())
+    except DatabaseNotReady as exc:
+        raise _fail(str(exc), code=2) from None
+
+
+def _open_database(settings: Settings | None = None) -> Database:
+    """The configured database, once it is known to exist and be migrated."""
+    from db.engine import Database
+
+    database_url = (settings or _settings()).database_url
+    _require_migrated(database_url)
+    return Database.from_url(database_url)
 
 
 @app.command()
@@ -99,10 +140,9 @@ def create_school(
 ) -> None:
     """Create a school (a tenant) and print only its new id."""
     from core.errors import DomainError
-    from db.engine import Database
     from services import schools
 
-    database = Database.from_url(_settings().database_url)
+    database = _open_database()
     try:
         with database.transaction() as session:
             school = schools.create_school(session, name=name, urn=urn)
@@ -130,6 +170,8 @@ def create_user(
     from models.user import UserCreate
     from services import schools, users
 
+    settings = _settings()
+    _require_migrated(settings.database_url)  # before asking for a password it cannot store
     password = (
         sys.stdin.readline().rstrip("\r\n")
         if not sys.stdin.isatty()
@@ -147,7 +189,7 @@ def create_user(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    database = Database.from_url(_settings().database_url)
+    database = Database.from_url(settings.database_url)
     try:
         with database.transaction() as session:
             school = schools.school_by_urn(session, school_urn)
@@ -170,10 +212,9 @@ def create_service_account(
     secret cannot be shown again)."""
     from core.clock import utcnow
     from core.errors import DomainError
-    from db.engine import Database
     from services import schools, users
 
-    database = Database.from_url(_settings().database_url)
+    database = _open_database()
     try:
         with database.transaction() as session:
             school = schools.school_by_urn(session, school_urn)
@@ -196,12 +237,11 @@ def audit_verify(
     school_urn: Annotated[str, typer.Option(help="The school's URN")],
 ) -> None:
     """Check a school's audit hash chain. Prints one line; exits 1 if the chain is broken
-    (2 if the school does not exist)."""
+    (2 if the school or a migrated database does not exist)."""
     from core.errors import DomainError
-    from db.engine import Database
     from services import audit, schools
 
-    database = Database.from_url(_settings().database_url)
+    database = _open_database()
     try:
         with database.transaction() as session:
             school = schools.school_by_urn(session, school_urn)
@@ -251,12 +291,11 @@ def import_pupils(
 
     Prints the count of each result, then each rejected row with its line number. Exits 1
     if any row was rejected (the others are imported) or a --full sweep was refused, 2 if
-    the file cannot be read at all."""
+    the file cannot be read at all or the database is not ready."""
     import re
 
     from core.clock import utcnow
     from core.errors import DomainError
-    from db.engine import Database
     from models.mis import SOURCE_PATTERN, SyncResult
     from services.mis import files as mis_files
 
@@ -280,7 +319,7 @@ def import_pupils(
     except (mis_files.ImportFileError, UnicodeDecodeError) as exc:
         raise _fail(f"{file.name}: {exc}", code=2) from None
 
-    database = Database.from_url(_settings().database_url)
+    database = _open_database()
     try:
         with typer.progressbar(
             length=len(rows), label="Importing", file=sys.stderr, show_pos=True
@@ -338,7 +377,6 @@ def seed_demo(
     """Create a fictional demo school (users of every role, 300 pupils, concerns) and print
     its logins. Refused in production."""
     from core.clock import utcnow
-    from db.engine import Database
     from guidance import GUIDANCE_DIR
     from services import demo
     from services.guidance import GuidanceLibrary
@@ -346,7 +384,7 @@ def seed_demo(
     settings = _settings()
     if settings.env == "production":
         raise _fail("seed-demo is refused when CONCERNLOG_ENV=production")
-    database = Database.from_url(settings.database_url)
+    database = _open_database(settings)
     try:
         with database.transaction() as session:
             if if_empty and not demo.database_is_empty(session):
@@ -368,10 +406,9 @@ def purge_idempotency() -> None:
     """Delete the Idempotency-Key answers that have expired (they copy concern content) and
     print how many. Safe to run at any time, e.g. daily from cron."""
     from core.clock import utcnow
-    from db.engine import Database
     from services import idempotency
 
-    database = Database.from_url(_settings().database_url)
+    database = _open_database()
     try:
         with database.transaction() as session:
             deleted = idempotency.purge_expired(session, now=utcnow())
@@ -399,10 +436,9 @@ def totp_code(
             raise _fail("--email is refused in production; use your authenticator app")
         from sqlmodel import select
 
-        from db.engine import Database
         from models.user import User
 
-        database = Database.from_url(settings.database_url)
+        database = _open_database(settings)
         try:
             with database.transaction() as session:
                 user = session.exec(select(User).where(User.email == email.strip().lower())).first()
