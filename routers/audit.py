@@ -108,7 +108,7 @@ async def list_audit_events(
         )
     )
     return AuditEventPage(
-        items=[AuditEventPublic.model_validate(event) for event in page.items],
+        items=page.items,
         next_cursor=page.next_cursor,
     )
 

@@ -18,7 +18,9 @@ queries built per request (``concern_scope``) and the prepared statements built 
 - MIS sync: the MIS service account and admins, never concern content; a sync never
   links to, renames or deactivates a privileged account (a DSL's, deputy DSL's or admin's).
 - Administration (users, roles, passwords, MFA resets, service accounts): admins.
-- The audit log (ids and actions, never content): admins and the DSL desk.
+- The audit log (ids and actions, never content): admins and the DSL desk; an admin's
+  view never says which child an event is about (no pupil ids, no ids of children's
+  records), and an admin may not filter by them.
 - A profile (``/auth/me``, MFA enrolment): people, not service accounts.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
@@ -97,6 +99,37 @@ def require_admin(principal: Principal) -> None:
 def require_audit_reader(principal: Principal) -> None:
     """403 unless the caller may read the school's audit log (admins, the DSL desk)."""
     require_user_role(principal, AUDIT_READERS)
+
+
+# The entities an admin's view of the audit log may name: administration, never a child's
+# record (a pupil, a concern, an addendum, a case).
+ADMIN_VISIBLE_ENTITIES = frozenset({"user", "service_account", "school", "sync_run", "audit_log"})
+
+
+def sees_which_child(principal: Principal) -> bool:
+    """Whether the caller may see which child an audit event is about: the DSL desk."""
+    return principal.kind == "user" and principal.is_dsl
+
+
+def audit_entity_shown(principal: Principal, entity_type: str | None) -> bool:
+    """Whether the caller's view of the audit log shows an event's entity id."""
+    return sees_which_child(principal) or entity_type in ADMIN_VISIBLE_ENTITIES
+
+
+def require_audit_filter(
+    principal: Principal, *, pupil_id: object, entity_type: str | None, entity_id: object
+) -> None:
+    """403 when a caller who may not see which child an event is about filters by a pupil,
+    or by the id of a record that is not administration's."""
+    if sees_which_child(principal):
+        return
+    if pupil_id is not None or (
+        entity_id is not None and entity_type not in ADMIN_VISIBLE_ENTITIES
+    ):
+        raise Forbidden(
+            "Only DSLs and deputy DSLs may see which child an audit event is about; filter "
+            "by a user, a service account or a sync run instead."
+        )
 
 
 def require_person(principal: Principal) -> None:

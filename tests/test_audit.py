@@ -430,7 +430,8 @@ def test_a_dsl_reads_their_schools_log_newest_first(
 def test_reading_the_log_is_itself_recorded(
     app: FastAPI, client: TestClient, database: Database, school: School
 ) -> None:
-    reader = make_user(database, school, Role.admin)
+    # A DSL: only the DSL desk may filter the log by child (issue 22, point 4).
+    reader = make_user(database, school, Role.dsl)
     pupil = uuid.uuid4()
     response = client.get(
         AUDIT,
@@ -443,7 +444,7 @@ def test_reading_the_log_is_itself_recorded(
     read = events[-1]
     assert read["action"] == "audit.read"
     assert read["actor_id"] == str(reader.id)
-    assert read["actor_role"] == "admin"
+    assert read["actor_role"] == "dsl"
     assert read["pupil_id"] == str(pupil)
     assert read["request_id"] == "audit-read-test-0001"
     assert _verify(database, school).ok

@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditVerification
+from models.audit import (
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditEvent,
+    AuditEventPublic,
+    AuditVerification,
+)
 from services import access, pagination
 from services.audit.chain import HASHED_FIELDS, hash_of
 from services.audit.recording import record
+from services.principal import Principal
 
 if TYPE_CHECKING:
     # Only for annotations: services.context imports this module.
@@ -29,7 +36,7 @@ VERIFY_BATCH_SIZE = 5000
 class AuditPage:
     """One page of the audit log, newest first; ``next_cursor`` is None on the last page."""
 
-    items: list[AuditEvent]
+    items: list[AuditEventPublic]
     next_cursor: str | None
 
 
@@ -61,9 +68,13 @@ def list_events(
     caller's school is ever visible. ``occurred_from`` is inclusive and ``occurred_to``
     exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
     any: who looked at the trail of which child) after the page is taken, so it appears
-    on the next read, not this one."""
+    on the next read, not this one. An admin's page never says which child an event is
+    about (``access.audit_entity_shown``): their pupil and child-record ids are null."""
     access.require_audit_reader(context.principal)
     principal, now, request_id = context.principal, context.now, context.request_id
+    access.require_audit_filter(
+        principal, pupil_id=pupil_id, entity_type=entity_type, entity_id=entity_id
+    )
     query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
     if cursor is not None:
         query = query.where(AuditEvent.seq < _seq_from_cursor(cursor))
@@ -83,7 +94,7 @@ def list_events(
         query = query.where(col(AuditEvent.occurred_at) < occurred_to)
     # One extra row tells whether another page follows without a count query.
     rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)))
-    items = rows[:limit]
+    items = [_as_seen_by(principal, event) for event in rows[:limit]]
     next_cursor = pagination.encode_cursor({"seq": items[-1].seq}) if len(rows) > limit else None
     record(
         session,
@@ -95,6 +106,15 @@ def list_events(
         request_id=request_id,
     )
     return AuditPage(items=items, next_cursor=next_cursor)
+
+
+def _as_seen_by(principal: Principal, event: AuditEvent) -> AuditEventPublic:
+    """The event as the caller may see it (a copy: the stored row is never touched)."""
+    shown = AuditEventPublic.model_validate(event)
+    if access.sees_which_child(principal):
+        return shown
+    entity_id = shown.entity_id if access.audit_entity_shown(principal, shown.entity_type) else None
+    return shown.model_copy(update={"pupil_id": None, "entity_id": entity_id})
 
 
 # --- verifying -------------------------------------------------------------------------------
