@@ -94,6 +94,7 @@ def test_docs_reference_no_external_host_and_their_assets_are_served(
         answer = production.get(asset)
         assert answer.status_code == 200, asset
         assert answer.content
+        assert answer.headers["cache-control"] == "public, max-age=86400"
 
 
 def test_docs_oauth2_redirect_page_has_its_script_hashed(production: TestClient) -> None:
