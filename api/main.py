@@ -18,7 +18,7 @@ from api.errors import register_error_handlers
 from api.logs import configure_logging
 from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
-from api.openapi import install_openapi
+from api.openapi import install_docs, install_openapi
 from core.clock import Clock
 from core.metrics import Metrics
 from core.settings import Settings, get_settings
@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # /docs is served by install_docs, from assets shipped with the service.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     register_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     include_routers(app, prefix=API_PREFIX)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
@@ -114,7 +116,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     # Outside the retry loop: counts each request once, with the status the client got.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Added last, so it runs first: every response (CORS refusals included) gets its id.
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        hsts=settings.env == "production",
+    )
     return app
 
 

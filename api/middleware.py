@@ -37,7 +37,11 @@ _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
+    # JSON answers need nothing from a browser; a page that sets its own policy (/docs) keeps it.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
+# Production only: sent from a developer's http://localhost it would pin localhost to https.
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class _BodyTooLarge(HTTPException):
@@ -52,9 +56,10 @@ class RequestContextMiddleware:
     """Gives every request an id, limits its body, hardens its response headers, catches
     what escaped every handler, and writes one access-log line."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.security_headers = [*_SECURITY_HEADERS, _HSTS] if hsts else _SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,7 +80,7 @@ class RequestContextMiddleware:
                 response_headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in response_headers}
                 response_headers.append((b"x-request-id", request_id.encode("latin-1")))
-                response_headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
+                response_headers.extend(h for h in self.security_headers if h[0] not in names)
                 if b"cache-control" not in names:
                     # Anything not explicitly cacheable (the public guidance) may carry a
                     # child's details: never let a proxy or the device keep it.

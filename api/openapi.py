@@ -15,17 +15,28 @@ application really does:
 
 Every 4xx and 5xx is ``application/problem+json`` with the ``Problem`` schema (and only
 that), and an ``If-Match`` header is marked required where its absence is answered 428.
+
+``install_docs`` serves ``/docs`` (Swagger UI) from assets shipped with the service, never
+from a CDN (docs/adr/0053-docs-assets-and-security-headers.md).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import get_database, get_unit_of_work
 from api.errors import PROBLEM_JSON, Problem
@@ -82,6 +93,66 @@ def install_openapi(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+DOCS_URL = "/docs"
+DOCS_ASSETS_URL = "/docs-assets"
+# Swagger UI's dist files, as shipped (and kept current) by the fastapi-offline package.
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+class _DocsAssets(StaticFiles):
+    # Public files, the same for everyone: a day in the browser's cache rather than the
+    # middleware's `no-store`, which would fetch 1.5 MB of JS on every visit.
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve ``/docs`` and its OAuth2 redirect page with Swagger UI's JS, CSS and icon from
+    ``/docs-assets/`` on this service, so the page works on a network without internet.
+    Each page carries a Content-Security-Policy that allows only this service's own files
+    and the page's own inline script (by its hash)."""
+    app.mount(DOCS_ASSETS_URL, _DocsAssets(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    redirect_url = app.swagger_ui_oauth2_redirect_url or f"{DOCS_URL}/oauth2-redirect"
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{redirect_url}",
+            init_oauth=app.swagger_ui_init_oauth,
+            swagger_ui_parameters=app.swagger_ui_parameters,
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+        )
+        return with_page_policy(page)
+
+    async def swagger_ui_redirect(_request: Request) -> HTMLResponse:
+        return with_page_policy(get_swagger_ui_oauth2_redirect_html())
+
+    app.add_route(DOCS_URL, swagger_ui, methods=["GET"], include_in_schema=False)
+    app.add_route(redirect_url, swagger_ui_redirect, methods=["GET"], include_in_schema=False)
+
+
+def with_page_policy(page: HTMLResponse) -> HTMLResponse:
+    """Set the policy of a docs page: scripts, styles, images and fetches from this service,
+    plus exactly the inline scripts the page carries (hashed, so no 'unsafe-inline')."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(bytes(page.body).decode())
+    )
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self'; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return page
 
 
 def complete_document(document: dict[str, Any], app: FastAPI) -> None:
