@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asyncio import sleep
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -44,6 +46,21 @@ def _now(request: Request) -> datetime:
     (and no ``RequestContext``) yet."""
     clock: Clock = request.app.state.clock
     return clock.now()
+
+
+async def _hold_failures() -> AsyncIterator[None]:
+    """A refused sign-in answers only after its delay (ADR 0052), awaited on the event loop.
+    Declared before the sign-in turn and the unit of work, it is left after them: the
+    sleep holds neither a hashing turn nor a database connection."""
+    try:
+        yield
+    except auth.SignInFailed as failed:
+        if failed.delay_seconds > 0:
+            await sleep(failed.delay_seconds)
+        raise
+
+
+HeldFailures = Annotated[None, Depends(_hold_failures, scope="function")]
 
 
 def _answer(tokens: auth.IssuedTokens) -> TokenResponse:
@@ -138,6 +155,7 @@ def _token_body() -> dict[str, Any]:
     openapi_extra={"requestBody": _token_body()},
 )
 async def token(
+    _held: HeldFailures,
     _turn: SignInTurn,
     request: Request,
     uow: UnitOfWorkDep,

@@ -372,19 +372,17 @@ def test_lockout_after_five_failures_and_its_expiry(
     assert login(client, staff.email, DEFAULT_PASSWORD).status_code == 200
 
 
-def test_twenty_failures_from_one_address_throttle_every_account(
+def test_failures_from_one_address_across_accounts_leave_other_accounts_open(
     client: TestClient, database, school, clock
 ) -> None:
+    """Issue 22, point 10: a school's shared address is limited per account, with a high
+    ceiling for the address as a whole (tests/test_throttling.py)."""
     victim = make_user(database, school, "staff")
-    for n in range(20):
+    for n in range(20):  # the old per-address limit; the 20th waits 0.25 s
         assert (
             login(client, f"guess{n}@fictional-school.example", "wrong-password-x").status_code
             == 401
         )
-    response = login(client, victim.email, DEFAULT_PASSWORD)
-    assert response.status_code == 429
-    assert int(response.headers["retry-after"]) > 0
-    clock.advance(minutes=16)
     assert login(client, victim.email, DEFAULT_PASSWORD).status_code == 200
 
 

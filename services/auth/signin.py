@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 import pyotp
 from sqlalchemy import delete, func
@@ -31,9 +32,21 @@ from services.auth.issuing import (
     user_tokens,
 )
 
+# The limits and the delay schedule are argued in docs/adr/0052-sign-in-throttling-per-pair.md.
 THROTTLE_WINDOW = timedelta(minutes=15)
+# Failures of one account, from anywhere.
 MAX_ACCOUNT_FAILURES = 5
-MAX_ADDRESS_FAILURES = 20
+# Failures of one account from one address. A school shares one address (its NAT), so the
+# address limit counts per account; while the account limit is the lower it binds first.
+MAX_PAIR_FAILURES = 10
+# Failures from one address across every account: the ceiling against password spraying.
+MAX_ADDRESS_FAILURES = 200
+# Below the ceiling, an address's failed attempts answer late: not before this many
+# failures, then DELAY_FIRST_SECONDS, doubling every DELAY_DOUBLING_FAILURES, capped.
+DELAY_FREE_FAILURES = 20
+DELAY_FIRST_SECONDS = 0.25
+DELAY_DOUBLING_FAILURES = 10
+DELAY_MAX_SECONDS = 4.0
 TOTP_STEP_SECONDS = 30
 TOTP_ISSUER = "concernlog"
 
@@ -48,7 +61,16 @@ INVALID_CLIENT = {"error": "invalid_client"}
 THROTTLED = {"error": "temporarily_unavailable"}
 
 
-class MfaRequired(AuthenticationFailed):
+class SignInFailed(AuthenticationFailed):
+    """A refused sign-in. ``delay_seconds`` is how long the router holds the answer, on the
+    event loop, after the database work is done (see :func:`failure_delay`)."""
+
+    def __init__(self, detail: str, *, delay_seconds: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.delay_seconds = delay_seconds
+
+
+class MfaRequired(SignInFailed):
     slug, title = "mfa-required", "A one-time code is required"
 
 
@@ -62,6 +84,27 @@ class TotpRejected(InvalidInput):
 # --- throttling ----------------------------------------------------------------------------
 
 
+def failure_delay(address_failures: int) -> float:
+    """How long to hold the answer to a failed sign-in, given the failures from its address
+    in the window, this one included: nothing for the first ``DELAY_FREE_FAILURES - 1``,
+    then ``DELAY_FIRST_SECONDS`` doubling every ``DELAY_DOUBLING_FAILURES``, at most
+    ``DELAY_MAX_SECONDS``. A pure function: the caller sleeps, never a worker thread."""
+    if address_failures < DELAY_FREE_FAILURES:
+        return 0.0
+    doublings = (address_failures - DELAY_FREE_FAILURES) // DELAY_DOUBLING_FAILURES
+    return min(DELAY_MAX_SECONDS, DELAY_FIRST_SECONDS * float(2 ** min(doublings, 32)))
+
+
+def _refuse(oldest_counted: datetime, now: datetime, extra: dict[str, str] | None) -> NoReturn:
+    # Open again when the oldest failure that reaches the limit leaves the window.
+    reopens = oldest_counted + THROTTLE_WINDOW
+    raise TooManyRequests(
+        "Too many failed attempts; wait before trying again.",
+        retry_after_seconds=int((reopens - now).total_seconds()) + 1,
+        extra=extra,
+    )
+
+
 def _check_throttle(
     session: Session,
     *,
@@ -69,26 +112,36 @@ def _check_throttle(
     client_address: str,
     now: datetime,
     extra: dict[str, str] | None = None,
-) -> None:
+) -> int:
+    """Refuse (429) an account over its limit, an (address, account) pair over its limit,
+    or an address over its ceiling. Returns the address's failures in the window, which
+    sets the delay of the next one. Two queries, as before the pair limit."""
     since = now - THROTTLE_WINDOW
-    for column, value, limit in (
-        (LoginAttempt.account_key, account_key, MAX_ACCOUNT_FAILURES),
-        (LoginAttempt.client_address, client_address, MAX_ADDRESS_FAILURES),
-    ):
-        recent = session.exec(
-            select(LoginAttempt.attempted_at)
-            .where(column == value, col(LoginAttempt.attempted_at) > since)
-            .order_by(col(LoginAttempt.attempted_at).desc())
-            .limit(limit)
-        ).all()
-        if len(recent) >= limit:
-            # Open again when the limit-th most recent failure leaves the window.
-            reopens = recent[limit - 1] + THROTTLE_WINDOW
-            raise TooManyRequests(
-                "Too many failed attempts; wait before trying again.",
-                retry_after_seconds=int((reopens - now).total_seconds()) + 1,
-                extra=extra,
-            )
+    by_account = session.exec(
+        select(LoginAttempt.attempted_at)
+        .where(LoginAttempt.account_key == account_key, col(LoginAttempt.attempted_at) > since)
+        .order_by(col(LoginAttempt.attempted_at).desc())
+        .limit(MAX_ACCOUNT_FAILURES)
+    ).all()
+    if len(by_account) >= MAX_ACCOUNT_FAILURES:
+        _refuse(by_account[MAX_ACCOUNT_FAILURES - 1], now, extra)
+    # Below the ceiling this is every failure from the address in the window, so the pair's
+    # own failures are all among them.
+    by_address = session.exec(
+        select(LoginAttempt.attempted_at, LoginAttempt.account_key)
+        .where(
+            LoginAttempt.client_address == client_address,
+            col(LoginAttempt.attempted_at) > since,
+        )
+        .order_by(col(LoginAttempt.attempted_at).desc())
+        .limit(MAX_ADDRESS_FAILURES)
+    ).all()
+    if len(by_address) >= MAX_ADDRESS_FAILURES:
+        _refuse(by_address[MAX_ADDRESS_FAILURES - 1][0], now, extra)
+    by_pair = [attempted_at for attempted_at, key in by_address if key == account_key]
+    if len(by_pair) >= MAX_PAIR_FAILURES:
+        _refuse(by_pair[MAX_PAIR_FAILURES - 1], now, extra)
+    return len(by_address)
 
 
 def _record_failure(
@@ -154,11 +207,13 @@ def password_grant(
 ) -> IssuedTokens:
     """Sign a person in. Wrong email or password: 401, the same answer either way. An
     MFA-enrolled user without a valid, unused ``totp``: 401 ``mfa-required``. Too many
-    failures for the account (5) or the address (20) in 15 minutes: 429. The 401s carry
-    the OAuth ``error`` ``invalid_grant``. Audits ``auth.login`` and ``auth.login_failed``
-    (for accounts that exist)."""
+    failures in 15 minutes for the account (5), for the account from this address (10) or
+    from the address over all accounts (200): 429. A failure's 401 is a
+    :class:`SignInFailed` whose ``delay_seconds`` grows with the address's failures. The
+    401s carry the OAuth ``error`` ``invalid_grant``. Audits ``auth.login`` and
+    ``auth.login_failed`` (for accounts that exist)."""
     account_key = email.strip().lower()
-    _check_throttle(
+    address_failures = _check_throttle(
         session, account_key=account_key, client_address=client_address, now=now, extra=THROTTLED
     )
     user = session.exec(select(User).where(User.email == account_key)).first()
@@ -173,7 +228,11 @@ def password_grant(
             now=now,
             request_id=request_id,
         )
-        raise AuthenticationFailed(WRONG_CREDENTIALS, extra=INVALID_GRANT)
+        raise SignInFailed(
+            WRONG_CREDENTIALS,
+            delay_seconds=failure_delay(address_failures + 1),
+            extra=INVALID_GRANT,
+        )
     if new_hash is not None:
         user.password_hash = new_hash  # parameters changed: upgrade the stored hash
     if user.mfa_enrolled:
@@ -192,7 +251,9 @@ def password_grant(
                 request_id=request_id,
             )
             raise MfaRequired(
-                "The one-time code is wrong, expired or already used.", extra=INVALID_GRANT
+                "The one-time code is wrong, expired or already used.",
+                delay_seconds=failure_delay(address_failures + 1),
+                extra=INVALID_GRANT,
             )
     session.execute(delete(LoginAttempt).where(col(LoginAttempt.account_key) == account_key))
     session.add(user)
@@ -213,9 +274,10 @@ def client_credentials_grant(
     request_id: str | None,
 ) -> IssuedTokens:
     """Sign a service account (the school's MIS) in. No refresh token: it holds its secret.
-    A wrong id or secret: 401 with the OAuth ``error`` ``invalid_client``."""
+    A wrong id or secret: 401 with the OAuth ``error`` ``invalid_client``, throttled and
+    delayed like a password grant's failures."""
     account_key = "client:" + client_id.strip()
-    _check_throttle(
+    address_failures = _check_throttle(
         session, account_key=account_key, client_address=client_address, now=now, extra=THROTTLED
     )
     account = session.exec(
@@ -228,7 +290,9 @@ def client_credentials_grant(
         or not constant_time_equals(digest(client_secret), expected)
     ):
         _record_failure(session, account_key=account_key, client_address=client_address, now=now)
-        raise AuthenticationFailed(WRONG_CLIENT, extra=INVALID_CLIENT)
+        raise SignInFailed(
+            WRONG_CLIENT, delay_seconds=failure_delay(address_failures + 1), extra=INVALID_CLIENT
+        )
     audit.record(
         session,
         actor=Actor(type="service", id=account.id, role=account.role, school_id=account.school_id),
