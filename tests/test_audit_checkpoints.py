@@ -26,8 +26,20 @@ runner = CliRunner()
 T0 = datetime(2026, 11, 27, 15, 40, tzinfo=UTC)
 EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 HEADS = AuditChainHead.__table__  # type: ignore[attr-defined]
-CARRIED = ("school_id", "occurred_at", "actor_type", "actor_id", "actor_role", "action")
-CARRIED += ("entity_type", "entity_id", "pupil_id", "request_id", "run_id", "outcome")
+CARRIED = (
+    "school_id",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_role",
+    "action",
+    "entity_type",
+    "entity_id",
+    "pupil_id",
+    "request_id",
+    "run_id",
+    "outcome",
+)
 
 
 def _append(database: Database, school: School, count: int, start: int = 0) -> None:
