@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from core.settings import ConfigurationError, Settings, get_settings
+from api.cli_audit import audit_app
+from api.cli_support import (
+    PROJECT_ROOT,
+    fail,
+    head_revision,
+    load_settings,
+    open_database,
+    require_migrated_database,
+    run_migrations,
+)
 
-if TYPE_CHECKING:
-    from alembic.config import Config as AlembicConfig
-
-    from db.engine import Database
-
+__all__ = ["PROJECT_ROOT", "app", "head_revision", "main", "run_migrations"]
 
 app = typer.Typer(
     name="concernlog",
@@ -22,32 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _alembic_home() -> Path:
-    """Where alembic.ini lives: the source checkout, or the working directory of an
-    installed copy (the container's /app)."""
-    for candidate in (PROJECT_ROOT, Path.cwd()):
-        if (candidate / "alembic.ini").is_file():
-            return candidate
-    raise _fail("alembic.ini not found beside the code or in the working directory")
-
-
-def _settings() -> Settings:
-    try:
-        settings = get_settings()
-        settings.check_usable()
-    except ConfigurationError as exc:
-        typer.echo(f"concernlog: {exc}", err=True)
-        raise typer.Exit(2) from None
-    return settings
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"concernlog: {message}", err=True)
-    return typer.Exit(code)
 
 
 @app.command()
@@ -59,8 +38,8 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
-    settings = _settings()
-    _require_migrated(settings.database_url)
+    settings = load_settings()
+    require_migrated_database(settings.database_url)
     from api.logs import configure_logging
 
     configure_logging(settings.log_level, json_lines=settings.log_json)
@@ -78,58 +57,12 @@ def serve(
     )
 
 
-def _alembic_config(database_url: str) -> AlembicConfig:
-    from alembic.config import Config
-
-    home = _alembic_home()
-    config = Config(str(home / "alembic.ini"))
-    config.set_main_option("script_location", str(home / "alembic"))
-    config.attributes["database_url"] = database_url
-    return config
-
-
-def run_migrations(database_url: str, revision: str = "head") -> None:
-    from alembic import command
-
-    command.upgrade(_alembic_config(database_url), revision)
-
-
-def head_revision() -> str:
-    """The head of the migration scripts: the revision a usable database is at."""
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
-    if head is None:
-        raise _fail("no migration scripts found", code=2)
-    return head
-
-
-def _require_migrated(database_url: str) -> None:
-    """Refuse, in one line, a database that is missing, unreachable or not migrated, before
-    anything opens it (opening a SQLite file that is not there would create it)."""
-    from db.readiness import DatabaseNotReady, require_migrated
-
-    try:
-        require_migrated(database_url, head=head_revision())
-    except DatabaseNotReady as exc:
-        raise _fail(str(exc), code=2) from None
-
-
-def _open_database(settings: Settings | None = None) -> Database:
-    """The configured database, once it is known to exist and be migrated."""
-    from db.engine import Database
-
-    database_url = (settings or _settings()).database_url
-    _require_migrated(database_url)
-    return Database.from_url(database_url)
-
-
 @app.command()
 def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Bring the database schema up to date (alembic upgrade head)."""
-    settings = _settings()
+    settings = load_settings()
     run_migrations(settings.database_url, revision)
 
 
@@ -142,12 +75,12 @@ def create_school(
     from core.errors import DomainError
     from services import schools
 
-    database = _open_database()
+    database = open_database()
     try:
         with database.transaction() as session:
             school = schools.create_school(session, name=name, urn=urn)
     except DomainError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     finally:
         database.dispose()
     typer.echo(str(school.id))
@@ -170,8 +103,8 @@ def create_user(
     from models.user import UserCreate
     from services import schools, users
 
-    settings = _settings()
-    _require_migrated(settings.database_url)  # before asking for a password it cannot store
+    settings = load_settings()
+    require_migrated_database(settings.database_url)  # before asking for a password it cannot store
     password = (
         sys.stdin.readline().rstrip("\r\n")
         if not sys.stdin.isatty()
@@ -188,7 +121,7 @@ def create_user(
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     database = Database.from_url(settings.database_url)
     try:
         with database.transaction() as session:
@@ -197,7 +130,7 @@ def create_user(
                 session, school_id=school.id, data=data, now=utcnow()
             )
     except DomainError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     finally:
         database.dispose()
     typer.echo(str(user.id))
@@ -214,7 +147,7 @@ def create_service_account(
     from core.errors import DomainError
     from services import schools, users
 
-    database = _open_database()
+    database = open_database()
     try:
         with database.transaction() as session:
             school = schools.school_by_urn(session, school_urn)
@@ -222,41 +155,13 @@ def create_service_account(
                 session, school_id=school.id, name=name, now=utcnow()
             )
     except DomainError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     finally:
         database.dispose()
     typer.echo(f"{account.client_id} {secret}")
 
 
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-
-
-@audit_app.command("verify")
-def audit_verify(
-    school_urn: Annotated[str, typer.Option(help="The school's URN")],
-) -> None:
-    """Check a school's audit hash chain. Prints one line; exits 1 if the chain is broken
-    (2 if the school or a migrated database does not exist)."""
-    from core.errors import DomainError
-    from services import audit, schools
-
-    database = _open_database()
-    try:
-        with database.transaction() as session:
-            school = schools.school_by_urn(session, school_urn)
-            result = audit.verify_chain(session, school_id=school.id)
-    except DomainError as exc:
-        raise _fail(exc.detail, code=2) from None
-    finally:
-        database.dispose()
-    if not result.ok:
-        typer.echo(
-            f"audit chain of school {school_urn} is BROKEN at event {result.first_bad_seq} "
-            f"({result.events_checked} events checked)"
-        )
-        raise typer.Exit(1)
-    typer.echo(f"audit chain of school {school_urn} is intact ({result.events_checked} events)")
 
 
 @app.command("import-pupils")
@@ -300,10 +205,10 @@ def import_pupils(
     from services.mis import files as mis_files
 
     if file_format not in ("csv", "oneroster"):
-        raise _fail("--format must be csv or oneroster", code=2)
+        raise fail("--format must be csv or oneroster", code=2)
     source = (source or file_format).strip().lower()
     if not re.match(SOURCE_PATTERN, source) or len(source) > 40:
-        raise _fail("--source must be a lower-case slug (letters, digits, . _ -)", code=2)
+        raise fail("--source must be a lower-case slug (letters, digits, . _ -)", code=2)
     now = utcnow()
     try:
         with file.open(encoding="utf-8-sig", newline="") as handle:
@@ -317,9 +222,9 @@ def import_pupils(
                     handle, source=source, now=now, birth_dates=births
                 )
     except (mis_files.ImportFileError, UnicodeDecodeError) as exc:
-        raise _fail(f"{file.name}: {exc}", code=2) from None
+        raise fail(f"{file.name}: {exc}", code=2) from None
 
-    database = _open_database()
+    database = open_database()
     try:
         with typer.progressbar(
             length=len(rows), label="Importing", file=sys.stderr, show_pos=True
@@ -335,7 +240,7 @@ def import_pupils(
                 on_progress=bar.update,
             )
     except DomainError as exc:
-        raise _fail(exc.detail, code=2) from None
+        raise fail(exc.detail, code=2) from None
     finally:
         database.dispose()
     for result in SyncResult:
@@ -381,10 +286,10 @@ def seed_demo(
     from services import demo
     from services.guidance import GuidanceLibrary
 
-    settings = _settings()
+    settings = load_settings()
     if settings.env == "production":
-        raise _fail("seed-demo is refused when CONCERNLOG_ENV=production")
-    database = _open_database(settings)
+        raise fail("seed-demo is refused when CONCERNLOG_ENV=production")
+    database = open_database(settings)
     try:
         with database.transaction() as session:
             if if_empty and not demo.database_is_empty(session):
@@ -408,7 +313,7 @@ def purge_idempotency() -> None:
     from core.clock import utcnow
     from services import idempotency
 
-    database = _open_database()
+    database = open_database()
     try:
         with database.transaction() as session:
             deleted = idempotency.purge_expired(session, now=utcnow())
@@ -430,15 +335,15 @@ def totp_code(
 
     if secret is None:
         if email is None:
-            raise _fail("give --email or --secret")
-        settings = _settings()
+            raise fail("give --email or --secret")
+        settings = load_settings()
         if settings.env == "production":
-            raise _fail("--email is refused in production; use your authenticator app")
+            raise fail("--email is refused in production; use your authenticator app")
         from sqlmodel import select
 
         from models.user import User
 
-        database = _open_database(settings)
+        database = open_database(settings)
         try:
             with database.transaction() as session:
                 user = session.exec(select(User).where(User.email == email.strip().lower())).first()
@@ -446,7 +351,7 @@ def totp_code(
         finally:
             database.dispose()
         if not secret:
-            raise _fail(f"no TOTP secret for {email}")
+            raise fail(f"no TOTP secret for {email}")
     typer.echo(pyotp.TOTP(secret).now())
 
 

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # (a lost response, two refreshes racing); 0 turns the grace window off (ADR 0047).
     refresh_grace_seconds: int = Field(default=30, ge=0, le=300)
 
+    # The Ed25519 private key (PEM) that signs audit checkpoints (ADR 0054): a file kept off
+    # the database, never in it or in the repository.
+    audit_checkpoint_key_file: Path | None = None
+
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.
     metrics_token: SecretStr | None = None

@@ -146,7 +146,8 @@ def _events_from(
         after = batch[-1].seq
 
 
-def _head(session: Session, *, school_id: uuid.UUID) -> tuple[int, str]:
+def chain_head(session: Session, *, school_id: uuid.UUID) -> tuple[int, str]:
+    """The school's chain head (last sequence number and hash), as committed; reads only."""
     # Columns, not the ORM object: a head cached in the session would hide later appends.
     row = session.exec(
         select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.school_id == school_id)
@@ -168,7 +169,7 @@ def verify_chain(
 
     The head is read first and only events up to it are walked, so appends committed
     while a long walk runs (PostgreSQL) neither break nor lengthen the verification."""
-    head_seq, head_hash = _head(session, school_id=school_id)
+    head_seq, head_hash = chain_head(session, school_id=school_id)
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0
@@ -197,7 +198,7 @@ def verify_chain(
         .limit(1)
     ).first()
     if newest is not None and newest > head_seq:
-        head_seq, _ = _head(session, school_id=school_id)
+        head_seq, _ = chain_head(session, school_id=school_id)
         if newest > head_seq:
             return AuditVerification(ok=False, events_checked=checked, first_bad_seq=head_seq + 1)
     return AuditVerification(ok=True, events_checked=checked, first_bad_seq=None)
