@@ -187,8 +187,7 @@ async def get_concern(
     description=(
         "Further information or a correction, with the reason for it. The concern itself "
         "is never changed; addenda are shown inside it, oldest first (`Location` points at "
-        "the concern). Its recorder, or a DSL or deputy DSL of the school."
-        + IDEMPOTENCY_NOTE
+        "the concern). Its recorder, or a DSL or deputy DSL of the school." + IDEMPOTENCY_NOTE
     ),
     status_code=201,
     response_model=AddendumPublic,
