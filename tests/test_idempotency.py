@@ -4,6 +4,7 @@ key is one addendum, and the window every key stands for is a setting (72 hours)
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, func, select
 
@@ -108,11 +109,9 @@ def test_the_window_is_72_hours_unless_configured(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_configured_window_applies_to_concerns(
-    client: TestClient, world: World, clock: FrozenClock, database: Database
+    app: FastAPI, client: TestClient, world: World, clock: FrozenClock
 ) -> None:
-    client.app.state.settings = client.app.state.settings.model_copy(
-        update={"idempotency_hours": 2}
-    )
+    app.state.settings = app.state.settings.model_copy(update={"idempotency_hours": 2})
 
     def headers() -> dict[str, str]:
         return {"Idempotency-Key": "fictional-concern-5"} | world.headers(world.staff_a)
