@@ -33,7 +33,7 @@ from models import School, User
 from models.concern import ConcernCreate
 from models.pupil import Pupil
 from models.user import Role
-from services import audit, concerns
+from services import audit, concerns, idempotency
 from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
@@ -107,7 +107,7 @@ def measure(url: str, calls: int, *, with_key: bool) -> list[float]:
                         guidance=guidance,
                     ),
                     concern=body,
-                    idempotency_key=f"bench-key-{n}" if with_key else None,
+                    idempotency_key=idempotency.Key(f"bench-key-{n}") if with_key else None,
                 )
             timings.append(time.perf_counter() - started)
         return timings

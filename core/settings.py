@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # How long a just-spent refresh token still answers with the successor it was given
     # (a lost response, two refreshes racing); 0 turns the grace window off (ADR 0047).
     refresh_grace_seconds: int = Field(default=30, ge=0, le=300)
+    # How long an Idempotency-Key's first answer stands (every idempotent POST): long
+    # enough for a phone's offline queue (ADR 0051).
+    idempotency_hours: int = Field(default=72, ge=1, le=24 * 30)
 
     # The Ed25519 private key (PEM) that signs audit checkpoints (ADR 0054): a file kept off
     # the database, never in it or in the repository.

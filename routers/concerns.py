@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -20,10 +21,36 @@ from models.concern import (
     ConcernSort,
 )
 from models.triage import RiskLevel, TriageStatus
-from services import concerns
+from services import concerns, idempotency
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/concerns", tags=["concerns"])
+
+IDEMPOTENCY_NOTE = (
+    "\n\nSend an `Idempotency-Key` header (any unique string, up to 255 characters) to make "
+    "retries safe: the same key with the same body within the window (72 hours unless the "
+    "service is configured otherwise) answers the first result again (201, same id, header "
+    "`Idempotent-Replayed: true`) and records nothing new; the same key with a different "
+    "body is a 422. Keys are per user."
+)
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes retries of this request safe (see above)",
+    ),
+]
+
+
+def idempotency_key(request: Request, value: str | None) -> idempotency.Key | None:
+    """The header's key with the service's window (``CONCERNLOG_IDEMPOTENCY_HOURS``)."""
+    if value is None:
+        return None
+    hours = request.app.state.settings.idempotency_hours
+    return idempotency.Key(value, window=timedelta(hours=hours))
+
 
 APPEND_ONLY = (
     "A concern is append-only: it is never edited or deleted. Add an addendum with "
@@ -37,11 +64,8 @@ APPEND_ONLY = (
     description=(
         "Staff, DSLs and deputy DSLs. `recorded_at`, `recorded_by`, `status` and `id` are "
         "the server's: sending them is a 422. When `immediate_danger` is true the answer's "
-        "`actions` include the guidance's `contact-police` action, to show at once.\n\n"
-        "Send an `Idempotency-Key` header (any unique string, up to 255 characters) to make "
-        "retries safe: the same key with the same body within 24 hours answers the first "
-        "result again (201, same id, header `Idempotent-Replayed: true`) and records "
-        "nothing new; the same key with a different body is a 422."
+        "`actions` include the guidance's `contact-police` action, to show at once."
+        + IDEMPOTENCY_NOTE
     ),
     status_code=201,
     response_model=ConcernPublic,
@@ -52,19 +76,12 @@ async def create_concern(
     request: Request,
     context: StaffOrDSLContext,
     uow: UnitOfWorkDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="Makes retries of this request safe (see above)",
-        ),
-    ] = None,
+    key: IdempotencyKeyHeader = None,
 ) -> Response:
+    keyed = idempotency_key(request, key)
     created = await uow.run(
         lambda session: concerns.create_concern(
-            session, context, concern=body, idempotency_key=idempotency_key
+            session, context, concern=body, idempotency_key=keyed
         )
     )
     # The new concern's own URL: this request's path and its id (``url_for`` would try
@@ -170,7 +187,7 @@ async def get_concern(
     description=(
         "Further information or a correction, with the reason for it. The concern itself "
         "is never changed; addenda are shown inside it, oldest first (`Location` points at "
-        "the concern). Its recorder, or a DSL or deputy DSL of the school."
+        "the concern). Its recorder, or a DSL or deputy DSL of the school." + IDEMPOTENCY_NOTE
     ),
     status_code=201,
     response_model=AddendumPublic,
@@ -183,14 +200,18 @@ async def add_addendum(
     response: Response,
     context: StaffOrDSLContext,
     uow: UnitOfWorkDep,
+    key: IdempotencyKeyHeader = None,
 ) -> AddendumPublic:
+    keyed = idempotency_key(request, key)
     added = await uow.run(
         lambda session: concerns.add_addendum(
-            session, context, concern_id=concern_id, addendum=body
+            session, context, concern_id=concern_id, addendum=body, idempotency_key=keyed
         )
     )
     response.headers["Location"] = request.url_for("get_concern", concern_id=concern_id).path
-    return added
+    if added.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return added.addendum
 
 
 async def _append_only(concern_id: str, request: Request, _context: AnyRoleContext) -> JSONResponse:

@@ -5,6 +5,9 @@ The decision is the database's, never a read-then-write: the first request inser
 constraint. On PostgreSQL a duplicate insert waits until the first transaction ends, then
 fails (and reads the committed answer) or, if the first rolled back, succeeds. On SQLite
 every transaction holds the write lock from its start, so duplicates simply queue.
+
+Keys are per user, and a key's answer is kept for the window the caller gives
+(``CONCERNLOG_IDEMPOTENCY_HOURS``, ADR 0051): long enough for a phone's offline queue.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from sqlmodel import Session, col, select
 from core.errors import Conflict, InvalidInput
 from models.concern import IdempotencyKey
 
-KEY_LIFETIME = timedelta(hours=24)
+DEFAULT_WINDOW = timedelta(hours=72)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A client's ``Idempotency-Key`` and how long its first answer stands."""
+
+    value: str
+    window: timedelta = DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,7 @@ def _insert(session: Session, row: IdempotencyKey) -> bool:
 
 
 def claim(
-    session: Session, *, user_id: uuid.UUID, key: str, request_hash: str, now: datetime
+    session: Session, *, user_id: uuid.UUID, key: Key, request_hash: str, now: datetime
 ) -> IdempotencyKey | StoredAnswer:
     """Claim ``key`` for this request (the row to ``complete`` once answered), or return the
     answer stored by the request that claimed it first.
@@ -60,14 +71,14 @@ def claim(
     ``Conflict`` (409) in the one case where no answer can be read yet."""
     row = IdempotencyKey(
         user_id=user_id,
-        key=key,
+        key=key.value,
         request_hash=request_hash,
         created_at=now,
-        expires_at=now + KEY_LIFETIME,
+        expires_at=now + key.window,
     )
     if _insert(session, row):
         return row
-    existing = _stored(session, user_id=user_id, key=key)
+    existing = _stored(session, user_id=user_id, key=key.value)
     if existing is not None and existing.expires_at <= now:
         # An expired key is free again. Deleting just that row (never a range) keeps
         # concurrent requests from locking rows in different orders; of two requests
@@ -80,7 +91,7 @@ def claim(
         session.expunge(existing)
         if _insert(session, row):
             return row
-        existing = _stored(session, user_id=user_id, key=key)
+        existing = _stored(session, user_id=user_id, key=key.value)
     if existing is None or existing.response_status is None or existing.response_body is None:
         # Only reachable if the first holder's row vanished between our insert and read.
         raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")

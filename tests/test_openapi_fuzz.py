@@ -69,6 +69,8 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/concerns": "pupils not of the school; indicators not of the guidance; "
     "`observed_at` more than 5 minutes ahead (contract section 6), before a pupil's birth, "
     "or outside 1900-2200",
+    "POST /api/v1/concerns/{concern_id}/addenda": "an `Idempotency-Key` already used with "
+    "another request (ADR 0051)",
     "GET /api/v1/concerns": "a `from` or `to` outside 1900-2200",
     "GET /api/v1/cases": "an `opened_from` or `opened_to` outside 1900-2200",
     "GET /api/v1/audit": "a `from` or `to` outside 1900-2200",

@@ -52,12 +52,19 @@ class CreatedConcern:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class CreatedAddendum:
+    addendum: AddendumPublic
+    # True when this answers a repeated Idempotency-Key: nothing new was recorded.
+    replayed: bool
+
+
 def create_concern(
     session: Session,
     context: RequestContext,
     *,
     concern: ConcernCreate,
-    idempotency_key: str | None = None,
+    idempotency_key: idempotency.Key | None = None,
 ) -> CreatedConcern:
     """Record a concern about 1-20 pupils of the caller's school.
 
@@ -67,9 +74,9 @@ def create_concern(
     have, an unknown guidance key, and an ``observed_at`` more than 5 minutes ahead of
     ``now``.
 
-    With ``idempotency_key``, a repeat of the same request by the same user within 24 h
-    returns the first answer (``replayed``) and records nothing new except an audit event
-    per pupil with outcome ``replayed``; the same key with another body is a 422.
+    With ``idempotency_key``, a repeat of the same request by the same user within the
+    key's window returns the first answer (``replayed``) and records nothing new except an
+    audit event per pupil with outcome ``replayed``; the same key with another body is a 422.
 
     Records ``concern.create`` once per pupil, in the caller's transaction."""
     principal = context.principal
@@ -200,7 +207,8 @@ def add_addendum(
     *,
     concern_id: uuid.UUID,
     addendum: AddendumCreate,
-) -> AddendumPublic:
+    idempotency_key: idempotency.Key | None = None,
+) -> CreatedAddendum:
     """Add further information or a correction to a concern; the concern itself is never
     changed.
 
@@ -208,10 +216,41 @@ def add_addendum(
     role, 403 for admins and MIS accounts). Records ``addendum.create`` once per pupil of
     the concern.
 
+    With ``idempotency_key``, the concern rules: a repeat of the same request (same
+    concern, same body) by the same user within the key's window returns the first answer
+    (``replayed``) and records nothing but an ``addendum.create`` event per pupil with
+    outcome ``replayed``; the same key with another request is a 422.
+
     The concern (as the caller may see it), its pupils, the caller's name and the audit
     chain's head go in one round trip on PostgreSQL; the addendum and its audit events in
-    one more."""
+    one more (a key adds one, before them)."""
     principal = context.principal
+    claimed = None
+    if idempotency_key is not None:
+        answer = idempotency.claim(
+            session,
+            user_id=principal.id,
+            key=idempotency_key,
+            request_hash=idempotency.request_hash(
+                {"concern_id": str(concern_id), "addendum": addendum.model_dump(mode="json")}
+            ),
+            now=context.now,
+        )
+        if isinstance(answer, idempotency.StoredAnswer):
+            first = AddendumPublic.model_validate(answer.body["addendum"])
+            audit.record_per_pupil(
+                session,
+                actor=context.actor,
+                action="addendum.create",
+                now=context.now,
+                request_id=context.request_id,
+                entity_type="addendum",
+                entity_id=first.id,
+                pupil_ids=[uuid.UUID(pupil_id) for pupil_id in answer.body["pupil_ids"]],
+                outcome="replayed",
+            )
+            return CreatedAddendum(addendum=first, replayed=True)
+        claimed = answer
     statement, parameters = ONE_CONCERN_ROW.statement_for(principal, {"concern_id": concern_id})
     batch = (
         Batch()
@@ -231,6 +270,7 @@ def add_addendum(
         recorded_by=principal.id,
         recorded_at=context.now,
     )
+    pupil_ids = [pupil_id for _, pupil_id in found["pupils"]]
     with sent_together(session):
         INSERT_ADDENDUM.run(session, record.model_dump())
         index_text(session, school_id=concern.school_id, concern_id=concern.id, text_=record.text)
@@ -242,6 +282,14 @@ def add_addendum(
             request_id=context.request_id,
             entity_type="addendum",
             entity_id=record.id,
-            pupil_ids=[pupil_id for _, pupil_id in found["pupils"]],
+            pupil_ids=pupil_ids,
         )
-    return AddendumPublic.model_validate(addendum_fields(record, recorded_by))
+    public = AddendumPublic.model_validate(addendum_fields(record, recorded_by))
+    if claimed is not None:
+        # The pupils too: a replay records its audit events without reading the concern.
+        stored = {
+            "addendum": public.model_dump(mode="json"),
+            "pupil_ids": [str(pupil_id) for pupil_id in pupil_ids],
+        }
+        idempotency.complete(session, claimed, status=CREATED, body=stored)
+    return CreatedAddendum(addendum=public, replayed=False)
