@@ -34,6 +34,7 @@ WEB_FRAMEWORKS = ("fastapi", "starlette")
 ONLY_IN = {
     "jose": {"core/tokens.py"},
     "pwdlib": {"core/passwords.py"},
+    "cryptography": {"core/signing.py"},
 }
 
 MAX_MODULE_LINES = 500

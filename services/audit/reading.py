@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -21,11 +20,8 @@ from models.audit import (
 from services import access, pagination
 from services.audit.chain import HASHED_FIELDS, hash_of
 from services.audit.recording import record
+from services.context import RequestContext
 from services.principal import Principal
-
-if TYPE_CHECKING:
-    # Only for annotations: services.context imports this module.
-    from services.context import RequestContext
 
 # Rows fetched per query when verifying, so that a chain of millions of events is walked
 # in constant memory.

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
-from db.batch import Batch, rows_together, sent_together
+from db.batch import Batch, sent_together
 from db.prepared import Prepared
 from db.unit_of_work import UnitOfWork
 from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
@@ -117,6 +117,10 @@ def _keep_head(session: Session, school_id: uuid.UUID, rows: list[Any]) -> tuple
     return head
 
 
+# The head's rows in a batch the audit layer sends with a caller's (a name no caller uses).
+_LOCKED_HEAD_ROWS = "audit.chain_head"
+
+
 def read_with_head_locked(
     session: Session, *, school_id: uuid.UUID, batch: Batch
 ) -> dict[str, list[Any]]:
@@ -132,11 +136,11 @@ def read_with_head_locked(
     if school_id in _locked_heads(session):
         return batch.run(session)
     session.flush()
-    head, *found = rows_together(
-        session, [(_LOCK_HEAD, {"school_id": school_id}), *batch.queries()]
-    )
-    _keep_head(session, school_id, head)
-    return batch.found(found)
+    found = (
+        Batch().add(_LOCKED_HEAD_ROWS, _LOCK_HEAD, {"school_id": school_id}).include(batch)
+    ).run(session)
+    _keep_head(session, school_id, found.pop(_LOCKED_HEAD_ROWS))
+    return found
 
 
 def record_many(

@@ -28,10 +28,10 @@ from services import audit
 from services.access import require_mis_sync
 from services.audit import Actor, AuditEntry
 from services.context import RequestContext
-from services.mis.dates import school_today
 from services.mis.outcomes import BatchOutcome
 from services.mis.records import plan_with_values, record_events
 from services.mis.validation import invalid
+from services.school_calendar import school_date
 
 # A full run may mark at most this share of its source's active pupils as left unless forced.
 SWEEP_LIMIT_PERCENT = 10
@@ -228,7 +228,7 @@ def complete_run_as(
                     "limit_percent": SWEEP_LIMIT_PERCENT,
                 },
             )
-        today = school_today(now)
+        today = school_date(now)
         for start in range(0, len(to_leave), _IDS_PER_STATEMENT):
             session.execute(
                 update(Pupil)

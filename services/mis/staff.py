@@ -43,7 +43,6 @@ from services.access import mis_may_manage_account, require_mis_sync
 from services.audit import AuditEntry
 from services.auth import revoke_all_refresh_tokens
 from services.context import RequestContext
-from services.mis.dates import school_today
 from services.mis.outcomes import BatchOutcome, LeaversOutcome, RecordOutcome
 from services.mis.records import (
     content_hash,
@@ -60,6 +59,7 @@ from services.mis.validation import (
     raw_external_id,
     validate_staff,
 )
+from services.school_calendar import school_date
 
 DISPLAY_NAME_MAX = 200
 PRIVILEGED_ACCOUNT_NOT_SYNCED = "privileged_account_not_synced"
@@ -112,7 +112,7 @@ def _upsert_one_staff(
     """Decide and write one staff record (in the caller's savepoint)."""
     email = str(record.email).lower()
     record_hash = _staff_hash(record)
-    leaving = record.leaving_date is not None and record.leaving_date < school_today(now)
+    leaving = record.leaving_date is not None and record.leaving_date < school_date(now)
     actions: list[str] = []
 
     if stored is not None:

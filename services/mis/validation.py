@@ -27,7 +27,7 @@ from stdnum.gb import upn as stdnum_upn
 
 from core.errors import InvalidInput
 from models.mis import EXTERNAL_ID_MAX, MAX_BATCH, MISPupilRecord, MISStaffRecord, is_clean_text
-from services.mis.dates import school_today
+from services.school_calendar import school_date
 
 # MIS clocks drift; a record dated further ahead than this would make every later real
 # change look stale, so it is refused.
@@ -52,7 +52,7 @@ def check_batch_size(records: Sequence[Any]) -> None:
 
 def check_left_on(left_on: date | None, now: datetime) -> date:
     """The leaving date to record: today when none is given; 422 for a future one."""
-    today = school_today(now)
+    today = school_date(now)
     if left_on is None:
         return today
     if left_on > today:
@@ -152,7 +152,7 @@ def validate_pupil(
         record = MISPupilRecord.model_validate(data)
     except ValidationError as exc:
         return None, {}, warnings, _reason(exc)
-    if record.date_of_birth > school_today(now):
+    if record.date_of_birth > school_date(now):
         return None, {}, warnings, "date_of_birth: is in the future"
     future = _future_timestamp_reason(record, now)
     if future:
