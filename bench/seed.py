@@ -407,14 +407,16 @@ class Generator:
         )
         staff = [new_id() for _ in range(self.scale.staff_per_school)]
         dsl_id = new_id()
+        names: dict[uuid.UUID, str] = {}
         for n, user_id in enumerate([*staff, dsl_id]):
             role = "dsl" if user_id == dsl_id else "staff"
+            names[user_id] = f"{_GIVEN[n % 30]} {_FAMILY[(n + index) % 20]}"
             out.add(
                 "user_account",
                 {
                     "id": user_id, "school_id": school_id,
                     "email": f"{role}{n}.s{index}@fictional-school.example",
-                    "display_name": f"{_GIVEN[n % 30]} {_FAMILY[(n + index) % 20]}",
+                    "display_name": names[user_id],
                     "role": role, "active": True, "password_hash": None,
                     "totp_secret": "JBSWY3DPEHPK3PXP" if role == "dsl" else None,
                     "mfa_enrolled": role == "dsl", "totp_last_step": None, "token_version": 1,
@@ -461,6 +463,7 @@ class Generator:
             status = _status(rng)
             values: dict[str, Any] = {
                 "id": concern_id, "school_id": school_id, "recorded_by": recorder,
+                "recorded_by_name": names[recorder],
                 "recorded_at": recorded, "observed_at": observed,
                 "guidance_key": self.guidance.key, "guidance_version": self.guidance.version,
                 "description": text, "location": location, "immediate_danger": danger,
@@ -510,7 +513,8 @@ class Generator:
                     "addendum",
                     {"id": addendum_id, "concern_id": concern_id, "school_id": school_id,
                      "text": extra, "reason": "Further information from the pupil's form tutor.",
-                     "recorded_by": recorder, "recorded_at": added},
+                     "recorded_by": recorder, "recorded_by_name": names[recorder],
+                     "recorded_at": added},
                 )  # fmt: skip
                 for pupil_id in about:
                     events.append(

@@ -28,6 +28,7 @@ from sqlmodel._compat import SQLModelConfig
 from models.base import FORBID_EXTRA, Moment, NonBlankText, UTCDateTime, new_id, rfc3339_only
 from models.concern import ConcernPublic, Person
 from models.triage import REASON_MAX
+from models.user import name_as_written
 
 SUMMARY_MAX = 5_000
 TEXT_MAX = 20_000
@@ -96,6 +97,7 @@ class Case(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
     assigned_to: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     opened_by: uuid.UUID = Field(foreign_key="user_account.id")
+    opened_by_name: str = name_as_written()
     opened_at: datetime = Field(sa_column=_timestamp())
     closed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     outcome: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -141,6 +143,7 @@ class CaseEvent(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_by_name: str = name_as_written()
     recorded_at: datetime = Field(sa_column=_timestamp())
 
 
@@ -165,6 +168,7 @@ class CaseAction(SQLModel, table=True):
     occurred_at: datetime = Field(sa_column=_timestamp())
     with_whom: str | None = Field(default=None, max_length=WITH_WHOM_MAX)
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_by_name: str = name_as_written()
     recorded_at: datetime = Field(sa_column=_timestamp())
 
 
@@ -189,6 +193,7 @@ class CaseDecision(SQLModel, table=True):
     decision: str = Field(sa_column=Column(Text, nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_by_name: str = name_as_written()
     recorded_at: datetime = Field(sa_column=_timestamp())
 
 

@@ -41,6 +41,7 @@ from models.base import (
 from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import name_words
 from models.triage import RiskLevel, TriageStatus
+from models.user import name_as_written
 
 MAX_PUPILS = 20
 MAX_INDICATORS = 50
@@ -84,6 +85,7 @@ class Concern(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     school_id: uuid.UUID = Field(foreign_key="school.id")
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_by_name: str = name_as_written()
     recorded_at: datetime = Field(sa_column=_timestamp())
     observed_at: datetime = Field(sa_column=_timestamp())
     guidance_key: str = Field(max_length=64)
@@ -159,6 +161,7 @@ class Addendum(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_by_name: str = name_as_written()
     recorded_at: datetime = Field(sa_column=_timestamp())
 
 
@@ -311,7 +314,10 @@ class AddendumCreate(SQLModel):
 
 
 class Person(BaseModel):
-    """A member of staff as shown on a record."""
+    """A member of staff as shown on a record: who wrote it (``recorded_by``,
+    ``opened_by``, ``by``) under the name they had when they wrote it, or who has it now
+    (``assigned_to``) under the name they have now. The id is the account's, whatever it
+    is called today."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [_PERSON_EXAMPLE]}, hide_input_in_errors=True

@@ -30,6 +30,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
 from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id
+from models.user import DISPLAY_NAME_MAX, name_as_written
 
 REASON_MAX = 2_000
 
@@ -107,7 +108,11 @@ class ConcernTriage(SQLModel, table=True):
 
 
 class TriageEvent(SQLModel, table=True):
-    """One change to one triage field, with its reason. Never updated or deleted."""
+    """One change to one triage field, with its reason. Never updated or deleted.
+
+    For a change of assignee, ``from_value`` and ``to_value`` are user ids, and
+    ``from_name`` and ``to_name`` those people's names as they were when the change was
+    recorded (null for nobody, and for the other fields)."""
 
     __tablename__ = "triage_event"
     __table_args__ = (Index("ix_triage_event_concern_id_recorded_at", "concern_id", "recorded_at"),)
@@ -118,8 +123,11 @@ class TriageEvent(SQLModel, table=True):
     field: str = Field(max_length=20)
     from_value: str | None = Field(default=None, max_length=64)
     to_value: str | None = Field(default=None, max_length=64)
+    from_name: str | None = Field(default=None, max_length=DISPLAY_NAME_MAX)
+    to_name: str | None = Field(default=None, max_length=DISPLAY_NAME_MAX)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     recorded_by: uuid.UUID = Field(foreign_key="user_account.id")
+    recorded_by_name: str = name_as_written()
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -30,8 +30,22 @@ PRIVILEGED_ROLES = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 DSL_ROLES = frozenset({Role.dsl, Role.deputy_dsl})
 
 
+DISPLAY_NAME_MAX = 200
+
+
 def _timestamp(*, nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime, nullable=nullable)
+
+
+def name_as_written() -> Any:
+    """The column beside a ``*_by`` user id that keeps that member of staff's display name
+    as it was when the row was written, filled by the same insert: a record shows the
+    name it was written under, whatever the account is called later (docs/adr/0056).
+
+    Nullable only because SQLite cannot add a NOT NULL column without a default, nor
+    rebuild a table its children's foreign keys point at; every writer fills it and the
+    migration filled every older row."""
+    return Field(max_length=DISPLAY_NAME_MAX, nullable=True)
 
 
 class User(SQLModel, table=True):
@@ -43,7 +57,7 @@ class User(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     school_id: uuid.UUID = Field(foreign_key="school.id", index=True)
     email: str = Field(max_length=320, unique=True)
-    display_name: str = Field(max_length=200)
+    display_name: str = Field(max_length=DISPLAY_NAME_MAX)
     role: str = Field(max_length=20)
     active: bool = Field(default=True)
     password_hash: str | None = Field(default=None, max_length=512)
@@ -212,7 +226,7 @@ class UserCreate(SQLModel):
     )
 
     email: EmailStr
-    display_name: StorableText = Field(min_length=1, max_length=200)
+    display_name: StorableText = Field(min_length=1, max_length=DISPLAY_NAME_MAX)
     role: PersonRole
     password: str | None = Field(
         default=None,
@@ -235,7 +249,9 @@ class UserUpdate(SQLModel):
         json_schema_extra={"examples": [{"role": "deputy_dsl"}, {"active": False}]},
     )
 
-    display_name: StorableText | None = Field(default=None, min_length=1, max_length=200)
+    display_name: StorableText | None = Field(
+        default=None, min_length=1, max_length=DISPLAY_NAME_MAX
+    )
     role: PersonRole | None = None
     active: bool | None = None
 

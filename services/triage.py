@@ -139,18 +139,22 @@ def triage_concern(
     active DSL of the school or a request that changes nothing. Records one
     ``triage_event`` per changed field and ``concern.triage`` once per pupil.
 
+    Each event keeps the caller's name, and for a change of assignee the names of both
+    assignees, as they are now (docs/adr/0056).
+
     On PostgreSQL four round trips after the account check: the concern with its lookups
-    (and the new assignee, and the audit chain's head); the compare-and-set; the events
-    with the audit events; the commit."""
+    (and the caller's name, the new assignee, and the audit chain's head); the
+    compare-and-set; the events with the audit events; the commit."""
     principal = context.principal
     now = context.now
     access.require_dsl(principal)
-    batch = concerns.lookup_concern(principal, concern_id)
+    batch = concerns.add_caller(concerns.lookup_concern(principal, concern_id), principal)
     given = change.assigned_to if "assigned_to" in change.model_fields_set else None
     if given:
         batch.add("assignee", _ACTIVE_ASSIGNEE, _assignee_parameters(principal, given))
     found = audit.read_with_head_locked(session, school_id=principal.school_id, batch=batch)
     current = concerns.concern_row(found)
+    recorded_by = concerns.caller_as_recorder(principal, found)
     expected = expected_version(
         if_match, kind=ETAG_KIND, current=current.triage_version, what="concern"
     )
@@ -171,6 +175,15 @@ def triage_concern(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise stale("concern")
+    # Who wrote each change, and whom it took the concern from and gave it to, under the
+    # names they have as it is written: the event keeps them whatever they are called later.
+    names: dict[TriageField, tuple[str | None, str | None]] = {}
+    if TriageField.assigned_to in changes:
+        had = concerns.persons(found["assignees"]).get(current.assigned_to)
+        names[TriageField.assigned_to] = (
+            had.display_name if had else None,
+            assignee.display_name if assignee else None,
+        )
     events = [
         TriageEvent(
             concern_id=current.id,
@@ -178,8 +191,11 @@ def triage_concern(
             field=field.value,
             from_value=before,
             to_value=after,
+            from_name=names.get(field, (None, None))[0],
+            to_name=names.get(field, (None, None))[1],
             reason=change.reason,
             recorded_by=principal.id,
+            recorded_by_name=recorded_by.display_name,
             recorded_at=now,
         ).model_dump()
         for field, (before, after) in changes.items()
@@ -190,7 +206,7 @@ def triage_concern(
         context,
         current._replace(**written, triage_version=expected + 1),
         found,
-        people=[assignee] if assignee else [],
+        assignees=[assignee] if assignee else [],
     )
     with sent_together(session):
         _INSERT_EVENTS.insert_many(session, events)

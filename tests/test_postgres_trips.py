@@ -156,7 +156,7 @@ def test_a_concern_read_is_one_round_trip_more_than_its_audit(
 ) -> None:
     concern = desk.concern()
     headers = desk.headers(desk.world.staff_a)
-    # The concern, its pupils, indicators, addenda and people, and the chain head.
+    # The concern, its pupils, indicators, addenda and assignee, and the chain head.
     assert (
         trips_for(database, lambda: desk.client.get(f"{CONCERNS}/{concern['id']}", headers=headers))
         == AUDITED + 1
@@ -209,7 +209,7 @@ def test_a_triage_change_is_two_round_trips_more_than_its_audit(
         "assigned_to": str(desk.world.deputy.id),
         "reason": "Fictional reason.",
     }
-    # The concern with its lookups, the new assignee and the chain head; the
+    # The concern with its lookups, the caller's name, the new assignee and the chain head; the
     # compare-and-set of its triage row; the triage events, sent with the audit events.
     assert (
         trips_for(
@@ -240,15 +240,15 @@ def test_a_list_page_takes_the_same_round_trips_however_many_concerns(
             )
 
     add(1, added_by=staff)
-    # The page; its pupils, indicators, addenda and recorders; the chain head, locked on
-    # its own, once the page is shaped (not while: every audited request of the school
-    # waits for it).
+    # The page; its pupils, indicators and addenda (recorders' names are on the rows); the
+    # chain head, locked on its own, once the page is shaped (not while: every audited
+    # request of the school waits for it).
     assert page() == AUDITED + 3
     add(6, added_by=staff)
     assert page() == AUDITED + 3
-    # Someone else added to one: their name is looked up after the addenda are read.
+    # Someone else added to one: their name is on the addendum, not looked up after it.
     add(1, added_by=dsl)
-    assert page() == AUDITED + 4
+    assert page() == AUDITED + 3
 
 
 def test_a_chronology_page_takes_the_same_round_trips_however_long_the_file(
@@ -266,8 +266,8 @@ def test_a_chronology_page_takes_the_same_round_trips_however_long_the_file(
         )
 
     desk.fill_file(1)
-    # The pupil's check with the page's entries; the entries' rows, from every source;
-    # the people; the chain head, once the page is shaped.
-    assert page() == AUDITED + 4
+    # The pupil's check with the page's entries; the entries' rows, from every source
+    # (with their writers' names); the chain head, once the page is shaped.
+    assert page() == AUDITED + 3
     desk.fill_file(5)
-    assert page() == AUDITED + 4
+    assert page() == AUDITED + 3

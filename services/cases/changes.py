@@ -37,7 +37,7 @@ from models.case import (
     DecisionCreate,
 )
 from services.access import require_dsl
-from services.cases.history import event, link_rows, record_audit
+from services.cases.history import Writer, event, link_rows, record_audit, writer
 from services.cases.reading import ETAG_KIND, ReadCase, linked_concerns, load_case, read_case
 from services.cases.validation import check_concerns, check_not_in_future
 from services.context import RequestContext
@@ -61,12 +61,13 @@ class CaseWrite:
 class CaseChange(Generic[Body]):
     """One kind of change to a case, with its request body of type ``Body``: the audit
     action it records, the status the case must be in, its own checks (run after the
-    status, before anything is written) and what it writes."""
+    status, before anything is written) and what it writes (as the request's ``Writer``:
+    every row keeps the caller's name as it is now)."""
 
     audit_action: str
     case_must_be: CaseStatus
     check: Callable[[Session, RequestContext, Case, Body], None]
-    writes: Callable[[RequestContext, Case, Body], CaseWrite]
+    writes: Callable[[Writer, Case, Body], CaseWrite]
 
 
 def change_case(
@@ -90,7 +91,7 @@ def change_case(
     if case.status != change.case_must_be:
         raise _not_in_status(change.case_must_be)
     change.check(session, context, case, body)
-    written = change.writes(context, case, body)
+    written = change.writes(writer(session, context), case, body)
     _compare_and_set(session, case, expected=expected, now=context.now, **written.columns)
     session.add_all(written.rows)
     session.flush()
@@ -147,8 +148,8 @@ def _check_link(session: Session, context: RequestContext, case: Case, link: Cas
         )
 
 
-def _link_writes(context: RequestContext, case: Case, link: CaseLink) -> CaseWrite:
-    return CaseWrite(rows=link_rows(case, link.concern_ids, context))
+def _link_writes(by: Writer, case: Case, link: CaseLink) -> CaseWrite:
+    return CaseWrite(rows=link_rows(case, link.concern_ids, by))
 
 
 LINK_CONCERNS: CaseChange[CaseLink] = CaseChange(
@@ -167,7 +168,7 @@ def _check_action(
     check_not_in_future(action.occurred_at, context.now, "occurred_at")
 
 
-def _action_writes(context: RequestContext, case: Case, action: ActionCreate) -> CaseWrite:
+def _action_writes(by: Writer, case: Case, action: ActionCreate) -> CaseWrite:
     record = CaseAction(
         case_id=case.id,
         school_id=case.school_id,
@@ -176,8 +177,9 @@ def _action_writes(context: RequestContext, case: Case, action: ActionCreate) ->
         description=action.description,
         occurred_at=action.occurred_at,
         with_whom=action.with_whom,
-        recorded_by=context.principal.id,
-        recorded_at=context.now,
+        recorded_by=by.id,
+        recorded_by_name=by.name,
+        recorded_at=by.context.now,
     )
     return CaseWrite(rows=[record], audited_row=("case_action", record.id))
 
@@ -193,15 +195,16 @@ ADD_ACTION: CaseChange[ActionCreate] = CaseChange(
 not more than 5 minutes ahead. Records ``case.action``."""
 
 
-def _decision_writes(context: RequestContext, case: Case, decision: DecisionCreate) -> CaseWrite:
+def _decision_writes(by: Writer, case: Case, decision: DecisionCreate) -> CaseWrite:
     record = CaseDecision(
         case_id=case.id,
         school_id=case.school_id,
         pupil_id=case.pupil_id,
         decision=decision.decision,
         reason=decision.reason,
-        recorded_by=context.principal.id,
-        recorded_at=context.now,
+        recorded_by=by.id,
+        recorded_by_name=by.name,
+        recorded_at=by.context.now,
     )
     return CaseWrite(rows=[record], audited_row=("case_decision", record.id))
 
@@ -215,11 +218,11 @@ ADD_DECISION: CaseChange[DecisionCreate] = CaseChange(
 """Record a decision and the reason for it in an open case. Records ``case.decision``."""
 
 
-def _close_writes(context: RequestContext, case: Case, close: CaseClose) -> CaseWrite:
+def _close_writes(by: Writer, case: Case, close: CaseClose) -> CaseWrite:
     closed = event(
         case,
         CaseEventKind.closed,
-        context,
+        by,
         from_value=CaseStatus.open.value,
         to_value=CaseStatus.closed.value,
         text=close.outcome,
@@ -229,7 +232,7 @@ def _close_writes(context: RequestContext, case: Case, close: CaseClose) -> Case
         rows=[closed],
         columns={
             "status": CaseStatus.closed.value,
-            "closed_at": context.now,
+            "closed_at": by.context.now,
             "outcome": close.outcome,
         },
     )
@@ -245,11 +248,11 @@ CLOSE_CASE: CaseChange[CaseClose] = CaseChange(
 Records ``case.close``."""
 
 
-def _reopen_writes(context: RequestContext, case: Case, reopen: CaseReopen) -> CaseWrite:
+def _reopen_writes(by: Writer, case: Case, reopen: CaseReopen) -> CaseWrite:
     reopened = event(
         case,
         CaseEventKind.reopened,
-        context,
+        by,
         from_value=CaseStatus.closed.value,
         to_value=CaseStatus.open.value,
         reason=reopen.reason,
@@ -277,11 +280,11 @@ def _check_level(
         raise InvalidInput(f"The case is at level {case.level} already.", loc=("level",))
 
 
-def _level_writes(context: RequestContext, case: Case, change: CaseLevelChange) -> CaseWrite:
+def _level_writes(by: Writer, case: Case, change: CaseLevelChange) -> CaseWrite:
     level_changed = event(
         case,
         CaseEventKind.level_changed,
-        context,
+        by,
         from_value=case.level,
         to_value=change.level.value,
         reason=change.reason,

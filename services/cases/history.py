@@ -1,16 +1,43 @@
 """What every write to a case leaves behind: its never-changed rows (history events,
-concern links) and its audit row, ids only, with the case's pupil."""
+concern links), each with who wrote it under the name they had then, and its audit row,
+ids only, with the case's pupil."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from core.errors import NotFound
 from models.case import Case, CaseConcern, CaseEvent, CaseEventKind
-from services import audit
+from services import audit, concerns
 from services.context import RequestContext
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who writes a case's rows in this request: the request's context, and the caller's
+    name as it is now, which every row they write keeps whatever they are called later
+    (docs/adr/0056)."""
+
+    context: RequestContext
+    name: str
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.context.principal.id
+
+
+def writer(session: Session, context: RequestContext) -> Writer:
+    """The caller as the writer of a case's rows (404 when their account no longer
+    exists)."""
+    principal = context.principal
+    me = concerns.people_by_id(session, principal.school_id, [principal.id]).get(principal.id)
+    if me is None:
+        raise NotFound("Your account no longer exists.")
+    return Writer(context=context, name=me.display_name)
 
 
 def record_audit(
@@ -39,7 +66,7 @@ def record_audit(
 def event(
     case: Case,
     kind: CaseEventKind,
-    context: RequestContext,
+    by: Writer,
     *,
     from_value: str | None = None,
     to_value: str | None = None,
@@ -47,7 +74,7 @@ def event(
     text: str | None = None,
     reason: str | None = None,
 ) -> CaseEvent:
-    """A history event of ``case``, by the caller, now."""
+    """A history event of ``case``, by the writer, now."""
     return CaseEvent(
         case_id=case.id,
         school_id=case.school_id,
@@ -58,13 +85,14 @@ def event(
         concern_id=concern_id,
         text=text,
         reason=reason,
-        recorded_by=context.principal.id,
-        recorded_at=context.now,
+        recorded_by=by.id,
+        recorded_by_name=by.name,
+        recorded_at=by.context.now,
     )
 
 
 def link_rows(
-    case: Case, concern_ids: Iterable[uuid.UUID], context: RequestContext
+    case: Case, concern_ids: Iterable[uuid.UUID], by: Writer
 ) -> list[CaseConcern | CaseEvent]:
     """A link and a ``concern_linked`` event for each concern, in the order given."""
     rows: list[CaseConcern | CaseEvent] = []
@@ -74,9 +102,9 @@ def link_rows(
                 case_id=case.id,
                 concern_id=concern_id,
                 school_id=case.school_id,
-                linked_by=context.principal.id,
-                linked_at=context.now,
+                linked_by=by.id,
+                linked_at=by.context.now,
             )
         )
-        rows.append(event(case, CaseEventKind.concern_linked, context, concern_id=concern_id))
+        rows.append(event(case, CaseEventKind.concern_linked, by, concern_id=concern_id))
     return rows

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from models.case import Case, CaseCreate, CaseEventKind
 from services.access import require_dsl
-from services.cases.history import event, link_rows, record_audit
+from services.cases.history import event, link_rows, record_audit, writer
 from services.cases.reading import ReadCase, read_case
 from services.cases.validation import check_concerns, check_pupil
 from services.context import RequestContext
@@ -19,12 +19,14 @@ def create_case(session: Session, context: RequestContext, *, case: CaseCreate) 
     DSLs and deputy DSLs. 422 for a pupil or concern that is not the school's (or a
     concern about another pupil) and for an assignee who is not an active DSL of the
     school; the assignee is the caller when not given. Writes an ``opened`` event and a
-    ``concern_linked`` event per concern; records ``case.create``."""
+    ``concern_linked`` event per concern, each (and the case's ``opened_by``) with the
+    caller's name as it is now; records ``case.create``."""
     principal, now = context.principal, context.now
     require_dsl(principal)
     check_pupil(session, principal, case.pupil_id)
     check_concerns(session, principal, case.pupil_id, case.concern_ids)
     assignee = check_assignee(session, principal, case.assigned_to or principal.id)
+    by = writer(session, context)
     record = Case(
         school_id=principal.school_id,
         pupil_id=case.pupil_id,
@@ -32,16 +34,15 @@ def create_case(session: Session, context: RequestContext, *, case: CaseCreate) 
         summary=case.summary,
         assigned_to=assignee.id,
         opened_by=principal.id,
+        opened_by_name=by.name,
         opened_at=now,
         updated_at=now,
     )
     session.add(record)
     session.flush()
-    session.add(
-        event(record, CaseEventKind.opened, context, to_value=record.level, text=record.summary)
-    )
+    session.add(event(record, CaseEventKind.opened, by, to_value=record.level, text=record.summary))
     session.flush()  # the opened event first: ids are time-ordered, and so is the history
-    session.add_all(link_rows(record, case.concern_ids, context))
+    session.add_all(link_rows(record, case.concern_ids, by))
     session.flush()
     record_audit(session, context, action="case.create", case=record)
     return read_case(session, context, record)

@@ -1,4 +1,8 @@
-"""Reading a case: loading it in the caller's school, and shaping it whole or as a summary."""
+"""Reading a case: loading it in the caller's school, and shaping it whole or as a summary.
+
+Who opened a case and who wrote each of its rows are shown under the names stored on those
+rows (the names they had then, docs/adr/0056); who has the case now under the name they
+have now."""
 
 from __future__ import annotations
 
@@ -70,8 +74,13 @@ def linked_concerns(
     return linked
 
 
+def _by(user_id: uuid.UUID, name: str) -> Person:
+    """Who wrote a row, under the name stored on it."""
+    return Person(id=user_id, display_name=name)
+
+
 def _summary(
-    case: Case, *, concern_ids: list[uuid.UUID], people: dict[uuid.UUID, Person]
+    case: Case, *, concern_ids: list[uuid.UUID], assignees: dict[uuid.UUID, Person]
 ) -> CaseSummary:
     return CaseSummary(
         id=case.id,
@@ -79,8 +88,8 @@ def _summary(
         status=CaseStatus(case.status),
         level=CaseLevel(case.level),
         summary=case.summary,
-        assigned_to=people.get(case.assigned_to) if case.assigned_to else None,
-        opened_by=people[case.opened_by],
+        assigned_to=assignees.get(case.assigned_to) if case.assigned_to else None,
+        opened_by=_by(case.opened_by, case.opened_by_name),
         opened_at=case.opened_at,
         closed_at=case.closed_at,
         outcome=case.outcome,
@@ -93,13 +102,12 @@ def summaries(session: Session, principal: Principal, cases: Sequence[Case]) -> 
     if not cases:
         return []
     linked = linked_concerns(session, [case.id for case in cases])
-    people = concerns.people_by_id(
+    assignees = concerns.people_by_id(
         session,
         principal.school_id,
-        [case.opened_by for case in cases]
-        + [case.assigned_to for case in cases if case.assigned_to is not None],
+        [case.assigned_to for case in cases if case.assigned_to is not None],
     )
-    return [_summary(case, concern_ids=linked[case.id], people=people) for case in cases]
+    return [_summary(case, concern_ids=linked[case.id], assignees=assignees) for case in cases]
 
 
 def render_case(session: Session, context: RequestContext, case: Case) -> CasePublic:
@@ -126,16 +134,10 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
             .order_by(col(CaseEvent.recorded_at), col(CaseEvent.id))
         )
     )
-    people = concerns.people_by_id(
-        session,
-        case.school_id,
-        [case.opened_by]
-        + ([case.assigned_to] if case.assigned_to else [])
-        + [action.recorded_by for action in actions]
-        + [decision.recorded_by for decision in decisions]
-        + [event.recorded_by for event in history],
+    assignees = concerns.people_by_id(
+        session, case.school_id, [case.assigned_to] if case.assigned_to else []
     )
-    summary = _summary(case, concern_ids=concern_ids, people=people)
+    summary = _summary(case, concern_ids=concern_ids, assignees=assignees)
     return CasePublic(
         **summary.model_dump(),
         concerns=concerns.shape_concerns_by_id(session, context, concern_ids=concern_ids),
@@ -147,7 +149,7 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
                 occurred_at=action.occurred_at,
                 with_whom=action.with_whom,
                 recorded_at=action.recorded_at,
-                recorded_by=people[action.recorded_by],
+                recorded_by=_by(action.recorded_by, action.recorded_by_name),
             )
             for action in actions
         ],
@@ -157,7 +159,7 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
                 decision=decision.decision,
                 reason=decision.reason,
                 recorded_at=decision.recorded_at,
-                recorded_by=people[decision.recorded_by],
+                recorded_by=_by(decision.recorded_by, decision.recorded_by_name),
             )
             for decision in decisions
         ],
@@ -171,7 +173,7 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
                 text=event.text,
                 reason=event.reason,
                 recorded_at=event.recorded_at,
-                recorded_by=people[event.recorded_by],
+                recorded_by=_by(event.recorded_by, event.recorded_by_name),
             )
             for event in history
         ],

@@ -10,10 +10,10 @@ chronology, with its addenda and triage changes.
 
 One SQL ``UNION ALL`` over the six sources finds a page's entries (each arm an index
 lookup by school and pupil), sent with the check that the pupil is of the school; the
-page's rows are then loaded with one query per source, sent together, and one for the
-people, whatever the page's size (on PostgreSQL three round trips for the page, see
-``db.batch.Batch``; then the audit event's). Records ``chronology.read``
-(with the pupil) for a page; the export records its own event.
+page's rows are then loaded with one query per source, sent together, whatever the
+page's size (on PostgreSQL two round trips for the page, see ``db.batch.Batch``; then the
+audit event's). Who wrote each entry is on its row, under the name they had then.
+Records ``chronology.read`` (with the pupil) for a page; the export records its own event.
 """
 
 from services.chronology.reading import get_chronology, whole_chronology

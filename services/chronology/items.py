@@ -1,5 +1,6 @@
 """A page's rows as the chronology's items: a summary of each entry, who recorded it, and
-a link to the record it is about."""
+a link to the record it is about. Every name an entry shows is stored on its own row, as it
+was when the entry was written (docs/adr/0056): shaping a page reads no accounts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from sqlmodel import Session
 
 from db.batch import Batch
 from models.chronology import ChronologyItem, ChronologyType
-from models.concern import Person
 from models.triage import TriageField
 from services import concerns
 from services.chronology.entries import API_BASE, CASE_EVENT_TYPES, SOURCES, SUMMARY_MAX, id_lists
@@ -47,14 +47,19 @@ def _case_href(case_id: uuid.UUID) -> dict[str, Any]:
     return dict(type="case", id=case_id, href=f"{API_BASE}/cases/{case_id}")
 
 
-def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, Any]:
+def _by(row: Any) -> dict[str, Any]:
+    """Who wrote an entry's row, under the name stored on it."""
+    return {"id": row.recorded_by, "display_name": row.recorded_by_name}
+
+
+def _concern_item(concern: Any, indicators: list[str]) -> dict[str, Any]:
     signs = f" ({', '.join(indicators)})" if indicators else ""
     return dict(
         id=concern.id,
         type=ChronologyType.concern,
         occurred_at=concern.observed_at,
         recorded_at=concern.recorded_at,
-        by=by,
+        by=_by(concern),
         source=_concern_href(concern.id),
         summary=_shorten(f"Concern{signs}: {concern.description}"),
         details=dict(
@@ -67,15 +72,10 @@ def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, 
     )
 
 
-def _triage_summary(event: Any, people: dict[uuid.UUID, Person]) -> str:
-    # ``event``: a row of triage_event (``SOURCES``).
+def _triage_summary(event: Any) -> str:
+    # ``event``: a row of triage_event (``SOURCES``), with the assignees' names as they were.
     if event.field == TriageField.assigned_to:
-
-        def name(value: str | None) -> str:
-            person = people.get(uuid.UUID(value)) if value else None
-            return person.display_name if person else "nobody"
-
-        change = f"Assigned to {name(event.to_value)} (was {name(event.from_value)})"
+        change = f"Assigned to {event.to_name or 'nobody'} (was {event.from_name or 'nobody'})"
     else:
         what = "Status" if event.field == TriageField.status else "Risk level"
         change = f"{what} {_label(event.from_value)} → {_label(event.to_value)}"
@@ -106,7 +106,7 @@ def load_items(
     rows: Sequence[Any],
 ) -> list[ChronologyItem]:
     """Shape a page's entries: one query per source that has entries on the page, sent
-    together (one round trip on PostgreSQL), then one for the people."""
+    together (one round trip on PostgreSQL)."""
     wanted: dict[str, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         wanted[row.kind].append(row.entry_id)
@@ -136,20 +136,12 @@ def load_items(
     case_events = loaded["case_event"]
     actions = loaded["action"]
     decisions = loaded["decision"]
-    user_ids: set[uuid.UUID] = {concern.recorded_by for concern, _ in shown.values()}
-    for group in (addenda, triage_events, case_events, actions, decisions):
-        user_ids.update(row.recorded_by for row in group.values())
-    for event in triage_events.values():
-        if event.field == TriageField.assigned_to:
-            user_ids.update(uuid.UUID(v) for v in (event.from_value, event.to_value) if v)
-    people = concerns.people_by_id(session, principal.school_id, user_ids)
-
     items: list[dict[str, Any]] = []
     for row in rows:
         entry_id = row.entry_id
         if row.kind == "concern":
             concern, indicators = shown[entry_id]
-            items.append(_concern_item(concern, indicators, people[concern.recorded_by]))
+            items.append(_concern_item(concern, indicators))
         elif row.kind == "addendum":
             addendum = addenda[entry_id]
             items.append(
@@ -158,7 +150,7 @@ def load_items(
                     type=ChronologyType.addendum,
                     occurred_at=addendum.recorded_at,
                     recorded_at=addendum.recorded_at,
-                    by=people[addendum.recorded_by],
+                    by=_by(addendum),
                     source=_concern_href(addendum.concern_id),
                     summary=_shorten(f"Addendum: {addendum.text}"),
                     details=dict(
@@ -174,9 +166,9 @@ def load_items(
                     type=ChronologyType.triage,
                     occurred_at=event.recorded_at,
                     recorded_at=event.recorded_at,
-                    by=people[event.recorded_by],
+                    by=_by(event),
                     source=_concern_href(event.concern_id),
-                    summary=_triage_summary(event, people),
+                    summary=_triage_summary(event),
                     details=dict(
                         field=event.field,
                         from_value=event.from_value,
@@ -194,7 +186,7 @@ def load_items(
                     type=CASE_EVENT_TYPES[case_event.kind],
                     occurred_at=case_event.recorded_at,
                     recorded_at=case_event.recorded_at,
-                    by=people[case_event.recorded_by],
+                    by=_by(case_event),
                     source=_case_href(case_event.case_id),
                     summary=_case_event_summary(case_event),
                     details=dict(
@@ -216,7 +208,7 @@ def load_items(
                     type=ChronologyType.action,
                     occurred_at=action.occurred_at,
                     recorded_at=action.recorded_at,
-                    by=people[action.recorded_by],
+                    by=_by(action),
                     source=_case_href(action.case_id),
                     summary=_shorten(
                         f"Action ({_label(action.type)}{with_whom}): {action.description}"
@@ -237,7 +229,7 @@ def load_items(
                     type=ChronologyType.decision,
                     occurred_at=decision.recorded_at,
                     recorded_at=decision.recorded_at,
-                    by=people[decision.recorded_by],
+                    by=_by(decision),
                     source=_case_href(decision.case_id),
                     summary=_shorten(f"Decision: {decision.decision} Reason: {decision.reason}"),
                     details=dict(

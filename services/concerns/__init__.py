@@ -35,7 +35,7 @@ from services.concerns.reading import (
     shape_concern,
 )
 from services.concerns.search import ConcernFilters, concern_query
-from services.concerns.shaping import people_by_id
+from services.concerns.shaping import add_caller, caller_as_recorder, people_by_id, persons
 
 __all__ = [
     "ETAG_KIND",
@@ -44,7 +44,9 @@ __all__ = [
     "CreatedConcern",
     "ReadConcern",
     "add_addendum",
+    "add_caller",
     "add_pupil_outlines",
+    "caller_as_recorder",
     "concern_query",
     "concern_row",
     "create_concern",
@@ -54,6 +56,7 @@ __all__ = [
     "lookup_concern",
     "outlines_from",
     "people_by_id",
+    "persons",
     "shape_concern",
     "shape_concerns_by_id",
 ]

@@ -126,6 +126,7 @@ def create_concern(
         "id": concern_id,
         "school_id": school_id,
         "recorded_by": principal.id,
+        "recorded_by_name": recorded_by.display_name,
         "recorded_at": now,
         "observed_at": concern.observed_at,
         "guidance_key": document.key,
@@ -268,6 +269,7 @@ def add_addendum(
         text=addendum.text,
         reason=addendum.reason,
         recorded_by=principal.id,
+        recorded_by_name=recorded_by.display_name,
         recorded_at=context.now,
     )
     pupil_ids = [pupil_id for _, pupil_id in found["pupils"]]
@@ -284,7 +286,7 @@ def add_addendum(
             entity_id=record.id,
             pupil_ids=pupil_ids,
         )
-    public = AddendumPublic.model_validate(addendum_fields(record, recorded_by))
+    public = AddendumPublic.model_validate(addendum_fields(record))
     if claimed is not None:
         # The pupils too: a replay records its audit events without reading the concern.
         stored = {

@@ -3,7 +3,7 @@ queries (triage) so that the concern and what it shows cost one round trip.
 
 A concern lookup is a ``Batch`` (``lookup_concern``) whose rows are named ``concern`` (the
 concern row, none when the caller may not see it), ``pupils``, ``indicators``, ``addenda``
-and ``people``; ``concern_row`` takes the row out of what it found, ``shape_concern``
+and ``assignees``; ``concern_row`` takes the row out of what it found, ``shape_concern``
 shapes it.
 """
 
@@ -21,8 +21,8 @@ from db.batch import Batch
 from models.concern import Concern, ConcernPublic, Person
 from models.triage import ConcernTriage
 from services import access, audit
-from services.concerns.shaping import lookups_of, shape_concerns
-from services.concerns.statements import ONE_CONCERN_ROW, PEOPLE_OF
+from services.concerns.shaping import add_assignees, lookups_of, shape_concerns
+from services.concerns.statements import ONE_CONCERN_ROW
 from services.context import RequestContext
 from services.preconditions import etag
 from services.principal import Principal
@@ -48,13 +48,11 @@ def lookup_concern(principal: Principal, concern_id: uuid.UUID) -> Batch:
     before it is known whether the caller may see the concern: what they find of one they
     may not is dropped, never shaped, shown or logged (``concern_row``'s 404)."""
     statement, parameters = ONE_CONCERN_ROW.statement_for(principal, {"concern_id": concern_id})
-    people = Batch().add(
-        "people", PEOPLE_OF, {"concern_ids": [concern_id], "school_id": principal.school_id}
-    )
+    assignees = add_assignees(Batch(), principal.school_id, [concern_id])
     return (
         Batch()
         .add("concern", statement, parameters)
-        .include(lookups_of([concern_id], people=people))
+        .include(lookups_of([concern_id], assignees=assignees))
     )
 
 
@@ -72,14 +70,14 @@ def shape_concern(
     row: Any,
     found: dict[str, list[Any]],
     *,
-    people: Iterable[Person] = (),
+    assignees: Iterable[Person] = (),
 ) -> ConcernPublic:
     """``row`` (from ``concern_row``, with any triage columns just written in this
-    transaction replaced) as the API shows it, with what its lookup found. ``people``:
-    anyone the concern now shows that the lookup did not find (an assignee just given)."""
-    extra = [(person.id, person.display_name) for person in people]
+    transaction replaced) as the API shows it, with what its lookup found. ``assignees``:
+    whoever has it now that the lookup did not find (an assignee just given)."""
+    extra = [(person.id, person.display_name) for person in assignees]
     if extra:
-        found = {**found, "people": [*found["people"], *extra]}
+        found = {**found, "assignees": [*found.get("assignees", ()), *extra]}
     (public,) = shape_concerns(context, [row], found)
     return public
 

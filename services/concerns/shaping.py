@@ -1,9 +1,11 @@
 """Concern rows as the API shows them (``ConcernPublic``), and the lookups that shaping
-needs beside a concern's own row: its pupils, indicators, addenda and people.
+needs beside a concern's own row: its pupils, indicators, addenda and assignees.
 
 Names: a *concern row* is a row of ``statements.CONCERN_ROW_COLUMNS`` (the concern with
-its triage state); its *lookups* are the four queries of ``lookups_of``; to *shape* is to
-turn rows into ``ConcernPublic``.
+its triage state); its *lookups* are the queries of ``lookups_of``; to *shape* is to turn
+rows into ``ConcernPublic``. Who wrote a concern or an addendum is shown from its own row,
+under the name they had when they wrote it (docs/adr/0056); who has it now (its assignee)
+under the name they have now.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from models.triage import TriageStatus
 from services import access
 from services.concerns.statements import (
     ADDENDA_OF,
+    ASSIGNEES_OF,
     INDICATORS_OF,
     PEOPLE,
     PUPILS_OF,
@@ -49,6 +52,7 @@ class NewConcernRow:
     id: uuid.UUID
     school_id: uuid.UUID
     recorded_by: uuid.UUID
+    recorded_by_name: str
     recorded_at: datetime
     observed_at: datetime
     guidance_key: str
@@ -63,16 +67,23 @@ class NewConcernRow:
 
 
 def persons(rows: Iterable[Any]) -> dict[uuid.UUID, Person]:
-    """Rows of (id, display name) as the people records show."""
+    """Rows of (id, display name) of the accounts as they are now, as records show them."""
     return {
         user_id: Person.model_construct(id=user_id, display_name=name) for user_id, name in rows
     }
 
 
+def written_by(user_id: uuid.UUID, name: str) -> dict[str, Any]:
+    """Who wrote a record, as it shows them: the name stored on the record (the one they
+    had when they wrote it), validated with the record it is on."""
+    return {"id": user_id, "display_name": name}
+
+
 def people_by_id(
     session: Session, school_id: uuid.UUID, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Person]:
-    """Staff of the school among ``ids``, as records show them (id and display name)."""
+    """Staff of the school among ``ids``, under the names they have now (id and display
+    name): for who has a record now, or who writes one now, never for who wrote one."""
     wanted = set(ids)
     if not wanted:
         return {}
@@ -88,25 +99,33 @@ def add_caller(batch: Batch, principal: Principal) -> Batch:
 
 
 def caller_as_recorder(principal: Principal, found: dict[str, list[Any]]) -> Person:
-    """The caller as a concern shows its recorder, from the rows of ``add_caller``'s query
-    (404 when their account no longer exists)."""
+    """The caller as a record they write now shows them (their name, to be stored on it),
+    from the rows of ``add_caller``'s query (404 when their account no longer exists)."""
     person = persons(found["caller"]).get(principal.id)
     if person is None:
         raise NotFound("Your account no longer exists.")
     return person
 
 
-def lookups_of(concern_ids: list[uuid.UUID], *, people: Batch) -> Batch:
+def lookups_of(concern_ids: list[uuid.UUID], *, assignees: Batch) -> Batch:
     """What shaping needs beside the concerns' own rows: their ``pupils``, ``indicators``
-    and ``addenda``, and ``people``'s query (named ``people``), four queries whatever the
-    number of concerns."""
+    and ``addenda``, and ``assignees``' query if it has one (rows named ``assignees``:
+    ``add_assignees``), four queries at most whatever the number of concerns."""
     ids = {"concern_ids": concern_ids}
     return (
         Batch()
         .add("pupils", PUPILS_OF, ids)
         .add("indicators", INDICATORS_OF, ids)
         .add("addenda", ADDENDA_OF, ids)
-        .include(people)
+        .include(assignees)
+    )
+
+
+def add_assignees(batch: Batch, school_id: uuid.UUID, concern_ids: list[uuid.UUID]) -> Batch:
+    """``batch`` with the query for who has each of ``concern_ids`` now (rows named
+    ``assignees``), found by the concerns' ids: for a concern whose row is not read yet."""
+    return batch.add(
+        "assignees", ASSIGNEES_OF, {"concern_ids": concern_ids, "school_id": school_id}
     )
 
 
@@ -123,7 +142,7 @@ def concern_fields(
     pupil_ids: list[uuid.UUID],
     indicators: list[str],
     addenda: list[dict[str, Any]],
-    recorded_by: Person,
+    recorded_by: Person | dict[str, Any],
     actions: list[GuidanceAction],
     sees_assessment: bool,
     assignee: Person | None,
@@ -153,14 +172,15 @@ def concern_fields(
     )
 
 
-def addendum_fields(addendum: Any, recorded_by: Person) -> dict[str, Any]:
-    """An addendum as the API shows it, the fields of an ``AddendumPublic``."""
+def addendum_fields(addendum: Any) -> dict[str, Any]:
+    """An addendum (a row of ``ADDENDA_OF`` or one just written) as the API shows it, the
+    fields of an ``AddendumPublic``: its writer under the name stored on it."""
     return dict(
         id=addendum.id,
         text=addendum.text,
         reason=addendum.reason,
         recorded_at=addendum.recorded_at,
-        recorded_by=recorded_by,
+        recorded_by=written_by(addendum.recorded_by, addendum.recorded_by_name),
     )
 
 
@@ -178,7 +198,7 @@ def shape_concerns(
     addenda: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for addendum in found["addenda"]:
         addenda[addendum.concern_id].append(addendum)
-    people = persons(found["people"])
+    assignees = persons(found.get("assignees", ()))
     guidance = context.guidance
     sees = access.sees_assessment(context.principal)
     now = context.now
@@ -188,13 +208,13 @@ def shape_concerns(
                 row,
                 pupil_ids=pupils[row.id],
                 indicators=indicators[row.id],
-                addenda=[addendum_fields(a, people[a.recorded_by]) for a in addenda[row.id]],
-                recorded_by=people[row.recorded_by],
+                addenda=[addendum_fields(a) for a in addenda[row.id]],
+                recorded_by=written_by(row.recorded_by, row.recorded_by_name),
                 actions=list(
                     guidance.actions_for(row.guidance_key, immediate_danger=row.immediate_danger)
                 ),
                 sees_assessment=sees,
-                assignee=people.get(row.assigned_to) if row.assigned_to else None,
+                assignee=assignees.get(row.assigned_to) if row.assigned_to else None,
                 now=now,
             )
             for row in rows
@@ -206,18 +226,14 @@ def shape_rows(
     session: Session, context: RequestContext, rows: Sequence[Any]
 ) -> list[ConcernPublic]:
     """Concern rows already read (a page, a case's concerns) as the API shows them: their
-    lookups in four queries whatever the number of concerns (sent together on
-    PostgreSQL), and a fifth when someone else added to them."""
+    lookups in three queries whatever the number of concerns (sent together on
+    PostgreSQL), and a fourth when any of them is assigned to someone."""
     if not rows:
         return []
     school_id = rows[0].school_id
-    recorders = {row.recorded_by for row in rows} | {
-        row.assigned_to for row in rows if row.assigned_to is not None
-    }
-    people = Batch().add("people", PEOPLE, {"school_id": school_id, "user_ids": list(recorders)})
-    found = lookups_of([row.id for row in rows], people=people).run(session)
-    # Addenda by someone else than the rows' recorders and assignees: a second lookup.
-    others = {addendum.recorded_by for addendum in found["addenda"]} - recorders
-    if others:
-        found["people"] += PEOPLE.rows(session, {"school_id": school_id, "user_ids": list(others)})
+    assigned = {row.assigned_to for row in rows if row.assigned_to is not None}
+    assignees = Batch()
+    if assigned:
+        assignees.add("assignees", PEOPLE, {"school_id": school_id, "user_ids": list(assigned)})
+    found = lookups_of([row.id for row in rows], assignees=assignees).run(session)
     return shape_concerns(context, rows, found)

@@ -79,6 +79,7 @@ ADDENDA_OF = Prepared(
         ADDENDA.c.reason,
         ADDENDA.c.recorded_at,
         ADDENDA.c.recorded_by,
+        ADDENDA.c.recorded_by_name,
     )
     .where(ADDENDA.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(ADDENDA.c.recorded_at, ADDENDA.c.id)
@@ -89,19 +90,15 @@ PEOPLE = Prepared(
         USERS.c.id.in_(sa.bindparam("user_ids", expanding=True)),
     )
 )
-# Everyone a concern shows (its recorder, its assignee, whoever added to it), found by the
-# concern's id alone: for a read, sent with the concern's own query, not after it. (For a
-# page, whose rows are read first, ``PEOPLE`` of the rows' recorders costs less.)
+# Who has each concern now (its assignee, by the name they have now), found by the
+# concerns' ids alone: for a read, sent with the concern's own query, not after it. Who
+# wrote a concern or an addendum is on its own row, under the name they wrote it with.
 _CONCERN_IDS: sa.BindParameter[Any] = sa.bindparam("concern_ids", expanding=True)
-PEOPLE_OF = Prepared(
+ASSIGNEES_OF = Prepared(
     sa.select(USERS.c.id, USERS.c.display_name).where(
         USERS.c.school_id == sa.bindparam("school_id"),
         USERS.c.id.in_(
-            sa.union_all(
-                sa.select(CONCERNS.c.recorded_by).where(CONCERNS.c.id.in_(_CONCERN_IDS)),
-                sa.select(TRIAGE.c.assigned_to).where(TRIAGE.c.concern_id.in_(_CONCERN_IDS)),
-                sa.select(ADDENDA.c.recorded_by).where(ADDENDA.c.concern_id.in_(_CONCERN_IDS)),
-            )
+            sa.select(TRIAGE.c.assigned_to).where(TRIAGE.c.concern_id.in_(_CONCERN_IDS))
         ),
     )
 )
@@ -110,6 +107,7 @@ PEOPLE_OF = Prepared(
 OUTLINE_COLUMNS = (
     CONCERNS.c.id,
     CONCERNS.c.recorded_by,
+    CONCERNS.c.recorded_by_name,
     CONCERNS.c.recorded_at,
     CONCERNS.c.observed_at,
     CONCERNS.c.description,
