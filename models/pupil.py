@@ -232,7 +232,10 @@ class PupilUpdate(SQLModel):
 
 
 class PupilPublic(PupilFields):
-    """The full pupil record (DSLs and those who manage pupils)."""
+    """The pupil's record, as the school office and the MIS keep it (DSLs and those who
+    manage pupils). It holds nothing of the child's safeguarding file: a field that would
+    is the DSL desk's alone (``services.access.pupil_fields_shown``) and needs a default,
+    which is what everyone else's answer shows."""
 
     model_config = SQLModelConfig(
         json_schema_extra={

@@ -66,7 +66,8 @@ async def get_pupil(pupil_id: uuid.UUID, context: DSLContext, uow: UnitOfWorkDep
     description=(
         "For schools that enter pupils by hand (pupils synced from the MIS arrive through "
         "`/mis`). A UPN is checked for its form and check letter; one already held by "
-        "another pupil of the school is a 409."
+        "another pupil of the school is a 409. An admin is answered the pupil's record "
+        "alone, never anything of a child's safeguarding file."
     ),
     status_code=201,
     response_model=PupilPublic,
@@ -90,7 +91,8 @@ async def create_pupil(
     description=(
         "Only the fields sent change. Names and date of birth cannot be cleared. "
         '`"status": "left"` records `left_on` (today unless given); `"status": "active"` '
-        "clears it."
+        "clears it. An admin is answered the pupil's record alone: the same answer whether "
+        "or not the child has concerns or a case."
     ),
     response_model=PupilPublic,
     responses=problem_responses(401, 403, 404, 409, 422),

@@ -14,7 +14,13 @@ queries built per request (``concern_scope``) and the prepared statements built 
 - The DSL desk (DSLs and deputies): triage, cases, chronologies, exports, reports. A
   concern or case is given to an active member of the DSL desk of the school only.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
-- Pupil records: admins and the DSL desk may create and correct them.
+- Pupil records: admins and the DSL desk may create and correct them. What a pupil answer
+  shows is chosen by role (``pupil_fields_shown``): anyone who is not the DSL desk (an
+  admin) reads the pupil's record as the school office and the MIS keep it, and nothing of
+  the child's safeguarding file (whether they have concerns or cases, how many, when the
+  last was, any flag or status a DSL keeps): the same answer for a child with a file and
+  a child without. MIS answers (results, warnings, counts, sweeps) are decided from the
+  MIS's own data alone.
 - MIS sync: the MIS service account and admins, never concern content; a sync never
   links to, renames or deactivates a privileged account (a DSL's, deputy DSL's or admin's).
 - Administration (users, roles, passwords, MFA resets, service accounts): admins.
@@ -141,6 +147,46 @@ def require_person(principal: Principal) -> None:
 def may_search_leavers(principal: Principal) -> bool:
     """Pupils who have left are for the DSL desk only."""
     return principal.is_dsl
+
+
+# --- pupil records ---------------------------------------------------------------------------
+
+# A pupil's record as the school office and the MIS keep it: who the child is and where they
+# are in school. Whoever manages pupils may read it; it tells nothing of the child's
+# safeguarding file. A field added to the pupil answer that is not one of these is the DSL
+# desk's alone (``pupil_fields_shown``), and must have a default for everyone else's answer.
+PUPIL_RECORD_FIELDS = frozenset(
+    {
+        "id",
+        "given_name",
+        "family_name",
+        "preferred_name",
+        "display_name",
+        "date_of_birth",
+        "upn",
+        "year_group",
+        "registration_group",
+        "status",
+        "left_on",
+        "source",
+        "external_id",
+        "created_at",
+        "updated_at",
+    }
+)
+
+
+def sees_safeguarding_file(principal: Principal) -> bool:
+    """Whether the caller may know anything of a child's safeguarding file (that it
+    exists, what is in it): the DSL desk."""
+    return principal.kind == "user" and principal.is_dsl
+
+
+def pupil_fields_shown(principal: Principal) -> frozenset[str] | None:
+    """The fields of a pupil answer the caller may read: every field for the DSL desk
+    (None), the pupil's record (``PUPIL_RECORD_FIELDS``) for anyone else (an admin
+    creating or correcting a pupil), whatever the child's file holds."""
+    return None if sees_safeguarding_file(principal) else PUPIL_RECORD_FIELDS
 
 
 # --- concerns ---------------------------------------------------------------------------------

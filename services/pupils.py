@@ -77,6 +77,21 @@ def require_pupil_in_school(session: Session, principal: Principal, pupil_id: uu
     require_found(prepared.rows(session, parameters))
 
 
+def shown(principal: Principal, pupil: Pupil) -> PupilPublic:
+    """``pupil`` as the caller may read them (``access.pupil_fields_shown``): the whole
+    answer for the DSL desk; for anyone else (an admin), the pupil's record and nothing of
+    the child's safeguarding file, so the answer is alike for a child with a file and a
+    child without."""
+    public = PupilPublic.of(pupil)
+    fields = access.pupil_fields_shown(principal)
+    if fields is None:
+        return public
+    # A field of the answer that is not the record's is left to its default.
+    return PupilPublic.model_validate(
+        {name: getattr(public, name) for name in fields & PupilPublic.model_fields.keys()}
+    )
+
+
 def _invalid(field: str, detail: str, *, where: str = "body") -> InvalidInput:
     return InvalidInput(
         detail, extra={"errors": [{"loc": [where, field], "msg": detail, "type": "value_error"}]}
@@ -202,7 +217,7 @@ def get_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    return PupilPublic.of(pupil)
+    return shown(principal, pupil)
 
 
 def create_pupil(
@@ -213,7 +228,8 @@ def create_pupil(
 ) -> PupilPublic:
     """Add a pupil to the caller's school by hand (active, with no MIS source).
 
-    Admins, DSLs and deputy DSLs. Refuses a date of birth in the future (422) and a UPN
+    Admins, DSLs and deputy DSLs; answers the pupil as the caller may read them
+    (``shown``). Refuses a date of birth in the future (422) and a UPN
     another pupil of the school already has (409). Records ``pupil.create``."""
     principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.PUPIL_EDITORS)
@@ -239,7 +255,7 @@ def create_pupil(
         pupil_id=record.id,
         request_id=request_id,
     )
-    return PupilPublic.of(record)
+    return shown(principal, record)
 
 
 def update_pupil(
@@ -251,7 +267,9 @@ def update_pupil(
 ) -> PupilPublic:
     """Change the fields sent of a pupil of the caller's school (404 otherwise).
 
-    Admins, DSLs and deputy DSLs. Names and date of birth cannot be cleared; ``status``
+    Admins, DSLs and deputy DSLs; answers the pupil as the caller may read them
+    (``shown``): to an admin, the record alone, alike whether or not the child has a
+    safeguarding file. Names and date of birth cannot be cleared; ``status``
     ``left`` sets ``left_on`` (today unless given), ``active`` clears it. Records
     ``pupil.update`` (which fields changed is not recorded: they may be names)."""
     principal, now, request_id = context.principal, context.now, context.request_id
@@ -295,4 +313,4 @@ def update_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    return PupilPublic.of(pupil)
+    return shown(principal, pupil)
