@@ -227,6 +227,10 @@ async def enrolling_context(request: Request, principal: EnrollingUser) -> Reque
 # A request's context, by who may make it.
 EnrollingContext = Annotated[RequestContext, Depends(enrolling_context)]
 AnyRoleContext = Annotated[RequestContext, Depends(ContextFor(*Role))]
+# A person (any role but a service account's), fully signed in.
+PersonContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl, Role.admin))
+]
 StaffOrDSLContext = Annotated[
     RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl))
 ]
