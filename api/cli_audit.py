@@ -112,11 +112,14 @@ def audit_checkpoint(
     ] = None,
 ) -> None:
     """Sign the school's audit chain head with the checkpoint key and write the checkpoint
-    (JSON). Keep it off the database server. Exits 1 if the chain is broken."""
+    (JSON). Keep it off the database server. Exits 1 if the chain is broken. The counts of
+    closed security-probe windows are put in the chain first, in a transaction of their
+    own, so that the checkpoint vouches for them too (ADR 0060)."""
     from core import signing
     from core.clock import utcnow
     from core.errors import DomainError
     from services import audit, schools
+    from services.audit import probes
 
     try:
         private_pem = signing.read_key_file(_private_key_file(key))
@@ -127,6 +130,8 @@ def audit_checkpoint(
     try:
         with database.transaction() as session:
             school = schools.school_by_urn(session, school_urn)
+            probes.summarise_closed_windows(session, school_id=school.id, now=utcnow())
+        with database.transaction() as session:
             document = audit.take_checkpoint(
                 session, school_id=school.id, now=utcnow(), private_key_pem=private_pem
             )

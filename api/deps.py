@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -27,6 +28,7 @@ from db.unit_of_work import UnitOfWork, admit
 from models.base import Moment
 from models.user import Role
 from services import identity
+from services.audit import probes
 from services.context import RequestContext
 from services.principal import Principal
 
@@ -164,7 +166,10 @@ async def require_full_access(
 
 
 class RoleGuard:
-    """Admits an authenticated caller whose role is one of ``roles``; 403 otherwise.
+    """Admits an authenticated caller whose role is one of ``roles``; 403 otherwise. With
+    ``probe`` (a kind of safeguarding record: ``concern``, ``case``, ``pupil``), a refused
+    caller leaves a security event naming the record the path asks for, its
+    ``{probe}_id`` (``services.audit.probes``).
 
     On the protected routers (``routers.PROTECTED_ROUTERS``) ``require_full_access`` has
     already admitted the caller, as the route's first dependency, and left them in the
@@ -173,19 +178,40 @@ class RoleGuard:
     on every request, cached or not. Anywhere
     else it authenticates the caller itself, in the same way."""
 
-    def __init__(self, *roles: Role) -> None:
+    def __init__(self, *roles: Role, probe: str | None = None) -> None:
         self.roles = frozenset(roles)
+        self.probe = probe
 
     async def __call__(self, request: Request, session: UnitOfWorkDep) -> Principal:
         principal: Principal | None = getattr(request.state, "fully_authenticated", None)
         if principal is None:
             principal = await require_full_access(request, await bearer_scheme(request), session)
         if principal.role not in self.roles:
-            await _refuse(session, Forbidden("Your role does not allow this."))
+            refusal = Forbidden("Your role does not allow this.")
+            if self.probe is not None:
+                clock: Clock = request.app.state.clock
+                probes.noted(
+                    refusal,
+                    actor=principal.actor,
+                    now=clock.now(),
+                    request_id=request_id_var.get(),
+                    kind=self.probe,
+                    record_id=_path_id(request, f"{self.probe}_id"),
+                )
+            await _refuse(session, refusal)
         return principal
 
     def __repr__(self) -> str:
         return f"RoleGuard({', '.join(sorted(self.roles))})"
+
+
+def _path_id(request: Request, name: str) -> uuid.UUID | None:
+    """The id the path names as ``name``, if it is one (the route's own validation has not
+    run yet: a malformed id is noted as none)."""
+    try:
+        return uuid.UUID(str(request.path_params[name]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _context(request: Request, principal: Principal) -> RequestContext:
@@ -202,8 +228,8 @@ class ContextFor:
     """The request's ``RequestContext`` for a caller whose role is one of ``roles`` (see
     ``RoleGuard``)."""
 
-    def __init__(self, *roles: Role) -> None:
-        self.guard = RoleGuard(*roles)
+    def __init__(self, *roles: Role, probe: str | None = None) -> None:
+        self.guard = RoleGuard(*roles, probe=probe)
 
     async def __call__(self, request: Request, session: UnitOfWorkDep) -> RequestContext:
         return _context(request, await self.guard(request, session))
@@ -227,6 +253,10 @@ async def enrolling_context(request: Request, principal: EnrollingUser) -> Reque
 # A request's context, by who may make it.
 EnrollingContext = Annotated[RequestContext, Depends(enrolling_context)]
 AnyRoleContext = Annotated[RequestContext, Depends(ContextFor(*Role))]
+# A person (any role but a service account's), fully signed in.
+PersonContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl, Role.admin))
+]
 StaffOrDSLContext = Annotated[
     RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl))
 ]
@@ -239,3 +269,19 @@ PupilEditorContext = Annotated[
     RequestContext, Depends(ContextFor(Role.admin, Role.dsl, Role.deputy_dsl))
 ]
 MISContext = Annotated[RequestContext, Depends(ContextFor(Role.mis, Role.admin))]
+
+# The same guards for routes that name a safeguarding record (or list them): a caller
+# refused by role leaves a security event (``services.audit.probes``, ADR 0060).
+ConcernReaderContext = Annotated[
+    RequestContext,
+    Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl, probe="concern")),
+]
+DSLConcernContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl, probe="concern"))
+]
+DSLCaseContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl, probe="case"))
+]
+DSLPupilFileContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl, probe="pupil"))
+]

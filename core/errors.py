@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Self
 
 
 class DomainError(Exception):
@@ -19,6 +19,11 @@ class DomainError(Exception):
     # Most errors undo the request's writes. A few must keep them: a failed login keeps
     # its throttling row and audit event, a refresh-token reuse keeps its revocation.
     keeps_writes: bool = False
+    # What the request must leave behind although it fails: work the unit of work runs
+    # and commits in a transaction of its own, after the request's own has ended (a
+    # refused read's security event, which the rollback of the request's writes must not
+    # take with it). Called with the session; set per error (``then``).
+    aftermath: Callable[[Any], None] | None = None
 
     def __init__(
         self,
@@ -34,6 +39,11 @@ class DomainError(Exception):
             self.slug = slug
         self.headers = headers or {}
         self.extra = extra or {}
+
+    def then(self, aftermath: Callable[[Any], None]) -> Self:
+        """Give this error ``aftermath`` (see the attribute); returns the error."""
+        self.aftermath = aftermath
+        return self
 
 
 class NotFound(DomainError):

@@ -9,7 +9,10 @@ Per transaction a ``UnitOfWork`` runs, in this order:
    before its commit instead, so a check can never be skipped;
 2. the work itself;
 3. when the transaction (or a savepoint) ends, it forgets what layers kept for that
-   transaction only (``transaction_memo``: the audit chain heads it has locked).
+   transaction only (``transaction_memo``: the audit chain heads it has locked);
+4. when the work failed with a domain error that has an ``aftermath`` (a refused read's
+   security event), that aftermath, in a short transaction of its own after the request's
+   own was rolled back, committed before the answer goes out.
 
 A request does all of this in one hop (``run``): admitted to the database for that hop
 only (``Database.admission``), on SQLite on the event loop itself when the write lock is
@@ -19,6 +22,7 @@ free, else in a worker thread; the commit's I/O always in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,6 +36,8 @@ from core.errors import DomainError, Forbidden, ServiceUnavailable
 from db.sqlite import is_sqlite_locked, without_waiting
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # How long a request may queue for the database before it is answered 503.
 ADMISSION_TIMEOUT_SECONDS = 10.0
@@ -81,8 +87,9 @@ class UnitOfWork(Session):
 
     def finish(self, error: BaseException | None) -> None:
         """Commit on success, roll back on error (except a domain error that keeps its
-        writes: a failed sign-in keeps its throttling row), then close. Once; later calls
-        do nothing."""
+        writes: a failed sign-in keeps its throttling row), then run and commit the
+        error's ``aftermath`` if it has one (a refused read's security event), then close.
+        Once; later calls do nothing."""
         if self.finished:
             return
         self.finished = True
@@ -91,8 +98,25 @@ class UnitOfWork(Session):
                 self.commit()
             else:
                 self.rollback()
+            aftermath = aftermath_of(error)
+            if aftermath is not None:
+                self._run_aftermath(aftermath)
         finally:
             self.close()
+
+    def _run_aftermath(self, aftermath: Callable[[UnitOfWork], None]) -> None:
+        """Run and commit what a failed request leaves behind, in a transaction of its own.
+        If that fails, the request still gets its own answer (the error it raised): the
+        failure is logged by its class only (ADR 0043), never turned into a 500."""
+        try:
+            aftermath(self)
+            self.commit()
+        except Exception as failure:
+            self.rollback()
+            log.warning(
+                "what a refused request leaves behind could not be recorded (%s)",
+                type(failure).__name__,
+            )
 
     @contextmanager
     def finishing(self) -> Iterator[UnitOfWork]:
@@ -158,7 +182,10 @@ class UnitOfWork(Session):
             try:
                 result = checked()
             except BaseException as error:
-                self.finish(error)  # a rollback: nothing to wait for
+                if aftermath_of(error) is None:
+                    self.finish(error)  # a rollback: nothing to wait for
+                else:  # a transaction more, and its commit: in a worker thread
+                    await to_thread.run_sync(self.finish, error)
                 raise
             await to_thread.run_sync(self.finish, None)
             return result
@@ -170,7 +197,11 @@ class UnitOfWork(Session):
         would roll back nothing)."""
         if self.finished:
             return
-        if not self.in_transaction() and (error is not None or not self.has_pending_checks):
+        if (
+            not self.in_transaction()
+            and (error is not None or not self.has_pending_checks)
+            and aftermath_of(error) is None
+        ):
             self.finish(error)
             return
         async with self.admitted():
@@ -190,6 +221,11 @@ class UnitOfWork(Session):
             raise RuntimeError("this unit of work is already committed or rolled back")
         deferred, self.deferred_admission = self.deferred_admission, None
         return _Admitted(deferred)
+
+
+def aftermath_of(error: BaseException | None) -> Callable[[UnitOfWork], None] | None:
+    """What a failed unit of work must still run and commit (``DomainError.aftermath``)."""
+    return error.aftermath if isinstance(error, DomainError) else None
 
 
 class _Admitted:

@@ -42,6 +42,10 @@ class AuditEvent(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=128)
     run_id: uuid.UUID | None = None
     outcome: str = Field(default="success", max_length=20)
+    # How many occurrences this one event stands for (a count of security probes,
+    # ``services.audit.probes``); null: one. Hashed only when set, so that the events
+    # written before it existed hash as they always did.
+    occurrences: int | None = None
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
 
@@ -55,6 +59,28 @@ class AuditChainHead(SQLModel, table=True):
     school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     hash: str = Field(max_length=64)
+
+
+class AuditProbeWindow(SQLModel, table=True):
+    """How many refused or not-found requests for one kind of safeguarding record one
+    actor made in one minute: the count behind the chain's ``security.probe`` events, which
+    stop after the first few of a minute (``services.audit.probes``). Not part of the
+    chain: a window is deleted once it has closed and its count is in the chain."""
+
+    __tablename__ = "audit_probe_window"
+    __table_args__ = (
+        UniqueConstraint("school_id", "actor_id", "kind", "window_start"),
+        Index("ix_audit_probe_window_school_id_window_start", "school_id", "window_start"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    actor_type: str = Field(max_length=20)
+    actor_id: uuid.UUID
+    actor_role: str | None = Field(default=None, max_length=20)
+    kind: str = Field(max_length=40)
+    window_start: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    probes: int
 
 
 # --- API schemas ---------------------------------------------------------------------------
@@ -74,6 +100,7 @@ AUDIT_EVENT_EXAMPLE: dict[str, Any] = {
     "request_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
     "run_id": None,
     "outcome": "success",
+    "occurrences": None,
     "prev_hash": "9f2c" + "0" * 60,
     "hash": "4b7e" + "0" * 60,
 }
@@ -95,6 +122,11 @@ class AuditEventPublic(SQLModel):
     request_id: str | None
     run_id: uuid.UUID | None
     outcome: str
+    occurrences: int | None = Field(
+        description="How many occurrences this event stands for: set on "
+        "`security.probe_summary` (the refused or not-found requests of one kind by one "
+        "actor in one minute); null for every other event, which stands for one",
+    )
     prev_hash: str
     hash: str
 

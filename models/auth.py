@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.user import StorableText
+from models.user import PASSWORD_MIN_LENGTH, StorableText
 
 
 def _not_nullable(schema: dict[str, Any]) -> None:
@@ -67,6 +67,68 @@ class MfaVerify(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "492039"}]})
 
     code: str = Field(min_length=6, max_length=6, pattern=r"^\d{6}$")
+
+
+CurrentPassword = Annotated[
+    str,
+    Field(min_length=1, max_length=1024, description="The password the account signs in with now"),
+]
+TotpCode = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{6}$",
+        description="The current 6-digit code of the authenticator app (each code works once)",
+    ),
+]
+
+
+class PasswordChange(BaseModel):
+    """The signed-in user changes their own password: proof of the current one, and of
+    the authenticator once enrolled (DSLs, deputies and admins always are)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "a-long-fictional-passphrase",
+                    "new_password": "another-fictional-passphrase-kept-well",
+                    "totp": "492039",
+                }
+            ]
+        },
+    )
+
+    current_password: CurrentPassword
+    new_password: str = Field(
+        min_length=1,
+        max_length=1024,
+        description=(
+            f"At least {PASSWORD_MIN_LENGTH} characters, not one of the most common "
+            "passwords, and hard to guess (a passphrase of several uncommon words is)"
+        ),
+        json_schema_extra={"minLength": PASSWORD_MIN_LENGTH},
+    )
+    totp: str | None = Field(
+        default=None,
+        pattern=r"^\d{6}$",
+        description="The current 6-digit code of the authenticator app: required once MFA "
+        "is enrolled (always, for DSLs, deputies and admins)",
+    )
+
+
+class MfaReset(BaseModel):
+    """The signed-in user clears their own MFA enrolment to enrol a new device."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"current_password": "a-long-fictional-passphrase", "totp": "492039"}]
+        },
+    )
+
+    current_password: CurrentPassword
+    totp: TotpCode
 
 
 class PasswordGrant(BaseModel):

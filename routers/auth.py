@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import EnrollingContext, SignInTurn, UnitOfWorkDep
+from api.deps import EnrollingContext, PersonContext, SignInTurn, UnitOfWorkDep
 from api.errors import OAuthRequestInvalid, problem_responses
 from core.clock import Clock
 from core.context import request_id_var
@@ -18,8 +18,10 @@ from core.errors import DomainError
 from db.unit_of_work import UnitOfWork
 from models.auth import (
     ClientCredentialsGrant,
+    MfaReset,
     MfaSetup,
     MfaVerify,
+    PasswordChange,
     PasswordGrant,
     RefreshRequest,
     TokenRequest,
@@ -267,5 +269,79 @@ async def mfa_verify(
         lambda session: auth.verify_mfa_setup(
             session, context, code=body.code, client_address=client_address
         )
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/mfa/reset",
+    summary="Clear your own TOTP enrolment to enrol a new device (password and a current code)",
+    description=(
+        "Needs the current password and a current code from the authenticator app; an "
+        "access token alone is not enough. Every token of the account ends: sign in again "
+        "and enrol the new device (`/auth/mfa/setup`, `/auth/mfa/verify`). A wrong "
+        "password or code is a 422 naming the field and counts towards the sign-in "
+        "throttle (429 with `Retry-After`). A lost device cannot give a code: another "
+        "admin resets it with `POST /users/{id}/reset-mfa`."
+    ),
+    status_code=204,
+    responses=problem_responses(401, 403, 409, 422, 429),
+)
+async def mfa_reset(
+    _turn: SignInTurn,
+    body: MfaReset,
+    request: Request,
+    context: EnrollingContext,
+    uow: UnitOfWorkDep,
+) -> Response:
+    client_address = _client_address(request)
+    # The password is verified with argon2id: off the event loop.
+    await uow.run(
+        lambda session: auth.reset_own_mfa(
+            session,
+            context,
+            current_password=body.current_password,
+            totp=body.totp,
+            client_address=client_address,
+        ),
+        cpu_bound=True,
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/password",
+    summary="Change your own password (the current one, and a current code once enrolled)",
+    description=(
+        "Needs the current password and, once enrolled in MFA (always, for DSLs, deputies "
+        "and admins), a current code as `totp`; an access token alone is not enough, and "
+        "the administrators' `POST /users/{id}/password` refuses the caller's own account. "
+        "The new password must meet the password policy (422 on `new_password`). Every "
+        "token of the account ends: sign in again with the new password. A wrong password "
+        "or code is a 422 naming the field and counts towards the sign-in throttle (429 "
+        "with `Retry-After`)."
+    ),
+    status_code=204,
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def change_password(
+    _turn: SignInTurn,
+    body: PasswordChange,
+    request: Request,
+    context: PersonContext,
+    uow: UnitOfWorkDep,
+) -> Response:
+    client_address = _client_address(request)
+    # Two argon2id hashes (the current password's check, the new one's): off the event loop.
+    await uow.run(
+        lambda session: auth.change_own_password(
+            session,
+            context,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            totp=body.totp,
+            client_address=client_address,
+        ),
+        cpu_bound=True,
     )
     return Response(status_code=204)

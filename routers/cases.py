@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import DSLContext, Timestamp, UnitOfWorkDep
+from api.deps import DSLCaseContext, DSLContext, Timestamp, UnitOfWorkDep
 from api.errors import problem_responses
 from db.unit_of_work import UnitOfWork
 from models.case import (
@@ -101,7 +101,7 @@ async def create_case(
     responses=problem_responses(401, 403, 422),
 )
 async def list_cases(
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     status: Annotated[list[CaseStatus] | None, Query(max_length=2)] = None,
     level: Annotated[list[CaseLevel] | None, Query(max_length=5)] = None,
@@ -142,7 +142,7 @@ async def list_cases(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_case(
-    case_id: uuid.UUID, response: Response, context: DSLContext, uow: UnitOfWorkDep
+    case_id: uuid.UUID, response: Response, context: DSLCaseContext, uow: UnitOfWorkDep
 ) -> CasePublic:
     read = await uow.run(lambda session: cases.get_case(session, context, case_id=case_id))
     return with_etag(response, read.etag, read.case)
@@ -162,7 +162,7 @@ async def link_concerns(
     case_id: uuid.UUID,
     body: CaseLink,
     response: Response,
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
@@ -188,7 +188,7 @@ async def add_action(
     case_id: uuid.UUID,
     body: ActionCreate,
     response: Response,
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
@@ -209,7 +209,7 @@ async def add_decision(
     case_id: uuid.UUID,
     body: DecisionCreate,
     response: Response,
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
@@ -230,7 +230,7 @@ async def close_case(
     case_id: uuid.UUID,
     body: CaseClose,
     response: Response,
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
@@ -253,7 +253,7 @@ async def reopen_case(
     case_id: uuid.UUID,
     body: CaseReopen,
     response: Response,
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:
@@ -273,7 +273,7 @@ async def change_level(
     case_id: uuid.UUID,
     body: CaseLevelChange,
     response: Response,
-    context: DSLContext,
+    context: DSLCaseContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> CasePublic:

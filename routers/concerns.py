@@ -9,7 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import AnyRoleContext, StaffOrDSLContext, Timestamp, UnitOfWorkDep
+from api.deps import (
+    AnyRoleContext,
+    ConcernReaderContext,
+    StaffOrDSLContext,
+    Timestamp,
+    UnitOfWorkDep,
+)
 from api.errors import problem_response, problem_responses
 from api.responses import json_answer
 from models.concern import (
@@ -123,7 +129,7 @@ later pages.
     responses=problem_responses(401, 403, 422),
 )
 async def list_concerns(
-    context: StaffOrDSLContext,
+    context: ConcernReaderContext,
     uow: UnitOfWorkDep,
     pupil_id: uuid.UUID | None = None,
     indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
@@ -173,7 +179,7 @@ async def list_concerns(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_concern(
-    concern_id: uuid.UUID, context: StaffOrDSLContext, uow: UnitOfWorkDep
+    concern_id: uuid.UUID, context: ConcernReaderContext, uow: UnitOfWorkDep
 ) -> Response:
     read = await uow.run(
         lambda session: concerns.get_concern(session, context, concern_id=concern_id)
@@ -198,7 +204,7 @@ async def add_addendum(
     body: AddendumCreate,
     request: Request,
     response: Response,
-    context: StaffOrDSLContext,
+    context: ConcernReaderContext,
     uow: UnitOfWorkDep,
     key: IdempotencyKeyHeader = None,
 ) -> AddendumPublic:

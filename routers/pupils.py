@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import DSLContext, PupilEditorContext, StaffOrDSLContext, UnitOfWorkDep
+from api.deps import DSLPupilFileContext, PupilEditorContext, StaffOrDSLContext, UnitOfWorkDep
 from api.errors import problem_responses
 from api.responses import json_answer
 from models.chronology import ChronologyPage, PupilFile
@@ -56,7 +56,9 @@ async def search_pupils(
     response_model=PupilPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_pupil(pupil_id: uuid.UUID, context: DSLContext, uow: UnitOfWorkDep) -> PupilPublic:
+async def get_pupil(
+    pupil_id: uuid.UUID, context: DSLPupilFileContext, uow: UnitOfWorkDep
+) -> PupilPublic:
     return await uow.run(lambda session: pupils.get_pupil(session, context, pupil_id=pupil_id))
 
 
@@ -123,7 +125,7 @@ async def update_pupil(
 )
 async def get_chronology(
     pupil_id: uuid.UUID,
-    context: DSLContext,
+    context: DSLPupilFileContext,
     uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -171,7 +173,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def export_pupil_file(
     pupil_id: uuid.UUID,
-    context: DSLContext,
+    context: DSLPupilFileContext,
     uow: UnitOfWorkDep,
     format: export.ExportFormat = export.ExportFormat.json,
 ) -> Response:

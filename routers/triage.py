@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from api.deps import DSLContext, UnitOfWorkDep
+from api.deps import DSLConcernContext, UnitOfWorkDep
 from api.errors import problem_responses
 from models.concern import ConcernPublic
 from models.triage import TriageChange
@@ -54,7 +54,7 @@ async def triage_concern(
     concern_id: uuid.UUID,
     body: TriageChange,
     response: Response,
-    context: DSLContext,
+    context: DSLConcernContext,
     uow: UnitOfWorkDep,
     if_match: IfMatch = None,
 ) -> ConcernPublic:

@@ -88,6 +88,10 @@ async def get_user(user_id: uuid.UUID, context: AdminContext, uow: UnitOfWorkDep
 @router.patch(
     "/{user_id}",
     summary="Change a user's display name, role or active flag",
+    description=(
+        "An admin cannot change their own role, and the school's last active admin cannot "
+        "be deactivated or given another role (409), whoever asks, even two admins at once."
+    ),
     response_model=UserPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
@@ -103,6 +107,11 @@ async def update_user(
 @router.post(
     "/{user_id}/password",
     summary="Set or reset a user's password",
+    description=(
+        "Not the caller's own: that is a 403 whose problem type ends "
+        "`self-service-required` (change it at `POST /auth/password`, with the current "
+        "password and a one-time code)."
+    ),
     status_code=204,
     responses=problem_responses(401, 403, 404, 422),
 )
@@ -122,6 +131,11 @@ async def set_password(
 @router.post(
     "/{user_id}/reset-mfa",
     summary="Clear a user's TOTP enrolment (lost phone)",
+    description=(
+        "Not the caller's own: that is a 403 whose problem type ends "
+        "`self-service-required` (`POST /auth/mfa/reset` with the password and a current "
+        "code, to move to a new device; a lost device is another admin's to reset)."
+    ),
     status_code=204,
     responses=problem_responses(401, 403, 404),
 )

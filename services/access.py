@@ -23,7 +23,10 @@ queries built per request (``concern_scope``) and the prepared statements built 
   MIS's own data alone.
 - MIS sync: the MIS service account and admins, never concern content; a sync never
   links to, renames or deactivates a privileged account (a DSL's, deputy DSL's or admin's).
-- Administration (users, roles, passwords, MFA resets, service accounts): admins.
+- Administration (users, roles, passwords, MFA resets, service accounts): admins. An
+  admin's own password and MFA are never reset through administration (a stolen access
+  token alone would do it): everyone changes their own with their current password and,
+  once enrolled, a one-time code (``/auth/password``, ``/auth/mfa/reset``).
 - The audit log (ids and actions, never content): admins and the DSL desk; an admin's
   view never says which child an event is about (no pupil ids, no ids of children's
   records), and an admin may not filter by them.
@@ -100,6 +103,17 @@ def mis_may_manage_account(role: str) -> bool:
 def require_admin(principal: Principal) -> None:
     """403 unless the caller administers the school's accounts (an admin)."""
     require_user_role(principal, ADMINS)
+
+
+SELF_SERVICE_REQUIRED = "self-service-required"
+
+
+def require_someone_else(principal: Principal, user_id: uuid.UUID, *, instead: str) -> None:
+    """403 (problem type ending ``self-service-required``) when an administrative change
+    of credentials (a password, an MFA reset) is aimed at the caller's own account: that
+    needs proof an access token does not carry, and ``instead`` says where to go."""
+    if principal.kind == "user" and principal.id == user_id:
+        raise Forbidden(instead, slug=SELF_SERVICE_REQUIRED)
 
 
 def require_audit_reader(principal: Principal) -> None:

@@ -31,6 +31,7 @@ from models.concern import Person
 from models.pupil import PupilPublic
 from services import audit, cases, chronology, pupils
 from services.access import require_dsl
+from services.audit import probes
 from services.concerns import people_by_id
 from services.context import RequestContext
 
@@ -165,10 +166,12 @@ def export_pupil_file(
     format: ExportFormat,
 ) -> ExportedFile:
     """The pupil's whole file in ``format``. DSLs and deputy DSLs of the pupil's school;
-    records ``pupil.export.<format>`` with the pupil."""
+    records ``pupil.export.<format>`` with the pupil; the 404 of a pupil of another school or
+    none leaves a ``security.probe`` (``services.audit.probes``)."""
     principal, now, request_id = context.principal, context.now, context.request_id
     require_dsl(principal)
-    pupil = pupils.pupil_in_school(session, principal, pupil_id)
+    with probes.watched(context, kind="pupil", record_id=pupil_id):
+        pupil = pupils.pupil_in_school(session, principal, pupil_id)
     me = people_by_id(session, principal.school_id, [principal.id]).get(principal.id)
     if me is None:
         raise NotFound("Your account no longer exists.")

@@ -81,20 +81,23 @@ COMMON_PASSWORDS = frozenset(
 )
 
 
-def check_password_policy(password: str, *, account: Iterable[str] = ()) -> None:
-    """Raise InvalidInput (422) for a password that is too short, too common or too easy
-    to guess; ``account`` is what the account is known by (its email, its name), which a
-    password must not lean on. The error says what would help, never the password."""
+def check_password_policy(
+    password: str, *, account: Iterable[str] = (), field: str = "password"
+) -> None:
+    """Raise InvalidInput (422, naming the body's ``field``) for a password that is too
+    short, too common or too easy to guess; ``account`` is what the account is known by
+    (its email, its name), which a password must not lean on. The error says what would
+    help, never the password."""
     if len(password) < MIN_LENGTH:
         raise InvalidInput(
             f"The password must be at least {MIN_LENGTH} characters long.",
-            loc=["password"],
+            loc=[field],
             error_type="password_too_short",
         )
     if password.lower() in COMMON_PASSWORDS:
         raise InvalidInput(
             "That password is on the list of commonly used passwords; choose another.",
-            loc=["password"],
+            loc=[field],
             error_type="password_too_common",
         )
     words = [part for value in account for part in _parts(value)]
@@ -107,7 +110,7 @@ def check_password_policy(password: str, *, account: Iterable[str] = ()) -> None
         raise InvalidInput(
             "That password would be easy to guess. "
             + (advice or "Use a longer passphrase of several uncommon words."),
-            loc=["password"],
+            loc=[field],
             error_type="password_too_weak",
         )
 

@@ -28,6 +28,7 @@ from models.pupil import (
 )
 from services import access, audit
 from services.access import require_user_role
+from services.audit import probes
 from services.context import RequestContext
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
@@ -203,10 +204,12 @@ def get_pupil(
 ) -> PupilPublic:
     """The full record of a pupil of the caller's school (404 otherwise).
 
-    DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id."""
+    DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id; the 404 leaves a
+    ``security.probe`` (``services.audit.probes``)."""
     principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.DSL_DESK)
-    pupil = pupil_in_school(session, principal, pupil_id)
+    with probes.watched(context, kind="pupil", record_id=pupil_id):
+        pupil = pupil_in_school(session, principal, pupil_id)
     audit.record(
         session,
         actor=principal.actor,

@@ -32,6 +32,7 @@ from models.triage import (
 )
 from models.user import User
 from services import access, audit, concerns
+from services.audit import probes
 from services.concerns import ETAG_KIND, ReadConcern
 from services.context import RequestContext
 from services.preconditions import etag, expected_version, stale
@@ -133,7 +134,8 @@ def triage_concern(
     """Change a concern's triage state, with a reason; answers the concern as it now is
     and its new ETag.
 
-    DSLs and deputy DSLs of the school (404 for a concern of another school). 428
+    DSLs and deputy DSLs of the school (404 for a concern of another school, which leaves
+    a ``security.probe``: ``services.audit.probes``). 428
     without ``If-Match``, 412 when it is not the current ETag (or another DSL changed it
     first), 409 for a status move that is not allowed, 422 for an assignee who is not an
     active DSL of the school or a request that changes nothing. Records one
@@ -153,7 +155,8 @@ def triage_concern(
     if given:
         batch.add("assignee", _ACTIVE_ASSIGNEE, _assignee_parameters(principal, given))
     found = audit.read_with_head_locked(session, school_id=principal.school_id, batch=batch)
-    current = concerns.concern_row(found)
+    with probes.watched(context, kind="concern", record_id=concern_id):
+        current = concerns.concern_row(found)
     recorded_by = concerns.caller_as_recorder(principal, found)
     expected = expected_version(
         if_match, kind=ETAG_KIND, current=current.triage_version, what="concern"

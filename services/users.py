@@ -5,19 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.passwords import hash_password
 from core.tokens import digest, new_client_id, new_client_secret
 from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
-from services import access, audit
+from services import access, accounts, audit
 from services.auth import revoke_all_refresh_tokens
 from services.context import RequestContext
 from services.pagination import page_by_id
 from services.password_policy import check_password_policy
 from services.principal import Principal
+
+CHANGE_YOUR_OWN_SIGN_IN = (
+    "You cannot set your own password here: change it at POST /api/v1/auth/password with "
+    "your current password and a code from your authenticator app."
+)
+RESET_YOUR_OWN_MFA = (
+    "You cannot reset your own two-factor authentication here: to move to a new device, "
+    "clear it at POST /api/v1/auth/mfa/reset with your password and a current code; if you "
+    "have lost your device, ask another admin to reset it."
+)
 
 
 def _user_in_school(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
@@ -96,46 +105,30 @@ def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> U
     return _user_in_school(session, principal=principal, user_id=user_id)
 
 
-def _active_admins(session: Session, school_id: uuid.UUID) -> int:
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(User)
-            .where(
-                User.school_id == school_id,
-                User.role == Role.admin.value,
-                col(User.active).is_(True),
-            )
-        ).one()
-    )
-
-
 def update_user(
     session: Session, context: RequestContext, *, user_id: uuid.UUID, data: UserUpdate
 ) -> User:
     """Change a user's display name, role or active flag. An admin cannot change their own
-    role, and a school never loses its last active admin. A role or active change ends the
-    user's tokens at once. Audits ``user.update``."""
+    role, and a school never loses its last active admin (``services.accounts``: checked,
+    with the school's admins locked, before anything changes). A role or active change
+    ends the user's tokens at once. Audits ``user.update``."""
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("role") is not None and user.id == principal.id and changes["role"] != user.role:
         raise Conflict("You cannot change your own role; ask another admin.")
-    security_change = False
+    role = Role(changes["role"]).value if changes.get("role") is not None else user.role
+    active = bool(changes["active"]) if changes.get("active") is not None else user.active
+    security_change = role != user.role or active != user.active
+    if security_change:
+        accounts.keep_an_active_admin(
+            session, school_id=principal.school_id, user=user, role=role, active=active
+        )
     if "display_name" in changes and changes["display_name"] is not None:
         user.display_name = changes["display_name"].strip()
-    if changes.get("role") is not None and Role(changes["role"]).value != user.role:
-        user.role = Role(changes["role"]).value
-        security_change = True
-    if changes.get("active") is not None and changes["active"] != user.active:
-        user.active = bool(changes["active"])
-        security_change = True
     if security_change:
-        session.add(user)
-        session.flush()
-        if _active_admins(session, principal.school_id) == 0:
-            raise Conflict("The school must keep at least one active admin.")
+        user.role, user.active = role, active
         user.token_version += 1
         revoke_all_refresh_tokens(session, user_id=user.id, now=now)
     user.updated_at = now
@@ -148,9 +141,12 @@ def set_password(
     session: Session, context: RequestContext, *, user_id: uuid.UUID, password: str
 ) -> None:
     """Set or reset a user's password (policy-checked; hashed with argon2id: run it off
-    the event loop). Ends their current tokens. Audits ``user.password_set``."""
+    the event loop). Ends their current tokens. Audits ``user.password_set``. Never the
+    caller's own (403 ``self-service-required``: ``POST /auth/password`` takes the current
+    password and a one-time code)."""
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
+    access.require_someone_else(principal, user_id, instead=CHANGE_YOUR_OWN_SIGN_IN)
     user = _user_in_school(session, principal=principal, user_id=user_id)
     check_password_policy(password, account=(user.email, user.display_name))
     user.password_hash = hash_password(password)
@@ -163,9 +159,12 @@ def set_password(
 
 def reset_mfa(session: Session, context: RequestContext, *, user_id: uuid.UUID) -> None:
     """Clear a user's TOTP enrolment (a lost phone). A privileged user must enrol again at
-    next sign-in. Ends their current tokens. Audits ``user.mfa_reset``."""
+    next sign-in. Ends their current tokens. Audits ``user.mfa_reset``. Never the caller's
+    own (403 ``self-service-required``: ``POST /auth/mfa/reset`` takes the password and a
+    current code; a lost device is another admin's to reset)."""
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
+    access.require_someone_else(principal, user_id, instead=RESET_YOUR_OWN_MFA)
     user = _user_in_school(session, principal=principal, user_id=user_id)
     user.totp_secret = None
     user.totp_last_step = None

@@ -46,6 +46,15 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"staff": 200, "deputy_dsl": 409, "dsl": 409, "admin": 409, "mis": 403}),
     ("POST", "/api/v1/auth/mfa/verify", "/api/v1/auth/mfa/verify", {"code": "000000"},
      {"staff": 409, "deputy_dsl": 409, "dsl": 409, "admin": 409, "mis": 403}),
+    # Own credentials: people, with the current password (wrong here: a 422) and, once
+    # enrolled, a current code; MFA reset only once enrolled (staff here are not: 409).
+    ("POST", "/api/v1/auth/password", "/api/v1/auth/password",
+     {"current_password": "not-the-password", "new_password": "a-fictional-passphrase-of-owls",
+      "totp": "000000"},
+     {"staff": 422, "deputy_dsl": 422, "dsl": 422, "admin": 422, "mis": 403}),
+    ("POST", "/api/v1/auth/mfa/reset", "/api/v1/auth/mfa/reset",
+     {"current_password": "not-the-password", "totp": "000000"},
+     {"staff": 409, "deputy_dsl": 422, "dsl": 422, "admin": 422, "mis": 403}),
     # User administration: admin only.
     ("GET", "/api/v1/users", "/api/v1/users", None, {"admin": 200}),
     ("POST", "/api/v1/users", "/api/v1/users", {"email": "x"}, {"admin": 422}),

@@ -164,6 +164,10 @@ def _canonical_by_json_dumps(values: dict[str, Any]) -> bytes:
         "outcome": values["outcome"],
         "prev_hash": values["prev_hash"],
     }
+    # A count (issue 22, point 6) is hashed only when there is one: events without one,
+    # and every event written before it existed, hash exactly as they always did.
+    if values.get("occurrences") is not None:
+        fields["occurrences"] = values["occurrences"]
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -209,6 +213,7 @@ _ids = st.none() | st.uuids()
     actor_role=_text_values,
     entity_type=_text_values,
     action=st.text(),
+    occurrences=st.none() | st.integers(min_value=0, max_value=2**31 - 1),
 )
 def test_the_hashed_form_is_json_with_sorted_keys_whatever_the_values(**values: Any) -> None:
     event = {**_EVENT_VALUES, **values}
@@ -229,8 +234,9 @@ def test_editing_an_action_is_reported_at_its_seq(database: Database, school: Sc
         {"pupil_id": uuid.UUID(int=8)},
         {"outcome": "denied"},
         {"occurred_at": T0 + timedelta(days=1)},
+        {"occurrences": 40},
     ],
-    ids=["actor", "pupil", "outcome", "time"],
+    ids=["actor", "pupil", "outcome", "time", "count"],
 )
 def test_editing_any_hashed_field_is_detected(
     database: Database, school: School, change: dict[str, object]
@@ -382,7 +388,7 @@ def test_audit_rows_have_no_free_text_column(database: Database) -> None:
     number, a time, or a short string from the fixed vocabulary. A new column fails here
     until someone decides which it is."""
     columns = {c["name"]: c["type"] for c in sa.inspect(database.engine).get_columns("audit_event")}
-    assert set(columns) == ID_COLUMNS | VOCABULARY_COLUMNS | {"seq", "occurred_at"}
+    assert set(columns) == ID_COLUMNS | VOCABULARY_COLUMNS | {"seq", "occurred_at", "occurrences"}
     for name, column_type in columns.items():
         if name in ID_COLUMNS:  # native uuid on PostgreSQL, CHAR(32) hex on SQLite
             assert isinstance(column_type, sa.Uuid) or getattr(column_type, "length", 0) == 32
@@ -420,9 +426,11 @@ def test_a_dsl_reads_their_schools_log_newest_first(
         "request_id",
         "run_id",
         "outcome",
+        "occurrences",
         "prev_hash",
         "hash",
     }
+    assert first["occurrences"] is None
     assert first["occurred_at"].startswith("2026-11-27T15:40:00")
     assert first["occurred_at"].endswith(("Z", "+00:00"))
 

@@ -55,3 +55,29 @@ def test_an_admin_may_not_filter_by_a_child_or_a_childs_record(desk: Desk) -> No
     # The DSL desk filters by child as before.
     by_child = _events(desk, desk.world.dsl, pupil_id=str(desk.world.zoe.id))
     assert by_child and all(item["pupil_id"] == str(desk.world.zoe.id) for item in by_child)
+
+
+def test_security_probes_of_a_childs_file_name_no_child_to_an_admin(desk: Desk) -> None:
+    """Issue 22, point 6: a refused or not-found request for a child's file is a security
+    event with the id asked for; an admin sees that it happened, by whom, never the id."""
+    zoe = str(desk.world.zoe.id)
+    concern = desk.concern()
+    admin = desk.headers(desk.world.admin)
+    for path in (f"/api/v1/pupils/{zoe}/chronology", f"/api/v1/concerns/{concern['id']}"):
+        assert desk.client.get(path, headers=admin).status_code == 403
+    staff = desk.headers(desk.world.staff_b)
+    assert desk.client.get(f"/api/v1/pupils/{zoe}", headers=staff).status_code == 403
+    assert desk.client.get(f"/api/v1/concerns/{concern['id']}", headers=staff).status_code == 404
+
+    as_dsl = [e for e in _events(desk, desk.world.dsl) if e["action"] == "security.probe"]
+    assert {e["entity_id"] for e in as_dsl} == {zoe, concern["id"]}
+    as_admin = _events(desk, desk.world.admin)
+    probes = [item for item in as_admin if item["action"] == "security.probe"]
+    assert len(probes) == 4
+    assert {(p["actor_id"], p["outcome"]) for p in probes} == {
+        (str(desk.world.admin.id), "refused"),
+        (str(desk.world.staff_b.id), "refused"),
+        (str(desk.world.staff_b.id), "not_found"),
+    }
+    assert all(p["entity_id"] is None and p["pupil_id"] is None for p in probes)
+    assert zoe not in str(as_admin) and concern["id"] not in str(as_admin)

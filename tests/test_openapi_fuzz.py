@@ -61,6 +61,9 @@ SEED = int(os.environ.get("CONCERNLOG_FUZZ_SEED", "20261128"))
 # for that operation only (its other expectations stay as they are).
 DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/auth/mfa/verify": "a code other than the authenticator's current one",
+    "POST /api/v1/auth/password": "a current password or code other than the account's; a "
+    "new password that is too easy to guess (ADR 0059)",
+    "POST /api/v1/auth/mfa/reset": "a current password or code other than the account's",
     "POST /api/v1/users": "a password that is too easy to guess (services.password_policy)",
     "POST /api/v1/users/{user_id}/password": "a password that is too easy to guess",
     "GET /api/v1/pupils": "a `q` without a letter or digit of a name",

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 
-from api.deps import DSLContext, RoleGuard, authenticate, require_full_access
+from api.deps import ContextFor, DSLContext, RoleGuard, authenticate, require_full_access
 from tests.factories import auth, make_school, make_service_account, make_user
 from tests.permissions import ANY, PERMISSIONS, PUBLIC, ROLES, X
 
@@ -21,7 +21,7 @@ def _guarded(route: RouteContext) -> bool:
     stack = [route.dependant]
     while stack:
         dependant = stack.pop()
-        if isinstance(dependant.call, RoleGuard) or dependant.call in (
+        if isinstance(dependant.call, (RoleGuard, ContextFor)) or dependant.call in (
             authenticate,
             require_full_access,
         ):

@@ -31,6 +31,7 @@ HASHED_FIELDS = (
     "request_id",
     "run_id",
     "outcome",
+    "occurrences",
     "prev_hash",
 )
 
@@ -51,14 +52,19 @@ def _canonical(values: Mapping[Any, Any]) -> bytes:
     ":"))``, which the first chains were hashed with; the tests hold the two together),
     written field by field in that order, which is cheaper than ``json.dumps`` for the
     events a page of concerns appends (bench/README.md). Timestamps are hashed in UTC: the database
-    hands them back in UTC, so a caller's "now" in another offset hashes as it reads back."""
+    hands them back in UTC, so a caller's "now" in another offset hashes as it reads back.
+
+    ``occurrences`` is written only when it is set (a count of security probes): every
+    event without one, including all those written before it existed, hashes as before."""
     occurred_at = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    occurrences = values.get("occurrences")
+    counted = "" if occurrences is None else f'"occurrences":{int(occurrences)},'
     return (
         f'{{"action":{_string(values["action"])},"actor_id":{_id(values["actor_id"])},'
         f'"actor_role":{_string(values["actor_role"])},'
         f'"actor_type":{_string(values["actor_type"])},'
         f'"entity_id":{_id(values["entity_id"])},"entity_type":{_string(values["entity_type"])},'
-        f'"occurred_at":"{occurred_at}","outcome":{_string(values["outcome"])},'
+        f'"occurred_at":"{occurred_at}",{counted}"outcome":{_string(values["outcome"])},'
         f'"prev_hash":{_string(values["prev_hash"])},"pupil_id":{_id(values["pupil_id"])},'
         f'"request_id":{_string(values["request_id"])},"run_id":{_id(values["run_id"])},'
         f'"school_id":"{values["school_id"]}","seq":{int(values["seq"])}}}'

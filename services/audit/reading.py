@@ -19,6 +19,7 @@ from models.audit import (
 )
 from services import access, pagination
 from services.audit.chain import HASHED_FIELDS, hash_of
+from services.audit.probes import summarise_closed_windows
 from services.audit.recording import record
 from services.context import RequestContext
 from services.principal import Principal
@@ -65,12 +66,15 @@ def list_events(
     exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
     any: who looked at the trail of which child) after the page is taken, so it appears
     on the next read, not this one. An admin's page never says which child an event is
-    about (``access.audit_entity_shown``): their pupil and child-record ids are null."""
+    about (``access.audit_entity_shown``): their pupil and child-record ids are null.
+    The counts of probe windows that have closed are put in the chain first
+    (``services.audit.probes``): a reader sees every closed minute's count."""
     access.require_audit_reader(context.principal)
     principal, now, request_id = context.principal, context.now, context.request_id
     access.require_audit_filter(
         principal, pupil_id=pupil_id, entity_type=entity_type, entity_id=entity_id
     )
+    summarise_closed_windows(session, school_id=principal.school_id, now=now)
     query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
     if cursor is not None:
         query = query.where(AuditEvent.seq < _seq_from_cursor(cursor))

@@ -71,6 +71,8 @@ class AuditEntry:
     entity_id: uuid.UUID | None = None
     pupil_id: uuid.UUID | None = None
     outcome: str = "success"
+    # How many occurrences the event stands for (a count of security probes); None: one.
+    occurrences: int | None = None
 
 
 def _locked_heads(session: Session) -> dict[uuid.UUID, tuple[int, str]]:
@@ -107,6 +109,13 @@ def _lock_head(session: Session, school_id: uuid.UUID) -> tuple[int, str]:
         session.flush()
         head = _keep_head(session, school_id, _LOCK_HEAD.rows(session, {"school_id": school_id}))
     return head
+
+
+def lock_chain_head(session: Session, *, school_id: uuid.UUID) -> None:
+    """Lock the school's chain head for the rest of this transaction now, before an
+    append: for work that must be serialised with every other append of the school (a
+    count kept beside the chain, ``services.audit.probes``)."""
+    _lock_head(session, school_id)
 
 
 def _keep_head(session: Session, school_id: uuid.UUID, rows: list[Any]) -> tuple[int, str]:
@@ -181,6 +190,7 @@ def record_many(
             "request_id": request_id,
             "run_id": run_id,
             "outcome": entry.outcome,
+            "occurrences": entry.occurrences,
         }
         for entry in entries
     ]

@@ -1,7 +1,8 @@
 """Signing in and out: the OAuth 2.0 token endpoint's grants (``signin``), refresh-token
-rotation with its grace window (``refresh``), the signed-in user's MFA enrolment (``mfa``),
-and what they all issue (``issuing``)."""
+rotation with its grace window (``refresh``), the signed-in user's MFA enrolment (``mfa``)
+and own credentials (``credentials``), and what they all issue (``issuing``)."""
 
+from services.auth.credentials import CredentialsRejected, change_own_password, reset_own_mfa
 from services.auth.issuing import (
     IssuedTokens,
     TokenIssuer,
@@ -33,11 +34,13 @@ __all__ = [
     "THROTTLE_WINDOW",
     "WRONG_CLIENT",
     "WRONG_CREDENTIALS",
+    "CredentialsRejected",
     "IssuedTokens",
     "MfaRequired",
     "SignInFailed",
     "TokenIssuer",
     "TotpRejected",
+    "change_own_password",
     "client_credentials_grant",
     "count_recent_failures",
     "current_user",
@@ -45,6 +48,7 @@ __all__ = [
     "logout",
     "password_grant",
     "refresh",
+    "reset_own_mfa",
     "revoke_all_refresh_tokens",
     "start_mfa_setup",
     "successor_key",

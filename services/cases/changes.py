@@ -37,6 +37,7 @@ from models.case import (
     DecisionCreate,
 )
 from services.access import require_dsl
+from services.audit import probes
 from services.cases.history import Writer, event, link_rows, record_audit, writer
 from services.cases.reading import ETAG_KIND, ReadCase, linked_concerns, load_case, read_case
 from services.cases.validation import check_concerns, check_not_in_future
@@ -80,13 +81,15 @@ def change_case(
     body: Body,
 ) -> ReadCase:
     """Apply ``change`` with ``body`` to the case of the caller's school read at the
-    version ``if_match`` names. DSLs and deputy DSLs; 404 for a case of another school,
+    version ``if_match`` names. DSLs and deputy DSLs; 404 for a case of another school
+    (a ``security.probe``: ``services.audit.probes``),
     428 without ``If-Match``, 412 when the case changed since (nothing is written), 409
     when the case is not in the status the change needs, then the change's own 422 and
     409. Writes the change's never-changed rows and records ``change.audit_action`` with
     the pupil. Answers the whole case as it now is, with its new ETag."""
     require_dsl(context.principal)
-    case = load_case(session, context.principal, case_id)
+    with probes.watched(context, kind="case", record_id=case_id):
+        case = load_case(session, context.principal, case_id)
     expected = expected_version(if_match, kind=ETAG_KIND, current=case.version, what="case")
     if case.status != change.case_must_be:
         raise _not_in_status(change.case_must_be)

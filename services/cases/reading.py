@@ -32,6 +32,7 @@ from models.case import (
 from models.concern import Person
 from services import concerns
 from services.access import require_dsl
+from services.audit import probes
 from services.cases.history import record_audit
 from services.context import RequestContext
 from services.preconditions import etag
@@ -187,9 +188,11 @@ def read_case(session: Session, context: RequestContext, case: Case) -> ReadCase
 
 def get_case(session: Session, context: RequestContext, *, case_id: uuid.UUID) -> ReadCase:
     """The whole case and its ETag. DSLs and deputy DSLs of its school; records
-    ``case.read`` (with the pupil)."""
+    ``case.read`` (with the pupil); the 404 of a case of another school or none leaves a
+    ``security.probe`` (``services.audit.probes``)."""
     require_dsl(context.principal)
-    case = load_case(session, context.principal, case_id)
+    with probes.watched(context, kind="case", record_id=case_id):
+        case = load_case(session, context.principal, case_id)
     read = read_case(session, context, case)
     record_audit(session, context, action="case.read", case=case)
     return read

@@ -12,6 +12,7 @@ from db.batch import Batch
 from models.chronology import ChronologyItem, ChronologyPage
 from services import audit, pupils
 from services.access import require_dsl
+from services.audit import probes
 from services.chronology.entries import ENTRY_PAGES, cursor_position
 from services.chronology.items import load_items
 from services.context import RequestContext
@@ -73,17 +74,19 @@ def get_chronology(
     cursor: str | None = None,
 ) -> ChronologyPage:
     """One page of the pupil's chronology, oldest first. DSLs and deputy DSLs of the
-    pupil's school; records ``chronology.read`` with the pupil."""
+    pupil's school; records ``chronology.read`` with the pupil. The 404 of a pupil of
+    another school or none leaves a ``security.probe`` (``services.audit.probes``)."""
     principal, now, request_id = context.principal, context.now, context.request_id
     require_dsl(principal)
-    page = _page(
-        session,
-        principal=principal,
-        pupil_id=pupil_id,
-        limit=limit,
-        cursor=cursor,
-        check_pupil=True,
-    )
+    with probes.watched(context, kind="pupil", record_id=pupil_id):
+        page = _page(
+            session,
+            principal=principal,
+            pupil_id=pupil_id,
+            limit=limit,
+            cursor=cursor,
+            check_pupil=True,
+        )
     audit.record(
         session,
         actor=principal.actor,

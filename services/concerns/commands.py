@@ -14,6 +14,7 @@ from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
 from models.triage import TriageStatus
 from services import access, audit, idempotency
+from services.audit import probes
 from services.concerns.reading import concern_row
 from services.concerns.search import index_text
 from services.concerns.shaping import (
@@ -215,7 +216,7 @@ def add_addendum(
 
     Its recorder, or a DSL or deputy DSL of its school (404 for anyone else of a recording
     role, 403 for admins and MIS accounts). Records ``addendum.create`` once per pupil of
-    the concern.
+    the concern; the 404 leaves a ``security.probe`` (``services.audit.probes``).
 
     With ``idempotency_key``, the concern rules: a repeat of the same request (same
     concern, same body) by the same user within the key's window returns the first answer
@@ -261,7 +262,8 @@ def add_addendum(
     found = audit.read_with_head_locked(
         session, school_id=principal.school_id, batch=add_caller(batch, principal)
     )
-    concern = concern_row(found)
+    with probes.watched(context, kind="concern", record_id=concern_id):
+        concern = concern_row(found)
     recorded_by = caller_as_recorder(principal, found)
     record = Addendum(
         concern_id=concern.id,

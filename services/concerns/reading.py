@@ -21,6 +21,7 @@ from db.batch import Batch
 from models.concern import Concern, ConcernPublic, Person
 from models.triage import ConcernTriage
 from services import access, audit
+from services.audit import probes
 from services.concerns.shaping import add_assignees, lookups_of, shape_concerns
 from services.concerns.statements import ONE_CONCERN_ROW
 from services.context import RequestContext
@@ -86,7 +87,8 @@ def get_concern(session: Session, context: RequestContext, *, concern_id: uuid.U
     """One concern with its addenda (oldest first), and the ETag of its triage state.
 
     Its recorder, or a DSL or deputy DSL of its school; anyone else of a recording role
-    gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil.
+    gets a 404, admins and MIS accounts a 403. Records ``concern.read`` once per pupil;
+    the 404 leaves a ``security.probe`` (``services.audit.probes``).
 
     The concern, its lookups and the audit chain's head go in one round trip on
     PostgreSQL: what the lookups find of a concern the caller may not see is dropped
@@ -96,7 +98,8 @@ def get_concern(session: Session, context: RequestContext, *, concern_id: uuid.U
     found = audit.read_with_head_locked(
         session, school_id=principal.school_id, batch=lookup_concern(principal, concern_id)
     )
-    row = concern_row(found)
+    with probes.watched(context, kind="concern", record_id=concern_id):
+        row = concern_row(found)
     public = shape_concern(context, row, found)
     audit.record_per_pupil(
         session,
