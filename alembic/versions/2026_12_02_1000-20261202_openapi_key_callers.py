@@ -1,6 +1,6 @@
 """idempotency keys per caller: a user or a service account
 
-Revision ID: 20261202_openapi_idempotency_callers
+Revision ID: 20261202_openapi_key_callers
 Revises: 20261129_07
 Create Date: 2026-12-02 10:00:00.000000
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "20261202_openapi_idempotency_callers"
+revision: str = "20261202_openapi_key_callers"
 down_revision: str | Sequence[str] | None = "20261129_07"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
