@@ -218,6 +218,8 @@ def complete_document(document: dict[str, Any], app: FastAPI) -> None:
         # Public by design (the rest take a bearer token): said, not left to a default.
         operation.setdefault("security", [])
 
+    _restore_example_nulls(document, document)
+
     # FastAPI's own validation error shapes are never sent; drop them unless still used.
     for name in ("HTTPValidationError", "ValidationError"):
         if name in schemas and not _is_referenced(document, f"#/components/schemas/{name}"):
@@ -266,6 +268,58 @@ def _optional_members_not_null(schema: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in member.items() if k not in ("anyOf", "default")}
         schema["properties"][name] = {**kept, **rest}
     return schema
+
+
+def _restore_example_nulls(document: dict[str, Any], node: Any) -> None:
+    """Put back the nulls FastAPI drops from examples (it writes the document with
+    ``exclude_none``): a required member that may be null (``next_cursor`` on a last page)
+    would otherwise be missing from its example, and the example invalid."""
+    if isinstance(node, list):
+        for item in node:
+            _restore_example_nulls(document, item)
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("schema"), dict):  # a media type, a parameter or a header
+        examples = [e["value"] for e in (node.get("examples") or {}).values() if "value" in e]
+        for example in [*examples, *([node["example"]] if "example" in node else [])]:
+            _fill_nulls(document, node["schema"], example)
+    elif isinstance(node.get("examples"), list):  # a schema
+        for example in node["examples"]:
+            _fill_nulls(document, node, example)
+    for key, value in node.items():
+        if key not in ("example", "examples"):
+            _restore_example_nulls(document, value)
+
+
+def _fill_nulls(document: dict[str, Any], schema: dict[str, Any], example: Any) -> None:
+    schema = _resolved(document, schema)
+    if isinstance(example, list) and isinstance(schema.get("items"), dict):
+        for item in example:
+            _fill_nulls(document, schema["items"], item)
+    if not isinstance(example, dict):
+        return
+    branches = [schema, *schema.get("allOf", []), *schema.get("anyOf", [])]
+    for branch in (_resolved(document, b) for b in branches):
+        properties = branch.get("properties", {})
+        for name, member in properties.items():
+            if name in example:
+                _fill_nulls(document, member, example[name])
+            elif name in branch.get("required", ()) and _nullable(document, member):
+                example[name] = None
+
+
+def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema and schema["$ref"].startswith("#/components/schemas/"):
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _nullable(document: dict[str, Any], schema: dict[str, Any]) -> bool:
+    schema = _resolved(document, schema)
+    return schema.get("type") == "null" or any(
+        _nullable(document, branch) for branch in schema.get("anyOf", [])
+    )
 
 
 def _require_precondition(operation: dict[str, Any]) -> None:
