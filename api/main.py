@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         title="concernlog",
         version="0.1.0",
         description=DESCRIPTION,
-        license_info={"name": "Proprietary"},
+        license_info={"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         lifespan=lifespan,
         openapi_url="/openapi.json",
         # /docs is served by install_docs, from assets shipped with the service.

@@ -22,7 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 
 from api.idempotency import idempotency_key
 from db.engine import Database
@@ -277,7 +277,7 @@ def _counts(database: Database) -> dict[str, int]:
 def _audited(database: Database) -> list[tuple[str, str]]:
     with database.transaction() as session:
         rows = session.execute(
-            select(AuditEvent.action, AuditEvent.outcome).order_by(AuditEvent.seq)  # type: ignore[arg-type]
+            select(col(AuditEvent.action), col(AuditEvent.outcome)).order_by(col(AuditEvent.seq))
         ).all()
     return [(str(action), str(outcome)) for action, outcome in rows]
 
@@ -357,10 +357,7 @@ def test_the_stored_answer_shows_no_secret_to_the_database(
     assert replay.json()["client_secret"] == secret
     with database.transaction() as session:
         rows = session.execute(select(IdempotencyKey)).scalars().all()
-        stored = " ".join(
-            f"{row.request_hash} {row.response_body}"
-            for row in rows  # type: ignore[attr-defined]
-        )
+        stored = " ".join(f"{row.request_hash} {row.response_body}" for row in rows)
     assert len(rows) == 2
     for clear in (secret, users.body["password"], users.body["email"], "Fictional MIS"):
         assert clear not in stored

@@ -357,7 +357,9 @@ def test_public_operations_say_so_and_the_rest_take_a_bearer_token(
     document: dict[str, Any],
 ) -> None:
     for method, path, operation in _operations(document):
-        expected = [] if (method, path) in PUBLIC else [{"HTTPBearer": []}]
+        expected: list[dict[str, list[str]]] = (
+            [] if (method, path) in PUBLIC else [{"HTTPBearer": []}]
+        )
         assert operation["security"] == expected, (method, path)
 
 
