@@ -312,6 +312,12 @@ def test_a_repeated_request_is_answered_once(
         assert again.headers.get(header) == first.headers.get(header), header
     if first.status_code == 201:
         assert first.headers["location"].startswith("/api/v1/")
+    # What the answers carry, the document declares (ADR 0063).
+    method, template = operation
+    documented = desk.world.app.openapi()["paths"][template][method.lower()]["responses"]
+    declared = {name.lower() for name in documented[str(first.status_code)].get("headers", {})}
+    for answer in (first, again):
+        assert {"etag", "location", REPLAYED} & set(answer.headers) <= declared
     # Nothing new but the replay's audit events: what the first request recorded, again.
     assert _counts(database) == counted
     replay_events = _audited(database)[len(audited) :]
