@@ -18,7 +18,7 @@ from api.errors import register_error_handlers
 from api.logs import configure_logging
 from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
-from api.openapi import install_docs, install_openapi
+from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
 from core.clock import Clock
 from core.metrics import Metrics
 from core.settings import Settings, get_settings
@@ -26,6 +26,7 @@ from core.tokens import KeyRing
 from db.engine import Database
 from guidance import GUIDANCE_DIR
 from routers import include_routers
+from services import idempotency
 from services.auth import TokenIssuer, successor_key
 from services.guidance import GuidanceLibrary
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         title="concernlog",
         version="0.1.0",
         description=DESCRIPTION,
+        license_info={"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         lifespan=lifespan,
         openapi_url="/openapi.json",
         # /docs is served by install_docs, from assets shipped with the service.
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         successor_key=successor_key(settings.secret_key),
     )
     app.state.clock = Clock()
+    # Fingerprints requests and seals the answers kept for Idempotency-Key (ADR 0062).
+    app.state.idempotency_secrets = idempotency.Secrets.from_secret(settings.secret_key)
     app.state.metrics = Metrics(database.engine)
 
     register_error_handlers(app)
@@ -110,7 +114,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                 "If-None-Match",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            # What a browser client may read of an answer: the headers the OpenAPI
+            # document declares on answers (ADR 0063), and the request id.
+            expose_headers=list(EXPOSED_HEADERS),
         )
     app.add_middleware(TransientRetryMiddleware)
     # Outside the retry loop: counts each request once, with the status the client got.

@@ -16,6 +16,18 @@ application really does:
 Every 4xx and 5xx is ``application/problem+json`` with the ``Problem`` schema (and only
 that), and an ``If-Match`` header is marked required where its absence is answered 428.
 
+The rest is what a generated client needs (docs/adr/0063-openapi-for-generated-clients.md),
+by rule, so that a route added later gets it without asking:
+
+- ``operationId``: the route's name in lowerCamelCase (``list_concerns``:
+  ``listConcerns``), ``operation_id``;
+- the headers answers carry (``api.responses.RESPONSE_HEADERS``): ``Location`` on every
+  201, ``ETag`` on the success of every change taking ``If-Match``,
+  ``Idempotent-Replayed`` wherever ``Idempotency-Key`` is taken, ``Retry-After`` on every
+  429 and 503; routes name the others with ``api.responses.answer_headers``;
+- ``security: []`` on the public operations (the rest carry the bearer scheme);
+- ``servers``; and a ``Problem`` whose optional members are optional, never null.
+
 ``install_docs`` serves ``/docs`` (Swagger UI) from assets shipped with the service, never
 from a CDN (docs/adr/0053-docs-assets-and-security-headers.md).
 """
@@ -40,15 +52,23 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import get_database, get_unit_of_work
 from api.errors import PROBLEM_JSON, Problem
+from api.idempotency import IDEMPOTENCY_KEY, REPLAYED_HEADER
+from api.responses import RESPONSE_HEADERS
 
 PROBLEM_REF = "#/components/schemas/Problem"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
-_RETRY_AFTER = {
-    "description": "Seconds to wait before trying again",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1},
-}
+_RETRY_AFTER = RESPONSE_HEADERS["Retry-After"]
+# The headers a browser client may read (CORS ``expose_headers``, ``api.main``): those the
+# document declares on answers, and the request id every answer carries.
+EXPOSED_HEADERS = (*RESPONSE_HEADERS, "X-Request-ID")
+SERVERS = [
+    {
+        "url": "/",
+        "description": "This service: the paths below start at its root (behind a proxy "
+        "that serves it under a prefix, that prefix)",
+    }
+]
 # Headers that every answer of a status carries, whoever raised it.
 _ERROR_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
     401: {
@@ -81,6 +101,9 @@ _DESCRIPTIONS = {
 def install_openapi(app: FastAPI) -> None:
     """Make ``app.openapi()`` (and so ``/openapi.json`` and ``/docs``) answer the
     completed document."""
+    # Every route included from now on is named by ``operation_id`` (unless it says
+    # otherwise): the app's routers are included after this.
+    app.router.generate_unique_id_function = operation_id
     generate: Callable[[], dict[str, Any]] = app.openapi
     completed: list[dict[str, Any]] = []
 
@@ -155,11 +178,21 @@ def with_page_policy(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's ``operationId``: its name (its handler's, unless given) in lowerCamelCase,
+    as a generated client names the method (``get_concern``: ``getConcern``). Stable while
+    the handler keeps its name; unique while route names are (a test holds both)."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def complete_document(document: dict[str, Any], app: FastAPI) -> None:
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem.pop("$defs", {}))
-    schemas["Problem"] = problem
+    schemas["Problem"] = _optional_members_not_null(problem)
+    # FastAPI's own servers win (``root_path``): they say where the service is mounted.
+    document.setdefault("servers", SERVERS)
 
     uses_database = _operations_using_the_database(app)
     for path, method, operation in _operations(document):
@@ -180,6 +213,12 @@ def complete_document(document: dict[str, Any], app: FastAPI) -> None:
         for code, response in responses.items():
             if code.isdigit() and int(code) >= 400:
                 _as_problem(int(code), response)
+            elif code.startswith("2"):
+                _declare_headers(operation, code, response)
+        # Public by design (the rest take a bearer token): said, not left to a default.
+        operation.setdefault("security", [])
+
+    _restore_example_nulls(document, document)
 
     # FastAPI's own validation error shapes are never sent; drop them unless still used.
     for name in ("HTTPValidationError", "ValidationError"):
@@ -197,6 +236,90 @@ def _as_problem(status: int, response: dict[str, Any]) -> None:
     response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
     for name, header in _ERROR_HEADERS.get(status, {}).items():
         response.setdefault("headers", {}).setdefault(name, header)
+
+
+def _declare_headers(operation: dict[str, Any], code: str, response: dict[str, Any]) -> None:
+    """The headers a success answer carries by rule (see the module's docstring)."""
+    names = []
+    if code == "201":
+        names.append("Location")
+    if "428" in operation["responses"]:
+        names.append("ETag")
+    headers = {
+        p.get("name", "").lower()
+        for p in operation.get("parameters", [])
+        if p.get("in") == "header"
+    }
+    if IDEMPOTENCY_KEY.lower() in headers:
+        names.append(REPLAYED_HEADER)
+    for name in names:
+        response.setdefault("headers", {}).setdefault(name, RESPONSE_HEADERS[name])
+
+
+def _optional_members_not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    # A member that is not required is left out when it has no value, never sent as null:
+    # say so (``errors`` is an array when present), rather than ``anyOf [..., null]``.
+    required = set(schema.get("required", ()))
+    for name, member in schema.get("properties", {}).items():
+        branches = member.get("anyOf", [])
+        if name in required or not any(b.get("type") == "null" for b in branches):
+            continue
+        (kept,) = [b for b in branches if b.get("type") != "null"]
+        rest = {k: v for k, v in member.items() if k not in ("anyOf", "default")}
+        schema["properties"][name] = {**kept, **rest}
+    return schema
+
+
+def _restore_example_nulls(document: dict[str, Any], node: Any) -> None:
+    """Put back the nulls FastAPI drops from examples (it writes the document with
+    ``exclude_none``): a required member that may be null (``next_cursor`` on a last page)
+    would otherwise be missing from its example, and the example invalid."""
+    if isinstance(node, list):
+        for item in node:
+            _restore_example_nulls(document, item)
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("schema"), dict):  # a media type, a parameter or a header
+        examples = [e["value"] for e in (node.get("examples") or {}).values() if "value" in e]
+        for example in [*examples, *([node["example"]] if "example" in node else [])]:
+            _fill_nulls(document, node["schema"], example)
+    elif isinstance(node.get("examples"), list):  # a schema
+        for example in node["examples"]:
+            _fill_nulls(document, node, example)
+    for key, value in node.items():
+        if key not in ("example", "examples"):
+            _restore_example_nulls(document, value)
+
+
+def _fill_nulls(document: dict[str, Any], schema: dict[str, Any], example: Any) -> None:
+    schema = _resolved(document, schema)
+    if isinstance(example, list) and isinstance(schema.get("items"), dict):
+        for item in example:
+            _fill_nulls(document, schema["items"], item)
+    if not isinstance(example, dict):
+        return
+    branches = [schema, *schema.get("allOf", []), *schema.get("anyOf", [])]
+    for branch in (_resolved(document, b) for b in branches):
+        properties = branch.get("properties", {})
+        for name, member in properties.items():
+            if name in example:
+                _fill_nulls(document, member, example[name])
+            elif name in branch.get("required", ()) and _nullable(document, member):
+                example[name] = None
+
+
+def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema and schema["$ref"].startswith("#/components/schemas/"):
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _nullable(document: dict[str, Any], schema: dict[str, Any]) -> bool:
+    schema = _resolved(document, schema)
+    return schema.get("type") == "null" or any(
+        _nullable(document, branch) for branch in schema.get("anyOf", [])
+    )
 
 
 def _require_precondition(operation: dict[str, Any]) -> None:

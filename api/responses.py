@@ -1,8 +1,9 @@
-"""Answers built from models the service has already shaped."""
+"""Answers built from models the service has already shaped, and the headers answers carry."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -21,3 +22,45 @@ def json_answer(
         headers=headers,
         media_type="application/json",
     )
+
+
+# The headers an answer may carry, as the OpenAPI document declares them: named by routes
+# with ``answer_headers`` and added by ``api.openapi`` wherever a rule says they are sent
+# (``Location`` on every 201, ``ETag`` after every change sent with ``If-Match``,
+# ``Idempotent-Replayed`` wherever ``Idempotency-Key`` is taken, ``Retry-After`` on every
+# 429 and 503).
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "The record's version, a strong ETag: send it as `If-Match` to change "
+        "the record",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "examples": ['"case-3"']},
+    },
+    "Location": {
+        "description": "The URL of the record created (for an addition to a record, of that "
+        "record)",
+        "required": True,
+        "schema": {
+            "type": "string",
+            "format": "uri-reference",
+            "examples": ["/api/v1/concerns/01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"],
+        },
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the first answer to this `Idempotency-Key` again: "
+        "nothing new was recorded. Absent otherwise",
+        "required": False,
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "examples": [5]},
+    },
+}
+
+
+def answer_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI ``responses=`` entry declaring that the ``status`` answer carries the
+    headers ``names`` (from ``RESPONSE_HEADERS``); merge it with ``problem_responses``."""
+    return {status: {"headers": {name: RESPONSE_HEADERS[name] for name in names}}}

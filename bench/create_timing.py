@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from api.cli import run_migrations
 from core.clock import utcnow
@@ -95,20 +96,34 @@ def measure(url: str, calls: int, *, with_key: bool) -> list[float]:
             police_contacted=False,
         )
         timings: list[float] = []
+        secrets = idempotency.Secrets.from_secret("bench-secret-" + "x" * 32)
         for n in range(calls):
             started = time.perf_counter()
             with database.transaction() as session:
-                concerns.create_concern(
-                    session,
-                    RequestContext(
-                        principal=principal,
-                        now=utcnow(),
-                        request_id=f"bench-{n}",
-                        guidance=guidance,
-                    ),
-                    concern=body,
-                    idempotency_key=idempotency.Key(f"bench-key-{n}") if with_key else None,
+                context = RequestContext(
+                    principal=principal, now=utcnow(), request_id=f"bench-{n}", guidance=guidance
                 )
+
+                def create(
+                    session: Session = session, context: RequestContext = context
+                ) -> idempotency.Answer:
+                    return idempotency.Answer(
+                        201, concerns.create_concern(session, context, concern=body)
+                    )
+
+                if with_key:
+                    idempotency.once(
+                        session,
+                        context,
+                        key=idempotency.Key(f"bench-key-{n}"),
+                        request_fingerprint=idempotency.fingerprint(
+                            secrets, body.model_dump(mode="json")
+                        ),
+                        secrets=secrets,
+                        create=create,
+                    )
+                else:
+                    create()
             timings.append(time.perf_counter() - started)
         return timings
     finally:

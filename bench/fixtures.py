@@ -151,7 +151,7 @@ def seed_school(
                         police_contacted=False,
                     ),
                 )
-                concern_ids.append(created.concern.id)
+                concern_ids.append(created.id)
     finally:
         database.dispose()
     keys = keyring(secret_key)

@@ -1,6 +1,8 @@
 """Ed25519 signatures with keys kept outside the database (the only importer of
 ``cryptography``): the audit chain's checkpoints are signed with them, so that whoever can
-write the database cannot also forge what vouches for it."""
+write the database cannot also forge what vouches for it. And sealing (AES-256-GCM) with a
+key derived from the server's secret, for what the database keeps but must not show to
+whoever reads it: the stored answers of idempotent creates (a client secret shown once)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
 class SigningKeyError(ValueError):
@@ -96,3 +99,25 @@ def signature_holds(public_pem: bytes, message: bytes, signature: str) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+_NONCE_BYTES = 12
+
+
+def seal(key: bytes, plaintext: bytes, *, context: bytes = b"") -> str:
+    """``plaintext`` encrypted and authenticated with AES-256-GCM under ``key`` (32 bytes),
+    bound to ``context`` (authenticated, not encrypted): base64 of a random nonce and the
+    ciphertext."""
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, plaintext, context)
+    return base64.b64encode(nonce + sealed).decode("ascii")
+
+
+def unseal(key: bytes, sealed: str, *, context: bytes = b"") -> bytes | None:
+    """What ``seal`` sealed with the same key and context; None when it was sealed with
+    another key (the server's secret changed), for another context, or was altered."""
+    try:
+        raw = base64.b64decode(sealed.encode("ascii"), validate=True)
+        return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context)
+    except (InvalidTag, ValueError):
+        return None

@@ -187,19 +187,20 @@ def search_terms(text_: str) -> set[str]:
 class IdempotencyKey(SQLModel, table=True):
     """A client's ``Idempotency-Key`` for a create, and the answer it got.
 
-    The unique constraint on (user, key) is what decides between concurrent duplicates:
-    the first insert wins, the others read its stored answer. Rows expire after 24 hours;
-    the stored answer is a copy of the concern, so expired rows are deleted (see
-    ``services.idempotency.purge_expired``)."""
+    The unique constraint on (caller, key) is what decides between concurrent duplicates:
+    the first insert wins, the others read its stored answer. The caller is a user or a
+    service account (ids are UUIDs of either table, so no foreign key). The request is an
+    HMAC fingerprint and the answer is sealed (``services.idempotency``); rows expire after
+    the configured window and expired rows are deleted (``purge_expired``)."""
 
     __tablename__ = "idempotency_key"
     __table_args__ = (
-        UniqueConstraint("user_id", "key"),
+        UniqueConstraint("caller_id", "key"),
         Index("ix_idempotency_key_expires_at", "expires_at"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    user_id: uuid.UUID = Field(foreign_key="user_account.id")
+    caller_id: uuid.UUID
     key: str = Field(max_length=255)
     request_hash: str = Field(max_length=64)
     response_status: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))

@@ -12,9 +12,9 @@ import unicodedata
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import WithJsonSchema, field_validator
 from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
@@ -58,18 +58,40 @@ def display_name(given_name: str, family_name: str, preferred_name: str | None) 
     return f"{preferred_name or given_name} {family_name}"
 
 
+# The DfE's UPN as the OpenAPI document states it (the check letter itself is checked by
+# ``_validate_upn``): a check letter, 11 digits, then a digit (permanent) or a letter
+# (temporary); the letters never I, O or S. Either case is taken (and stored upper case).
+_UPN_LETTER = "A-HJ-NP-RT-Za-hj-np-rt-z"
+UPN_PATTERN = f"^[{_UPN_LETTER}][0-9]{{11}}[0-9{_UPN_LETTER}]$"
+Upn = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 13,
+            "maxLength": 13,
+            "pattern": UPN_PATTERN,
+            "description": "The DfE's Unique Pupil Number: a check letter, 11 digits, then a "
+            "digit (permanent) or a letter (temporary)",
+            "examples": ["Z000000026001"],
+        }
+    ),
+]
+
+
 def _validate_upn(value: str | None) -> str | None:
     """The DfE's 13-character UPN: a check letter, 11 digits, then a digit (permanent) or a
     letter (temporary). The LA code is not checked against a list: new authorities appear."""
     if value is None:
         return None
     upn = value.replace(" ", "").upper()
-    alphabet = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
+    letters = "ABCDEFGHJKLMNPQRTUVWXYZ"  # never I, O or S (UPN_PATTERN)
     if (
         len(upn) != 13
         or not upn[1:12].isdigit()
-        or upn[0] not in alphabet
-        or upn[12] not in alphabet
+        or not upn.isascii()
+        or upn[0] not in letters
+        or upn[12] not in letters + "0123456789"
     ):
         raise ValueError("a UPN is 13 characters: a check letter, 11 digits and a final character")
     if calc_check_digit(upn[1:]) != upn[0]:
@@ -183,8 +205,13 @@ _PUPIL_EXAMPLE: dict[str, Any] = {
 }
 
 
+_UPN_FIELD_DESCRIPTION = "The DfE's 13-character Unique Pupil Number (permanent or temporary)"
+
+
 class PupilCreate(PupilFields):
     model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_PUPIL_EXAMPLE]})
+
+    upn: Upn | None = Field(default=None, max_length=13, description=_UPN_FIELD_DESCRIPTION)
 
     _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(iso_date_only)
 
@@ -214,7 +241,7 @@ class PupilUpdate(SQLModel):
     preferred_name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     date_of_birth: date | None = None
     _date_of_birth_is_a_date = field_validator("date_of_birth", mode="before")(iso_date_only)
-    upn: str | None = Field(default=None, max_length=13)
+    upn: Upn | None = Field(default=None, max_length=13, description=_UPN_FIELD_DESCRIPTION)
     year_group: str | None = Field(default=None, min_length=1, max_length=20)
     registration_group: str | None = Field(default=None, min_length=1, max_length=40)
     status: PupilStatus | None = None
@@ -255,6 +282,7 @@ class PupilPublic(PupilFields):
         }
     )
 
+    upn: Upn | None = Field(default=None, max_length=13, description=_UPN_FIELD_DESCRIPTION)
     id: uuid.UUID
     display_name: str
     status: PupilStatus

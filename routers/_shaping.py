@@ -12,6 +12,7 @@ IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
+        min_length=1,
         max_length=200,
         description="The ETag from your last read of the record (GET answers it). Missing: "
         "428 (so is `*`); not the current one (someone changed it since): 412, and "

@@ -156,7 +156,7 @@ def _token_body() -> dict[str, Any]:
     responses=problem_responses(401, 415, 422, 429),
     openapi_extra={"requestBody": _token_body()},
 )
-async def token(
+async def issue_token(
     _held: HeldFailures,
     _turn: SignInTurn,
     request: Request,
@@ -207,7 +207,9 @@ async def token(
     response_model=TokenResponse,
     responses=problem_responses(401, 422),
 )
-async def refresh(body: RefreshRequest, request: Request, uow: UnitOfWorkDep) -> TokenResponse:
+async def refresh_token(
+    body: RefreshRequest, request: Request, uow: UnitOfWorkDep
+) -> TokenResponse:
     issuer, now, request_id = _issuer(request), _now(request), request_id_var.get()
     tokens = await uow.run(
         lambda session: auth.refresh(
@@ -239,7 +241,7 @@ async def logout(body: RefreshRequest, request: Request, uow: UnitOfWorkDep) -> 
     response_model=Me,
     responses=problem_responses(401, 403),
 )
-async def me(context: EnrollingContext, uow: UnitOfWorkDep) -> Me:
+async def get_me(context: EnrollingContext, uow: UnitOfWorkDep) -> Me:
     user = await uow.run(lambda session: auth.current_user(session, principal=context.principal))
     return Me.model_validate(user, from_attributes=True)
 
@@ -250,7 +252,7 @@ async def me(context: EnrollingContext, uow: UnitOfWorkDep) -> Me:
     response_model=MfaSetup,
     responses=problem_responses(401, 403, 409),
 )
-async def mfa_setup(context: EnrollingContext, uow: UnitOfWorkDep) -> MfaSetup:
+async def start_mfa_setup(context: EnrollingContext, uow: UnitOfWorkDep) -> MfaSetup:
     secret, uri = await uow.run(lambda session: auth.start_mfa_setup(session, context))
     return MfaSetup(secret=secret, otpauth_uri=uri)
 
@@ -261,7 +263,7 @@ async def mfa_setup(context: EnrollingContext, uow: UnitOfWorkDep) -> MfaSetup:
     status_code=204,
     responses=problem_responses(401, 403, 409, 422, 429),
 )
-async def mfa_verify(
+async def verify_mfa_setup(
     body: MfaVerify, request: Request, context: EnrollingContext, uow: UnitOfWorkDep
 ) -> Response:
     client_address = _client_address(request)
@@ -323,6 +325,9 @@ async def mfa_reset(
     ),
     status_code=204,
     responses=problem_responses(401, 403, 422, 429),
+    # Its guard reads the bearer token itself (``PersonContext``) on this public router:
+    # the document must still say that it takes one.
+    openapi_extra={"security": [{"HTTPBearer": []}]},
 )
 async def change_password(
     _turn: SignInTurn,

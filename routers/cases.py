@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 from api.deps import DSLCaseContext, DSLContext, Timestamp, UnitOfWorkDep
 from api.errors import problem_responses
+from api.idempotency import Answer, Idempotent, IdempotentCreate
+from api.responses import answer_headers
 from db.unit_of_work import UnitOfWork
 from models.case import (
     ActionCreate,
@@ -43,22 +45,34 @@ CHANGE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
 
 
 async def _changed(
+    once: IdempotentCreate,
     uow: UnitOfWork,
     context: RequestContext,
-    response: Response,
     change: cases.CaseChange[Body],
     body: Body,
     *,
     case_id: uuid.UUID,
     if_match: str | None,
-) -> CasePublic:
-    """Every change route's one path: run ``change`` on the case, answer it with its ETag."""
-    read = await uow.run(
-        lambda session: cases.change_case(
+    request: Request,
+    status: int = 200,
+) -> Response:
+    """Every change route's one path: run ``change`` on the case, answer it with its ETag
+    (and, for a change that adds a record, 201 with the case's URL as ``Location``)."""
+    headers = {"Location": _case_url(request, case_id)} if status == 201 else {}
+
+    def changed(session: UnitOfWork) -> Answer:
+        read = cases.change_case(
             session, context, case_id=case_id, if_match=if_match, change=change, body=body
         )
-    )
-    return with_etag(response, read.etag, read.case)
+        return Answer(status, read.case, {**headers, "ETag": read.etag})
+
+    return await once.run(uow, context, body, changed)
+
+
+def _case_url(request: Request, case_id: uuid.UUID) -> str:
+    # /api/v1/cases/{id} from this request's own path (``url_for`` would try every route).
+    prefix = request.url.path.split("/cases", 1)[0]
+    return f"{prefix}/cases/{case_id}"
 
 
 @router.post(
@@ -73,18 +87,22 @@ async def _changed(
     ),
     status_code=201,
     response_model=CasePublic,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422) | answer_headers(201, "ETag"),
 )
 async def create_case(
     body: CaseCreate,
     request: Request,
-    response: Response,
     context: DSLContext,
     uow: UnitOfWorkDep,
-) -> CasePublic:
-    created = await uow.run(lambda session: cases.create_case(session, context, case=body))
-    response.headers["Location"] = request.url_for("get_case", case_id=created.case.id).path
-    return with_etag(response, created.etag, created.case)
+    once: Idempotent,
+) -> Response:
+    def opened(read: cases.ReadCase) -> Answer:
+        headers = {"Location": _case_url(request, read.case.id), "ETag": read.etag}
+        return Answer(201, read.case, headers)
+
+    return await once.run(
+        uow, context, body, lambda session: opened(cases.create_case(session, context, case=body))
+    )
 
 
 @router.get(
@@ -139,7 +157,7 @@ async def list_cases(
         "`If-Match` to change the case. Reading it is recorded in the audit log."
     ),
     response_model=CasePublic,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | answer_headers(200, "ETag"),
 )
 async def get_case(
     case_id: uuid.UUID, response: Response, context: DSLCaseContext, uow: UnitOfWorkDep
@@ -161,13 +179,21 @@ async def get_case(
 async def link_concerns(
     case_id: uuid.UUID,
     body: CaseLink,
-    response: Response,
+    request: Request,
     context: DSLCaseContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     return await _changed(
-        uow, context, response, cases.LINK_CONCERNS, body, case_id=case_id, if_match=if_match
+        once,
+        uow,
+        context,
+        cases.LINK_CONCERNS,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
     )
 
 
@@ -187,13 +213,22 @@ async def link_concerns(
 async def add_action(
     case_id: uuid.UUID,
     body: ActionCreate,
-    response: Response,
+    request: Request,
     context: DSLCaseContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     return await _changed(
-        uow, context, response, cases.ADD_ACTION, body, case_id=case_id, if_match=if_match
+        once,
+        uow,
+        context,
+        cases.ADD_ACTION,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
+        status=201,
     )
 
 
@@ -208,13 +243,22 @@ async def add_action(
 async def add_decision(
     case_id: uuid.UUID,
     body: DecisionCreate,
-    response: Response,
+    request: Request,
     context: DSLCaseContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     return await _changed(
-        uow, context, response, cases.ADD_DECISION, body, case_id=case_id, if_match=if_match
+        once,
+        uow,
+        context,
+        cases.ADD_DECISION,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
+        status=201,
     )
 
 
@@ -229,13 +273,21 @@ async def add_decision(
 async def close_case(
     case_id: uuid.UUID,
     body: CaseClose,
-    response: Response,
+    request: Request,
     context: DSLCaseContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     return await _changed(
-        uow, context, response, cases.CLOSE_CASE, body, case_id=case_id, if_match=if_match
+        once,
+        uow,
+        context,
+        cases.CLOSE_CASE,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
     )
 
 
@@ -252,13 +304,21 @@ async def close_case(
 async def reopen_case(
     case_id: uuid.UUID,
     body: CaseReopen,
-    response: Response,
+    request: Request,
     context: DSLCaseContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     return await _changed(
-        uow, context, response, cases.REOPEN_CASE, body, case_id=case_id, if_match=if_match
+        once,
+        uow,
+        context,
+        cases.REOPEN_CASE,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
     )
 
 
@@ -272,11 +332,19 @@ async def reopen_case(
 async def change_level(
     case_id: uuid.UUID,
     body: CaseLevelChange,
-    response: Response,
+    request: Request,
     context: DSLCaseContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> CasePublic:
+) -> Response:
     return await _changed(
-        uow, context, response, cases.CHANGE_LEVEL, body, case_id=case_id, if_match=if_match
+        once,
+        uow,
+        context,
+        cases.CHANGE_LEVEL,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
     )

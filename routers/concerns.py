@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import (
@@ -17,7 +16,8 @@ from api.deps import (
     UnitOfWorkDep,
 )
 from api.errors import problem_response, problem_responses
-from api.responses import json_answer
+from api.idempotency import Answer, Idempotent
+from api.responses import answer_headers, json_answer
 from models.concern import (
     AddendumCreate,
     AddendumPublic,
@@ -27,36 +27,10 @@ from models.concern import (
     ConcernSort,
 )
 from models.triage import RiskLevel, TriageStatus
-from services import concerns, idempotency
+from services import concerns
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/concerns", tags=["concerns"])
-
-IDEMPOTENCY_NOTE = (
-    "\n\nSend an `Idempotency-Key` header (any unique string, up to 255 characters) to make "
-    "retries safe: the same key with the same body within the window (72 hours unless the "
-    "service is configured otherwise) answers the first result again (201, same id, header "
-    "`Idempotent-Replayed: true`) and records nothing new; the same key with a different "
-    "body is a 422. Keys are per user."
-)
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Makes retries of this request safe (see above)",
-    ),
-]
-
-
-def idempotency_key(request: Request, value: str | None) -> idempotency.Key | None:
-    """The header's key with the service's window (``CONCERNLOG_IDEMPOTENCY_HOURS``)."""
-    if value is None:
-        return None
-    hours = request.app.state.settings.idempotency_hours
-    return idempotency.Key(value, window=timedelta(hours=hours))
-
 
 APPEND_ONLY = (
     "A concern is append-only: it is never edited or deleted. Add an addendum with "
@@ -71,7 +45,6 @@ APPEND_ONLY = (
         "Staff, DSLs and deputy DSLs. `recorded_at`, `recorded_by`, `status` and `id` are "
         "the server's: sending them is a 422. When `immediate_danger` is true the answer's "
         "`actions` include the guidance's `contact-police` action, to show at once."
-        + IDEMPOTENCY_NOTE
     ),
     status_code=201,
     response_model=ConcernPublic,
@@ -82,20 +55,21 @@ async def create_concern(
     request: Request,
     context: StaffOrDSLContext,
     uow: UnitOfWorkDep,
-    key: IdempotencyKeyHeader = None,
+    once: Idempotent,
 ) -> Response:
-    keyed = idempotency_key(request, key)
-    created = await uow.run(
-        lambda session: concerns.create_concern(
-            session, context, concern=body, idempotency_key=keyed
-        )
-    )
     # The new concern's own URL: this request's path and its id (``url_for`` would try
     # every route of the app in turn, raising an exception for each that does not match).
-    headers = {"Location": f"{request.url.path.rstrip('/')}/{created.concern.id}"}
-    if created.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return json_answer(created.concern, status_code=201, headers=headers)
+    path = request.url.path.rstrip("/")
+
+    def created(concern: ConcernPublic) -> Answer:
+        return Answer(201, concern, {"Location": f"{path}/{concern.id}"})
+
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: created(concerns.create_concern(session, context, concern=body)),
+    )
 
 
 LIST_DESCRIPTION = """\
@@ -176,7 +150,7 @@ async def list_concerns(
         "`POST /concerns/{id}/triage`."
     ),
     response_model=ConcernPublic,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | answer_headers(200, "ETag"),
 )
 async def get_concern(
     concern_id: uuid.UUID, context: ConcernReaderContext, uow: UnitOfWorkDep
@@ -193,7 +167,7 @@ async def get_concern(
     description=(
         "Further information or a correction, with the reason for it. The concern itself "
         "is never changed; addenda are shown inside it, oldest first (`Location` points at "
-        "the concern). Its recorder, or a DSL or deputy DSL of the school." + IDEMPOTENCY_NOTE
+        "the concern). Its recorder, or a DSL or deputy DSL of the school."
     ),
     status_code=201,
     response_model=AddendumPublic,
@@ -203,21 +177,23 @@ async def add_addendum(
     concern_id: uuid.UUID,
     body: AddendumCreate,
     request: Request,
-    response: Response,
     context: ConcernReaderContext,
     uow: UnitOfWorkDep,
-    key: IdempotencyKeyHeader = None,
-) -> AddendumPublic:
-    keyed = idempotency_key(request, key)
-    added = await uow.run(
-        lambda session: concerns.add_addendum(
-            session, context, concern_id=concern_id, addendum=body, idempotency_key=keyed
-        )
+    once: Idempotent,
+) -> Response:
+    location = f"{request.url.path.rsplit('/', 2)[0]}/{concern_id}"  # the concern's URL
+
+    def added(addendum: AddendumPublic) -> Answer:
+        return Answer(201, addendum, {"Location": location})
+
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: added(
+            concerns.add_addendum(session, context, concern_id=concern_id, addendum=body)
+        ),
     )
-    response.headers["Location"] = request.url_for("get_concern", concern_id=concern_id).path
-    if added.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return added.addendum
 
 
 async def _append_only(concern_id: str, request: Request, _context: AnyRoleContext) -> JSONResponse:

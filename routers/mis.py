@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.deps import MISContext, UnitOfWorkDep
 from api.errors import problem_responses
+from api.idempotency import Answer, Idempotent
 from models.mis import (
     BatchResult,
     LeaverOutcome,
@@ -204,20 +205,24 @@ async def staff_leavers(body: Leavers, context: MISContext, uow: UnitOfWorkDep) 
     response_model=SyncRunPublic,
     responses=problem_responses(401, 403, 422),
 )
-async def start_run(
+async def start_sync_run(
     body: SyncRunCreate,
     request: Request,
-    response: Response,
     context: MISContext,
     uow: UnitOfWorkDep,
-) -> SyncRunPublic:
-    started = await uow.run(
-        lambda session: SyncRunPublic.of(
-            mis.start_run(session, context, kind=body.kind, source=body.source)
-        )
+    once: Idempotent,
+) -> Response:
+    def started(run: SyncRunPublic) -> Answer:
+        return Answer(201, run, {"Location": f"{request.url.path}/{run.id}"})
+
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: started(
+            SyncRunPublic.of(mis.start_run(session, context, kind=body.kind, source=body.source))
+        ),
     )
-    response.headers["Location"] = request.url_for("get_run", run_id=started.id).path
-    return started
 
 
 @router.get(
@@ -226,7 +231,7 @@ async def start_run(
     response_model=SyncRunPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_run(run_id: uuid.UUID, context: MISContext, uow: UnitOfWorkDep) -> SyncRunPublic:
+async def get_sync_run(run_id: uuid.UUID, context: MISContext, uow: UnitOfWorkDep) -> SyncRunPublic:
     return await uow.run(
         lambda session: SyncRunPublic.of(mis.get_run(session, context, run_id=run_id))
     )
@@ -247,7 +252,7 @@ async def get_run(run_id: uuid.UUID, context: MISContext, uow: UnitOfWorkDep) ->
     response_model=SyncRunPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def complete_run(
+async def complete_sync_run(
     run_id: uuid.UUID,
     context: MISContext,
     uow: UnitOfWorkDep,

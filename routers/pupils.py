@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import DSLPupilFileContext, PupilEditorContext, StaffOrDSLContext, UnitOfWorkDep
 from api.errors import problem_responses
+from api.idempotency import Answer, Idempotent
 from api.responses import json_answer
 from models.chronology import ChronologyPage, PupilFile
 from models.pupil import PupilCreate, PupilPublic, PupilSearchPage, PupilUpdate
@@ -78,13 +79,19 @@ async def get_pupil(
 async def create_pupil(
     body: PupilCreate,
     request: Request,
-    response: Response,
     context: PupilEditorContext,
     uow: UnitOfWorkDep,
-) -> PupilPublic:
-    created = await uow.run(lambda session: pupils.create_pupil(session, context, pupil=body))
-    response.headers["Location"] = request.url_for("get_pupil", pupil_id=created.id).path
-    return created
+    once: Idempotent,
+) -> Response:
+    def created(pupil: PupilPublic) -> Answer:
+        return Answer(201, pupil, {"Location": f"{request.url.path}/{pupil.id}"})
+
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: created(pupils.create_pupil(session, context, pupil=body)),
+    )
 
 
 @router.patch(

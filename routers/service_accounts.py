@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import AdminContext, UnitOfWorkDep
 from api.errors import problem_responses
+from api.idempotency import Answer, Idempotent
 from models.user import (
     ServiceAccount,
     ServiceAccountCreate,
@@ -35,13 +36,23 @@ def _public(account: ServiceAccount) -> ServiceAccountPublic:
     responses=problem_responses(401, 403, 422),
 )
 async def create_service_account(
-    body: ServiceAccountCreate, context: AdminContext, uow: UnitOfWorkDep, response: Response
-) -> ServiceAccountCreated:
-    account, secret = await uow.run(
-        lambda session: users.create_service_account_as(session, context, name=body.name)
+    body: ServiceAccountCreate,
+    request: Request,
+    context: AdminContext,
+    uow: UnitOfWorkDep,
+    once: Idempotent,
+) -> Response:
+    def created(made: tuple[ServiceAccount, str]) -> Answer:
+        account, secret = made
+        shown = ServiceAccountCreated(**_public(account).model_dump(), client_secret=secret)
+        return Answer(201, shown, {"Location": f"{request.url.path}/{account.id}"})
+
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: created(users.create_service_account_as(session, context, name=body.name)),
     )
-    response.headers["Location"] = f"/api/v1/service-accounts/{account.id}"
-    return ServiceAccountCreated(**_public(account).model_dump(), client_secret=secret)
 
 
 @router.get(

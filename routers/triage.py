@@ -8,9 +8,11 @@ from fastapi import APIRouter, Response
 
 from api.deps import DSLConcernContext, UnitOfWorkDep
 from api.errors import problem_responses
+from api.idempotency import Answer, Idempotent
+from db.unit_of_work import UnitOfWork
 from models.concern import ConcernPublic
 from models.triage import TriageChange
-from routers._shaping import IfMatch, with_etag
+from routers._shaping import IfMatch
 from services import triage
 
 router = APIRouter(prefix="/concerns", tags=["triage"])
@@ -53,14 +55,15 @@ one wins.
 async def triage_concern(
     concern_id: uuid.UUID,
     body: TriageChange,
-    response: Response,
     context: DSLConcernContext,
     uow: UnitOfWorkDep,
+    once: Idempotent,
     if_match: IfMatch = None,
-) -> ConcernPublic:
-    changed = await uow.run(
-        lambda session: triage.triage_concern(
+) -> Response:
+    def triaged(session: UnitOfWork) -> Answer:
+        changed = triage.triage_concern(
             session, context, concern_id=concern_id, change=body, if_match=if_match
         )
-    )
-    return with_etag(response, changed.etag, changed.concern)
+        return Answer(200, changed.concern, {"ETag": changed.etag})
+
+    return await once.run(uow, context, body, triaged)

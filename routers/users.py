@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import AdminContext, UnitOfWorkDep
 from api.errors import problem_responses
+from api.idempotency import Answer, Idempotent
 from models.user import PasswordSet, User, UserCreate, UserPage, UserPublic, UserUpdate
 from services import users
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -38,14 +39,23 @@ def _public(user: User) -> UserPublic:
     responses=problem_responses(401, 403, 409, 422),
 )
 async def create_user(
-    body: UserCreate, context: AdminContext, uow: UnitOfWorkDep, response: Response
-) -> UserPublic:
+    body: UserCreate,
+    request: Request,
+    context: AdminContext,
+    uow: UnitOfWorkDep,
+    once: Idempotent,
+) -> Response:
+    def created(user: User) -> Answer:
+        return Answer(201, _public(user), {"Location": f"{request.url.path}/{user.id}"})
+
     # An initial password is hashed with argon2id: off the event loop.
-    user = await uow.run(
-        lambda session: users.create_user(session, context, data=body), cpu_bound=True
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: created(users.create_user(session, context, data=body)),
+        cpu_bound=True,
     )
-    response.headers["Location"] = f"/api/v1/users/{user.id}"
-    return _public(user)
 
 
 @router.get(

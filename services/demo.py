@@ -219,12 +219,12 @@ def seed_demo(
                 police_contacted=n % 17 == 0,
             ),
         )
-        concerns_by_pupil.setdefault(pupil_id, []).append(created_concern.concern.id)
+        concerns_by_pupil.setdefault(pupil_id, []).append(created_concern.id)
         if n % 5 == 0:
             concerns.add_addendum(
                 session,
                 RequestContext(principal=recorder, now=now, request_id=None, guidance=guidance),
-                concern_id=created_concern.concern.id,
+                concern_id=created_concern.id,
                 addendum=AddendumCreate(
                     text="Spoke to the form tutor, who had noticed the same.",
                     reason="Further information after the first record.",

@@ -160,7 +160,7 @@ def test_purge_idempotency_deletes_only_expired_answers(cli_env: Database) -> No
         ):
             session.add(
                 IdempotencyKey(
-                    user_id=user.id,
+                    caller_id=user.id,
                     key=key,
                     request_hash="0" * 64,
                     response_status=201,

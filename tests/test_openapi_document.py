@@ -10,7 +10,10 @@ every branch has one; or an object whose every property has one (property-level 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +21,19 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_spec
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 from schemathesis.specs.openapi.adapter.validators import validate_v3
 
 from api.deps import get_database, get_unit_of_work
+from api.main import create_app
+from api.openapi import operation_id
+from core.settings import Settings
+from models.pupil import UPN_PATTERN, _validate_upn
+from tests.factories import TEST_SECRET
+from tests.permissions import PUBLIC
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
@@ -217,3 +230,232 @@ def test_the_token_form_names_what_is_missing(
     response = public_client.post("/api/v1/auth/token", data=form)
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == loc
+
+
+# --- what a generated client needs (issue 22, point 15; ADR 0063) ---------------------------
+
+
+def test_the_document_passes_openapi_spec_validator(document: dict[str, Any]) -> None:
+    validate_spec(document)
+
+
+def _examples(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """Every example in the document, with the schema it illustrates: a schema's own
+    ``example``/``examples``, and those of a parameter, header or media type (against
+    its ``schema``)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _examples(item, f"{where}/{i}")
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("schema"), dict):  # a parameter, a header or a media type
+        schema = node["schema"]
+        if "example" in node:
+            yield f"{where}/example", schema, node["example"]
+        for name, example in (node.get("examples") or {}).items():
+            if "value" in example:
+                yield f"{where}/examples/{name}", schema, example["value"]
+    elif isinstance(node.get("examples"), list) or "example" in node:  # a schema
+        bare = {k: v for k, v in node.items() if k not in ("examples", "example")}
+        for i, example in enumerate(node.get("examples") or []):
+            yield f"{where}/examples/{i}", bare, example
+        if "example" in node:
+            yield f"{where}/example", bare, node["example"]
+    for key, value in node.items():
+        if key not in ("example", "examples"):
+            yield from _examples(value, f"{where}/{key}")
+
+
+def test_every_example_is_valid_against_its_schema(document: dict[str, Any]) -> None:
+    # The document as a JSON Schema resource, so that each example's schema resolves its
+    # references (``#/components/schemas/...``) against the whole document.
+    base = "urn:concernlog:openapi"
+    rooted = json.loads(json.dumps(document).replace('"$ref": "#/', f'"$ref": "{base}#/'))
+    registry = Registry().with_resource(base, DRAFT202012.create_resource(rooted))
+    found = list(_examples(rooted))
+    assert len(found) > 100  # the walk sees them
+    wrong = []
+    for where, schema, example in found:
+        validator = Draft202012Validator(
+            schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+        wrong += [f"{where}: {error.message}" for error in validator.iter_errors(example)]
+    assert wrong == []
+
+
+def test_the_example_walk_sees_a_wrong_example() -> None:
+    """The check itself can fail."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "examples": ["x"]}}}
+    (where, bare, example) = next(_examples({"s": schema}))
+    assert where == "#/s/properties/n/examples/0"
+    assert list(Draft202012Validator(bare).iter_errors(example))
+
+
+def test_operation_ids_are_derived_by_rule_and_unique(
+    document: dict[str, Any], public_app: FastAPI
+) -> None:
+    names = {
+        (method, str(route.path)): operation_id(route.original_route)
+        for route in iter_route_contexts(public_app.routes)
+        if isinstance(route.original_route, APIRoute) and route.original_route.include_in_schema
+        for method in route.methods or ()
+    }
+    ids = [op["operationId"] for _, _, op in _operations(document)]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for method, path, operation in _operations(document):
+        assert operation["operationId"] == names[(method, path)], (method, path)
+        assert re.fullmatch(r"[a-z][a-zA-Z0-9]*", operation["operationId"]), operation
+    # Stable: a client generated earlier keeps its method names.
+    assert set(ids) >= STABLE_OPERATION_IDS
+
+
+STABLE_OPERATION_IDS = {
+    "createConcern",
+    "listConcerns",
+    "getConcern",
+    "addAddendum",
+    "triageConcern",
+    "searchPupils",
+    "createPupil",
+    "getPupil",
+    "updatePupil",
+    "getChronology",
+    "createCase",
+    "listCases",
+    "getCase",
+    "addAction",
+    "addDecision",
+    "closeCase",
+    "reopenCase",
+    "changeLevel",
+    "linkConcerns",
+    "createUser",
+    "listUsers",
+    "createServiceAccount",
+    "listAuditEvents",
+    "upsertPupils",
+    "upsertStaff",
+    "startSyncRun",
+    "getSyncRun",
+    "completeSyncRun",
+    "listGuidance",
+    "getGuidance",
+    "issueToken",
+    "refreshToken",
+    "logout",
+    "getMe",
+}
+
+
+def test_operation_ids_read_as_method_names() -> None:
+    route = APIRoute("/x", endpoint=lambda: None, name="list_audit_events")
+    assert operation_id(route) == "listAuditEvents"
+
+
+def test_public_operations_say_so_and_the_rest_take_a_bearer_token(
+    document: dict[str, Any],
+) -> None:
+    for method, path, operation in _operations(document):
+        expected: list[dict[str, list[str]]] = (
+            [] if (method, path) in PUBLIC else [{"HTTPBearer": []}]
+        )
+        assert operation["security"] == expected, (method, path)
+
+
+def test_the_document_names_its_servers(document: dict[str, Any]) -> None:
+    assert [server["url"] for server in document["servers"]] == ["/"]
+
+
+def _success(operation: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for status, response in operation["responses"].items():
+        if status.startswith("2"):
+            yield status, response
+
+
+def test_answers_declare_the_headers_they_carry(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        responses = operation["responses"]
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        for status, response in _success(operation):
+            declared = set(response.get("headers", {}))
+            if status == "201":
+                assert "Location" in declared, (method, path)
+            if "428" in responses:
+                assert "ETag" in declared, (method, path)
+            if "Idempotency-Key" in headers:
+                assert "Idempotent-Replayed" in declared, (method, path)
+        for status in ("429", "503"):
+            if status in responses:
+                assert "Retry-After" in responses[status]["headers"], (method, path)
+    reads = document["paths"]["/api/v1/concerns/{concern_id}"]["get"]["responses"]["200"]
+    assert "ETag" in reads["headers"]
+
+
+def test_idempotent_replayed_is_exposed_to_browsers(tmp_path: Path) -> None:
+    settings = Settings(
+        env="test",
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        secret_key=TEST_SECRET,
+        cors_origins="https://app.fictional-school.example",
+    )
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/healthz", headers={"Origin": "https://app.fictional-school.example"})
+    exposed = {
+        h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")
+    }
+    assert {"idempotent-replayed", "etag", "location", "retry-after"} <= exposed
+
+
+def test_if_match_is_never_empty(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] == "If-Match":
+                assert parameter["schema"]["minLength"] == 1, (method, path)
+
+
+@pytest.mark.parametrize(
+    ("upn", "valid"),
+    [
+        ("Z000000026001", True),  # permanent: a check letter, 12 digits
+        ("P207000016049", True),
+        ("p207000016049", True),  # stored upper case
+        ("H801200001A", False),  # too short
+        ("H80120000100A", True),  # temporary: a letter last
+        ("I80120000100A", False),  # never I, O or S
+        ("H80120000100O", False),
+        ("1801200001001", False),  # a letter first
+        ("H8012000010011", False),
+    ],
+)
+def test_the_upn_pattern_is_the_dfe_form(document: dict[str, Any], upn: str, valid: bool) -> None:
+    schemas = document["components"]["schemas"]
+    for name in ("PupilCreate", "PupilUpdate", "PupilPublic"):
+        (string,) = [b for b in schemas[name]["properties"]["upn"]["anyOf"] if "pattern" in b]
+        assert string["pattern"] == UPN_PATTERN
+    matches = re.fullmatch(UPN_PATTERN, upn) is not None
+    assert matches is valid
+    # The pattern is the form the service checks (its check letter aside).
+    try:
+        _validate_upn(upn)
+        form_ok = True
+    except ValueError as exc:
+        form_ok = "check letter does not match" in str(exc)
+    assert form_ok is valid
+
+
+def test_the_problems_optional_members_are_optional(document: dict[str, Any]) -> None:
+    problem = document["components"]["schemas"]["Problem"]
+    assert sorted(problem["required"]) == ["detail", "status", "title", "type"]
+    for name, member in problem["properties"].items():
+        if name not in problem["required"]:
+            assert "anyOf" not in member and member.get("type") != "null", name
+
+
+def test_mis_records_have_their_schemas(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for batch, record in (("PupilBatch", "MISPupilRecord"), ("StaffBatch", "MISStaffRecord")):
+        items = schemas[batch]["properties"]["records"]["items"]
+        assert items == {"$ref": f"#/components/schemas/{record}"}
+        assert {"source", "external_id", "given_name"} <= set(schemas[record]["properties"])
+        assert "external_id" in schemas[record]["required"]

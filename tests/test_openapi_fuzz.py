@@ -34,6 +34,7 @@ from schemathesis.config import SchemathesisConfig
 # The checks' default expectations, extended (not replaced) for a few operations below.
 from schemathesis.config._checks import (
     MISSING_REQUIRED_HEADER_EXPECTED_STATUSES,
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
     POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
 )
 from schemathesis.python import asgi as schemathesis_asgi
@@ -72,8 +73,6 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/concerns": "pupils not of the school; indicators not of the guidance; "
     "`observed_at` more than 5 minutes ahead (contract section 6), before a pupil's birth, "
     "or outside 1900-2200",
-    "POST /api/v1/concerns/{concern_id}/addenda": "an `Idempotency-Key` already used with "
-    "another request (ADR 0051)",
     "GET /api/v1/concerns": "a `from` or `to` outside 1900-2200",
     "GET /api/v1/cases": "an `opened_from` or `opened_to` outside 1900-2200",
     "GET /api/v1/audit": "a `from` or `to` outside 1900-2200",
@@ -92,6 +91,15 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/pupils/leavers": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/staff/leavers": "a `run_id` that is not an open sync run of the school",
+}
+
+# Operations whose body's records are judged one by one: the document gives each record
+# its schema (so that generated clients have the type), and a record that breaks it is
+# answered `rejected` in a 200, never a 422 for the batch (ADR 0063). A schema-violating
+# record is therefore "accepted" as a 200; everything else about the body still is a 422.
+IN_BAND_REJECTIONS: dict[str, str] = {
+    "PUT /api/v1/mis/pupils": "each pupil record is judged on its own (`rejected`)",
+    "PUT /api/v1/mis/staff": "each staff record is judged on its own (`rejected`)",
 }
 
 
@@ -150,7 +158,9 @@ def fuzz_config(app: FastAPI, caller: str, token: str | None) -> SchemathesisCon
             name = f"{method.upper()} {path}"
             responses = operation["responses"]
             positive = list(POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES)
-            if name in DOMAIN_REJECTIONS:
+            headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            if name in DOMAIN_REJECTIONS or "Idempotency-Key" in headers:
+                # An `Idempotency-Key` already used with another request is a 422 (ADR 0062).
                 positive.append("422")
             if not any(code.startswith("2") for code in responses):
                 # An operation documented only to refuse (PUT, PATCH and DELETE of an
@@ -159,6 +169,10 @@ def fuzz_config(app: FastAPI, caller: str, token: str | None) -> SchemathesisCon
             checks: dict[str, Any] = {}
             if positive != POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES:
                 checks["positive_data_acceptance"] = {"expected-statuses": positive}
+            if name in IN_BAND_REJECTIONS:
+                checks["negative_data_rejection"] = {
+                    "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "200"]
+                }
             if "428" in responses:
                 # RFC 6585: 428 is *the* answer to a missing precondition header (If-Match);
                 # the check's default list predates it.
@@ -190,6 +204,7 @@ def test_every_operation_is_fuzzed_by_someone(public_app: FastAPI) -> None:
     assert sorted(op for op in documented if not callers.get(op)) == []
     names = {f"{method} {path}" for method, path in documented}
     assert sorted(set(DOMAIN_REJECTIONS) - names) == []
+    assert sorted(set(IN_BAND_REJECTIONS) - names) == []
 
 
 @dataclass

@@ -6,11 +6,9 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import BaseModel, GetJsonSchemaHandler, TypeAdapter, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
@@ -21,31 +19,33 @@ from models.mis.tables import EXTERNAL_ID_MAX, MAX_BATCH, Source, SyncRunKind
 # --- request bodies ----------------------------------------------------------------------------
 
 
-def _records_schema(record: type[BaseModel], kind: str) -> WithJsonSchema:
-    # The records are validated one by one in the service: a record that breaks its schema
-    # is answered "rejected" in a 200, never a 422 for the batch. So the document promises
-    # only objects, and carries each record's own schema under an extension keyword for
-    # readers (validators and fuzzers ignore it).
-    return WithJsonSchema(
-        {
-            "type": "array",
+class _RecordsOf:
+    """The JSON schema of a batch's records: an array of ``record`` (a named component, so
+    that a generated client has its type), though the records are validated one by one in
+    the service: a record that breaks its schema is answered ``rejected`` in the 200,
+    never a 422 for the batch (the body itself only needs objects)."""
+
+    def __init__(self, record: type[BaseModel], kind: str) -> None:
+        self.record = record
+        self.kind = kind
+
+    def __get_pydantic_json_schema__(
+        self, _core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(TypeAdapter(list[self.record]).core_schema)  # type: ignore[name-defined]
+        return {
+            **schema,
             "maxItems": MAX_BATCH,
-            "items": {
-                "type": "object",
-                "description": (
-                    f"One {kind} record, shaped as `x-record-schema`. Each is validated on its "
-                    "own: one that does not fit is answered `rejected`, with its reason, and "
-                    "the others go on."
-                ),
-                "x-record-schema": record.model_json_schema(),
-            },
-            "description": f"At most {MAX_BATCH} records",
+            "description": (
+                f"At most {MAX_BATCH} {self.kind} records. Each is judged on its own: one that "
+                "does not fit its schema is answered `rejected` with its reason, and the "
+                "others go on (the batch is not refused)."
+            ),
         }
-    )
 
 
-PupilRecords = Annotated[list[dict[str, Any]], _records_schema(MISPupilRecord, "pupil")]
-StaffRecords = Annotated[list[dict[str, Any]], _records_schema(MISStaffRecord, "staff")]
+PupilRecords = Annotated[list[dict[str, Any]], _RecordsOf(MISPupilRecord, "pupil")]
+StaffRecords = Annotated[list[dict[str, Any]], _RecordsOf(MISStaffRecord, "staff")]
 
 _RUN_ID = Field(
     default=None,

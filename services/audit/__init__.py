@@ -22,6 +22,7 @@ from services.audit.reading import (
 )
 from services.audit.recording import (
     AuditEntry,
+    capturing,
     read_with_head_locked,
     record,
     record_many,
@@ -36,6 +37,7 @@ __all__ = [
     "AuditPage",
     "CheckpointCheck",
     "CheckpointError",
+    "capturing",
     "chain_head",
     "check_chain",
     "check_checkpoint",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,25 @@ class AuditEntry:
     outcome: str = "success"
     # How many occurrences the event stands for (a count of security probes); None: one.
     occurrences: int | None = None
+
+
+# The lists ``capturing`` blocks collect into, in the session's own ``info`` (kept across
+# its savepoints, unlike the transaction memo).
+_CAPTURES = "concernlog.audit.captures"
+
+
+@contextmanager
+def capturing(session: Session) -> Iterator[list[AuditEntry]]:
+    """The entries appended in ``session`` inside the block, in order (as given to
+    ``record_many``): what a request recorded, for an idempotent create to record again
+    when it is replayed (``services.idempotency``)."""
+    captures: list[list[AuditEntry]] = session.info.setdefault(_CAPTURES, [])
+    entries: list[AuditEntry] = []
+    captures.append(entries)
+    try:
+        yield entries
+    finally:
+        captures.remove(entries)
 
 
 def _locked_heads(session: Session) -> dict[uuid.UUID, tuple[int, str]]:
@@ -204,6 +224,8 @@ def record_many(
             session, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash}
         )
     _locked_heads(session)[school_id] = (seq, prev_hash)
+    for capture in session.info.get(_CAPTURES, ()):
+        capture.extend(entries)
     # A copy of the head in the session's identity map (a school created in this
     # transaction) is brought up to date without being marked changed.
     cached = session.identity_map.get(identity_key(AuditChainHead, school_id))

@@ -22,7 +22,7 @@ lookup for other services), ``commands`` (record a concern, an addendum), ``outl
 (a concern in a child's chronology).
 """
 
-from services.concerns.commands import CreatedConcern, add_addendum, create_concern
+from services.concerns.commands import add_addendum, create_concern
 from services.concerns.listing import ConcernListPage, list_concerns, shape_concerns_by_id
 from services.concerns.outlines import add_pupil_outlines, outlines_from
 from services.concerns.reading import (
@@ -41,7 +41,6 @@ __all__ = [
     "ETAG_KIND",
     "ConcernFilters",
     "ConcernListPage",
-    "CreatedConcern",
     "ReadConcern",
     "add_addendum",
     "add_caller",

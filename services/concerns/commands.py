@@ -4,7 +4,6 @@ A concern row is never written again once recorded."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
@@ -13,7 +12,7 @@ from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
 from models.triage import TriageStatus
-from services import access, audit, idempotency
+from services import access, audit
 from services.audit import probes
 from services.concerns.reading import concern_row
 from services.concerns.search import index_text
@@ -43,71 +42,25 @@ from services.concerns.validation import (
 )
 from services.context import RequestContext
 
-CREATED = 201
-
-
-@dataclass(frozen=True)
-class CreatedConcern:
-    concern: ConcernPublic
-    # True when this answers a repeated Idempotency-Key: nothing new was recorded.
-    replayed: bool
-
-
-@dataclass(frozen=True)
-class CreatedAddendum:
-    addendum: AddendumPublic
-    # True when this answers a repeated Idempotency-Key: nothing new was recorded.
-    replayed: bool
-
 
 def create_concern(
     session: Session,
     context: RequestContext,
     *,
     concern: ConcernCreate,
-    idempotency_key: idempotency.Key | None = None,
-) -> CreatedConcern:
+) -> ConcernPublic:
     """Record a concern about 1-20 pupils of the caller's school.
 
     Staff, DSLs and deputy DSLs. ``recorded_at`` is the request's ``now`` (the server's
     clock) and the recorder is the caller; the guidance's version is stored with the
     concern. Refuses (422) pupils outside the school, indicators the guidance does not
     have, an unknown guidance key, and an ``observed_at`` more than 5 minutes ahead of
-    ``now``.
-
-    With ``idempotency_key``, a repeat of the same request by the same user within the
-    key's window returns the first answer (``replayed``) and records nothing new except an
-    audit event per pupil with outcome ``replayed``; the same key with another body is a 422.
+    ``now``. (An ``Idempotency-Key`` is the HTTP shell's: ``services.idempotency.once``.)
 
     Records ``concern.create`` once per pupil, in the caller's transaction."""
     principal = context.principal
     now = context.now
     access.require_recorder(principal)
-    claimed = None
-    if idempotency_key is not None:
-        answer = idempotency.claim(
-            session,
-            user_id=principal.id,
-            key=idempotency_key,
-            request_hash=idempotency.request_hash(concern.model_dump(mode="json")),
-            now=now,
-        )
-        if isinstance(answer, idempotency.StoredAnswer):
-            first = ConcernPublic.model_validate(answer.body)
-            audit.record_per_pupil(
-                session,
-                actor=context.actor,
-                action="concern.create",
-                now=now,
-                request_id=context.request_id,
-                entity_type="concern",
-                entity_id=first.id,
-                pupil_ids=first.pupil_ids,
-                outcome="replayed",
-            )
-            return CreatedConcern(concern=first, replayed=True)
-        claimed = answer
-
     check_observed_at(concern.observed_at, now)
     document = guidance_for(context.guidance, concern.guidance_key)
     check_indicators(document, concern.indicators)
@@ -198,9 +151,7 @@ def create_concern(
             )
         ]
     )
-    if claimed is not None:
-        idempotency.complete(session, claimed, status=CREATED, body=public.model_dump(mode="json"))
-    return CreatedConcern(concern=public, replayed=False)
+    return public
 
 
 def add_addendum(
@@ -209,8 +160,7 @@ def add_addendum(
     *,
     concern_id: uuid.UUID,
     addendum: AddendumCreate,
-    idempotency_key: idempotency.Key | None = None,
-) -> CreatedAddendum:
+) -> AddendumPublic:
     """Add further information or a correction to a concern; the concern itself is never
     changed.
 
@@ -218,41 +168,10 @@ def add_addendum(
     role, 403 for admins and MIS accounts). Records ``addendum.create`` once per pupil of
     the concern; the 404 leaves a ``security.probe`` (``services.audit.probes``).
 
-    With ``idempotency_key``, the concern rules: a repeat of the same request (same
-    concern, same body) by the same user within the key's window returns the first answer
-    (``replayed``) and records nothing but an ``addendum.create`` event per pupil with
-    outcome ``replayed``; the same key with another request is a 422.
-
     The concern (as the caller may see it), its pupils, the caller's name and the audit
     chain's head go in one round trip on PostgreSQL; the addendum and its audit events in
-    one more (a key adds one, before them)."""
+    one more. (An ``Idempotency-Key`` is the HTTP shell's: ``services.idempotency.once``.)"""
     principal = context.principal
-    claimed = None
-    if idempotency_key is not None:
-        answer = idempotency.claim(
-            session,
-            user_id=principal.id,
-            key=idempotency_key,
-            request_hash=idempotency.request_hash(
-                {"concern_id": str(concern_id), "addendum": addendum.model_dump(mode="json")}
-            ),
-            now=context.now,
-        )
-        if isinstance(answer, idempotency.StoredAnswer):
-            first = AddendumPublic.model_validate(answer.body["addendum"])
-            audit.record_per_pupil(
-                session,
-                actor=context.actor,
-                action="addendum.create",
-                now=context.now,
-                request_id=context.request_id,
-                entity_type="addendum",
-                entity_id=first.id,
-                pupil_ids=[uuid.UUID(pupil_id) for pupil_id in answer.body["pupil_ids"]],
-                outcome="replayed",
-            )
-            return CreatedAddendum(addendum=first, replayed=True)
-        claimed = answer
     statement, parameters = ONE_CONCERN_ROW.statement_for(principal, {"concern_id": concern_id})
     batch = (
         Batch()
@@ -288,12 +207,4 @@ def add_addendum(
             entity_id=record.id,
             pupil_ids=pupil_ids,
         )
-    public = AddendumPublic.model_validate(addendum_fields(record))
-    if claimed is not None:
-        # The pupils too: a replay records its audit events without reading the concern.
-        stored = {
-            "addendum": public.model_dump(mode="json"),
-            "pupil_ids": [str(pupil_id) for pupil_id in pupil_ids],
-        }
-        idempotency.complete(session, claimed, status=CREATED, body=stored)
-    return CreatedAddendum(addendum=public, replayed=False)
+    return AddendumPublic.model_validate(addendum_fields(record))

@@ -1,0 +1,369 @@
+"""Every POST that creates a record takes ``Idempotency-Key`` with the concern rules
+(issue 22, point 13; docs/adr/0062-one-idempotency-mechanism-for-every-create.md).
+
+``CREATES`` holds one way to make a fresh, valid request for every operation that takes
+the header; the tests run each of them on both databases. A POST that answers 201
+without taking the header fails ``test_every_create_takes_an_idempotency_key``; one that
+takes it without a row here fails ``test_every_operation_taking_a_key_is_tried_here``.
+
+Adding a creating route? Give it ``once: Idempotent`` (api/idempotency.py) and a row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlmodel import SQLModel, col
+
+from api.idempotency import idempotency_key
+from db.engine import Database
+from models import AuditEvent
+from models.concern import IdempotencyKey
+from models.user import Role
+from tests import factories
+from tests.desk import API, CASES, CONCERNS, Desk, concern_body, iso
+from tests.factories import make_user
+
+KEY = "Idempotency-Key"
+REPLAYED = "idempotent-replayed"
+
+
+@dataclass
+class Creating:
+    """A fresh request to a creating operation, another request to the same address, and
+    two callers who may both make it."""
+
+    path: str
+    body: dict[str, Any]
+    other_body: dict[str, Any]
+    caller: Any
+    other_caller: Any
+    # The ETag to send as If-Match (a change of a versioned record), read when asked.
+    if_match: Callable[[], str] | None = field(default=None)
+
+
+def _concerns(desk: Desk) -> Creating:
+    world = desk.world
+    body = concern_body(desk.clock, [world.zoe])
+    return Creating(
+        CONCERNS, body, body | {"description": "Another thing."}, world.staff_a, world.staff_b
+    )
+
+
+def _addenda(desk: Desk) -> Creating:
+    concern = desk.concern()
+    body = {"text": "The bus stop was on Fictional Road.", "reason": "Correcting the place."}
+    return Creating(
+        f"{CONCERNS}/{concern['id']}/addenda",
+        body,
+        body | {"text": "Something else."},
+        desk.world.staff_a,
+        desk.world.dsl,
+    )
+
+
+def _triage(desk: Desk) -> Creating:
+    concern_id = desk.concern()["id"]
+    return Creating(
+        f"{CONCERNS}/{concern_id}/triage",
+        {"status": "acknowledged", "reason": "Seen; talking to the form tutor."},
+        {"status": "in_progress", "reason": "Seen; talking to the form tutor."},
+        desk.world.dsl,
+        desk.world.deputy,
+        if_match=lambda: desk.read_concern(concern_id)[1],
+    )
+
+
+def _pupils(desk: Desk) -> Creating:
+    body = {"given_name": "Ada", "family_name": "Keyfield", "date_of_birth": "2013-05-17"}
+    return Creating(
+        f"{API}/pupils", body, body | {"given_name": "Bea"}, desk.world.admin, desk.world.dsl
+    )
+
+
+def _cases(desk: Desk) -> Creating:
+    concern = desk.concern()
+    body = {
+        "pupil_id": str(desk.world.zoe.id),
+        "concern_ids": [concern["id"]],
+        "level": "monitoring",
+        "summary": "Fictional worries from several staff.",
+    }
+    return Creating(CASES, body, body | {"level": "early_help"}, desk.world.dsl, desk.world.deputy)
+
+
+def _case_change(what: str, body: dict[str, Any], other: dict[str, Any], *, closed: bool = False):
+    def make(desk: Desk) -> Creating:
+        case, _ = desk.open_case(concern_ids=[desk.concern()["id"]])
+        if closed:
+            closing = {"outcome": "Support in place.", "reason": "No further worries."}
+            assert desk.change_case(case["id"], "close", closing).status_code == 200
+        sent = dict(body)
+        if what == "concerns":
+            sent = {"concern_ids": [desk.concern()["id"]]}
+        return Creating(
+            f"{CASES}/{case['id']}/{what}",
+            sent,
+            other,
+            desk.world.dsl,
+            desk.world.deputy,
+            if_match=lambda: desk.read_case(case["id"])[1],
+        )
+
+    return make
+
+
+def _action(desk: Desk) -> Creating:
+    body = {
+        "type": "discussion",
+        "description": "Talked it through with the form tutor.",
+        "occurred_at": iso(desk.clock.now() - timedelta(hours=1)),
+    }
+    return _case_change("actions", body, body | {"type": "meeting"})(desk)
+
+
+def _another_admin(desk: Desk) -> factories.TestUser:
+    return make_user(desk.world.app.state.database, desk.world.school, Role.admin)
+
+
+def _users(desk: Desk) -> Creating:
+    body = {
+        "email": "new.colleague@fictional-school.example",
+        "display_name": "New Colleague",
+        "role": "staff",
+        "password": "quartz-lantern-meadow-ferry-71",
+    }
+    return Creating(
+        f"{API}/users", body, body | {"role": "dsl"}, desk.world.admin, _another_admin(desk)
+    )
+
+
+def _service_accounts(desk: Desk) -> Creating:
+    return Creating(
+        f"{API}/service-accounts",
+        {"name": "Fictional MIS sync"},
+        {"name": "Another MIS sync"},
+        desk.world.admin,
+        _another_admin(desk),
+    )
+
+
+def _sync_runs(desk: Desk) -> Creating:
+    return Creating(
+        f"{API}/mis/sync-runs",
+        {"kind": "delta", "source": "sims"},
+        {"kind": "full", "source": "sims"},
+        desk.world.mis,
+        desk.world.admin,
+    )
+
+
+_REASON = {"reason": "Agreed at the review meeting."}
+CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
+    ("POST", "/api/v1/concerns"): _concerns,
+    ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
+    ("POST", "/api/v1/concerns/{concern_id}/triage"): _triage,
+    ("POST", "/api/v1/pupils"): _pupils,
+    ("POST", "/api/v1/cases"): _cases,
+    ("POST", "/api/v1/cases/{case_id}/concerns"): _case_change(
+        "concerns", {}, {"concern_ids": ["01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"]}
+    ),
+    ("POST", "/api/v1/cases/{case_id}/actions"): _action,
+    ("POST", "/api/v1/cases/{case_id}/decisions"): _case_change(
+        "decisions",
+        {"decision": "Refer to early help.", "reason": "A pattern of gifts."},
+        {"decision": "No referral yet.", "reason": "A pattern of gifts."},
+    ),
+    ("POST", "/api/v1/cases/{case_id}/close"): _case_change(
+        "close",
+        {"outcome": "Support in place.", "reason": "No further worries."},
+        {"outcome": "Family moved away.", "reason": "No further worries."},
+    ),
+    ("POST", "/api/v1/cases/{case_id}/reopen"): _case_change(
+        "reopen", _REASON, {"reason": "A new concern shows the same pattern."}, closed=True
+    ),
+    ("POST", "/api/v1/cases/{case_id}/level"): _case_change(
+        "level", {"level": "child_in_need", **_REASON}, {"level": "child_protection", **_REASON}
+    ),
+    ("POST", "/api/v1/users"): _users,
+    ("POST", "/api/v1/service-accounts"): _service_accounts,
+    ("POST", "/api/v1/mis/sync-runs"): _sync_runs,
+}
+
+
+# --- every create takes a key ----------------------------------------------------------------
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        if current.call is call:
+            return True
+        stack.extend(current.dependencies)
+    return False
+
+
+def creates_without_a_key(app: FastAPI) -> list[str]:
+    """Every POST route answering 201 that neither takes ``Idempotent`` nor documents the
+    header: the rule, from the routes and from the document alike."""
+    missing = []
+    for route in iter_route_contexts(app.routes):
+        original = route.original_route
+        if not isinstance(original, APIRoute) or "POST" not in (route.methods or ()):
+            continue
+        if original.status_code == 201 and not _depends_on(route.dependant, idempotency_key):
+            missing.append(f"POST {route.path} (route)")
+    for path, item in app.openapi()["paths"].items():
+        operation = item.get("post")
+        if operation is None or "201" not in operation["responses"]:
+            continue
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if KEY not in names:
+            missing.append(f"POST {path} (document)")
+    return missing
+
+
+def test_every_create_takes_an_idempotency_key(public_app: FastAPI) -> None:
+    assert creates_without_a_key(public_app) == []
+
+
+def test_the_rule_sees_a_create_without_a_key(public_app: FastAPI) -> None:
+    """The check itself can fail: a 201 POST added without the dependency is named."""
+
+    async def create_gadget() -> Response:
+        return Response(status_code=201)
+
+    public_app.add_api_route("/api/v1/gadgets", create_gadget, methods=["POST"], status_code=201)
+    public_app.openapi_schema = None
+    assert creates_without_a_key(public_app) == [
+        "POST /api/v1/gadgets (route)",
+        "POST /api/v1/gadgets (document)",
+    ]
+
+
+def test_every_operation_taking_a_key_is_tried_here(public_app: FastAPI) -> None:
+    taking = {
+        (method.upper(), path)
+        for path, item in public_app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if any(p["name"] == KEY for p in operation.get("parameters", []))
+    }
+    assert sorted(taking) == sorted(CREATES)
+
+
+# --- the rules, on every one of them -------------------------------------------------------
+
+
+def _counts(database: Database) -> dict[str, int]:
+    """Rows per table, but for the audit log's (a replay is audited)."""
+    with database.transaction() as session:
+        return {
+            table.name: int(session.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in SQLModel.metadata.sorted_tables
+            if table.name != AuditEvent.__tablename__
+        }
+
+
+def _audited(database: Database) -> list[tuple[str, str]]:
+    with database.transaction() as session:
+        rows = session.execute(
+            select(col(AuditEvent.action), col(AuditEvent.outcome)).order_by(col(AuditEvent.seq))
+        ).all()
+    return [(str(action), str(outcome)) for action, outcome in rows]
+
+
+def _send(desk: Desk, made: Creating, body: dict[str, Any], who: Any, key: str, etag: str | None):
+    headers = desk.headers(who, **{KEY: key})
+    if etag is not None:
+        headers["If-Match"] = etag
+    return desk.client.post(made.path, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("operation", sorted(CREATES), ids=" ".join)
+def test_a_repeated_request_is_answered_once(
+    operation: tuple[str, str], desk: Desk, database: Database
+) -> None:
+    made = CREATES[operation](desk)
+    etag = made.if_match() if made.if_match else None
+    before = len(_audited(database))
+    first = _send(desk, made, made.body, made.caller, "fictional-key-1", etag)
+    assert first.status_code in (200, 201), first.text
+    assert REPLAYED not in first.headers
+    counted, audited = _counts(database), _audited(database)
+    first_events = audited[before:]
+    desk.clock.advance(minutes=10)
+
+    # The same request again (a retry whose answer was lost): the first answer, again.
+    again = _send(desk, made, made.body, made.caller, "fictional-key-1", etag)
+    assert again.status_code == first.status_code
+    assert again.json() == first.json()
+    assert again.headers[REPLAYED] == "true"
+    for header in ("location", "etag"):
+        assert again.headers.get(header) == first.headers.get(header), header
+    if first.status_code == 201:
+        assert first.headers["location"].startswith("/api/v1/")
+    # What the answers carry, the document declares (ADR 0063).
+    method, template = operation
+    documented = desk.world.app.openapi()["paths"][template][method.lower()]["responses"]
+    declared = {name.lower() for name in documented[str(first.status_code)].get("headers", {})}
+    for answer in (first, again):
+        assert {"etag", "location", REPLAYED} & set(answer.headers) <= declared
+    # Nothing new but the replay's audit events: what the first request recorded, again.
+    assert _counts(database) == counted
+    replay_events = _audited(database)[len(audited) :]
+    assert first_events, "the first request is audited"
+    assert [action for action, _ in replay_events] == [action for action, _ in first_events]
+    assert {outcome for _, outcome in replay_events} == {"replayed"}
+
+    # The same key with another request: a 422 that names the header; nothing written.
+    other = _send(desk, made, made.other_body, made.caller, "fictional-key-1", etag)
+    assert other.status_code == 422, other.text
+    assert other.json()["errors"][0]["loc"] == ["header", KEY]
+    assert _counts(database) == counted
+
+    # Keys are per caller: another's same key is another request, never this answer.
+    fresh = made.if_match() if made.if_match else None
+    theirs = _send(desk, made, made.body, made.other_caller, "fictional-key-1", fresh)
+    assert REPLAYED not in theirs.headers
+    assert theirs.json() != first.json()
+
+
+def test_a_key_stands_for_the_window_on_every_create(desk: Desk, database: Database) -> None:
+    """The window (72 hours) holds for a create that is not a concern's: a sync run."""
+    made = _sync_runs(desk)
+    first = _send(desk, made, made.body, made.caller, "fictional-window", None).json()
+    desk.clock.advance(hours=71, minutes=59)
+    assert _send(desk, made, made.body, made.caller, "fictional-window", None).json() == first
+    desk.clock.advance(minutes=2)
+    later = _send(desk, made, made.body, made.caller, "fictional-window", None)
+    assert later.status_code == 201 and later.json()["id"] != first["id"]
+
+
+def test_the_stored_answer_shows_no_secret_to_the_database(
+    desk: Desk, client: TestClient, database: Database
+) -> None:
+    """An initial password in a request and a client secret in an answer are kept for a
+    replay, but never readable in the table (an HMAC fingerprint, a sealed answer)."""
+    users, accounts = _users(desk), _service_accounts(desk)
+    created = _send(desk, users, users.body, users.caller, "fictional-user", None)
+    assert created.status_code == 201, created.text
+    account = _send(desk, accounts, accounts.body, accounts.caller, "fictional-account", None)
+    secret = account.json()["client_secret"]
+    replay = _send(desk, accounts, accounts.body, accounts.caller, "fictional-account", None)
+    assert replay.json()["client_secret"] == secret
+    with database.transaction() as session:
+        rows = session.execute(select(IdempotencyKey)).scalars().all()
+        stored = " ".join(f"{row.request_hash} {row.response_body}" for row in rows)
+    assert len(rows) == 2
+    for clear in (secret, users.body["password"], users.body["email"], "Fictional MIS"):
+        assert clear not in stored
