@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
@@ -319,4 +319,35 @@ class PupilSearchPage(SQLModel):
     items: list[PupilSearchResult]
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null on the last page"
+    )
+
+
+class PupilName(BaseModel):
+    """A pupil as the DSL desk's records name them (``pupils`` beside ``pupil_ids``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                    "display_name": "Zo Fictional",
+                    "year_group": "Year 7",
+                }
+            ]
+        },
+        hide_input_in_errors=True,
+    )
+
+    id: uuid.UUID
+    display_name: str
+    year_group: str | None
+
+
+def pupil_name_fields(pupil_id: uuid.UUID, row: Any) -> dict[str, Any]:
+    """The fields of a ``PupilName`` for ``pupil_id``, from a row with the pupil's names
+    and year group (``given_name``, ``family_name``, ``preferred_name``, ``year_group``)."""
+    return dict(
+        id=pupil_id,
+        display_name=display_name(row.given_name, row.family_name, row.preferred_name),
+        year_group=row.year_group,
     )

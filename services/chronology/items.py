@@ -67,23 +67,35 @@ def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, 
     )
 
 
+def _name(people: dict[uuid.UUID, Person], value: str | None) -> str:
+    """The display name of the person whose id ``value`` holds (an event's before or
+    after), or "nobody"."""
+    person = people.get(uuid.UUID(value)) if value else None
+    return person.display_name if person else "nobody"
+
+
 def _triage_summary(event: Any, people: dict[uuid.UUID, Person]) -> str:
     # ``event``: a row of triage_event (``SOURCES``).
     if event.field == TriageField.assigned_to:
-
-        def name(value: str | None) -> str:
-            person = people.get(uuid.UUID(value)) if value else None
-            return person.display_name if person else "nobody"
-
-        change = f"Assigned to {name(event.to_value)} (was {name(event.from_value)})"
+        change = (
+            f"Assigned to {_name(people, event.to_value)} (was {_name(people, event.from_value)})"
+        )
     else:
         what = "Status" if event.field == TriageField.status else "Risk level"
         change = f"{what} {_label(event.from_value)} → {_label(event.to_value)}"
     return _shorten(f"{change}. Reason: {event.reason}")
 
 
-def _case_event_summary(event: Any) -> str:
+def _case_event_summary(event: Any, people: dict[uuid.UUID, Person]) -> str:
     # ``event``: a row of case_event (``SOURCES``).
+    if event.kind == "review_changed":
+        when = f"review on {event.to_value}" if event.to_value else "no review date"
+        return _shorten(f"Case {when} (was {event.from_value or 'none'}). Reason: {event.reason}")
+    if event.kind == "reassigned":
+        return _shorten(
+            f"Case given to {_name(people, event.to_value)} "
+            f"(was {_name(people, event.from_value)}). Reason: {event.reason}"
+        )
     if event.kind == "opened":
         return _shorten(f"Case opened at level {_label(event.to_value)}: {event.text}")
     if event.kind == "concern_linked":
@@ -96,6 +108,35 @@ def _case_event_summary(event: Any) -> str:
     if event.kind == "closed":
         return _shorten(f"Case closed. Outcome: {event.text} Reason: {event.reason}")
     return _shorten(f"Case reopened. Reason: {event.reason}")
+
+
+def _task_item(task: Any, people: dict[uuid.UUID, Person], *, completed: bool) -> dict[str, Any]:
+    """A task's entry: when it was set (by whom, for whom, due when), or when it was
+    completed (by whom, with what note). ``task``: a row of case_task (``SOURCES``)."""
+    details = dict(title=task.title, due_on=task.due_on, assigned_to=task.assigned_to)
+    if completed:
+        summary = f"Task completed by {people[task.completed_by].display_name}: {task.title}"
+        return dict(
+            id=task.id,
+            type=ChronologyType.task_completed,
+            occurred_at=task.completed_at,
+            recorded_at=task.completed_at,
+            by=people[task.completed_by],
+            source=_case_href(task.case_id),
+            summary=_shorten(f"{summary}. Note: {task.note}"),
+            details=details | dict(note=task.note, case_id=task.case_id),
+        )
+    assignee = _name(people, str(task.assigned_to))
+    return dict(
+        id=task.id,
+        type=ChronologyType.task,
+        occurred_at=task.set_at,
+        recorded_at=task.set_at,
+        by=people[task.set_by],
+        source=_case_href(task.case_id),
+        summary=_shorten(f"Task for {assignee}, due {task.due_on.isoformat()}: {task.title}"),
+        details=details | dict(case_id=task.case_id),
+    )
 
 
 def load_items(
@@ -142,6 +183,12 @@ def load_items(
     for event in triage_events.values():
         if event.field == TriageField.assigned_to:
             user_ids.update(uuid.UUID(v) for v in (event.from_value, event.to_value) if v)
+    for case_event in case_events.values():
+        if case_event.kind == "reassigned":
+            user_ids.update(uuid.UUID(v) for v in (case_event.from_value, case_event.to_value) if v)
+    tasks = loaded["task"] | loaded["task_completed"]
+    for task in tasks.values():
+        user_ids.update(filter(None, (task.set_by, task.assigned_to, task.completed_by)))
     people = concerns.people_by_id(session, principal.school_id, user_ids)
 
     items: list[dict[str, Any]] = []
@@ -196,7 +243,7 @@ def load_items(
                     recorded_at=case_event.recorded_at,
                     by=people[case_event.recorded_by],
                     source=_case_href(case_event.case_id),
-                    summary=_case_event_summary(case_event),
+                    summary=_case_event_summary(case_event, people),
                     details=dict(
                         text=case_event.text,
                         reason=case_event.reason,
@@ -229,13 +276,15 @@ def load_items(
                     ),
                 )
             )
+        elif row.kind in ("task", "task_completed"):
+            items.append(_task_item(tasks[entry_id], people, completed=row.kind != "task"))
         else:
             decision = decisions[entry_id]
             items.append(
                 dict(
                     id=decision.id,
                     type=ChronologyType.decision,
-                    occurred_at=decision.recorded_at,
+                    occurred_at=decision.decided_at,
                     recorded_at=decision.recorded_at,
                     by=people[decision.recorded_by],
                     source=_case_href(decision.case_id),

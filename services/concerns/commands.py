@@ -12,6 +12,7 @@ from sqlmodel import Session
 from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
+from models.pupil import pupil_name_fields
 from models.triage import TriageStatus
 from services import access, audit, idempotency
 from services.concerns.reading import concern_row
@@ -156,6 +157,7 @@ def create_concern(
         "risk_level": None,
         "assigned_to": None,
         "recorded_at": now,
+        "immediate_danger": concern.immediate_danger,
         "version": 1,
         "updated_at": now,
     }
@@ -177,11 +179,16 @@ def create_concern(
             pupil_ids=concern.pupil_ids,
         )
     row = NewConcernRow(**record, status=triage["status"], risk_level=None, assigned_to=None)
+    names = None
+    if access.sees_pupil_names(principal):
+        school_pupils = {pupil.id: pupil for pupil in found["school_pupils"]}
+        names = [pupil_name_fields(i, school_pupils[i]) for i in concern.pupil_ids]
     (public,) = PUBLIC_CONCERNS.validate_python(
         [
             concern_fields(
                 row,
                 pupil_ids=list(concern.pupil_ids),
+                pupils=names,
                 indicators=list(concern.indicators),
                 addenda=[],
                 recorded_by=recorded_by,

@@ -54,7 +54,7 @@ def lookup_concern(principal: Principal, concern_id: uuid.UUID) -> Batch:
     return (
         Batch()
         .add("concern", statement, parameters)
-        .include(lookups_of([concern_id], people=people))
+        .include(lookups_of([concern_id], people=people, named=access.sees_pupil_names(principal)))
     )
 
 

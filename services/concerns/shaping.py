@@ -22,12 +22,14 @@ from core.errors import NotFound
 from db.batch import Batch
 from models.concern import ConcernPublic, Person
 from models.guidance import GuidanceAction
+from models.pupil import pupil_name_fields
 from models.triage import TriageStatus
 from services import access
 from services.concerns.statements import (
     ADDENDA_OF,
     INDICATORS_OF,
     PEOPLE,
+    PUPILS_NAMED_OF,
     PUPILS_OF,
 )
 from services.context import RequestContext
@@ -96,14 +98,15 @@ def caller_as_recorder(principal: Principal, found: dict[str, list[Any]]) -> Per
     return person
 
 
-def lookups_of(concern_ids: list[uuid.UUID], *, people: Batch) -> Batch:
-    """What shaping needs beside the concerns' own rows: their ``pupils``, ``indicators``
-    and ``addenda``, and ``people``'s query (named ``people``), four queries whatever the
-    number of concerns."""
+def lookups_of(concern_ids: list[uuid.UUID], *, people: Batch, named: bool) -> Batch:
+    """What shaping needs beside the concerns' own rows: their ``pupils`` (with their
+    names when ``named``: ``access.sees_pupil_names``), ``indicators`` and ``addenda``,
+    and ``people``'s query (named ``people``), four queries whatever the number of
+    concerns."""
     ids = {"concern_ids": concern_ids}
     return (
         Batch()
-        .add("pupils", PUPILS_OF, ids)
+        .add("pupils", PUPILS_NAMED_OF if named else PUPILS_OF, ids)
         .add("indicators", INDICATORS_OF, ids)
         .add("addenda", ADDENDA_OF, ids)
         .include(people)
@@ -121,6 +124,7 @@ def concern_fields(
     row: Any,
     *,
     pupil_ids: list[uuid.UUID],
+    pupils: list[dict[str, Any]] | None,
     indicators: list[str],
     addenda: list[dict[str, Any]],
     recorded_by: Person,
@@ -134,6 +138,7 @@ def concern_fields(
     return dict(
         id=row.id,
         pupil_ids=pupil_ids,
+        pupils=pupils,
         guidance_key=row.guidance_key,
         guidance_version=row.guidance_version,
         indicators=indicators,
@@ -168,10 +173,15 @@ def shape_concerns(
     context: RequestContext, rows: Sequence[Any], found: dict[str, list[Any]]
 ) -> list[ConcernPublic]:
     """Concern rows as the API shows them, from the rows of their lookups (``found``, by
-    the names of ``lookups_of``)."""
+    the names of ``lookups_of``; their pupils with names for a caller who sees them)."""
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for concern_id, pupil_id in found["pupils"]:
-        pupils[concern_id].append(pupil_id)
+    names: dict[uuid.UUID, list[dict[str, Any]]] | None = (
+        defaultdict(list) if access.sees_pupil_names(context.principal) else None
+    )
+    for pupil in found["pupils"]:
+        pupils[pupil.concern_id].append(pupil.pupil_id)
+        if names is not None:
+            names[pupil.concern_id].append(pupil_name_fields(pupil.pupil_id, pupil))
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
     for concern_id, indicator_id in found["indicators"]:
         indicators[concern_id].append(indicator_id)
@@ -187,6 +197,7 @@ def shape_concerns(
             concern_fields(
                 row,
                 pupil_ids=pupils[row.id],
+                pupils=None if names is None else names[row.id],
                 indicators=indicators[row.id],
                 addenda=[addendum_fields(a, people[a.recorded_by]) for a in addenda[row.id]],
                 recorded_by=people[row.recorded_by],
@@ -215,7 +226,8 @@ def shape_rows(
         row.assigned_to for row in rows if row.assigned_to is not None
     }
     people = Batch().add("people", PEOPLE, {"school_id": school_id, "user_ids": list(recorders)})
-    found = lookups_of([row.id for row in rows], people=people).run(session)
+    named = access.sees_pupil_names(context.principal)
+    found = lookups_of([row.id for row in rows], people=people, named=named).run(session)
     # Addenda by someone else than the rows' recorders and assignees: a second lookup.
     others = {addendum.recorded_by for addendum in found["addenda"]} - recorders
     if others:

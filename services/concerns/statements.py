@@ -51,8 +51,17 @@ INSERT_CONCERN_INDICATORS = Prepared(sa.insert(CONCERN_INDICATORS))
 INSERT_TRIAGE = Prepared(sa.insert(TRIAGE))
 INSERT_ADDENDUM = Prepared(sa.insert(ADDENDA))
 INSERT_SEARCH_TERMS = Prepared(sqlite_insert(SEARCH_TERMS).on_conflict_do_nothing())
+# What names a pupil on the DSL desk (``models.pupil.PupilName``).
+PUPIL_NAME_COLUMNS = (
+    PUPILS.c.given_name,
+    PUPILS.c.family_name,
+    PUPILS.c.preferred_name,
+    PUPILS.c.year_group,
+)
+# The pupils of a new concern: theirs (the check), their dates of birth (the check of
+# observed_at) and their names (a DSL's answer names them), in one statement.
 SCHOOL_PUPILS = Prepared(
-    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth).where(
+    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth, *PUPIL_NAME_COLUMNS).where(
         PUPILS.c.school_id == sa.bindparam("school_id"),
         PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
     )
@@ -63,6 +72,14 @@ SCHOOL_PUPILS = Prepared(
 # pupil) index: every row of the school's, on every read.)
 PUPILS_OF = Prepared(
     sa.select(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.pupil_id)
+    .where(CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.position)
+)
+# The same, with each pupil's name, for the DSL desk's representations: the pupil row by
+# its primary key beside each link, in the same statement (no round trip more).
+PUPILS_NAMED_OF = Prepared(
+    sa.select(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.pupil_id, *PUPIL_NAME_COLUMNS)
+    .join_from(CONCERN_PUPILS, PUPILS, PUPILS.c.id == CONCERN_PUPILS.c.pupil_id)
     .where(CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.position)
 )
