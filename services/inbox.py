@@ -4,7 +4,7 @@ reviews that have come due, and (once transfers exist) the transfers due.
 Each list is bounded (``limit``, at most 200; the rest are a filtered page of
 ``GET /concerns``, ``GET /tasks`` or ``GET /cases`` away) and read from an index: the
 urgent concerns still new from a partial index of only those
-(``ix_concern_triage_school_id_recorded_at_urgent``), the other new ones from the triage
+(``ix_concern_triage_urgent_new``), the other new ones from the triage
 state's (school, status, recorded) index, what is due from ``services.due``. The two
 concern lists are read together, then shaped together (one round trip each on
 PostgreSQL), exactly as a page of ``GET /concerns`` is.

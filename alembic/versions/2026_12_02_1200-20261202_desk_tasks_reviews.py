@@ -93,9 +93,9 @@ def upgrade() -> None:
     with op.batch_alter_table("concern_triage", schema=None) as batch_op:
         batch_op.alter_column("immediate_danger", existing_type=sa.Boolean(), nullable=False)
     _partial_index(
-        "ix_concern_triage_school_id_recorded_at_urgent",
+        "ix_concern_triage_urgent_new",
         "concern_triage",
-        ["school_id", "recorded_at"],
+        ["school_id", "status", "recorded_at", "concern_id"],
         URGENT_AND_NEW,
     )
 
@@ -222,6 +222,6 @@ def downgrade() -> None:
     else:
         op.drop_column("safeguarding_case", "review_on")
 
-    op.drop_index("ix_concern_triage_school_id_recorded_at_urgent", table_name="concern_triage")
+    op.drop_index("ix_concern_triage_urgent_new", table_name="concern_triage")
     with op.batch_alter_table("concern_triage", schema=None) as batch_op:
         batch_op.drop_column("immediate_danger")
