@@ -32,6 +32,10 @@ _CASE_ID = "01936b50-2222-7abc-8def-0123456789ab"
 _DSL = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81", "display_name": "Jo Lead"}
 
 
+def _rfc3339_or_none(value: object) -> object:
+    return None if value is None else rfc3339_only(value)
+
+
 class CaseCreate(SQLModel):
     model_config = SQLModelConfig(
         **FORBID_EXTRA,
@@ -131,7 +135,7 @@ class DecisionCreate(SQLModel):
 
     decision: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
     reason: NonBlankText = Field(min_length=1, max_length=TEXT_MAX)
-    _decided_at_is_rfc3339 = field_validator("decided_at", mode="before")(rfc3339_only)
+    _decided_at_is_rfc3339 = field_validator("decided_at", mode="before")(_rfc3339_or_none)
     decided_at: Moment | None = Field(
         default=None,
         description="When it was decided, with an offset; not more than 5 minutes in the "
