@@ -58,13 +58,16 @@ PUPIL_NAME_COLUMNS = (
     PUPILS.c.preferred_name,
     PUPILS.c.year_group,
 )
-# The pupils of a new concern: theirs (the check), their dates of birth (the check of
-# observed_at) and their names (a DSL's answer names them), in one statement.
-SCHOOL_PUPILS = Prepared(
-    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth, *PUPIL_NAME_COLUMNS).where(
-        PUPILS.c.school_id == sa.bindparam("school_id"),
-        PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
-    )
+_OF_THE_SCHOOL = (
+    PUPILS.c.school_id == sa.bindparam("school_id"),
+    PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
+)
+# The pupils of a new concern: theirs (the check) and their dates of birth (the check of
+# observed_at); for the DSL desk their names too (its answer names them), in the same
+# statement.
+SCHOOL_PUPILS = Prepared(sa.select(PUPILS.c.id, PUPILS.c.date_of_birth).where(*_OF_THE_SCHOOL))
+SCHOOL_PUPILS_NAMED = Prepared(
+    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth, *PUPIL_NAME_COLUMNS).where(*_OF_THE_SCHOOL)
 )
 
 # A concern's lookups (what it shows beside its row) go by its id alone. (A school filter
