@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
-from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, Column, ColumnElement, Index, UniqueConstraint, event, func
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 from stdnum.gb.upn import calc_check_digit
@@ -54,7 +54,8 @@ def name_key(name: str | None) -> str | None:
 
 
 def display_name(given_name: str, family_name: str, preferred_name: str | None) -> str:
-    """How a pupil is shown: the name they go by, then their family name."""
+    """How a pupil is shown: the name they go by, then their family name (spelt in SQL by
+    ``display_name_column``)."""
     return f"{preferred_name or given_name} {family_name}"
 
 
@@ -343,11 +344,12 @@ class PupilName(BaseModel):
     year_group: str | None
 
 
-def pupil_name_fields(pupil_id: uuid.UUID, row: Any) -> dict[str, Any]:
-    """The fields of a ``PupilName`` for ``pupil_id``, from a row with the pupil's names
-    and year group (``given_name``, ``family_name``, ``preferred_name``, ``year_group``)."""
-    return dict(
-        id=pupil_id,
-        display_name=display_name(row.given_name, row.family_name, row.preferred_name),
-        year_group=row.year_group,
+def display_name_column(pupils: Any) -> ColumnElement[str]:
+    """``display_name`` spelt in SQL, for the pupil table ``pupils`` (a ``Table`` or an
+    alias): the same on both databases, so a list's names come with its rows."""
+    columns = pupils.c
+    shown: ColumnElement[str] = func.coalesce(
+        func.nullif(columns.preferred_name, ""), columns.given_name
     )
+    named: ColumnElement[str] = (shown + " " + columns.family_name).label("display_name")
+    return named

@@ -25,8 +25,8 @@ from models.pupil import (
     PupilSearchResult,
     PupilStatus,
     PupilUpdate,
+    display_name_column,
     name_words,
-    pupil_name_fields,
 )
 from services import access, audit
 from services.access import require_user_role
@@ -79,14 +79,9 @@ def require_pupil_in_school(session: Session, principal: Principal, pupil_id: uu
     require_found(prepared.rows(session, parameters))
 
 
+_PUPIL_TABLE: sa.Table = Pupil.__table__  # type: ignore[attr-defined]
 _PUPIL_NAMES = Prepared(
-    sa.select(
-        col(Pupil.id),
-        col(Pupil.given_name),
-        col(Pupil.family_name),
-        col(Pupil.preferred_name),
-        col(Pupil.year_group),
-    ).where(
+    sa.select(col(Pupil.id), display_name_column(_PUPIL_TABLE), col(Pupil.year_group)).where(
         col(Pupil.school_id) == sa.bindparam("school_id"),
         col(Pupil.id).in_(sa.bindparam("pupil_ids", expanding=True)),
     )
@@ -103,7 +98,10 @@ def names_by_id(
     if not wanted:
         return {}
     rows = _PUPIL_NAMES.rows(session, {"school_id": school_id, "pupil_ids": wanted})
-    return {row.id: PupilName(**pupil_name_fields(row.id, row)) for row in rows}
+    return {
+        row.id: PupilName(id=row.id, display_name=row.display_name, year_group=row.year_group)
+        for row in rows
+    }
 
 
 def _invalid(field: str, detail: str, *, where: str = "body") -> InvalidInput:

@@ -12,7 +12,6 @@ from sqlmodel import Session
 from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
-from models.pupil import pupil_name_fields
 from models.triage import TriageStatus
 from services import access, audit, idempotency
 from services.concerns.reading import concern_row
@@ -182,7 +181,14 @@ def create_concern(
     names = None
     if access.sees_pupil_names(principal):
         school_pupils = {pupil.id: pupil for pupil in found["school_pupils"]}
-        names = [pupil_name_fields(i, school_pupils[i]) for i in concern.pupil_ids]
+        names = [
+            {
+                "id": i,
+                "display_name": school_pupils[i].display_name,
+                "year_group": school_pupils[i].year_group,
+            }
+            for i in concern.pupil_ids
+        ]
     (public,) = PUBLIC_CONCERNS.validate_python(
         [
             concern_fields(

@@ -22,7 +22,6 @@ from core.errors import NotFound
 from db.batch import Batch
 from models.concern import ConcernPublic, Person
 from models.guidance import GuidanceAction
-from models.pupil import pupil_name_fields
 from models.triage import TriageStatus
 from services import access
 from services.concerns.statements import (
@@ -181,7 +180,13 @@ def shape_concerns(
     for pupil in found["pupils"]:
         pupils[pupil.concern_id].append(pupil.pupil_id)
         if names is not None:
-            names[pupil.concern_id].append(pupil_name_fields(pupil.pupil_id, pupil))
+            names[pupil.concern_id].append(
+                {
+                    "id": pupil.pupil_id,
+                    "display_name": pupil.display_name,
+                    "year_group": pupil.year_group,
+                }
+            )
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
     for concern_id, indicator_id in found["indicators"]:
         indicators[concern_id].append(indicator_id)

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.prepared import Prepared
 from models.concern import Addendum, Concern, ConcernIndicator, ConcernPupil, ConcernSearchTerm
-from models.pupil import Pupil
+from models.pupil import Pupil, display_name_column
 from models.triage import ConcernTriage
 from models.user import User
 from services import access
@@ -51,13 +51,8 @@ INSERT_CONCERN_INDICATORS = Prepared(sa.insert(CONCERN_INDICATORS))
 INSERT_TRIAGE = Prepared(sa.insert(TRIAGE))
 INSERT_ADDENDUM = Prepared(sa.insert(ADDENDA))
 INSERT_SEARCH_TERMS = Prepared(sqlite_insert(SEARCH_TERMS).on_conflict_do_nothing())
-# What names a pupil on the DSL desk (``models.pupil.PupilName``).
-PUPIL_NAME_COLUMNS = (
-    PUPILS.c.given_name,
-    PUPILS.c.family_name,
-    PUPILS.c.preferred_name,
-    PUPILS.c.year_group,
-)
+# What names a pupil on the DSL desk (``models.pupil.PupilName``), made by the database.
+PUPIL_NAME_COLUMNS = (display_name_column(PUPILS), PUPILS.c.year_group)
 _OF_THE_SCHOOL = (
     PUPILS.c.school_id == sa.bindparam("school_id"),
     PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
