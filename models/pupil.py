@@ -14,11 +14,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import ConfigDict, field_validator, with_config
 from sqlalchemy import CheckConstraint, Column, ColumnElement, Index, UniqueConstraint, event, func
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 from stdnum.gb.upn import calc_check_digit
+from typing_extensions import TypedDict
 
 from core.clock import utcnow
 from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id
@@ -323,10 +324,8 @@ class PupilSearchPage(SQLModel):
     )
 
 
-class PupilName(BaseModel):
-    """A pupil as the DSL desk's records name them (``pupils`` beside ``pupil_ids``)."""
-
-    model_config = ConfigDict(
+@with_config(
+    ConfigDict(
         json_schema_extra={
             "examples": [
                 {
@@ -338,6 +337,11 @@ class PupilName(BaseModel):
         },
         hide_input_in_errors=True,
     )
+)
+# A typed dict, not a model: a list of 50 concerns carries one per child, and a dict is
+# validated and written out at a fraction of a model's cost (docs/adr/0070).
+class PupilName(TypedDict):
+    """A pupil as the DSL desk's records name them (``pupils`` beside ``pupil_ids``)."""
 
     id: uuid.UUID
     display_name: str
