@@ -324,6 +324,8 @@ class PupilSearchPage(SQLModel):
     )
 
 
+# A typed dict, not a model: a list of 50 concerns carries one per child, and a dict is
+# validated and written out at half a model's cost (docs/adr/0070).
 @with_config(
     ConfigDict(
         json_schema_extra={
@@ -338,8 +340,6 @@ class PupilSearchPage(SQLModel):
         hide_input_in_errors=True,
     )
 )
-# A typed dict, not a model: a list of 50 concerns carries one per child, and a dict is
-# validated and written out at a fraction of a model's cost (docs/adr/0070).
 class PupilName(TypedDict):
     """A pupil as the DSL desk's records name them (``pupils`` beside ``pupil_ids``)."""
 
