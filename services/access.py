@@ -9,10 +9,19 @@ queries built per request (``concern_scope``) and the prepared statements built 
 
 - Recorders (staff, DSLs, deputy DSLs) log concerns and add to them; staff see only the
   concerns they recorded, DSLs and deputies every concern of their school.
+- Names on the desk: the DSL desk's concern, case and task representations name the
+  pupils (display name, year group) beside their ids; a member of staff's never gain
+  them (they see ids, as they always have).
 - The DSLs' assessment of a concern (risk level, assignee, hours waiting) is theirs: staff
   see its status only, and may not filter by it.
-- The DSL desk (DSLs and deputies): triage, cases, chronologies, exports, reports. A
-  concern or case is given to an active member of the DSL desk of the school only.
+- The DSL desk (DSLs and deputies): triage, cases, chronologies, exports, reports, the
+  inbox and the staff list. A concern or case is given to an active member of the DSL
+  desk of the school only.
+- Tasks: the DSL desk sets them on a case, for any active member of staff of the school
+  who signs in and reads their own work (staff, DSLs, deputies; never an admin, who never
+  sees case content). A member of staff sees the tasks given to them (title, due date,
+  status), never the case; the DSL desk sees every task of the school. A task is
+  completed by its assignee or the DSL desk.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them. What a pupil answer
   shows is chosen by role (``pupil_fields_shown``): anyone who is not the DSL desk (an
@@ -53,6 +62,8 @@ from services.principal import Principal
 RECORDERS = frozenset({Role.staff, Role.dsl, Role.deputy_dsl})
 DSL_DESK = DSL_ROLES
 ASSIGNEES = DSL_DESK
+TASK_ASSIGNEES = RECORDERS
+TASK_READERS = RECORDERS
 PUPIL_SEARCHERS = RECORDERS
 PUPIL_EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MIS_SYNC = frozenset({Role.mis, Role.admin})
@@ -269,3 +280,45 @@ def require_assessment_filter(principal: Principal, *, filtered: bool) -> None:
     a filter would tell them what the DSL decided."""
     if filtered and not sees_assessment(principal):
         raise Forbidden("Only DSLs and deputy DSLs may filter by risk level or assignee.")
+
+
+# --- names on the desk, and tasks ---------------------------------------------------------
+
+
+def sees_pupil_names(principal: Principal) -> bool:
+    """Whether the caller's concern, case and task representations name the pupils
+    (``pupils`` beside ``pupil_ids``): the DSL desk only."""
+    return principal.kind == "user" and principal.is_dsl
+
+
+def require_task_reader(principal: Principal) -> None:
+    """403 unless the caller may read tasks (their own; the DSL desk: every one of the
+    school): staff, DSLs, deputies."""
+    require_user_role(principal, TASK_READERS)
+
+
+def task_scope(principal: Principal, assigned_to: uuid.UUID | None) -> uuid.UUID | None:
+    """Whose tasks the caller may list, given the ``assigned_to`` filter they asked for:
+    the DSL desk, anyone's (``None``: the whole school's, unless filtered); anyone else,
+    their own only (a 403 when they filter by someone else, rather than an empty page
+    that would pass for "nobody has tasks")."""
+    require_task_reader(principal)
+    if principal.is_dsl:
+        return assigned_to
+    if assigned_to is not None and assigned_to != principal.id:
+        raise Forbidden("You may list only the tasks given to you.")
+    return principal.id
+
+
+def may_see_task(principal: Principal, *, school_id: uuid.UUID, assigned_to: uuid.UUID) -> bool:
+    """Whether the caller may see (and complete) a task: its assignee, or the DSL desk of
+    its school. Anyone else is answered as if it did not exist (404)."""
+    if principal.kind != "user" or principal.school_id != school_id:
+        return False
+    return principal.is_dsl or (principal.role in TASK_READERS and principal.id == assigned_to)
+
+
+def sees_task_case(principal: Principal) -> bool:
+    """Whether the caller sees a task's case, pupils and completion note: the DSL desk
+    only; the assignee sees the task itself (title, due date, status)."""
+    return principal.kind == "user" and principal.is_dsl

@@ -111,6 +111,7 @@ def create_concern(
         "risk_level": None,
         "assigned_to": None,
         "recorded_at": now,
+        "immediate_danger": concern.immediate_danger,
         "version": 1,
         "updated_at": now,
     }
@@ -132,11 +133,23 @@ def create_concern(
             pupil_ids=concern.pupil_ids,
         )
     row = NewConcernRow(**record, status=triage["status"], risk_level=None, assigned_to=None)
+    names = None
+    if access.sees_pupil_names(principal):
+        school_pupils = {pupil.id: pupil for pupil in found["school_pupils"]}
+        names = [
+            {
+                "id": i,
+                "display_name": school_pupils[i].display_name,
+                "year_group": school_pupils[i].year_group,
+            }
+            for i in concern.pupil_ids
+        ]
     (public,) = PUBLIC_CONCERNS.validate_python(
         [
             concern_fields(
                 row,
                 pupil_ids=list(concern.pupil_ids),
+                pupils=names,
                 indicators=list(concern.indicators),
                 addenda=[],
                 recorded_by=recorded_by,
