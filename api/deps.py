@@ -232,6 +232,10 @@ StaffOrDSLContext = Annotated[
 ]
 DSLContext = Annotated[RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl))]
 AdminContext = Annotated[RequestContext, Depends(ContextFor(Role.admin))]
+# Any person (not a service account): their own settings.
+PersonContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl, Role.admin))
+]
 AuditReaderContext = Annotated[
     RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl, Role.admin))
 ]

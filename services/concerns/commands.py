@@ -13,7 +13,7 @@ from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
 from models.triage import TriageStatus
-from services import access, audit, idempotency
+from services import access, alerts, audit, idempotency
 from services.concerns.reading import concern_row
 from services.concerns.search import index_text
 from services.concerns.shaping import (
@@ -78,7 +78,9 @@ def create_concern(
     key's window returns the first answer (``replayed``) and records nothing new except an
     audit event per pupil with outcome ``replayed``; the same key with another body is a 422.
 
-    Records ``concern.create`` once per pupil, in the caller's transaction."""
+    Records ``concern.create`` once per pupil, and the concern's alerts
+    (``services.alerts.concern_logged``: no pupil, text or indicator in them), in the
+    caller's transaction; nothing is sent from here."""
     principal = context.principal
     now = context.now
     access.require_recorder(principal)
@@ -165,6 +167,14 @@ def create_concern(
         if concern_indicators:  # an executemany of nothing would insert one empty row
             INSERT_CONCERN_INDICATORS.insert_many(session, concern_indicators)
         INSERT_TRIAGE.run(session, triage)
+        # Its alerts, in the outbox: delivered by the worker once this commits.
+        alerts.concern_logged(
+            session,
+            school_id=school_id,
+            concern_id=concern_id,
+            recorded_at=now,
+            urgent=concern.immediate_danger,
+        )
         index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
         audit.record_per_pupil(
             session,

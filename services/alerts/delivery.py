@@ -1,0 +1,292 @@
+"""Deliveries: claimed by a worker for a lease, settled by the claim's holder only.
+
+A claim is not a removal: it moves the delivery's ``next_attempt_at`` to the end of a
+lease and gives it a ``claim_token``. A worker killed mid-delivery loses nothing: when
+the lease runs out, another claims it again (at least once; the event keeps its id).
+Several workers share the queue: on PostgreSQL each claims with ``FOR UPDATE SKIP
+LOCKED`` and never waits for, nor takes, another's rows; SQLite has one writer at a time.
+
+A failed attempt is tried again after 30 s, then twice as long each time (at most an
+hour between tries), for a day from when the delivery was made; then it is dead, and the
+desk lists it (``list_dead_letters``). A refusal for good (an SMTP 5xx for the message)
+is dead at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models.alert import DeadLetter, DeadLetterPage, DeliveryStatus
+from models.concern import Person
+from models.school import School
+from services import access
+from services.alerts.events import EVENTS
+from services.alerts.publishing import DELIVERIES, USERS
+from services.context import RequestContext
+from services.pagination import decode_cursor, encode_cursor, invalid_cursor
+
+SCHOOLS: sa.Table = School.__table__  # type: ignore[attr-defined]
+
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=1)
+GIVE_UP_AFTER = timedelta(hours=24)
+ERROR_LENGTH = 300
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed attempt."""
+    doublings: int = min(max(attempts - 1, 0), 20)
+    return min(FIRST_RETRY * (1 << doublings), LONGEST_WAIT)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this worker holds, with what it needs to send it."""
+
+    id: uuid.UUID
+    claim_token: uuid.UUID
+    attempts: int
+    created_at: datetime
+    event_id: uuid.UUID
+    event_type: str
+    data: str
+    occurred_at: datetime
+    school_id: uuid.UUID
+    school_name: str
+    school_urn: str
+    target_id: uuid.UUID
+    # The recipient of an email, as they are now (None: no such person).
+    recipient_email: str | None
+    recipient_active: bool
+    recipient_role: str | None
+
+
+_CLAIMABLE = (
+    sa.select(
+        DELIVERIES.c.id,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.created_at,
+        DELIVERIES.c.event_id,
+        EVENTS.c.type,
+        EVENTS.c.data,
+        EVENTS.c.occurred_at,
+        DELIVERIES.c.school_id,
+        SCHOOLS.c.name,
+        SCHOOLS.c.urn,
+        DELIVERIES.c.target_id,
+        USERS.c.email,
+        USERS.c.active,
+        USERS.c.role,
+    )
+    .select_from(
+        DELIVERIES.join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
+        .join(SCHOOLS, SCHOOLS.c.id == DELIVERIES.c.school_id)
+        .outerjoin(USERS, USERS.c.id == DELIVERIES.c.target_id)
+    )
+    .where(
+        DELIVERIES.c.channel == sa.bindparam("channel"),
+        DELIVERIES.c.status == DeliveryStatus.pending.value,
+        DELIVERIES.c.next_attempt_at <= sa.bindparam("now"),
+    )
+    .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
+    .limit(sa.bindparam("batch"))
+    # Only the deliveries' rows, and never one another worker holds (SQLite: no-op).
+    .with_for_update(of=DELIVERIES, skip_locked=True)
+)
+
+
+def claim(
+    session: Session, *, channel: str, now: datetime, lease: timedelta, batch: int
+) -> list[Claimed]:
+    """Claim up to ``batch`` deliveries on ``channel`` that are due, for ``lease``: none
+    of them is claimed again until it ends, unless settled first. Commit the caller's
+    transaction before sending (the claim must outlive a worker that dies sending)."""
+    connection = session.connection()
+    rows = connection.execute(_CLAIMABLE, {"channel": channel, "now": now, "batch": batch}).all()
+    if not rows:
+        return []
+    token = uuid.uuid4()
+    connection.execute(
+        sa.update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_([row.id for row in rows]))
+        .values(
+            claim_token=token,
+            attempts=DELIVERIES.c.attempts + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + lease,
+        )
+    )
+    return [
+        Claimed(
+            id=row.id,
+            claim_token=token,
+            attempts=row.attempts + 1,
+            created_at=row.created_at,
+            event_id=row.event_id,
+            event_type=row.type,
+            data=row.data,
+            occurred_at=row.occurred_at,
+            school_id=row.school_id,
+            school_name=row.name,
+            school_urn=row.urn,
+            target_id=row.target_id,
+            recipient_email=row.email,
+            recipient_active=bool(row.active),
+            recipient_role=row.role,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed delivery: sent (``error`` None), failed (``error``: our
+    own short words, ``permanent`` if trying again cannot help), or ``skipped``."""
+
+    delivery: Claimed
+    error: str | None = None
+    permanent: bool = False
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Settled:
+    delivered: int
+    retried: int
+    dead: int
+    skipped: int
+
+
+_MINE = (
+    DELIVERIES.c.id == sa.bindparam("delivery_id"),
+    DELIVERIES.c.claim_token == sa.bindparam("token"),
+)
+
+
+def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> Settled:
+    """Record what became of claimed deliveries, each only if this worker still holds
+    its claim (one whose lease ran out and was claimed again is the new holder's)."""
+    finished: dict[str, list[dict[str, object]]] = {
+        DeliveryStatus.delivered.value: [],
+        DeliveryStatus.dead.value: [],
+        DeliveryStatus.skipped.value: [],
+    }
+    retries: list[dict[str, object]] = []
+    for outcome in outcomes:
+        delivery = outcome.delivery
+        key = {"delivery_id": delivery.id, "token": delivery.claim_token}
+        error = outcome.error[:ERROR_LENGTH] if outcome.error else None
+        if outcome.skipped:
+            finished[DeliveryStatus.skipped.value].append({**key, "error": None})
+        elif error is None:
+            finished[DeliveryStatus.delivered.value].append({**key, "error": None})
+        elif outcome.permanent or now - delivery.created_at >= GIVE_UP_AFTER:
+            finished[DeliveryStatus.dead.value].append({**key, "error": error})
+        else:
+            retries.append({**key, "error": error, "at": now + retry_delay(delivery.attempts)})
+    connection = session.connection()
+    for status, rows in finished.items():
+        if rows:
+            connection.execute(
+                sa.update(DELIVERIES)
+                .where(*_MINE)
+                .values(
+                    status=status,
+                    finished_at=now,
+                    claim_token=None,
+                    last_error=sa.bindparam("error"),
+                ),
+                rows,
+            )
+    if retries:
+        connection.execute(
+            sa.update(DELIVERIES)
+            .where(*_MINE)
+            .values(
+                next_attempt_at=sa.bindparam("at"),
+                claim_token=None,
+                last_error=sa.bindparam("error"),
+            ),
+            retries,
+        )
+    return Settled(
+        delivered=len(finished[DeliveryStatus.delivered.value]),
+        retried=len(retries),
+        dead=len(finished[DeliveryStatus.dead.value]),
+        skipped=len(finished[DeliveryStatus.skipped.value]),
+    )
+
+
+def list_dead_letters(
+    session: Session, context: RequestContext, *, limit: int, cursor: str | None
+) -> DeadLetterPage:
+    """The school's deliveries given up on, oldest first: which event, on which channel,
+    to whom, how many attempts and the last error. DSLs and deputy DSLs. Nothing in them
+    is safeguarding content (events carry ids and times only): not audited."""
+    principal = context.principal
+    access.require_alert_settings(principal)
+    query = (
+        sa.select(
+            DELIVERIES.c.id,
+            DELIVERIES.c.event_id,
+            EVENTS.c.type,
+            EVENTS.c.occurred_at,
+            DELIVERIES.c.channel,
+            DELIVERIES.c.target_id,
+            USERS.c.display_name,
+            DELIVERIES.c.attempts,
+            DELIVERIES.c.last_attempt_at,
+            DELIVERIES.c.last_error,
+        )
+        .select_from(
+            DELIVERIES.join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id).outerjoin(
+                USERS,
+                sa.and_(
+                    USERS.c.id == DELIVERIES.c.target_id,
+                    USERS.c.school_id == DELIVERIES.c.school_id,
+                ),
+            )
+        )
+        .where(
+            DELIVERIES.c.school_id == principal.school_id,
+            DELIVERIES.c.status == DeliveryStatus.dead.value,
+        )
+        .order_by(DELIVERIES.c.id)
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        try:
+            after = uuid.UUID(str(decode_cursor(cursor, fields=("id",))["id"]))
+        except ValueError:
+            raise invalid_cursor() from None
+        query = query.where(DELIVERIES.c.id > after)
+    rows = session.connection().execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        DeadLetter(
+            id=row.id,
+            event_id=row.event_id,
+            event_type=row.type,
+            occurred_at=row.occurred_at,
+            channel=row.channel,
+            recipient=(
+                Person(id=row.target_id, display_name=row.display_name)
+                if row.display_name is not None
+                else None
+            ),
+            attempts=row.attempts,
+            last_attempt_at=row.last_attempt_at,
+            last_error=row.last_error,
+        )
+        for row in rows
+    ]
+    return DeadLetterPage(
+        items=items, next_cursor=encode_cursor({"id": str(rows[-1].id)}) if more else None
+    )

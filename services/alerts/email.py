@@ -1,0 +1,218 @@
+"""Alert emails: what each says. Content-free by construction: they are written from the
+event's type, its ids, counts and times, and the school's name and URN, never from a
+concern (nothing here reads one). Each says *that* something needs the reader and links
+to where they sign in.
+
+Non-urgent ``concern.created`` emails claimed together for the same person are sent as
+one ("3 new concerns"): a busy hour does not bury a DSL's inbox. Urgent ones are always
+one email each, their subject starting ``URGENT``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from services.alerts.delivery import Claimed
+from services.alerts.events import (
+    CONCERN_CREATED,
+    CONCERN_URGENT,
+    CONCERNS_UNACKNOWLEDGED,
+    REVIEW_DUE,
+    TASK_ASSIGNED,
+    TASK_DUE,
+    TRANSFER_OVERDUE,
+    decoded,
+)
+from services.school_calendar import SCHOOL_ZONE
+
+WHY_SO_SHORT = (
+    "This email only says that something needs you. By design it never carries a "
+    "child's name or anything that was seen, said or recorded: sign in to read it."
+)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One email to one person, for one or more of their deliveries."""
+
+    recipient: str
+    deliveries: list[Claimed]
+    message: EmailMessage
+
+
+def _when(moment: datetime) -> str:
+    local = moment.astimezone(SCHOOL_ZONE)
+    return f"{local:%H:%M} on {local:%A} {local.day} {local:%B %Y} (UK time)"
+
+
+def _school(delivery: Claimed) -> str:
+    return f"{delivery.school_name} (URN {delivery.school_urn})"
+
+
+def _one(delivery: Claimed) -> tuple[str, list[str]]:
+    """The subject and paragraphs of an email about one event."""
+    data = decoded(delivery.data)
+    school = _school(delivery)
+    kind = delivery.event_type
+    if kind == CONCERN_URGENT:
+        logged = _when(datetime.fromisoformat(data["recorded_at"]))
+        reminder = int(data["reminder"])
+        if reminder == 0:
+            return (
+                f"URGENT: a concern marked immediate danger was logged at {school}",
+                [
+                    f"A member of staff logged a concern at {school} at {logged}, and marked "
+                    "it as a child in immediate danger.",
+                    "Every DSL and deputy DSL of the school is told, and will be again until "
+                    "one of you triages it.",
+                ],
+            )
+        return (
+            f"URGENT (reminder {reminder}): a concern marked immediate danger is still not "
+            f"triaged at {school}",
+            [
+                f"A concern marked as a child in immediate danger was logged at {school} at "
+                f"{logged}, and no DSL has triaged it yet.",
+                f"This is reminder {reminder}. Every DSL and deputy DSL of the school is told.",
+            ],
+        )
+    if kind == CONCERN_CREATED:
+        return (
+            f"New concern logged at {school}",
+            [f"A member of staff logged a concern at {school} at {_when(delivery.occurred_at)}."],
+        )
+    if kind == CONCERNS_UNACKNOWLEDGED:
+        count = int(data["count"])
+        hours = int(data["older_than_hours"])
+        oldest = _when(datetime.fromisoformat(data["oldest_recorded_at"]))
+        noun = "concern has" if count == 1 else "concerns have"
+        return (
+            f"Daily digest: {count} {noun.split()[0]} waiting for triage at {school}",
+            [
+                f"{count} {noun} waited more than {hours} hours for a DSL to triage at "
+                f"{school}. The oldest was logged at {oldest}.",
+            ],
+        )
+    if kind in (TASK_ASSIGNED, TASK_DUE):
+        due = data["due_on"]
+        if kind == TASK_ASSIGNED:
+            return (
+                f"A task was given to you at {school}",
+                [f"A DSL at {school} gave you a task, due on {due}."],
+            )
+        return (f"A task of yours is due at {school}", [f"A task given to you is due on {due}."])
+    if kind == REVIEW_DUE:
+        return (
+            f"A case review is due at {school}",
+            [f"A case at {school} is due for review on {data['review_on']}."],
+        )
+    if kind == TRANSFER_OVERDUE:
+        return (
+            f"A file transfer is overdue at {school}",
+            [
+                f"A child's safeguarding file sent from {school} was due to be received by "
+                f"{data['due_by']} and has not been confirmed yet.",
+            ],
+        )
+    return (f"Something needs you at {school}", [f"An alert was raised at {school}."])
+
+
+def _many_created(deliveries: Sequence[Claimed]) -> tuple[str, list[str]]:
+    school = _school(deliveries[0])
+    first = min(d.occurred_at for d in deliveries)
+    last = max(d.occurred_at for d in deliveries)
+    return (
+        f"{len(deliveries)} new concerns logged at {school}",
+        [
+            f"Members of staff logged {len(deliveries)} concerns at {school} between "
+            f"{_when(first)} and {_when(last)}.",
+        ],
+    )
+
+
+def _domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    return address.rsplit("@", 1)[-1] if "@" in address else "concernlog.invalid"
+
+
+def _message(
+    deliveries: Sequence[Claimed],
+    subject: str,
+    paragraphs: list[str],
+    *,
+    recipient: str,
+    sender: str,
+    sign_in_url: str,
+    now: datetime,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    # The same for every attempt at the same deliveries: a mail client shows a repeat once.
+    first = deliveries[0].id
+    tail = f".{len(deliveries)}" if len(deliveries) > 1 else ""
+    message["Message-ID"] = f"<{first}{tail}@{_domain(sender)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Concernlog-Events"] = ", ".join(str(d.event_id) for d in deliveries)
+    message["X-Concernlog-School-URN"] = deliveries[0].school_urn
+    body = [*paragraphs, f"Sign in to see it: {sign_in_url}", WHY_SO_SHORT]
+    message.set_content("\n\n".join(body) + "\n")
+    return message
+
+
+def letters(
+    deliveries: Sequence[Claimed], *, sender: str, sign_in_url: str, now: datetime
+) -> list[Letter]:
+    """The emails for these claimed deliveries (each with a recipient address): one per
+    delivery, except that a person's non-urgent new concerns of one school go as one."""
+    grouped: dict[tuple[str, uuid.UUID], list[Claimed]] = {}
+    single: list[Claimed] = []
+    for delivery in deliveries:
+        assert delivery.recipient_email is not None
+        if delivery.event_type == CONCERN_CREATED:
+            key = (delivery.recipient_email, delivery.school_id)
+            grouped.setdefault(key, []).append(delivery)
+        else:
+            single.append(delivery)
+    found: list[Letter] = []
+    # Urgent ones first: a slow server or a full batch must not hold them back.
+    single.sort(key=lambda delivery: delivery.event_type != CONCERN_URGENT)
+    for delivery in single:
+        subject, paragraphs = _one(delivery)
+        found.append(_letter([delivery], subject, paragraphs, sender, sign_in_url, now))
+    for group in grouped.values():
+        subject, paragraphs = _one(group[0]) if len(group) == 1 else _many_created(group)
+        found.append(_letter(group, subject, paragraphs, sender, sign_in_url, now))
+    return found
+
+
+def _letter(
+    group: list[Claimed],
+    subject: str,
+    paragraphs: list[str],
+    sender: str,
+    sign_in_url: str,
+    now: datetime,
+) -> Letter:
+    recipient = group[0].recipient_email
+    assert recipient is not None
+    return Letter(
+        recipient=recipient,
+        deliveries=group,
+        message=_message(
+            group,
+            subject,
+            paragraphs,
+            recipient=recipient,
+            sender=sender,
+            sign_in_url=sign_in_url,
+            now=now,
+        ),
+    )

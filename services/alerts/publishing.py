@@ -1,0 +1,227 @@
+"""Publishing: the worker gives each new event its place in the stream and fans it out
+into deliveries, one per channel and target.
+
+One publisher at a time (a PostgreSQL advisory lock taken for the transaction, skipped by
+any other worker that finds it held; SQLite's write lock on SQLite), so ``sequence``
+numbers are given in commit order: an event committed later never gets a smaller one,
+and a reader resuming after sequence n misses nothing. The events' own ids never change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from db.driver import connection_of
+from models.alert import AlertDelivery, AlertPreference, DeliveryStatus
+from models.base import new_id
+from models.user import User
+from services import access
+from services.alerts.events import CONCERN_CREATED, EVENT_TYPES, EVENTS, decoded
+
+DELIVERIES: sa.Table = AlertDelivery.__table__  # type: ignore[attr-defined]
+USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
+PREFERENCES: sa.Table = AlertPreference.__table__  # type: ignore[attr-defined]
+
+EMAIL = "email"
+_DESK_ROLES = sorted(role.value for role in access.ALERT_RECIPIENTS)
+# Events published per transaction.
+PUBLISH_BATCH = 500
+# The advisory lock key the publisher holds for its transaction (PostgreSQL).
+PUBLISHER_LOCK = 1_818_000_001
+
+
+@dataclass(frozen=True)
+class Published:
+    """An event as the channels see it when it is published."""
+
+    id: uuid.UUID
+    school_id: uuid.UUID
+    type: str
+    subject_id: uuid.UUID | None
+    data: str
+    occurred_at: datetime
+    sequence: int
+
+
+class FanOut(Protocol):
+    """A channel's share of publishing: the deliveries (``delivery_row``) it owes for
+    these events. The webhooks (point 3) add one, a delivery per subscription."""
+
+    channel: str
+
+    def deliveries(
+        self, session: Session, events: Sequence[Published], now: datetime
+    ) -> list[dict[str, Any]]: ...
+
+
+def delivery_row(
+    event: Published, *, channel: str, target_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "event_id": event.id,
+        "school_id": event.school_id,
+        "channel": channel,
+        "target_id": target_id,
+        "status": DeliveryStatus.pending.value,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "last_attempt_at": None,
+        "finished_at": None,
+        "last_error": None,
+        "claim_token": None,
+    }
+
+
+def is_urgent(event_type: str) -> bool:
+    spec = EVENT_TYPES.get(event_type)
+    return spec is not None and spec.urgent
+
+
+class EmailFanOut:
+    """An email per event to each person it is for (``EventType.recipients``): the active
+    members of the school's DSL desk, or the assignee. Non-urgent events leave out whoever
+    turned their non-urgent emails off. A concern logged as immediate danger is emailed
+    once, as its ``concern.urgent``."""
+
+    channel = EMAIL
+
+    def deliveries(
+        self, session: Session, events: Sequence[Published], now: datetime
+    ) -> list[dict[str, Any]]:
+        emailed = [event for event in events if self._emailed(event)]
+        if not emailed:
+            return []
+        desk_schools = {
+            event.school_id for event in emailed if EVENT_TYPES[event.type].recipients == "dsl_desk"
+        }
+        assignees = {
+            uuid.UUID(decoded(event.data)["assigned_to"])
+            for event in emailed
+            if EVENT_TYPES[event.type].recipients == "assignee"
+        }
+        desk = self._people(session, school_ids=desk_schools, user_ids=None)
+        named = self._people(session, school_ids=None, user_ids=assignees)
+        rows = []
+        for event in emailed:
+            urgent = is_urgent(event.type)
+            if EVENT_TYPES[event.type].recipients == "dsl_desk":
+                people = desk.get(event.school_id, [])
+            else:
+                assignee = uuid.UUID(decoded(event.data)["assigned_to"])
+                people = [p for p in named.get(event.school_id, []) if p[0] == assignee]
+            rows += [
+                delivery_row(event, channel=EMAIL, target_id=user_id, now=now)
+                for user_id, wants_non_urgent in people
+                if urgent or wants_non_urgent
+            ]
+        return rows
+
+    @staticmethod
+    def _emailed(event: Published) -> bool:
+        if event.type not in EVENT_TYPES:
+            return False
+        return not (event.type == CONCERN_CREATED and decoded(event.data).get("urgent"))
+
+    @staticmethod
+    def _people(
+        session: Session,
+        *,
+        school_ids: set[uuid.UUID] | None,
+        user_ids: set[uuid.UUID] | None,
+    ) -> dict[uuid.UUID, list[tuple[uuid.UUID, bool]]]:
+        """Active people, by school, with whether they want non-urgent emails: the DSL
+        desk of ``school_ids``, or the people ``user_ids`` whatever their role."""
+        query = (
+            sa.select(USERS.c.id, USERS.c.school_id, PREFERENCES.c.email_non_urgent)
+            .select_from(USERS.outerjoin(PREFERENCES, PREFERENCES.c.user_id == USERS.c.id))
+            .where(USERS.c.active.is_(True))
+            .order_by(USERS.c.id)
+        )
+        if school_ids is not None:
+            if not school_ids:
+                return {}
+            query = query.where(USERS.c.school_id.in_(school_ids), USERS.c.role.in_(_DESK_ROLES))
+        if user_ids is not None:
+            if not user_ids:
+                return {}
+            query = query.where(USERS.c.id.in_(user_ids))
+        found: dict[uuid.UUID, list[tuple[uuid.UUID, bool]]] = {}
+        for user_id, school_id, wants in session.connection().execute(query):
+            found.setdefault(school_id, []).append((user_id, wants is not False))
+        return found
+
+
+def take_publisher_lock(session: Session) -> bool:
+    """Whether this transaction may publish (and schedule): True for one worker at a
+    time, until its transaction ends."""
+    connection = connection_of(session)
+    if connection.dialect.name != "postgresql":
+        return True  # SQLite: the transaction holds the database's write lock
+    taken = connection.execute(
+        sa.select(sa.func.pg_try_advisory_xact_lock(PUBLISHER_LOCK))
+    ).scalar_one()
+    return bool(taken)
+
+
+_UNPUBLISHED = (
+    sa.select(
+        EVENTS.c.id,
+        EVENTS.c.school_id,
+        EVENTS.c.type,
+        EVENTS.c.subject_id,
+        EVENTS.c.data,
+        EVENTS.c.occurred_at,
+    )
+    .where(EVENTS.c.sequence.is_(None))
+    .order_by(EVENTS.c.id)
+    .limit(PUBLISH_BATCH)
+)
+_SET_SEQUENCE = (
+    sa.update(EVENTS)
+    .where(EVENTS.c.id == sa.bindparam("event_id"))
+    .values(sequence=sa.bindparam("new_sequence"), published_at=sa.bindparam("published"))
+)
+
+
+def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> int:
+    """Publish up to ``PUBLISH_BATCH`` events in the caller's transaction: each gets the
+    next ``sequence`` (in the order they were recorded) and its deliveries on every
+    channel in ``fan_outs``. Returns how many were published. The caller holds the
+    publisher's lock (``take_publisher_lock``)."""
+    connection = session.connection()
+    rows = connection.execute(_UNPUBLISHED).all()
+    if not rows:
+        return 0
+    last = connection.execute(sa.select(sa.func.max(EVENTS.c.sequence))).scalar() or 0
+    events = [
+        Published(
+            id=row.id,
+            school_id=row.school_id,
+            type=row.type,
+            subject_id=row.subject_id,
+            data=row.data,
+            occurred_at=row.occurred_at,
+            sequence=last + position,
+        )
+        for position, row in enumerate(rows, start=1)
+    ]
+    connection.execute(
+        _SET_SEQUENCE,
+        [
+            {"event_id": event.id, "new_sequence": event.sequence, "published": now}
+            for event in events
+        ],
+    )
+    deliveries = [row for fan_out in fan_outs for row in fan_out.deliveries(session, events, now)]
+    if deliveries:
+        connection.execute(sa.insert(DELIVERIES), deliveries)
+    return len(events)
