@@ -197,8 +197,10 @@ class AlertPreferences(SQLModel):
         **FORBID_EXTRA, json_schema_extra={"examples": [{"email_non_urgent": False}]}
     )
 
+    # Strict: "no" or 0 is a 422, not a quiet false.
     email_non_urgent: bool = PydanticField(
-        description="Emails that are not urgent (a concern logged, the daily digest, tasks)"
+        strict=True,
+        description="Emails that are not urgent (a concern logged, the daily digest, tasks)",
     )
 
 

@@ -10,6 +10,7 @@ one email each, their subject starting ``URGENT``.
 
 from __future__ import annotations
 
+import email.policy
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ WHY_SO_SHORT = (
     "This email only says that something needs you. By design it never carries a "
     "child's name or anything that was seen, said or recorded: sign in to read it."
 )
+
+
+# Subjects on one line (up to SMTP's 998 characters): folded after "Subject:", as the
+# default policy folds a long one, some readers show it with a leading space.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,7 @@ def _message(
     sign_in_url: str,
     now: datetime,
 ) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
