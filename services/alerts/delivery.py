@@ -163,63 +163,51 @@ class Settled:
     skipped: int
 
 
-_MINE = (
-    DELIVERIES.c.id == sa.bindparam("delivery_id"),
-    DELIVERIES.c.claim_token == sa.bindparam("token"),
-)
-
-
 def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> Settled:
     """Record what became of claimed deliveries, each only if this worker still holds
-    its claim (one whose lease ran out and was claimed again is the new holder's)."""
-    finished: dict[str, list[dict[str, object]]] = {
-        DeliveryStatus.delivered.value: [],
-        DeliveryStatus.dead.value: [],
-        DeliveryStatus.skipped.value: [],
-    }
-    retries: list[dict[str, object]] = []
+    its claim (one whose lease ran out and was claimed again is the new holder's). One
+    statement per kind of outcome (and error), not one per delivery."""
+    # (status, error, next attempt) -> the claims it applies to, by token.
+    groups: dict[tuple[str, str | None, datetime | None], list[Claimed]] = {}
     for outcome in outcomes:
-        delivery = outcome.delivery
-        key = {"delivery_id": delivery.id, "token": delivery.claim_token}
+        item = outcome.delivery
         error = outcome.error[:ERROR_LENGTH] if outcome.error else None
         if outcome.skipped:
-            finished[DeliveryStatus.skipped.value].append({**key, "error": None})
+            key: tuple[str, str | None, datetime | None] = (
+                DeliveryStatus.skipped.value,
+                None,
+                None,
+            )
         elif error is None:
-            finished[DeliveryStatus.delivered.value].append({**key, "error": None})
-        elif outcome.permanent or now - delivery.created_at >= GIVE_UP_AFTER:
-            finished[DeliveryStatus.dead.value].append({**key, "error": error})
+            key = (DeliveryStatus.delivered.value, None, None)
+        elif outcome.permanent or now - item.created_at >= GIVE_UP_AFTER:
+            key = (DeliveryStatus.dead.value, error, None)
         else:
-            retries.append({**key, "error": error, "at": now + retry_delay(delivery.attempts)})
+            key = (DeliveryStatus.pending.value, error, now + retry_delay(item.attempts))
+        groups.setdefault(key, []).append(item)
     connection = session.connection()
-    for status, rows in finished.items():
-        if rows:
+    counts = dict.fromkeys(DeliveryStatus, 0)
+    for (status, error, retry_at), items in groups.items():
+        values: dict[str, object] = {"claim_token": None, "last_error": error}
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        else:
+            values |= {"status": status, "finished_at": now}
+        for token in {item.claim_token for item in items}:
             connection.execute(
                 sa.update(DELIVERIES)
-                .where(*_MINE)
-                .values(
-                    status=status,
-                    finished_at=now,
-                    claim_token=None,
-                    last_error=sa.bindparam("error"),
-                ),
-                rows,
+                .where(
+                    DELIVERIES.c.claim_token == token,
+                    DELIVERIES.c.id.in_([i.id for i in items if i.claim_token == token]),
+                )
+                .values(**values)
             )
-    if retries:
-        connection.execute(
-            sa.update(DELIVERIES)
-            .where(*_MINE)
-            .values(
-                next_attempt_at=sa.bindparam("at"),
-                claim_token=None,
-                last_error=sa.bindparam("error"),
-            ),
-            retries,
-        )
+        counts[DeliveryStatus(status)] += len(items)
     return Settled(
-        delivered=len(finished[DeliveryStatus.delivered.value]),
-        retried=len(retries),
-        dead=len(finished[DeliveryStatus.dead.value]),
-        skipped=len(finished[DeliveryStatus.skipped.value]),
+        delivered=counts[DeliveryStatus.delivered],
+        retried=counts[DeliveryStatus.pending],
+        dead=counts[DeliveryStatus.dead],
+        skipped=counts[DeliveryStatus.skipped],
     )
 
 

@@ -31,8 +31,8 @@ from services.alerts.events import EVENT_TYPES
 logger = logging.getLogger("concernlog.alerts")
 
 # Deliveries claimed per transaction, and claims per pass at most (then the next pass).
-CLAIM_BATCH = 100
-ROUNDS_PER_PASS = 20
+CLAIM_BATCH = 500
+ROUNDS_PER_PASS = 10
 
 
 @dataclass(frozen=True)
