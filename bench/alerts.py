@@ -17,23 +17,44 @@ and does nothing until then.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import sqlalchemy as sa
 
+from api.cli import run_migrations
+from api.main import create_app
 from bench import fixtures
-from bench.servers import HOST, Server, free_port, serve_concernlog
+from bench.phases import _call, _request
+from bench.servers import (
+    DEFAULT_PG_URL,
+    HOST,
+    SECRET_KEY,
+    Server,
+    free_port,
+    serve_concernlog,
+    throwaway_database,
+)
+from core.clock import Clock
+from core.mail import SmtpServer
+from core.settings import Settings
 from db.engine import Database
 from models import AlertDelivery, AlertEvent
 from models.user import Role, User
+from services.alerts.worker import DeliveryWorker, EmailSetup
 
 TARGET_COST = 0.05
 CONFIGURATIONS = ("none", "email + webhook")
@@ -195,3 +216,117 @@ def describe(result: dict[str, Any]) -> list[str]:
         + ", ".join(f"{key} {value}" for key, value in sorted(last.items()))
     )
     return lines
+
+
+# --- CPU per concern, in process (python -m bench.alerts) ----------------------------------
+
+
+@dataclass
+class CpuPerConcern:
+    backend: str
+    concerns: int
+    request_ms: float  # a POST /concerns through the app, all of the process's threads
+    worker_none_ms: float  # the worker publishing its events, no channel
+    worker_email_ms: float  # the worker publishing and emailing it to the school's desk
+    emails: int
+    delivered: int
+
+    @property
+    def cost(self) -> float:
+        """The throughput a CPU-bound server gives up to email, against no channel."""
+        none = self.request_ms + self.worker_none_ms
+        return 1 - none / (self.request_ms + self.worker_email_ms)
+
+
+def _drain_cpu(worker: DeliveryWorker) -> float:
+    started = time.thread_time()
+    while worker.run_once().busy:
+        pass
+    return time.thread_time() - started
+
+
+async def _creates_cpu(app: Any, school: fixtures.BenchSchool, count: int, offset: int) -> float:
+    started = time.process_time()
+    for n in range(count):
+        status = await _call(app, _request("create", school, offset + n))
+        if status != 201:
+            raise RuntimeError(f"POST /concerns answered {status}")
+    return time.process_time() - started
+
+
+def cpu_per_concern(backend: str, url: str, work_dir: Path, count: int) -> CpuPerConcern:
+    """Log ``count`` concerns through the app (no worker in it), drain them with a worker
+    that has no channel; log as many again and drain them with one that emails the desk
+    (a DSL and two deputies, through an SMTP sink on loopback). CPU seconds each, by
+    ``time.process_time`` for the requests and the worker's own thread time."""
+    run_migrations(url)
+    school = fixtures.seed_school(url, secret_key=SECRET_KEY, concerns_count=10)
+    add_deputies(url, school)
+    settings = Settings(env="production", database_url=url, secret_key=SECRET_KEY, log_json=True)
+    database = Database.from_url(url)
+    app = create_app(settings, database=database)
+    lease = timedelta(minutes=2)
+    try:
+        quiet = DeliveryWorker(database, clock=Clock(), email=None, lease=lease)
+        _drain_cpu(quiet)  # the seeded concerns' events
+        first = asyncio.run(_creates_cpu(app, school, count, 0))
+        none = _drain_cpu(quiet)
+        with smtp_sink(work_dir) as smtp_url:
+            emailing = DeliveryWorker(
+                database,
+                clock=Clock(),
+                email=EmailSetup(
+                    server=SmtpServer.from_url(smtp_url),
+                    sender="bench@fictional-school.example",
+                    sign_in_url="https://concernlog.fictional-school.example/app/",
+                    timeout_seconds=10,
+                ),
+                lease=lease,
+            )
+            second = asyncio.run(_creates_cpu(app, school, count, count))
+            sent = _drain_cpu(emailing)
+        counts = outbox_counts(url)
+    finally:
+        database.dispose()
+    per = 1000 / count
+    return CpuPerConcern(
+        backend=backend,
+        concerns=count,
+        request_ms=(first + second) / 2 * per,
+        worker_none_ms=none * per,
+        worker_email_ms=sent * per,
+        emails=count * 3,
+        delivered=counts.get("deliveries_delivered", 0),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="CPU per concern logged: the request, and the worker with and without email"
+    )
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL))
+    parser.add_argument("--concerns", type=int, default=500)
+    args = parser.parse_args(argv)
+    os.environ["CONCERNLOG_LOG_LEVEL"] = "WARNING"
+    results = []
+    with tempfile.TemporaryDirectory(prefix="concernlog-bench-alerts-") as folder:
+        work_dir = Path(folder)
+        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            with throwaway_database(backend, pg_url=args.pg_url) as url:
+                results.append(cpu_per_concern(backend, url, work_dir, args.concerns))
+    print(
+        f"CPU ms per concern logged ({args.concerns} each; three recipients per concern):\n"
+        f"{'backend':<11}{'request':>9}{'worker, none':>14}{'worker, email':>15}"
+        f"{'delivered':>11}{'cost':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.backend:<11}{r.request_ms:>9.3f}{r.worker_none_ms:>14.3f}"
+            f"{r.worker_email_ms:>15.3f}{r.delivered:>11}{r.cost:>8.1%}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,10 +11,11 @@ is the caller's.
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.utils import parseaddr
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
@@ -73,6 +74,13 @@ class SmtpServer:
         return SmtpConnection(self, timeout=timeout)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The system's trusted certificates, verified (loading them costs more than sending
+    a message: once per process)."""
+    return ssl.create_default_context()
+
+
 def _reply_text(message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     return " ".join(text.split())[:200]
@@ -108,11 +116,10 @@ class SmtpConnection:
 
     def _open(self) -> smtplib.SMTP:
         server = self.server
-        context = ssl.create_default_context()
         client: smtplib.SMTP
         if server.scheme == "smtps":
             client = smtplib.SMTP_SSL(
-                server.host, server.port, timeout=self.timeout, context=context
+                server.host, server.port, timeout=self.timeout, context=_tls_context()
             )
         else:
             client = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
@@ -121,7 +128,7 @@ class SmtpConnection:
             if server.scheme == "smtp+starttls":
                 if not client.has_extn("starttls"):
                     raise MailError("the SMTP server does not offer STARTTLS", answered=False)
-                client.starttls(context=context)
+                client.starttls(context=_tls_context())
                 client.ehlo()
             if server.username is not None:
                 client.login(server.username, server.password or "")
@@ -130,13 +137,14 @@ class SmtpConnection:
             raise
         return client
 
-    def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
-        """Send ``message`` to one ``recipient``; ``MailError`` if it was not accepted
-        (the connection is then closed, and the next message opens a new one)."""
+    def send(self, message: bytes, *, sender: str, recipient: str) -> None:
+        """Send ``message`` (RFC 5322, CRLF line ends) from ``sender`` (an address, or a
+        "Name <address>") to one ``recipient``; ``MailError`` if it was not accepted (the
+        connection is then closed, and the next message opens a new one)."""
         try:
             if self._client is None:
                 self._client = self._open()
-            self._client.send_message(message, from_addr=sender, to_addrs=[recipient])
+            self._client.sendmail(parseaddr(sender)[1] or sender, [recipient], message)
         except MailError:
             self._drop()
             raise

@@ -13,7 +13,7 @@ from sqlalchemy import event, update
 from sqlmodel import col, select
 
 from db.engine import Database
-from models import AlertDelivery, AlertEvent, User
+from models import AlertDelivery, AlertEvent, School, User
 from services.alerts import CONCERN_CREATED, CONCERN_URGENT, TASK_ASSIGNED, emit, payload
 from services.alerts.publishing import EmailFanOut, publish, take_publisher_lock
 from tests.desk import CONCERNS, Desk, concern_body
@@ -254,3 +254,22 @@ def test_without_smtp_no_delivery_is_made(desk: Desk, database: Database) -> Non
     assert worker.describe().startswith("email off")
     worker.run_once()
     assert _deliveries(database) == []
+
+
+def test_a_school_name_that_is_not_ascii_arrives_intact(
+    desk: Desk, database: Database, mailbox: Mailbox
+) -> None:
+    with database.transaction() as session:
+        session.execute(
+            update(School)
+            .where(col(School.id) == desk.world.school.id)
+            .values(name="Ysgol Gymraeg Llŷn")
+        )
+    desk.concern()
+    drain(make_worker(database, desk.clock, mailbox))
+    (received,) = mailbox.to(desk.world.dsl.email)
+    assert (
+        received.subject
+        == f"New concern logged at Ysgol Gymraeg Llŷn (URN {desk.world.school.urn})"
+    )
+    assert "at Ysgol Gymraeg Llŷn (URN" in received.text

@@ -67,7 +67,31 @@ class Claimed:
     recipient_role: str | None
 
 
-_CLAIMABLE = (
+# The due deliveries a claim takes: never one another worker holds (PostgreSQL's row
+# locks; SQLite has one writer at a time and ignores them).
+_DUE = (
+    sa.select(DELIVERIES.c.id)
+    .where(
+        DELIVERIES.c.channel == sa.bindparam("on_channel"),
+        DELIVERIES.c.status == DeliveryStatus.pending.value,
+        DELIVERIES.c.next_attempt_at <= sa.bindparam("now"),
+    )
+    .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
+    .limit(sa.bindparam("batch"))
+    .with_for_update(skip_locked=True)
+    .cte("due")
+)
+_CLAIM = (
+    sa.update(DELIVERIES)
+    .where(DELIVERIES.c.id == _DUE.c.id)
+    .values(
+        claim_token=sa.bindparam("token"),
+        attempts=DELIVERIES.c.attempts + 1,
+        last_attempt_at=sa.bindparam("now"),
+        next_attempt_at=sa.bindparam("lease_until"),
+    )
+)
+_CLAIMED = (
     sa.select(
         DELIVERIES.c.id,
         DELIVERIES.c.attempts,
@@ -89,15 +113,8 @@ _CLAIMABLE = (
         .join(SCHOOLS, SCHOOLS.c.id == DELIVERIES.c.school_id)
         .outerjoin(USERS, USERS.c.id == DELIVERIES.c.target_id)
     )
-    .where(
-        DELIVERIES.c.channel == sa.bindparam("channel"),
-        DELIVERIES.c.status == DeliveryStatus.pending.value,
-        DELIVERIES.c.next_attempt_at <= sa.bindparam("now"),
-    )
+    .where(DELIVERIES.c.claim_token == sa.bindparam("token"))
     .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
-    .limit(sa.bindparam("batch"))
-    # Only the deliveries' rows, and never one another worker holds (SQLite: no-op).
-    .with_for_update(of=DELIVERIES, skip_locked=True)
 )
 
 
@@ -108,25 +125,24 @@ def claim(
     of them is claimed again until it ends, unless settled first. Commit the caller's
     transaction before sending (the claim must outlive a worker that dies sending)."""
     connection = session.connection()
-    rows = connection.execute(_CLAIMABLE, {"channel": channel, "now": now, "batch": batch}).all()
-    if not rows:
-        return []
     token = uuid.uuid4()
-    connection.execute(
-        sa.update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_([row.id for row in rows]))
-        .values(
-            claim_token=token,
-            attempts=DELIVERIES.c.attempts + 1,
-            last_attempt_at=now,
-            next_attempt_at=now + lease,
-        )
-    )
+    taken = connection.execute(
+        _CLAIM,
+        {
+            "on_channel": channel,
+            "now": now,
+            "batch": batch,
+            "token": token,
+            "lease_until": now + lease,
+        },
+    ).rowcount
+    if not taken:
+        return []
     return [
         Claimed(
             id=row.id,
             claim_token=token,
-            attempts=row.attempts + 1,
+            attempts=row.attempts,
             created_at=row.created_at,
             event_id=row.event_id,
             event_type=row.type,
@@ -140,7 +156,7 @@ def claim(
             recipient_active=bool(row.active),
             recipient_role=row.role,
         )
-        for row in rows
+        for row in connection.execute(_CLAIMED, {"token": token})
     ]
 
 
@@ -186,6 +202,10 @@ def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> S
             key = (DeliveryStatus.pending.value, error, now + retry_delay(item.attempts))
         groups.setdefault(key, []).append(item)
     connection = session.connection()
+    per_claim: dict[uuid.UUID, int] = {}
+    for outcome in outcomes:
+        token = outcome.delivery.claim_token
+        per_claim[token] = per_claim.get(token, 0) + 1
     counts = dict.fromkeys(DeliveryStatus, 0)
     for (status, error, retry_at), items in groups.items():
         values: dict[str, object] = {"claim_token": None, "last_error": error}
@@ -194,14 +214,11 @@ def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> S
         else:
             values |= {"status": status, "finished_at": now}
         for token in {item.claim_token for item in items}:
-            connection.execute(
-                sa.update(DELIVERIES)
-                .where(
-                    DELIVERIES.c.claim_token == token,
-                    DELIVERIES.c.id.in_([i.id for i in items if i.claim_token == token]),
-                )
-                .values(**values)
-            )
+            ids = [item.id for item in items if item.claim_token == token]
+            mine = [DELIVERIES.c.claim_token == token]
+            if len(ids) < per_claim[token]:  # the claim's other deliveries fared otherwise
+                mine.append(DELIVERIES.c.id.in_(ids))
+            connection.execute(sa.update(DELIVERIES).where(*mine).values(**values))
         counts[DeliveryStatus(status)] += len(items)
     return Settled(
         delivered=counts[DeliveryStatus.delivered],

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from db.driver import connection_of
+from db.prepared import Prepared
 from models.alert import AlertDelivery, AlertPreference, DeliveryStatus
 from models.base import new_id
 from models.user import User
@@ -97,26 +98,29 @@ class EmailFanOut:
     def deliveries(
         self, session: Session, events: Sequence[Published], now: datetime
     ) -> list[dict[str, Any]]:
-        emailed = [event for event in events if self._emailed(event)]
+        desk_schools: set[uuid.UUID] = set()
+        # Each event emailed, with the assignee it is for (None: the school's desk).
+        emailed: list[tuple[Published, uuid.UUID | None]] = []
+        for event in events:
+            spec = EVENT_TYPES.get(event.type)
+            if spec is None or (event.type == CONCERN_CREATED and decoded(event.data)["urgent"]):
+                continue  # an urgent concern is emailed as its concern.urgent
+            if spec.recipients == "dsl_desk":
+                desk_schools.add(event.school_id)
+                emailed.append((event, None))
+            else:
+                emailed.append((event, uuid.UUID(decoded(event.data)["assigned_to"])))
         if not emailed:
             return []
-        desk_schools = {
-            event.school_id for event in emailed if EVENT_TYPES[event.type].recipients == "dsl_desk"
-        }
-        assignees = {
-            uuid.UUID(decoded(event.data)["assigned_to"])
-            for event in emailed
-            if EVENT_TYPES[event.type].recipients == "assignee"
-        }
         desk = self._people(session, school_ids=desk_schools, user_ids=None)
+        assignees = {assignee for _, assignee in emailed if assignee is not None}
         named = self._people(session, school_ids=None, user_ids=assignees)
         rows = []
-        for event in emailed:
+        for event, assignee in emailed:
             urgent = is_urgent(event.type)
-            if EVENT_TYPES[event.type].recipients == "dsl_desk":
+            if assignee is None:
                 people = desk.get(event.school_id, [])
             else:
-                assignee = uuid.UUID(decoded(event.data)["assigned_to"])
                 people = [p for p in named.get(event.school_id, []) if p[0] == assignee]
             rows += [
                 delivery_row(event, channel=EMAIL, target_id=user_id, now=now)
@@ -124,12 +128,6 @@ class EmailFanOut:
                 if urgent or wants_non_urgent
             ]
         return rows
-
-    @staticmethod
-    def _emailed(event: Published) -> bool:
-        if event.type not in EVENT_TYPES:
-            return False
-        return not (event.type == CONCERN_CREATED and decoded(event.data).get("urgent"))
 
     @staticmethod
     def _people(
@@ -172,7 +170,27 @@ def take_publisher_lock(session: Session) -> bool:
     return bool(taken)
 
 
-_UNPUBLISHED = (
+# The next events to publish, numbered in the order they were recorded (their ids are
+# time-ordered): sequenced in one statement, whatever their number.
+_NUMBERED = (
+    sa.select(
+        EVENTS.c.id.label("event_id"),
+        sa.func.row_number().over(order_by=EVENTS.c.id).label("position"),
+    )
+    .where(EVENTS.c.sequence.is_(None))
+    .order_by(EVENTS.c.id)
+    .limit(PUBLISH_BATCH)
+    .subquery("numbered")
+)
+_SEQUENCE = (
+    sa.update(EVENTS)
+    .where(EVENTS.c.id == _NUMBERED.c.event_id)
+    .values(
+        sequence=sa.bindparam("base", type_=sa.BigInteger) + _NUMBERED.c.position,
+        published_at=sa.bindparam("published"),
+    )
+)
+_JUST_PUBLISHED = (
     sa.select(
         EVENTS.c.id,
         EVENTS.c.school_id,
@@ -180,16 +198,14 @@ _UNPUBLISHED = (
         EVENTS.c.subject_id,
         EVENTS.c.data,
         EVENTS.c.occurred_at,
+        EVENTS.c.sequence,
     )
-    .where(EVENTS.c.sequence.is_(None))
-    .order_by(EVENTS.c.id)
-    .limit(PUBLISH_BATCH)
+    .where(EVENTS.c.sequence > sa.bindparam("base", type_=sa.BigInteger))
+    .order_by(EVENTS.c.sequence)
 )
-_SET_SEQUENCE = (
-    sa.update(EVENTS)
-    .where(EVENTS.c.id == sa.bindparam("event_id"))
-    .values(sequence=sa.bindparam("new_sequence"), published_at=sa.bindparam("published"))
-)
+_LAST_SEQUENCE = sa.select(sa.func.max(EVENTS.c.sequence))
+# By COPY on PostgreSQL: a batch's deliveries are many rows of ids and times.
+_INSERT_DELIVERIES = Prepared(sa.insert(DELIVERIES), copy_on_postgresql=True)
 
 
 def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> int:
@@ -198,10 +214,9 @@ def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> i
     channel in ``fan_outs``. Returns how many were published. The caller holds the
     publisher's lock (``take_publisher_lock``)."""
     connection = session.connection()
-    rows = connection.execute(_UNPUBLISHED).all()
-    if not rows:
+    base = connection.execute(_LAST_SEQUENCE).scalar() or 0
+    if not connection.execute(_SEQUENCE, {"base": base, "published": now}).rowcount:
         return 0
-    last = connection.execute(sa.select(sa.func.max(EVENTS.c.sequence))).scalar() or 0
     events = [
         Published(
             id=row.id,
@@ -210,18 +225,10 @@ def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> i
             subject_id=row.subject_id,
             data=row.data,
             occurred_at=row.occurred_at,
-            sequence=last + position,
+            sequence=row.sequence,
         )
-        for position, row in enumerate(rows, start=1)
+        for row in connection.execute(_JUST_PUBLISHED, {"base": base})
     ]
-    connection.execute(
-        _SET_SEQUENCE,
-        [
-            {"event_id": event.id, "new_sequence": event.sequence, "published": now}
-            for event in events
-        ],
-    )
     deliveries = [row for fan_out in fan_outs for row in fan_out.deliveries(session, events, now)]
-    if deliveries:
-        connection.execute(sa.insert(DELIVERIES), deliveries)
+    _INSERT_DELIVERIES.insert_many(session, deliveries)
     return len(events)
