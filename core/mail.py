@@ -81,6 +81,12 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+@functools.lru_cache(maxsize=8)
+def _address(sender: str) -> str:
+    """The address of a "Name <address>" (the envelope's sender)."""
+    return parseaddr(sender)[1] or sender
+
+
 def _reply_text(message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     return " ".join(text.split())[:200]
@@ -144,7 +150,7 @@ class SmtpConnection:
         try:
             if self._client is None:
                 self._client = self._open()
-            self._client.sendmail(parseaddr(sender)[1] or sender, [recipient], message)
+            self._client.sendmail(_address(sender), [recipient], message)
         except MailError:
             self._drop()
             raise

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field as PydanticField
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
@@ -82,6 +82,13 @@ class AlertDelivery(SQLModel, table=True):
             "next_attempt_at",
         ),
         Index("ix_alert_delivery_school_id_status_id", "school_id", "status", "id"),
+        # The deliveries one claim holds (few at any time: the index holds only them).
+        Index(
+            "ix_alert_delivery_claim_token",
+            "claim_token",
+            postgresql_where=text("claim_token IS NOT NULL"),
+            sqlite_where=text("claim_token IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -123,8 +130,9 @@ class AlertDigest(SQLModel, table=True):
 
     __tablename__ = "alert_digest"
 
-    school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
+    # The day first: "which schools are done today?" is read from the key.
     digest_on: date = Field(primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
     event_id: uuid.UUID | None = Field(default=None)
     considered_at: datetime = Field(sa_column=_timestamp())
 

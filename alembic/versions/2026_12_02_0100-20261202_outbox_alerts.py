@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["school_id"], ["school.id"], name=op.f("fk_alert_digest_school_id_school")
         ),
-        sa.PrimaryKeyConstraint("school_id", "digest_on", name=op.f("pk_alert_digest")),
+        sa.PrimaryKeyConstraint("digest_on", "school_id", name=op.f("pk_alert_digest")),
     )
     op.create_table(
         "alert_event",
@@ -101,6 +101,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_alert_delivery_school_id_status_id", ["school_id", "status", "id"], unique=False
         )
+        batch_op.create_index(
+            "ix_alert_delivery_claim_token",
+            ["claim_token"],
+            unique=False,
+            postgresql_where=sa.text("claim_token IS NOT NULL"),
+            sqlite_where=sa.text("claim_token IS NOT NULL"),
+        )
 
     op.create_table(
         "alert_preference",
@@ -160,6 +167,7 @@ def downgrade() -> None:
     op.drop_table("alert_settings")
     op.drop_table("alert_preference")
     with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_alert_delivery_claim_token")
         batch_op.drop_index("ix_alert_delivery_school_id_status_id")
         batch_op.drop_index("ix_alert_delivery_channel_status_next_attempt_at")
 

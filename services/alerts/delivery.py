@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from db.prepared import Prepared
 from models.alert import DeadLetter, DeadLetterPage, DeliveryStatus
 from models.concern import Person
 from models.school import School
@@ -91,7 +92,7 @@ _CLAIM = (
         next_attempt_at=sa.bindparam("lease_until"),
     )
 )
-_CLAIMED = (
+_CLAIMED = Prepared(
     sa.select(
         DELIVERIES.c.id,
         DELIVERIES.c.attempts,
@@ -156,7 +157,7 @@ def claim(
             recipient_active=bool(row.active),
             recipient_role=row.role,
         )
-        for row in connection.execute(_CLAIMED, {"token": token})
+        for row in _CLAIMED.rows(session, {"token": token})
     ]
 
 

@@ -10,6 +10,7 @@ one email each, their subject starting ``URGENT``.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ def _many_created(deliveries: Sequence[Claimed]) -> tuple[str, list[str]]:
     )
 
 
+@functools.lru_cache(maxsize=8)
 def _domain(sender: str) -> str:
     address = parseaddr(sender)[1]
     return address.rsplit("@", 1)[-1] if "@" in address else "concernlog.invalid"

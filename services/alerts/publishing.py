@@ -75,10 +75,6 @@ def delivery_row(
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,
-        "last_attempt_at": None,
-        "finished_at": None,
-        "last_error": None,
-        "claim_token": None,
     }
 
 
@@ -190,7 +186,7 @@ _SEQUENCE = (
         published_at=sa.bindparam("published"),
     )
 )
-_JUST_PUBLISHED = (
+_JUST_PUBLISHED = Prepared(
     sa.select(
         EVENTS.c.id,
         EVENTS.c.school_id,
@@ -206,6 +202,7 @@ _JUST_PUBLISHED = (
 _LAST_SEQUENCE = sa.select(sa.func.max(EVENTS.c.sequence))
 # By COPY on PostgreSQL: a batch's deliveries are many rows of ids and times.
 _INSERT_DELIVERIES = Prepared(sa.insert(DELIVERIES), copy_on_postgresql=True)
+_INSERT_DELIVERY_ROWS = sa.insert(DELIVERIES)
 
 
 def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> int:
@@ -227,8 +224,16 @@ def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> i
             occurred_at=row.occurred_at,
             sequence=row.sequence,
         )
-        for row in connection.execute(_JUST_PUBLISHED, {"base": base})
+        for row in _JUST_PUBLISHED.rows(session, {"base": base})
     ]
     deliveries = [row for fan_out in fan_outs for row in fan_out.deliveries(session, events, now)]
-    _INSERT_DELIVERIES.insert_many(session, deliveries)
+    if not deliveries:
+        pass
+    elif connection.dialect.name == "postgresql":
+        _INSERT_DELIVERIES.insert_many(session, deliveries)
+    else:
+        # One statement run per row (the driver's executemany): ``Prepared`` would build
+        # a multi-row statement for every new number of rows, and a publish's number
+        # changes with every batch.
+        connection.execute(_INSERT_DELIVERY_ROWS, deliveries)
     return len(events)

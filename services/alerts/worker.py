@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from core.clock import Clock
 from core.mail import MailError, SmtpServer
@@ -27,6 +27,7 @@ from services import access
 from services.alerts import delivery, publishing, scheduling
 from services.alerts.email import letters
 from services.alerts.events import EVENT_TYPES
+from services.school_calendar import SCHOOL_ZONE
 
 logger = logging.getLogger("concernlog.alerts")
 
@@ -94,6 +95,8 @@ class DeliveryWorker:
         self.digest_hour = digest_hour
         self.batch = batch
         self.on_error = on_error
+        # The day (UK) this worker last saw every school's digest considered.
+        self._digests_done_on: date | None = None
         self.fan_outs: Sequence[publishing.FanOut] = (
             [publishing.EmailFanOut()] if email is not None else []
         )
@@ -133,12 +136,22 @@ class DeliveryWorker:
     def run_once(self) -> PassReport:
         """One pass: schedule and publish (if no other worker is), then deliver."""
         report = PassReport()
+        done_on: date | None = None
         with self.database.transaction() as session:
             if publishing.take_publisher_lock(session):
                 now = self.clock.now()
                 report.reminders = scheduling.escalate(session, now=now)
-                report.digests = scheduling.digests(session, now=now, digest_hour=self.digest_hour)
+                today = now.astimezone(SCHOOL_ZONE).date()
+                due = scheduling.digest_due_since(now, self.digest_hour) is not None
+                if due and self._digests_done_on != today:
+                    report.digests = scheduling.digests(
+                        session, now=now, digest_hour=self.digest_hour
+                    )
+                    # Every school is considered for today: no need to ask again.
+                    done_on = today
                 report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)
+        if done_on is not None:  # committed
+            self._digests_done_on = done_on
         if self.email is not None:
             self._deliver_email(self.email, report)
         if report.busy:
