@@ -74,15 +74,26 @@ class AlertDelivery(SQLModel, table=True):
     __tablename__ = "alert_delivery"
     __table_args__ = (
         CheckConstraint(f"status IN ({_in(DeliveryStatus)})", name="status"),
-        UniqueConstraint("event_id", "channel", "target_id"),
+        # Partial indexes: each holds only the few rows it is for, so a delivery's writes
+        # (made, claimed, settled) move few index entries. A query that uses one states
+        # its condition as a literal (a parameter would not prove it).
+        # The deliveries waiting, by when they are due: what claims read.
         Index(
-            "ix_alert_delivery_channel_status_next_attempt_at",
+            "ix_alert_delivery_pending",
             "channel",
-            "status",
             "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
         ),
-        Index("ix_alert_delivery_school_id_status_id", "school_id", "status", "id"),
-        # The deliveries one claim holds (few at any time: the index holds only them).
+        # The dead letters, by school: what the desk lists.
+        Index(
+            "ix_alert_delivery_dead",
+            "school_id",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
+        # The deliveries one claim holds.
         Index(
             "ix_alert_delivery_claim_token",
             "claim_token",

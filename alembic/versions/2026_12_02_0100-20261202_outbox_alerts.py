@@ -85,21 +85,21 @@ def upgrade() -> None:
             ["school_id"], ["school.id"], name=op.f("fk_alert_delivery_school_id_school")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_delivery")),
-        sa.UniqueConstraint(
-            "event_id",
-            "channel",
-            "target_id",
-            name=op.f("uq_alert_delivery_event_id_channel_target_id"),
-        ),
     )
     with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_alert_delivery_channel_status_next_attempt_at",
-            ["channel", "status", "next_attempt_at"],
+            "ix_alert_delivery_pending",
+            ["channel", "next_attempt_at"],
             unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
         )
         batch_op.create_index(
-            "ix_alert_delivery_school_id_status_id", ["school_id", "status", "id"], unique=False
+            "ix_alert_delivery_dead",
+            ["school_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'dead'"),
+            sqlite_where=sa.text("status = 'dead'"),
         )
         batch_op.create_index(
             "ix_alert_delivery_claim_token",
@@ -168,8 +168,8 @@ def downgrade() -> None:
     op.drop_table("alert_preference")
     with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
         batch_op.drop_index("ix_alert_delivery_claim_token")
-        batch_op.drop_index("ix_alert_delivery_school_id_status_id")
-        batch_op.drop_index("ix_alert_delivery_channel_status_next_attempt_at")
+        batch_op.drop_index("ix_alert_delivery_dead")
+        batch_op.drop_index("ix_alert_delivery_pending")
 
     op.drop_table("alert_delivery")
     with op.batch_alter_table("alert_event", schema=None) as batch_op:

@@ -68,13 +68,17 @@ class Claimed:
     recipient_role: str | None
 
 
+# As literals, so that the partial indexes on them are used (``models.alert``).
+_PENDING: sa.ColumnElement[str] = sa.literal_column(f"'{DeliveryStatus.pending.value}'")
+_DEAD: sa.ColumnElement[str] = sa.literal_column(f"'{DeliveryStatus.dead.value}'")
+
 # The due deliveries a claim takes: never one another worker holds (PostgreSQL's row
 # locks; SQLite has one writer at a time and ignores them).
 _DUE = (
     sa.select(DELIVERIES.c.id)
     .where(
         DELIVERIES.c.channel == sa.bindparam("on_channel"),
-        DELIVERIES.c.status == DeliveryStatus.pending.value,
+        DELIVERIES.c.status == _PENDING,
         DELIVERIES.c.next_attempt_at <= sa.bindparam("now"),
     )
     .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
@@ -261,7 +265,7 @@ def list_dead_letters(
         )
         .where(
             DELIVERIES.c.school_id == principal.school_id,
-            DELIVERIES.c.status == DeliveryStatus.dead.value,
+            DELIVERIES.c.status == _DEAD,
         )
         .order_by(DELIVERIES.c.id)
         .limit(limit + 1)
