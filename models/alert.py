@@ -65,7 +65,10 @@ class AlertEvent(SQLModel, table=True):
 
 
 class AlertDelivery(SQLModel, table=True):
-    """One event to one target on one channel (an email to one DSL), at least once.
+    """One message to one target on one channel (an email to one DSL), at least once: of
+    one event, or, for an email, of several new concerns published together (one email
+    saying "3 new concerns", not three). ``event_id`` is its first event; ``event_ids``
+    all of them, as a JSON list.
 
     A worker claims it by moving ``next_attempt_at`` to the end of a lease and setting
     ``claim_token``: a worker killed mid-delivery loses nothing, the lease runs out and
@@ -104,6 +107,7 @@ class AlertDelivery(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     event_id: uuid.UUID = Field(foreign_key="alert_event.id")
+    event_ids: str = Field(sa_column=Column(Text, nullable=False))
     school_id: uuid.UUID = Field(foreign_key="school.id")
     channel: str = Field(max_length=20)
     # The email's recipient (a user); a webhook subscription later.
@@ -228,7 +232,7 @@ class AlertPreferencesPublic(AlertPreferences):
 
 
 class DeadLetter(SQLModel):
-    """A delivery given up on: which event, to whom, how many tries, the last error."""
+    """A delivery given up on: which events, to whom, how many tries, the last error."""
 
     model_config = SQLModelConfig(
         json_schema_extra={
@@ -237,6 +241,7 @@ class DeadLetter(SQLModel):
                     "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81",
                     "event_id": "01936b2e-6a00-7d11-9c3e-5b2f4e6a7b80",
                     "event_type": "concern.created",
+                    "event_ids": ["01936b2e-6a00-7d11-9c3e-5b2f4e6a7b80"],
                     "occurred_at": "2026-12-02T09:15:00Z",
                     "channel": "email",
                     "recipient": {
@@ -252,8 +257,11 @@ class DeadLetter(SQLModel):
     )
 
     id: uuid.UUID
-    event_id: uuid.UUID
+    event_id: uuid.UUID = PydanticField(description="Its (first) event")
     event_type: str
+    event_ids: list[uuid.UUID] = PydanticField(
+        description="Every event it told of (new concerns published together go as one email)"
+    )
     occurred_at: datetime
     channel: str
     recipient: Person | None = PydanticField(description="For an email: the person it was for")

@@ -94,6 +94,7 @@ def test_after_a_day_of_failures_a_delivery_is_dead_and_the_desk_lists_it(
         "id": str(dead.id),
         "event_id": str(event.id),
         "event_type": "concern.created",
+        "event_ids": [str(event.id)],
         "occurred_at": concern_event_time.isoformat().replace("+00:00", "Z"),
         "channel": "email",
         "recipient": {"id": str(world.deputy.id), "display_name": world.deputy.user.display_name},
@@ -191,11 +192,11 @@ def test_claims_skip_rows_another_worker_holds_on_postgresql(
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time; its claims are leases alone")
     for _ in range(3):
-        desk.concern()
+        desk.concern(immediate_danger=True)  # an email each, to each of two
     worker = make_worker(database, desk.clock, None)
     with database.transaction() as session:
         assert take_publisher_lock(session)
-        assert publish(session, now=desk.clock.now(), fan_outs=[EmailFanOut()]) == 3
+        assert publish(session, now=desk.clock.now(), fan_outs=[EmailFanOut()]) == 6
     assert worker.email is None
     holder = database.session()
     try:

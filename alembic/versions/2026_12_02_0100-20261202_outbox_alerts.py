@@ -63,6 +63,7 @@ def upgrade() -> None:
         "alert_delivery",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("event_ids", sa.Text(), nullable=False),
         sa.Column("school_id", sa.Uuid(), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("target_id", sa.Uuid(), nullable=False),

@@ -14,6 +14,7 @@ is dead at once.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ class Claimed:
     attempts: int
     created_at: datetime
     event_id: uuid.UUID
+    # Every event it tells of (JSON): the first, or new concerns published together.
+    event_ids: str
     event_type: str
     data: str
     occurred_at: datetime
@@ -102,6 +105,7 @@ _CLAIMED = Prepared(
         DELIVERIES.c.attempts,
         DELIVERIES.c.created_at,
         DELIVERIES.c.event_id,
+        DELIVERIES.c.event_ids,
         EVENTS.c.type,
         EVENTS.c.data,
         EVENTS.c.occurred_at,
@@ -150,6 +154,7 @@ def claim(
             attempts=row.attempts,
             created_at=row.created_at,
             event_id=row.event_id,
+            event_ids=row.event_ids,
             event_type=row.type,
             data=row.data,
             occurred_at=row.occurred_at,
@@ -245,6 +250,7 @@ def list_dead_letters(
         sa.select(
             DELIVERIES.c.id,
             DELIVERIES.c.event_id,
+            DELIVERIES.c.event_ids,
             EVENTS.c.type,
             EVENTS.c.occurred_at,
             DELIVERIES.c.channel,
@@ -284,6 +290,7 @@ def list_dead_letters(
             id=row.id,
             event_id=row.event_id,
             event_type=row.type,
+            event_ids=json.loads(row.event_ids),
             occurred_at=row.occurred_at,
             channel=row.channel,
             recipient=(

@@ -3,15 +3,15 @@ event's type, its ids, counts and times, and the school's name and URN, never fr
 concern (nothing here reads one). Each says *that* something needs the reader and links
 to where they sign in.
 
-Non-urgent ``concern.created`` emails claimed together for the same person are sent as
-one ("3 new concerns"): a busy hour does not bury a DSL's inbox. Urgent ones are always
-one email each, their subject starting ``URGENT``.
+A delivery of several new concerns (published together, ``publishing.EmailFanOut``) is
+one email ("3 new concerns"). Urgent ones are always one email each, their subject
+starting ``URGENT``.
 """
 
 from __future__ import annotations
 
 import functools
-import uuid
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,9 +32,6 @@ from services.alerts.events import (
 )
 from services.school_calendar import SCHOOL_ZONE
 
-# New concerns told of in one email at most.
-COALESCED_AT_MOST = 50
-
 WHY_SO_SHORT = (
     "This email only says that something needs you. By design it never carries a "
     "child's name or anything that was seen, said or recorded: sign in to read it."
@@ -43,10 +40,10 @@ WHY_SO_SHORT = (
 
 @dataclass(frozen=True)
 class Letter:
-    """One email to one person, for one or more of their deliveries."""
+    """One delivery's email, to its one recipient."""
 
     recipient: str
-    deliveries: list[Claimed]
+    delivery: Claimed
     message: bytes
 
 
@@ -127,15 +124,13 @@ def _one(delivery: Claimed) -> tuple[str, list[str]]:
     return (f"Something needs you at {school}", [f"An alert was raised at {school}."])
 
 
-def _many_created(deliveries: Sequence[Claimed]) -> tuple[str, list[str]]:
-    school = _school(deliveries[0])
-    first = min(d.occurred_at for d in deliveries)
-    last = max(d.occurred_at for d in deliveries)
+def _many_created(delivery: Claimed, count: int) -> tuple[str, list[str]]:
+    school = _school(delivery)
     return (
-        f"{len(deliveries)} new concerns logged at {school}",
+        f"{count} new concerns logged at {school}",
         [
-            f"Members of staff logged {len(deliveries)} concerns at {school} between "
-            f"{_when(first)} and {_when(last)}.",
+            f"Members of staff logged {count} concerns at {school}, the first at "
+            f"{_when(delivery.occurred_at)}.",
         ],
     )
 
@@ -154,7 +149,8 @@ def _header(value: str) -> str:
 
 
 def _message(
-    deliveries: Sequence[Claimed],
+    delivery: Claimed,
+    event_ids: list[str],
     subject: str,
     paragraphs: list[str],
     *,
@@ -171,18 +167,17 @@ def _message(
         encoding, body = "7bit", text + "\r\n"
     else:
         encoding, body = "base64", body_encode(text.encode("utf-8"), eol="\r\n")
-    # The same for every attempt at the same deliveries: a mail client shows a repeat once.
-    tail = f".{len(deliveries)}" if len(deliveries) > 1 else ""
-    events = ",\r\n ".join(str(d.event_id) for d in deliveries)  # folded: one id a line
+    events = ",\r\n ".join(event_ids)  # folded: one id a line
     headers = [
         f"From: {_header(sender)}",
         f"To: {_header(recipient)}",
         f"Subject: {_header(subject)}",
         f"Date: {format_datetime(now)}",
-        f"Message-ID: <{deliveries[0].id}{tail}@{_domain(sender)}>",
+        # The same for every attempt: a mail client shows a repeat once.
+        f"Message-ID: <{delivery.id}@{_domain(sender)}>",
         "Auto-Submitted: auto-generated",
         f"X-Concernlog-Events: {events}",
-        f"X-Concernlog-School-URN: {_header(deliveries[0].school_urn)}",
+        f"X-Concernlog-School-URN: {_header(delivery.school_urn)}",
         "MIME-Version: 1.0",
         'Content-Type: text/plain; charset="utf-8"',
         f"Content-Transfer-Encoding: {encoding}",
@@ -193,46 +188,36 @@ def _message(
 def letters(
     deliveries: Sequence[Claimed], *, sender: str, sign_in_url: str, now: datetime
 ) -> list[Letter]:
-    """The emails for these claimed deliveries (each with a recipient address): one per
-    delivery, except that a person's non-urgent new concerns of one school go as one."""
-    grouped: dict[tuple[str, uuid.UUID], list[Claimed]] = {}
-    single: list[Claimed] = []
-    for delivery in deliveries:
-        assert delivery.recipient_email is not None
-        if delivery.event_type == CONCERN_CREATED:
-            key = (delivery.recipient_email, delivery.school_id)
-            grouped.setdefault(key, []).append(delivery)
-        else:
-            single.append(delivery)
+    """The email of each claimed delivery (each with a recipient address), urgent ones
+    first."""
     found: list[Letter] = []
-    # Urgent ones first: a slow server or a full batch must not hold them back.
-    single.sort(key=lambda delivery: delivery.event_type != CONCERN_URGENT)
-    for delivery in single:
-        subject, paragraphs = _one(delivery)
-        found.append(_letter([delivery], subject, paragraphs, sender, sign_in_url, now))
-    for whole in grouped.values():
-        for start in range(0, len(whole), COALESCED_AT_MOST):
-            group = whole[start : start + COALESCED_AT_MOST]
-            subject, paragraphs = _one(group[0]) if len(group) == 1 else _many_created(group)
-            found.append(_letter(group, subject, paragraphs, sender, sign_in_url, now))
+    for delivery in sorted(deliveries, key=lambda d: d.event_type != CONCERN_URGENT):
+        event_ids = json.loads(delivery.event_ids)
+        if len(event_ids) > 1:
+            subject, paragraphs = _many_created(delivery, len(event_ids))
+        else:
+            subject, paragraphs = _one(delivery)
+        found.append(_letter(delivery, event_ids, subject, paragraphs, sender, sign_in_url, now))
     return found
 
 
 def _letter(
-    group: list[Claimed],
+    delivery: Claimed,
+    event_ids: list[str],
     subject: str,
     paragraphs: list[str],
     sender: str,
     sign_in_url: str,
     now: datetime,
 ) -> Letter:
-    recipient = group[0].recipient_email
+    recipient = delivery.recipient_email
     assert recipient is not None
     return Letter(
         recipient=recipient,
-        deliveries=group,
+        delivery=delivery,
         message=_message(
-            group,
+            delivery,
+            event_ids,
             subject,
             paragraphs,
             recipient=recipient,

@@ -9,6 +9,7 @@ and a reader resuming after sequence n misses nothing. The events' own ids never
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
 PREFERENCES: sa.Table = AlertPreference.__table__  # type: ignore[attr-defined]
 
 EMAIL = "email"
+# New concerns told of in one email at most.
+COALESCED_AT_MOST = 50
 _DESK_ROLES = sorted(role.value for role in access.ALERT_RECIPIENTS)
 # Events published per transaction.
 PUBLISH_BATCH = 500
@@ -63,12 +66,15 @@ class FanOut(Protocol):
 
 
 def delivery_row(
-    event: Published, *, channel: str, target_id: uuid.UUID, now: datetime
+    events: Sequence[Published], *, channel: str, target_id: uuid.UUID, now: datetime
 ) -> dict[str, Any]:
+    """A delivery of ``events`` (one, or several told of in one message; of one school)."""
+    first = events[0]
     return {
         "id": new_id(),
-        "event_id": event.id,
-        "school_id": event.school_id,
+        "event_id": first.id,
+        "event_ids": json.dumps([str(event.id) for event in events]),
+        "school_id": first.school_id,
         "channel": channel,
         "target_id": target_id,
         "status": DeliveryStatus.pending.value,
@@ -87,7 +93,9 @@ class EmailFanOut:
     """An email per event to each person it is for (``EventType.recipients``): the active
     members of the school's DSL desk, or the assignee. Non-urgent events leave out whoever
     turned their non-urgent emails off. A concern logged as immediate danger is emailed
-    once, as its ``concern.urgent``."""
+    once, as its ``concern.urgent``. New concerns published together are told of in one
+    email to each person (up to ``COALESCED_AT_MOST``): a busy hour does not bury a DSL's
+    inbox, nor the worker in deliveries."""
 
     channel = EMAIL
 
@@ -112,17 +120,26 @@ class EmailFanOut:
         assignees = {assignee for _, assignee in emailed if assignee is not None}
         named = self._people(session, school_ids=None, user_ids=assignees)
         rows = []
+        together: dict[tuple[uuid.UUID, uuid.UUID], list[Published]] = {}
+        # Urgent ones first: their deliveries' ids (time-ordered) are claimed first.
+        emailed.sort(key=lambda pair: not is_urgent(pair[0].type))
         for event, assignee in emailed:
             urgent = is_urgent(event.type)
             if assignee is None:
                 people = desk.get(event.school_id, [])
             else:
                 people = [p for p in named.get(event.school_id, []) if p[0] == assignee]
-            rows += [
-                delivery_row(event, channel=EMAIL, target_id=user_id, now=now)
-                for user_id, wants_non_urgent in people
-                if urgent or wants_non_urgent
-            ]
+            for user_id, wants_non_urgent in people:
+                if not (urgent or wants_non_urgent):
+                    continue
+                if event.type == CONCERN_CREATED:
+                    together.setdefault((user_id, event.school_id), []).append(event)
+                else:
+                    rows.append(delivery_row([event], channel=EMAIL, target_id=user_id, now=now))
+        for (user_id, _), created in together.items():
+            for start in range(0, len(created), COALESCED_AT_MOST):
+                chunk = created[start : start + COALESCED_AT_MOST]
+                rows.append(delivery_row(chunk, channel=EMAIL, target_id=user_id, now=now))
         return rows
 
     @staticmethod

@@ -218,18 +218,18 @@ class DeliveryWorker:
                         # a timeout each.
                         unreachable = None if error.answered else error
                 if failure is None:
-                    outcomes += [delivery.Outcome(item) for item in letter.deliveries]
+                    outcomes.append(delivery.Outcome(letter.delivery))
                     continue
-                ids = [str(item.id) for item in letter.deliveries]
                 report.failures.append(failure.reason)
                 logger.warning(
                     "alert email not delivered",
-                    extra={"delivery_ids": ids, "reason": failure.reason},
+                    extra={"delivery_id": str(letter.delivery.id), "reason": failure.reason},
                 )
-                outcomes += [
-                    delivery.Outcome(item, error=failure.reason, permanent=failure.permanent)
-                    for item in letter.deliveries
-                ]
+                outcomes.append(
+                    delivery.Outcome(
+                        letter.delivery, error=failure.reason, permanent=failure.permanent
+                    )
+                )
         return outcomes
 
     @staticmethod
