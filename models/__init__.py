@@ -56,3 +56,21 @@ __all__ += [
     "ConcernTriage",
     "TriageEvent",
 ]
+
+from models.alert import (  # noqa: E402
+    AlertDelivery,
+    AlertDigest,
+    AlertEscalation,
+    AlertEvent,
+    AlertPreference,
+    AlertSettings,
+)
+
+__all__ += [
+    "AlertDelivery",
+    "AlertDigest",
+    "AlertEscalation",
+    "AlertEvent",
+    "AlertPreference",
+    "AlertSettings",
+]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from api.deps import require_full_access
 from routers import (
+    alerts,
     audit,
     auth,
     cases,
@@ -46,6 +47,7 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     service_accounts.router,
     audit.router,
+    alerts.router,
     mis.router,
 )
 

@@ -39,7 +39,12 @@ queries built per request (``concern_scope``) and the prepared statements built 
 - The audit log (ids and actions, never content): admins and the DSL desk; an admin's
   view never says which child an event is about (no pupil ids, no ids of children's
   records), and an admin may not filter by them.
-- A profile (``/auth/me``, MFA enrolment): people, not service accounts.
+- A profile (``/auth/me``, MFA enrolment, one's own alert emails): people, not service
+  accounts.
+- Alerts carry no content. The school's alerts go to the active members of its DSL desk
+  (a task's to its assignee); urgent ones to every one of them, whatever their own
+  choice. The school's alert settings and the deliveries given up on (dead letters) are
+  the DSL desk's.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -69,6 +74,9 @@ PUPIL_EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MIS_SYNC = frozenset({Role.mis, Role.admin})
 ADMINS = frozenset({Role.admin})
 AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
+# Who is told of the school's alerts (a concern logged, an urgent one, the digest): the DSL
+# desk, its active members only.
+ALERT_RECIPIENTS = DSL_DESK
 # Accounts only people manage: whoever holds one reads concerns or grants those who do.
 PRIVILEGED_ACCOUNTS = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 
@@ -134,7 +142,9 @@ def require_audit_reader(principal: Principal) -> None:
 
 # The entities an admin's view of the audit log may name: administration, never a child's
 # record (a pupil, a concern, an addendum, a case).
-ADMIN_VISIBLE_ENTITIES = frozenset({"user", "service_account", "school", "sync_run", "audit_log"})
+ADMIN_VISIBLE_ENTITIES = frozenset(
+    {"user", "service_account", "school", "sync_run", "audit_log", "alert_settings"}
+)
 
 
 def sees_which_child(principal: Principal) -> bool:
@@ -167,6 +177,17 @@ def require_person(principal: Principal) -> None:
     """403 for a service account where only a person has what is asked for (a profile)."""
     if principal.kind != "user":
         raise Forbidden("Service accounts have no user profile.")
+
+
+def require_alert_settings(principal: Principal) -> None:
+    """403 unless the caller may read and change the school's alert settings and see the
+    deliveries given up on: the DSL desk."""
+    require_dsl(principal)
+
+
+def receives_school_alerts(role: str) -> bool:
+    """Whether an active account with ``role`` is told of the school's alerts."""
+    return role in ALERT_RECIPIENTS
 
 
 def may_search_leavers(principal: Principal) -> bool:

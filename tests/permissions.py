@@ -146,6 +146,18 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"dsl": 200, "deputy_dsl": 200}),
     ("GET", "/api/v1/reports/summary", "/api/v1/reports/summary", None,
      {"dsl": 200, "deputy_dsl": 200}),
+    # Alerts (issue 18): the school's settings and dead letters are the DSL desk's; every
+    # person chooses their own emails.
+    ("GET", "/api/v1/alert-settings", "/api/v1/alert-settings", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("PUT", "/api/v1/alert-settings", "/api/v1/alert-settings", {},
+     {"dsl": 422, "deputy_dsl": 422}),
+    ("GET", "/api/v1/auth/me/alert-preferences", "/api/v1/auth/me/alert-preferences", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200, "admin": 200}),
+    ("PUT", "/api/v1/auth/me/alert-preferences", "/api/v1/auth/me/alert-preferences", {},
+     {"staff": 422, "dsl": 422, "deputy_dsl": 422, "admin": 422}),
+    ("GET", "/api/v1/desk/dead-letters", "/api/v1/desk/dead-letters", None,
+     {"dsl": 200, "deputy_dsl": 200}),
     # MIS sync: the school's MIS service account and its admin; nobody else.
     ("PUT", "/api/v1/mis/pupils", "/api/v1/mis/pupils", {}, {"mis": 422, "admin": 422}),
     ("POST", "/api/v1/mis/wonde/students", "/api/v1/mis/wonde/students", {"data": []},

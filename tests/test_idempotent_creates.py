@@ -198,6 +198,8 @@ def _tasks(desk: Desk) -> Creating:
         desk.world.dsl,
         desk.world.deputy,
     )
+
+
 CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,

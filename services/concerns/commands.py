@@ -12,7 +12,7 @@ from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
 from models.triage import TriageStatus
-from services import access, audit
+from services import access, alerts, audit
 from services.audit import probes
 from services.concerns.reading import concern_row
 from services.concerns.search import index_text
@@ -57,7 +57,9 @@ def create_concern(
     have, an unknown guidance key, and an ``observed_at`` more than 5 minutes ahead of
     ``now``. (An ``Idempotency-Key`` is the HTTP shell's: ``services.idempotency.once``.)
 
-    Records ``concern.create`` once per pupil, in the caller's transaction."""
+    Records ``concern.create`` once per pupil, and the concern's alerts
+    (``services.alerts.concern_logged``: no pupil, text or indicator in them), in the
+    caller's transaction; nothing is sent from here."""
     principal = context.principal
     now = context.now
     access.require_recorder(principal)
@@ -121,6 +123,14 @@ def create_concern(
         if concern_indicators:  # an executemany of nothing would insert one empty row
             INSERT_CONCERN_INDICATORS.insert_many(session, concern_indicators)
         INSERT_TRIAGE.run(session, triage)
+        # Its alerts, in the outbox: delivered by the worker once this commits.
+        alerts.concern_logged(
+            session,
+            school_id=school_id,
+            concern_id=concern_id,
+            recorded_at=now,
+            urgent=concern.immediate_danger,
+        )
         index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
         audit.record_per_pupil(
             session,
