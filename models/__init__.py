@@ -53,3 +53,8 @@ __all__ += [
     "ConcernTriage",
     "TriageEvent",
 ]
+
+from models.concern import ConcernCategory  # noqa: E402
+from models.school_guidance import GuidanceDraft, GuidanceVersion  # noqa: E402
+
+__all__ += ["ConcernCategory", "GuidanceDraft", "GuidanceVersion"]

@@ -3,7 +3,9 @@
 A concern row is written once and never edited; corrections and further information are
 addenda, and what a DSL decides about it is its triage (``models.triage``). Its pupils and
 indicators are rows of their own, so that "every concern about this child" and "every
-concern showing this sign" are index lookups.
+concern showing this sign" are index lookups. Its categories are both: a column of the
+concern (the ids, read with the row itself) and rows of ``concern_category`` (for "every
+concern of this kind, in this period"), written once, together.
 
 Text search (``GET /concerns?q=``) covers the description and the addenda's text. On
 PostgreSQL it is full-text search over GIN indexes keyed by school and by the words of
@@ -38,6 +40,7 @@ from models.base import (
     rfc3339_only,
     storable_text,
 )
+from models.category import MAX_CATEGORIES
 from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import name_words
 from models.triage import RiskLevel, TriageStatus
@@ -49,6 +52,8 @@ ADDENDUM_TEXT_MAX = 20_000
 REASON_MAX = 1_000
 LOCATION_MAX = 500
 SEARCH_TERM_MAX = 64
+# A concern's category ids, comma-separated: at most five ids of at most 64 characters.
+CATEGORIES_MAX = MAX_CATEGORIES * 65
 # The text-search configuration: its expression must be spelt exactly the same in the
 # indexes and in the queries, or PostgreSQL will not use the indexes.
 TSVECTOR_DESCRIPTION = "to_tsvector('english'::regconfig, description)"
@@ -88,6 +93,9 @@ class Concern(SQLModel, table=True):
     observed_at: datetime = Field(sa_column=_timestamp())
     guidance_key: str = Field(max_length=64)
     guidance_version: str = Field(max_length=64)
+    # The category ids, comma-separated, in order; always written (null only in a
+    # migration's reach: a column added to a table with rows, see docs/adr/0075).
+    categories: str | None = Field(default=None, max_length=CATEGORIES_MAX)
     description: str = Field(sa_column=Column(Text, nullable=False))
     location: str | None = Field(default=None, max_length=LOCATION_MAX)
     immediate_danger: bool
@@ -135,6 +143,35 @@ class ConcernIndicator(SQLModel, table=True):
     school_id: uuid.UUID = Field(foreign_key="school.id")
     observed_at: datetime = Field(sa_column=_timestamp())
     position: int = Field(sa_column=Column(SmallInteger, nullable=False))
+
+
+class ConcernCategory(SQLModel, table=True):
+    """One category a concern is recorded under. ``observed_at`` is copied from the concern
+    so that "this kind of concern, in this period" is answered from this table's index
+    alone (as ``concern_indicator`` does for signs)."""
+
+    __tablename__ = "concern_category"
+    __table_args__ = (
+        Index(
+            "ix_concern_category_school_kind_period_concern",
+            "school_id",
+            "category_id",
+            "observed_at",
+            "concern_id",
+        ),
+        # Reports: every category of a period, grouped (an index-only range scan).
+        Index(
+            "ix_concern_category_school_id_observed_at_category_id",
+            "school_id",
+            "observed_at",
+            "category_id",
+        ),
+    )
+
+    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+    category_id: str = Field(max_length=64, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    observed_at: datetime = Field(sa_column=_timestamp())
 
 
 class Addendum(SQLModel, table=True):
@@ -211,6 +248,7 @@ _CONCERN_EXAMPLE: dict[str, Any] = {
     "pupil_ids": ["01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"],
     "guidance_key": "cse",
     "indicators": ["secretive", "unexplained-money-or-items"],
+    "categories": ["cse"],
     "description": (
         'Zoë Fictional had a new phone and said "a friend gave it me, I can\'t say who". '
         "She would not say more and seemed frightened."
@@ -246,8 +284,15 @@ class ConcernCreate(SQLModel):
     guidance_key: str = Field(max_length=64, regex=KEBAB_CASE)
     indicators: list[str] = Field(
         max_length=MAX_INDICATORS,
-        description="Indicator ids of that guidance (GET /guidance/{key}/indicators); may be "
-        "empty when none fits",
+        description="Indicator ids of that guidance (GET /schools/{urn}/guidance/{key}/"
+        "indicators); may be empty when none fits",
+    )
+    categories: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CATEGORIES,
+        description="1 to 5 category ids (GET /categories); left out, the category of the "
+        "guidance document cited (`cse` for the CSE leaflet)",
     )
     description: str = Field(
         min_length=1,
@@ -264,10 +309,10 @@ class ConcernCreate(SQLModel):
     immediate_danger: bool
     police_contacted: bool
 
-    @field_validator("pupil_ids", "indicators")
+    @field_validator("pupil_ids", "indicators", "categories")
     @classmethod
-    def _once_each(cls, values: list[Any]) -> list[Any]:
-        return list(dict.fromkeys(values))
+    def _once_each(cls, values: list[Any] | None) -> list[Any] | None:
+        return None if values is None else list(dict.fromkeys(values))
 
     @field_validator("description")
     @classmethod
@@ -350,6 +395,13 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
     "id": "01936b2f-1111-7abc-8def-0123456789ab",
     **_CONCERN_EXAMPLE,
     "guidance_version": "1",
+    "indicator_texts": [
+        {"id": "secretive", "text": "Be secretive"},
+        {
+            "id": "unexplained-money-or-items",
+            "text": "Have money or items that they can’t or won’t explain",
+        },
+    ],
     "recorded_at": "2026-11-27T16:05:12.345678Z",
     "recorded_by": _PERSON_EXAMPLE,
     "status": "new",
@@ -367,6 +419,16 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
 }
 
 
+class IndicatorText(BaseModel):
+    """An indicator of a concern, worded as the guidance version it was logged against
+    words it."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    id: str
+    text: str
+
+
 class ConcernPublic(BaseModel):
     # Built from stored records by validation (services.concerns): an error must never
     # carry a concern's text into the log.
@@ -379,6 +441,16 @@ class ConcernPublic(BaseModel):
     guidance_key: str
     guidance_version: str
     indicators: list[str]
+    # Defaults only for answers stored before these fields existed (an Idempotency-Key's
+    # replay); every concern shaped now has both.
+    indicator_texts: list[IndicatorText] = Field(
+        default_factory=list,
+        description="Each indicator with its text, in the wording of the guidance version "
+        "the concern was logged against (a later version never rewords an old concern)",
+    )
+    categories: list[str] = Field(
+        default_factory=list, description="Category ids (GET /categories), in order"
+    )
     description: str
     observed_at: datetime
     location: str | None

@@ -13,6 +13,8 @@ queries built per request (``concern_scope``) and the prepared statements built 
   see its status only, and may not filter by it.
 - The DSL desk (DSLs and deputies): triage, cases, chronologies, exports, reports. A
   concern or case is given to an active member of the DSL desk of the school only.
+- The school's own guidance: the DSL desk drafts and publishes it, and reads the school's
+  drafts (another school's are as good as absent); what it publishes anyone may read.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them.
 - MIS sync: the MIS service account and admins, never concern content; a sync never
@@ -49,6 +51,7 @@ PUPIL_EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MIS_SYNC = frozenset({Role.mis, Role.admin})
 ADMINS = frozenset({Role.admin})
 AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
+GUIDANCE_AUTHORS = DSL_DESK
 # Accounts only people manage: whoever holds one reads concerns or grants those who do.
 PRIVILEGED_ACCOUNTS = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 
@@ -77,6 +80,14 @@ def require_dsl(principal: Principal) -> None:
         raise Forbidden("Only DSLs and deputy DSLs may do this.")
 
 
+def require_guidance_author(principal: Principal) -> None:
+    """403 unless the caller drafts and publishes the school's own guidance (the DSL
+    desk). Drafts are read by their school's DSL desk only: every query of them is scoped
+    to the caller's school (``services.guidance.drafts``)."""
+    if principal.kind != "user" or principal.role not in GUIDANCE_AUTHORS:
+        raise Forbidden("Only DSLs and deputy DSLs may draft and publish the school's guidance.")
+
+
 def require_mis_sync(principal: Principal) -> None:
     """403 unless the caller may sync the school's MIS records (the MIS account, admins)."""
     if principal.role not in MIS_SYNC:
@@ -103,7 +114,9 @@ def require_audit_reader(principal: Principal) -> None:
 
 # The entities an admin's view of the audit log may name: administration, never a child's
 # record (a pupil, a concern, an addendum, a case).
-ADMIN_VISIBLE_ENTITIES = frozenset({"user", "service_account", "school", "sync_run", "audit_log"})
+ADMIN_VISIBLE_ENTITIES = frozenset(
+    {"user", "service_account", "school", "sync_run", "audit_log", "guidance_draft"}
+)
 
 
 def sees_which_child(principal: Principal) -> bool:

@@ -94,6 +94,7 @@ def test_index_lists_documents(public_client: TestClient) -> None:
             "title": "Child sexual exploitation (CSE)",
             "version": "1",
             "updated_at": "2026-11-28T00:00:00Z",
+            "category": "cse",
         }
     ]
 

@@ -21,7 +21,7 @@ from db.batch import Batch
 from models.concern import Concern, ConcernPublic, Person
 from models.triage import ConcernTriage
 from services import access, audit
-from services.concerns.shaping import lookups_of, shape_concerns
+from services.concerns.shaping import cited_by, lookups_of, shape_concerns
 from services.concerns.statements import ONE_CONCERN_ROW, PEOPLE_OF
 from services.context import RequestContext
 from services.preconditions import etag
@@ -68,6 +68,7 @@ def concern_row(found: dict[str, list[Any]]) -> Any:
 
 
 def shape_concern(
+    session: Session,
     context: RequestContext,
     row: Any,
     found: dict[str, list[Any]],
@@ -80,7 +81,7 @@ def shape_concern(
     extra = [(person.id, person.display_name) for person in people]
     if extra:
         found = {**found, "people": [*found["people"], *extra]}
-    (public,) = shape_concerns(context, [row], found)
+    (public,) = shape_concerns(context, [row], found, cited_by(session, context, [row]))
     return public
 
 
@@ -99,7 +100,7 @@ def get_concern(session: Session, context: RequestContext, *, concern_id: uuid.U
         session, school_id=principal.school_id, batch=lookup_concern(principal, concern_id)
     )
     row = concern_row(found)
-    public = shape_concern(context, row, found)
+    public = shape_concern(session, context, row, found)
     audit.record_per_pupil(
         session,
         actor=context.actor,
