@@ -36,13 +36,13 @@ MAX_ACTIONS = 20
 _TEXT_PATTERN = "^\\s*[^\\s\\u0000][^\\u0000]*$"
 Text = Annotated[
     str,
-    AfterValidator(non_blank_text),
     Field(min_length=1, max_length=TEXT_MAX, json_schema_extra={"pattern": _TEXT_PATTERN}),
+    AfterValidator(non_blank_text),
 ]
 Title = Annotated[
     str,
-    AfterValidator(non_blank_text),
     Field(min_length=1, max_length=TITLE_MAX, json_schema_extra={"pattern": _TEXT_PATTERN}),
+    AfterValidator(non_blank_text),
 ]
 Slug = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=KEBAB_CASE)]
 CategoryId = Annotated[

@@ -160,6 +160,10 @@ class GuidanceDraftPublic(GuidanceDraftSummary):
 
 
 class GuidanceDraftPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_DRAFT_FIELDS], "next_cursor": None}]}
+    )
+
     items: list[GuidanceDraftSummary] = PydanticField(description="Oldest first")
     next_cursor: str | None = PydanticField(
         description="Pass as ?cursor= for the next page; null on the last page"

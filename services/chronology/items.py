@@ -12,6 +12,7 @@ from pydantic import ConfigDict, TypeAdapter
 from sqlmodel import Session
 
 from db.batch import Batch
+from models.category import CATEGORY_NAMES
 from models.chronology import ChronologyItem, ChronologyType
 from models.concern import Person
 from models.triage import TriageField
@@ -49,6 +50,11 @@ def _case_href(case_id: uuid.UUID) -> dict[str, Any]:
 
 def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, Any]:
     signs = f" ({', '.join(indicators)})" if indicators else ""
+    categories = [
+        {"id": category, "name": CATEGORY_NAMES.get(category, category)}
+        for category in (concern.categories.split(",") if concern.categories else ())
+    ]
+    about = " about " + ", ".join(c["name"] for c in categories) if categories else ""
     return dict(
         id=concern.id,
         type=ChronologyType.concern,
@@ -56,10 +62,11 @@ def _concern_item(concern: Any, indicators: list[str], by: Person) -> dict[str, 
         recorded_at=concern.recorded_at,
         by=by,
         source=_concern_href(concern.id),
-        summary=_shorten(f"Concern{signs}: {concern.description}"),
+        summary=_shorten(f"Concern{about}{signs}: {concern.description}"),
         details=dict(
             description=concern.description,
             indicators=indicators,
+            categories=categories,
             location=concern.location,
             immediate_danger=concern.immediate_danger,
             police_contacted=concern.police_contacted,

@@ -125,8 +125,6 @@ OUTLINE_COLUMNS = (
     CONCERNS.c.location,
     CONCERNS.c.immediate_danger,
     CONCERNS.c.police_contacted,
-    CONCERNS.c.guidance_key,
-    CONCERNS.c.guidance_version,
     CONCERNS.c.categories,
 )
 _ABOUT_PUPIL = (

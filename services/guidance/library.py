@@ -26,7 +26,7 @@ from sqlmodel import Session
 from core.errors import NotFound
 from models.guidance import GuidanceAction, GuidanceDocument, GuidanceSummary, Indicator
 from services.guidance.schema import schema_errors
-from services.guidance.statements import VERSIONS_OF
+from services.guidance.statements import LATEST_OF_SCHOOL, VERSIONS_OF
 
 # A school's versions kept in memory, at most (least recently used first out).
 PUBLISHED_KEPT = 2_000
@@ -230,6 +230,15 @@ class GuidanceLibrary:
             for edition in self._read(session, school_id, missing):
                 found[edition.document.key, edition.document.version] = edition
         return Cited(builtins, found)
+
+    def latest_of_school(self, session: Session, school_id: uuid.UUID) -> list[Edition]:
+        """The latest version of every document the school has published, in key order."""
+        pairs = [
+            (row.key, str(row.version))
+            for row in LATEST_OF_SCHOOL.rows(session, {"school_id": school_id})
+        ]
+        cited = self.cited(session, school_id, pairs)
+        return [edition for key, version in pairs if (edition := cited.get(key, version))]
 
     def _read(
         self, session: Session, school_id: uuid.UUID, wanted: set[tuple[str, str]]

@@ -10,7 +10,6 @@ document's own, how deep items nest) the service checks beside it
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
@@ -33,12 +32,6 @@ def guidance_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a published guidance document."""
     schema = GuidanceDocument.model_json_schema(ref_template="#/$defs/{model}")
     return {"$schema": SCHEMA_URI, **schema, "description": SCHEMA_DESCRIPTION}
-
-
-@cache
-def schema_bytes() -> bytes:
-    """The schema as served: compact UTF-8 JSON, the same bytes every time."""
-    return json.dumps(guidance_schema(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @cache

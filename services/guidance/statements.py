@@ -48,6 +48,15 @@ LATEST_VERSION = Prepared(
     .order_by(VERSIONS.c.version.desc())
     .limit(1)
 )
+# The latest version of every document the school has published.
+LATEST_OF_SCHOOL = Prepared(
+    sa.select(VERSIONS.c.key, VERSIONS.c.version)
+    .where(
+        VERSIONS.c.school_id == _SCHOOL,
+        VERSIONS.c.version == _latest_version(VERSIONS.c.school_id, VERSIONS.c.key),
+    )
+    .order_by(VERSIONS.c.key)
+)
 # The keys of every document the school has published (for an error that names them).
 SCHOOL_KEYS = Prepared(
     sa.select(VERSIONS.c.key)
