@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from db.engine import Database
 from models.guidance import MAX_DEPTH, TEXT_MAX
@@ -281,6 +282,8 @@ def test_publish_read_cite_republish_and_the_old_concern_keeps_its_words(
     assert whole.status_code == 200
     assert _shown(whole.json()["sections"]) == _shown(_draft()["sections"])
     assert whole.json()["version"] == "1" and whole.json()["category"] == "neglect"
+    schema = desk.client.get(f"{API}/guidance/schema.json").json()
+    assert list(Draft202012Validator(schema).iter_errors(whole.json())) == []
     etag = whole.headers["etag"]
     assert etag.startswith('"') and "max-age" in whole.headers["cache-control"]
     again = _school_guidance(desk, "/neglect-signs", headers={"If-None-Match": etag})
