@@ -54,7 +54,7 @@ __all__ += [
     "TriageEvent",
 ]
 
-from models.concern import ConcernCategory  # noqa: E402
+from models.category import ConcernCategory  # noqa: E402
 from models.school_guidance import GuidanceDraft, GuidanceVersion  # noqa: E402
 
 __all__ += ["ConcernCategory", "GuidanceDraft", "GuidanceVersion"]

@@ -2,16 +2,25 @@
 and the specific safeguarding issues of *Keeping Children Safe in Education*, named in our
 own words.
 
-The table is fixed in code, not in the database: an id, once published, never changes
+``ConcernCategory`` is a concern's categories as rows, for filters and reports.
+
+The categories are fixed in code, not in the database: an id, once published, never changes
 meaning (a concern keeps the ids it was logged with), so a category is only ever added,
 never renamed into something else or removed.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime
 
 MAX_CATEGORIES = 5
 
@@ -30,8 +39,8 @@ class Category(BaseModel):
         },
     )
 
-    id: str = Field(description="Stable kebab-case id; it never changes meaning")
-    name: str = Field(description="A short name to show")
+    id: str = PydanticField(description="Stable kebab-case id; it never changes meaning")
+    name: str = PydanticField(description="A short name to show")
     group: CategoryGroup
 
 
@@ -83,3 +92,32 @@ class CategoryName(BaseModel):
 
     id: str
     name: str
+
+
+class ConcernCategory(SQLModel, table=True):
+    """One category a concern is recorded under. ``observed_at`` is copied from the concern
+    so that "this kind of concern, in this period" is answered from this table's index
+    alone (as ``concern_indicator`` does for signs)."""
+
+    __tablename__ = "concern_category"
+    __table_args__ = (
+        Index(
+            "ix_concern_category_school_kind_period_concern",
+            "school_id",
+            "category_id",
+            "observed_at",
+            "concern_id",
+        ),
+        # Reports: every category of a period, grouped (an index-only range scan).
+        Index(
+            "ix_concern_category_school_id_observed_at_category_id",
+            "school_id",
+            "observed_at",
+            "category_id",
+        ),
+    )
+
+    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+    category_id: str = Field(max_length=64, primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

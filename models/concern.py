@@ -41,7 +41,7 @@ from models.base import (
     storable_text,
 )
 from models.category import MAX_CATEGORIES
-from models.guidance import KEBAB_CASE, GuidanceAction
+from models.guidance import KEBAB_CASE, GuidanceAction, IndicatorText
 from models.pupil import name_words
 from models.triage import RiskLevel, TriageStatus
 
@@ -143,35 +143,6 @@ class ConcernIndicator(SQLModel, table=True):
     school_id: uuid.UUID = Field(foreign_key="school.id")
     observed_at: datetime = Field(sa_column=_timestamp())
     position: int = Field(sa_column=Column(SmallInteger, nullable=False))
-
-
-class ConcernCategory(SQLModel, table=True):
-    """One category a concern is recorded under. ``observed_at`` is copied from the concern
-    so that "this kind of concern, in this period" is answered from this table's index
-    alone (as ``concern_indicator`` does for signs)."""
-
-    __tablename__ = "concern_category"
-    __table_args__ = (
-        Index(
-            "ix_concern_category_school_kind_period_concern",
-            "school_id",
-            "category_id",
-            "observed_at",
-            "concern_id",
-        ),
-        # Reports: every category of a period, grouped (an index-only range scan).
-        Index(
-            "ix_concern_category_school_id_observed_at_category_id",
-            "school_id",
-            "observed_at",
-            "category_id",
-        ),
-    )
-
-    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
-    category_id: str = Field(max_length=64, primary_key=True)
-    school_id: uuid.UUID = Field(foreign_key="school.id")
-    observed_at: datetime = Field(sa_column=_timestamp())
 
 
 class Addendum(SQLModel, table=True):
@@ -399,7 +370,7 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
         {"id": "secretive", "text": "Be secretive"},
         {
             "id": "unexplained-money-or-items",
-            "text": "Have money or items that they can’t or won’t explain",
+            "text": "Have money or items that they can\u2019t or won\u2019t explain",
         },
     ],
     "recorded_at": "2026-11-27T16:05:12.345678Z",
@@ -417,16 +388,6 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
         }
     ],
 }
-
-
-class IndicatorText(BaseModel):
-    """An indicator of a concern, worded as the guidance version it was logged against
-    words it."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)
-
-    id: str
-    text: str
 
 
 class ConcernPublic(BaseModel):

@@ -133,6 +133,16 @@ class GuidanceAction(_Strict):
     when: Literal["always", "immediate_danger"]
 
 
+class IndicatorText(BaseModel):
+    """An indicator of a concern, worded as the guidance version it was logged against
+    words it."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    id: str
+    text: str
+
+
 Sections = Annotated[list[GuidanceSection], Field(min_length=1, max_length=MAX_SECTIONS)]
 Indicators = Annotated[list[Indicator], Field(max_length=MAX_DOCUMENT_INDICATORS)]
 Actions = Annotated[list[GuidanceAction], Field(max_length=MAX_ACTIONS)]

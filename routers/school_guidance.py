@@ -23,9 +23,7 @@ Urn = Annotated[
     str,
     Path(pattern=r"^\d{6}$", description="The school's 6-digit URN", examples=["999901"]),
 ]
-Key = Annotated[
-    str, Path(pattern=KEBAB_CASE, max_length=ID_MAX, description="The document's key")
-]
+Key = Annotated[str, Path(pattern=KEBAB_CASE, max_length=ID_MAX, description="The document's key")]
 Version = Annotated[
     str, Path(pattern=r"^[1-9][0-9]{0,8}$", description="A version number", examples=["1"])
 ]
@@ -114,8 +112,6 @@ async def get_school_guidance_version(
 ) -> Response:
     library = _library(request)
     representation = await uow.run(
-        lambda session: public.school_version(
-            session, library, urn=urn, key=key, version=version
-        )
+        lambda session: public.school_version(session, library, urn=urn, key=key, version=version)
     )
     return cached_answer(if_none_match, representation, cache_control=IMMUTABLE)

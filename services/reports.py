@@ -23,8 +23,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
 from models.case import Case, CaseLevel, CaseStatus
-from models.category import CATEGORY_NAMES
-from models.concern import Concern, ConcernCategory, ConcernIndicator, ConcernPupil
+from models.category import CATEGORY_NAMES, ConcernCategory
+from models.concern import Concern, ConcernIndicator, ConcernPupil
 from models.pupil import Pupil
 from models.report import (
     CategoryGroup,
@@ -79,9 +79,7 @@ def _indicator_labels(session: Session, context: RequestContext) -> dict[str, st
     documents' (their latest versions)."""
     guidance = context.guidance
     labels: dict[str, str] = {}
-    editions = guidance.builtins() + guidance.latest_of_school(
-        session, context.principal.school_id
-    )
+    editions = guidance.builtins() + guidance.latest_of_school(session, context.principal.school_id)
     for edition in editions:
         for indicator in edition.document.indicators:
             labels.setdefault(indicator.id, indicator.text)
@@ -94,8 +92,10 @@ Signs = type[ConcernIndicator] | type[ConcernCategory]
 
 
 def _sign_column(signs: Signs) -> Any:
-    return col(ConcernIndicator.indicator_id) if signs is ConcernIndicator else col(
-        ConcernCategory.category_id
+    return (
+        col(ConcernIndicator.indicator_id)
+        if signs is ConcernIndicator
+        else col(ConcernCategory.category_id)
     )
 
 
@@ -120,9 +120,9 @@ def _counted(
         counted = session.exec(
             select(sign, func.count()).where(shown_school == school, *shown_period).group_by(sign)
         ).all()
-        return [
-            (key, n, {key: n}) for key, n in sorted(counted, key=lambda row: (-row[1], row[0]))
-        ]
+        return [(key, n, {key: n}) for key, n in sorted(counted, key=lambda row: (-row[1], row[0]))]
+    totals: Any
+    breakdown: Any
     if group_by == "month":
         month = utc_month(col(Concern.observed_at))
         totals = session.exec(
@@ -185,9 +185,7 @@ def indicator_report(
         observed_from=observed_from,
         observed_to=observed_to,
     )
-    labels = (
-        _indicator_labels(session, context) if group_by is IndicatorGrouping.indicator else {}
-    )
+    labels = _indicator_labels(session, context) if group_by is IndicatorGrouping.indicator else {}
     groups = [
         IndicatorGroup(key=key, label=labels.get(key or ""), concerns=n, indicators=per_sign)
         for key, n, per_sign in counted

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 
 from guidance import GUIDANCE_DIR
 from models.guidance import GuidanceDocument

@@ -67,9 +67,7 @@ def test_existing_concerns_get_the_cse_category(backend: str, empty_database_url
             )
         upgrade(config, REVISION)
         with engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT categories FROM concern")).all() == [
-                ("cse",)
-            ]
+            assert connection.execute(sa.text("SELECT categories FROM concern")).all() == [("cse",)]
             rows = connection.execute(
                 sa.text("SELECT concern_id, category_id FROM concern_category")
             ).all()

@@ -57,9 +57,7 @@ def _draft(**overrides: Any) -> dict[str, Any]:
 
 
 def _school_guidance(desk: Desk, path: str = "", *, urn: str | None = None, **kw: Any) -> Any:
-    return desk.client.get(
-        f"{API}/schools/{urn or desk.world.school.urn}/guidance{path}", **kw
-    )
+    return desk.client.get(f"{API}/schools/{urn or desk.world.school.urn}/guidance{path}", **kw)
 
 
 def _post_draft(desk: Desk, body: dict[str, Any], who: Any = None) -> Any:
@@ -426,10 +424,13 @@ def test_built_ins_are_part_of_every_schools_guidance(desk: Desk) -> None:
     assert _school_guidance(desk, "/cse/versions/2").status_code == 404
     indicators = _school_guidance(desk, "/cse/indicators")
     etag = indicators.headers["etag"]
-    assert _school_guidance(
-        desk, "/cse/indicators", headers={"If-None-Match": etag}
-    ).status_code == 304
+    assert (
+        _school_guidance(desk, "/cse/indicators", headers={"If-None-Match": etag}).status_code
+        == 304
+    )
     index = _school_guidance(desk)
-    assert _school_guidance(desk, headers={"If-None-Match": index.headers["etag"]}).status_code == 304
+    assert (
+        _school_guidance(desk, headers={"If-None-Match": index.headers["etag"]}).status_code == 304
+    )
     for path in ("/nope", "/nope/indicators"):
         assert _school_guidance(desk, path).status_code == 404

@@ -92,7 +92,13 @@ def create_concern(
             session,
             user_id=principal.id,
             key=idempotency_key,
-            request_hash=idempotency.request_hash(concern.model_dump(mode="json")),
+            # Without categories when none were sent: the same body hashes as it did
+            # before concerns had them (a key claimed then still matches its retry).
+            request_hash=idempotency.request_hash(
+                concern.model_dump(
+                    mode="json", exclude={"categories"} if concern.categories is None else None
+                )
+            ),
             now=now,
         )
         if isinstance(answer, idempotency.StoredAnswer):

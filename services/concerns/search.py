@@ -19,14 +19,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from core.errors import InvalidInput
-from models.category import CATEGORY_IDS
+from models.category import CATEGORY_IDS, ConcernCategory
 from models.concern import (
     SEARCH_TERM_MAX,
     TSVECTOR_ADDENDUM_TEXT,
     TSVECTOR_DESCRIPTION,
     Addendum,
     Concern,
-    ConcernCategory,
     ConcernIndicator,
     ConcernPupil,
     ConcernSearchTerm,

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.prepared import Prepared
+from models.category import ConcernCategory
 from models.concern import (
     Addendum,
     Concern,
-    ConcernCategory,
     ConcernIndicator,
     ConcernPupil,
     ConcernSearchTerm,

@@ -48,13 +48,14 @@ def draft_problems(library: GuidanceLibrary, draft: GuidanceContent) -> list[dic
     """Every mistake of ``draft`` its schema could not see, as validation errors whose
     ``loc`` is the path in the request's body (``["body", "sections", 0, "items", 2,
     "indicator"]``) and whose message starts with that path as a JSON Pointer."""
-    errors = []
-    if draft.key in library.keys():
+    errors: list[dict[str, Any]] = []
+    built_in = library.keys()
+    if draft.key in built_in:
         errors.append(
             {
                 "loc": ["body", "key"],
                 "msg": f"/key: {draft.key!r} is a built-in document's key; choose another "
-                f"(built-in keys: {', '.join(library.keys())})",
+                f"(built-in keys: {', '.join(built_in)})",
                 "type": "reserved_key",
             }
         )
