@@ -41,7 +41,7 @@ from models.base import (
     storable_text,
 )
 from models.category import MAX_CATEGORIES
-from models.guidance import KEBAB_CASE, GuidanceAction, IndicatorText
+from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import name_words
 from models.triage import RiskLevel, TriageStatus
 
@@ -366,13 +366,12 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
     "id": "01936b2f-1111-7abc-8def-0123456789ab",
     **_CONCERN_EXAMPLE,
     "guidance_version": "1",
-    "indicator_texts": [
-        {"id": "secretive", "text": "Be secretive"},
-        {
-            "id": "unexplained-money-or-items",
-            "text": "Have money or items that they can\u2019t or won\u2019t explain",
-        },
-    ],
+    "indicator_texts": {
+        "secretive": "Be secretive",
+        "unexplained-money-or-items": (
+            "Have money or items that they can\u2019t or won\u2019t explain"
+        ),
+    },
     "recorded_at": "2026-11-27T16:05:12.345678Z",
     "recorded_by": _PERSON_EXAMPLE,
     "status": "new",
@@ -404,10 +403,13 @@ class ConcernPublic(BaseModel):
     indicators: list[str]
     # Defaults only for answers stored before these fields existed (an Idempotency-Key's
     # replay); every concern shaped now has both.
-    indicator_texts: list[IndicatorText] = Field(
-        default_factory=list,
-        description="Each indicator with its text, in the wording of the guidance version "
-        "the concern was logged against (a later version never rewords an old concern)",
+    # A map, not a list of objects: a page of concerns shows a few per concern, and
+    # pydantic checks and writes a map of strings for a third of what objects cost.
+    indicator_texts: dict[str, str] = Field(
+        default_factory=dict,
+        description="The text of each of `indicators`, by id, in the wording of the guidance "
+        "version the concern was logged against (a later version never rewords an old "
+        "concern)",
     )
     categories: list[str] = Field(
         default_factory=list, description="Category ids (GET /categories), in order"

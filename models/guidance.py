@@ -16,7 +16,6 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
-from typing_extensions import TypedDict
 
 from models.base import non_blank_text
 from models.category import CATEGORY_IDS
@@ -132,16 +131,6 @@ class GuidanceAction(_Strict):
     id: Slug = Field(examples=["tell-dsl"])
     text: Text
     when: Literal["always", "immediate_danger"]
-
-
-# A typed dict, not a model: a page of concerns shows a few of these per concern, and
-# pydantic checks and writes a typed dict for half what a model costs.
-class IndicatorText(TypedDict):
-    """An indicator of a concern, worded as the guidance version it was logged against
-    words it."""
-
-    id: str
-    text: str
 
 
 Sections = Annotated[list[GuidanceSection], Field(min_length=1, max_length=MAX_SECTIONS)]

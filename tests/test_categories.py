@@ -90,13 +90,12 @@ def test_a_concern_takes_up_to_five_categories_and_shows_them(desk: Desk) -> Non
 def test_without_categories_a_concern_takes_its_guidances(desk: Desk) -> None:
     concern = desk.concern()
     assert concern["categories"] == ["cse"]
-    assert concern["indicator_texts"] == [
-        {"id": "secretive", "text": "Be secretive"},
-        {
-            "id": "unexplained-money-or-items",
-            "text": "Have money or items that they can\u2019t or won\u2019t explain",
-        },
-    ]
+    assert concern["indicator_texts"] == {
+        "secretive": "Be secretive",
+        "unexplained-money-or-items": (
+            "Have money or items that they can\u2019t or won\u2019t explain"
+        ),
+    }
 
 
 def test_unknown_categories_are_422_naming_the_valid_ones(desk: Desk, database: Database) -> None:

@@ -301,7 +301,7 @@ def test_publish_read_cite_republish_and_the_old_concern_keeps_its_words(
     old = logged.json()
     assert (old["guidance_key"], old["guidance_version"]) == ("neglect-signs", "1")
     assert old["categories"] == ["neglect"]
-    assert old["indicator_texts"] == [{"id": "often-hungry", "text": "Arrive hungry"}]
+    assert old["indicator_texts"] == {"often-hungry": "Arrive hungry"}
     assert [a["id"] for a in old["actions"]] == ["tell-dsl"]
 
     # Version 2 rewords the sign.
@@ -318,13 +318,13 @@ def test_publish_read_cite_republish_and_the_old_concern_keeps_its_words(
     for who in (w.staff_a, w.dsl):
         read = desk.client.get(f"{CONCERNS}/{old['id']}", headers=desk.headers(who)).json()
         assert read["guidance_version"] == "1"
-        assert read["indicator_texts"] == [{"id": "often-hungry", "text": "Arrive hungry"}]
+        assert read["indicator_texts"] == {"often-hungry": "Arrive hungry"}
     listed = desk.client.get(CONCERNS, headers=desk.headers()).json()["items"]
-    assert listed[0]["indicator_texts"][0]["text"] == "Arrive hungry"
+    assert listed[0]["indicator_texts"] == {"often-hungry": "Arrive hungry"}
     # A new concern is logged against version 2.
     new = desk.concern(guidance_key="neglect-signs", indicators=["often-hungry"])
     assert new["guidance_version"] == "2"
-    assert new["indicator_texts"][0]["text"].startswith("Often arrive hungry")
+    assert new["indicator_texts"]["often-hungry"].startswith("Often arrive hungry")
     # Version 1 itself stays readable, for good.
     first = _school_guidance(desk, "/neglect-signs/versions/1")
     assert first.status_code == 200 and first.json()["indicators"][0]["text"] == "Arrive hungry"

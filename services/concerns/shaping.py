@@ -132,7 +132,7 @@ def concern_fields(
     *,
     pupil_ids: list[uuid.UUID],
     indicators: list[str],
-    indicator_texts: list[dict[str, str]],
+    indicator_texts: dict[str, str],
     addenda: list[dict[str, Any]],
     recorded_by: Person,
     actions: list[GuidanceAction],
@@ -182,7 +182,7 @@ def cited_by(session: Session, context: RequestContext, rows: Sequence[Any]) -> 
     return context.guidance.cited(
         session,
         context.principal.school_id,
-        {(row.guidance_key, row.guidance_version) for row in rows},
+        ((row.guidance_key, row.guidance_version) for row in rows),
     )
 
 
@@ -212,9 +212,7 @@ def shape_concerns(
                 row,
                 pupil_ids=pupils[row.id],
                 indicators=signs,
-                indicator_texts=(
-                    edition.texts_of(signs) if edition else [{"id": i, "text": i} for i in signs]
-                ),
+                indicator_texts=edition.texts_of(signs) if edition else {i: i for i in signs},
                 addenda=[addendum_fields(a, people[a.recorded_by]) for a in addenda[row.id]],
                 recorded_by=people[row.recorded_by],
                 actions=(

@@ -66,8 +66,8 @@ class Edition:
     full: Representation
     indicators: Representation
     summary: dict[str, Any]
-    # An indicator as a concern shows it ({"id", "text"}), by id.
-    indicator_texts: dict[str, dict[str, str]]
+    # Each indicator's text, by id.
+    indicator_texts: dict[str, str]
     actions: dict[bool, tuple[GuidanceAction, ...]] = field(repr=False)
 
     @classmethod
@@ -77,7 +77,7 @@ class Edition:
             full=represent(document.model_dump(mode="json", exclude_none=True)),
             indicators=represent(_INDICATORS.dump_python(document.indicators, mode="json")),
             summary=summary_of(document),
-            indicator_texts={i.id: {"id": i.id, "text": i.text} for i in document.indicators},
+            indicator_texts={i.id: i.text for i in document.indicators},
             # Chosen once per version, not once per concern on every page of concerns.
             actions={
                 danger: tuple(
@@ -94,10 +94,11 @@ class Edition:
         concern, and those for immediate danger when it was reported."""
         return self.actions[immediate_danger]
 
-    def texts_of(self, indicator_ids: Iterable[str]) -> list[dict[str, str]]:
-        """The indicators as a concern shows them, worded as this version words them."""
+    def texts_of(self, indicator_ids: Iterable[str]) -> dict[str, str]:
+        """The text of each of ``indicator_ids``, as this version words it (an id this
+        version lacks shows as itself)."""
         texts = self.indicator_texts
-        return [texts.get(i) or {"id": i, "text": i} for i in indicator_ids]
+        return {i: texts.get(i, i) for i in indicator_ids}
 
 
 class Cited:
