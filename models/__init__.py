@@ -74,3 +74,8 @@ __all__ += [
     "AlertPreference",
     "AlertSettings",
 ]
+
+from models.category import ConcernCategory  # noqa: E402
+from models.school_guidance import GuidanceDraft, GuidanceVersion  # noqa: E402
+
+__all__ += ["ConcernCategory", "GuidanceDraft", "GuidanceVersion"]

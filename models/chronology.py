@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
 from models.case import CasePublic
+from models.category import CategoryName
 from models.concern import Person
 from models.pupil import PupilPublic
 
@@ -59,6 +60,9 @@ class ChronologyDetails(BaseModel):
 
     description: str | None = Field(default=None, description="concern, action")
     indicators: list[str] | None = Field(default=None, description="concern")
+    categories: list[CategoryName] | None = Field(
+        default=None, description="concern: its categories, with their names"
+    )
     location: str | None = Field(default=None, description="concern")
     immediate_danger: bool | None = Field(default=None, description="concern")
     police_contacted: bool | None = Field(default=None, description="concern")
@@ -93,10 +97,14 @@ _ITEM_EXAMPLE: dict[str, Any] = {
         "id": "01936b2f-1111-7abc-8def-0123456789ab",
         "href": "/api/v1/concerns/01936b2f-1111-7abc-8def-0123456789ab",
     },
-    "summary": "Concern (secretive, unexplained-money-or-items): Had a new phone...",
+    "summary": (
+        "Concern about Child sexual exploitation (CSE) (secretive, unexplained-money-or-items):"
+        " Had a new phone..."
+    ),
     "details": {
         "description": "Had a new phone and said a friend gave it; would not say who.",
         "indicators": ["secretive", "unexplained-money-or-items"],
+        "categories": [{"id": "cse", "name": "Child sexual exploitation (CSE)"}],
     },
 }
 

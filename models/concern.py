@@ -3,7 +3,9 @@
 A concern row is written once and never edited; corrections and further information are
 addenda, and what a DSL decides about it is its triage (``models.triage``). Its pupils and
 indicators are rows of their own, so that "every concern about this child" and "every
-concern showing this sign" are index lookups.
+concern showing this sign" are index lookups. Its categories are both: a column of the
+concern (the ids, read with the row itself) and rows of ``concern_category`` (for "every
+concern of this kind, in this period"), written once, together.
 
 Text search (``GET /concerns?q=``) covers the description and the addenda's text. On
 PostgreSQL it is full-text search over GIN indexes keyed by school and by the words of
@@ -38,6 +40,7 @@ from models.base import (
     rfc3339_only,
     storable_text,
 )
+from models.category import MAX_CATEGORIES
 from models.guidance import KEBAB_CASE, GuidanceAction
 from models.pupil import PupilName, name_words
 from models.triage import RiskLevel, TriageStatus
@@ -50,6 +53,8 @@ ADDENDUM_TEXT_MAX = 20_000
 REASON_MAX = 1_000
 LOCATION_MAX = 500
 SEARCH_TERM_MAX = 64
+# A concern's category ids, comma-separated: at most five ids of at most 64 characters.
+CATEGORIES_MAX = MAX_CATEGORIES * 65
 # The text-search configuration: its expression must be spelt exactly the same in the
 # indexes and in the queries, or PostgreSQL will not use the indexes.
 TSVECTOR_DESCRIPTION = "to_tsvector('english'::regconfig, description)"
@@ -90,6 +95,9 @@ class Concern(SQLModel, table=True):
     observed_at: datetime = Field(sa_column=_timestamp())
     guidance_key: str = Field(max_length=64)
     guidance_version: str = Field(max_length=64)
+    # The category ids, comma-separated, in order; always written (null only in a
+    # migration's reach: a column added to a table with rows, see docs/adr/0075).
+    categories: str | None = Field(default=None, max_length=CATEGORIES_MAX)
     description: str = Field(sa_column=Column(Text, nullable=False))
     location: str | None = Field(default=None, max_length=LOCATION_MAX)
     immediate_danger: bool
@@ -215,6 +223,7 @@ _CONCERN_EXAMPLE: dict[str, Any] = {
     "pupil_ids": ["01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"],
     "guidance_key": "cse",
     "indicators": ["secretive", "unexplained-money-or-items"],
+    "categories": ["cse"],
     "description": (
         'Zoë Fictional had a new phone and said "a friend gave it me, I can\'t say who". '
         "She would not say more and seemed frightened."
@@ -250,8 +259,15 @@ class ConcernCreate(SQLModel):
     guidance_key: str = Field(max_length=64, regex=KEBAB_CASE)
     indicators: list[str] = Field(
         max_length=MAX_INDICATORS,
-        description="Indicator ids of that guidance (GET /guidance/{key}/indicators); may be "
-        "empty when none fits",
+        description="Indicator ids of that guidance (GET /schools/{urn}/guidance/{key}/"
+        "indicators); may be empty when none fits",
+    )
+    categories: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CATEGORIES,
+        description="1 to 5 category ids (GET /categories); left out, the category of the "
+        "guidance document cited (`cse` for the CSE leaflet)",
     )
     description: str = Field(
         min_length=1,
@@ -268,10 +284,10 @@ class ConcernCreate(SQLModel):
     immediate_danger: bool
     police_contacted: bool
 
-    @field_validator("pupil_ids", "indicators")
+    @field_validator("pupil_ids", "indicators", "categories")
     @classmethod
-    def _once_each(cls, values: list[Any]) -> list[Any]:
-        return list(dict.fromkeys(values))
+    def _once_each(cls, values: list[Any] | None) -> list[Any] | None:
+        return None if values is None else list(dict.fromkeys(values))
 
     @field_validator("description")
     @classmethod
@@ -364,6 +380,12 @@ _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
         }
     ],
     "guidance_version": "1",
+    "indicator_texts": {
+        "secretive": "Be secretive",
+        "unexplained-money-or-items": (
+            "Have money or items that they can\u2019t or won\u2019t explain"
+        ),
+    },
     "recorded_at": "2026-11-27T16:05:12.345678Z",
     "recorded_by": _PERSON_EXAMPLE,
     "status": "new",
@@ -398,6 +420,19 @@ class ConcernPublic(BaseModel):
     guidance_key: str
     guidance_version: str
     indicators: list[str]
+    # Defaults only for answers stored before these fields existed (an Idempotency-Key's
+    # replay); every concern shaped now has both.
+    # A map, not a list of objects: a page of concerns shows a few per concern, and
+    # pydantic checks and writes a map of strings for a third of what objects cost.
+    indicator_texts: dict[str, str] = Field(
+        default_factory=dict,
+        description="The text of each of `indicators`, by id, in the wording of the guidance "
+        "version the concern was logged against (a later version never rewords an old "
+        "concern)",
+    )
+    categories: list[str] = Field(
+        default_factory=list, description="Category ids (GET /categories), in order"
+    )
     description: str
     observed_at: datetime
     location: str | None

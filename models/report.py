@@ -56,6 +56,53 @@ class IndicatorReport(SQLModel):
     groups: list[IndicatorGroup]
 
 
+class CategoryGrouping(StrEnum):
+    category = "category"
+    month = "month"
+    year_group = "year_group"
+
+
+class CategoryGroup(SQLModel):
+    key: str | None = Field(
+        description="The category id, the month (YYYY-MM, UTC) or the year group (null: "
+        "pupils with no year group)"
+    )
+    label: str | None = Field(default=None, description="The category's name (group_by=category)")
+    concerns: int = Field(description="Concerns in this group (each concern once)")
+    categories: dict[str, int] = Field(
+        description="Per category, the concerns in this group recorded under it (a concern "
+        "under two categories counts once under each)"
+    )
+
+
+class CategoryReport(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_by": "month",
+                    "from": "2026-09-01T00:00:00Z",
+                    "to": "2026-12-01T00:00:00Z",
+                    "groups": [
+                        {
+                            "key": "2026-11",
+                            "label": None,
+                            "concerns": 4,
+                            "categories": {"neglect": 2, "cse": 1, "self-harm": 1},
+                        }
+                    ],
+                }
+            ]
+        },
+        populate_by_name=True,
+    )
+
+    group_by: CategoryGrouping
+    observed_from: datetime | None = Field(alias="from", description="Inclusive, observed_at")
+    observed_to: datetime | None = Field(alias="to", description="Exclusive, observed_at")
+    groups: list[CategoryGroup]
+
+
 class MonthCount(SQLModel):
     month: str = Field(description="YYYY-MM, a calendar month in UTC")
     concerns: int

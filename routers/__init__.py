@@ -1,7 +1,7 @@
 """Routers: one thin module per resource.
 
-``PUBLIC_ROUTERS`` are the deliberately public routes (guidance, and the auth endpoints
-that issue tokens; health beside them). Everything else is in ``PROTECTED_ROUTERS``, whose
+``PUBLIC_ROUTERS`` are the deliberately public routes (guidance, categories, and the auth
+endpoints that issue tokens; health beside them). Everything else is in ``PROTECTED_ROUTERS``, whose
 every route requires an authenticated caller, so a new route cannot be public by accident.
 """
 
@@ -13,13 +13,16 @@ from routers import (
     audit,
     auth,
     cases,
+    categories,
     concerns,
     guidance,
+    guidance_drafts,
     health,
     inbox,
     mis,
     pupils,
     reports,
+    school_guidance,
     service_accounts,
     staff,
     tasks,
@@ -27,10 +30,16 @@ from routers import (
     users,
 )
 
-# Deliberately public: the guidance, and the auth endpoints. /auth/token, /refresh and
-# /logout are public by nature; /auth/me and /auth/mfa/* declare their own authentication
-# (they admit tokens limited to MFA enrolment).
-PUBLIC_ROUTERS: tuple[APIRouter, ...] = (guidance.router, auth.router)
+# Deliberately public: the guidance (built in, and each school's published documents), the
+# categories, and the auth endpoints. /auth/token, /refresh and /logout are public by
+# nature; /auth/me and /auth/mfa/* declare their own authentication (they admit tokens
+# limited to MFA enrolment).
+PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
+    guidance.router,
+    school_guidance.router,
+    categories.router,
+    auth.router,
+)
 
 # Everything else: every route of these requires a fully authenticated caller (their own
 # role guards come on top). A request is matched against the routes in this order: the
@@ -44,6 +53,7 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     tasks.router,
     staff.router,
     reports.router,
+    guidance_drafts.router,
     users.router,
     service_accounts.router,
     audit.router,

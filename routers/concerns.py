@@ -75,13 +75,15 @@ async def create_concern(
 LIST_DESCRIPTION = """\
 A DSL or deputy DSL sees every concern of the school; a member of staff sees only the
 concerns they recorded (no filter widens that). Filters combine (all must match); a
-repeatable filter (`indicator`, `status`, `risk_level`) matches any of its values.
+repeatable filter (`indicator`, `category`, `status`, `risk_level`) matches any of its values.
 
 - `from` (inclusive) and `to` (exclusive) are on `observed_at`, with an offset.
 - `q` searches the description and the addenda's text. On PostgreSQL it is full-text
   search in English (`websearch_to_tsquery`: words match their stem, "quoted phrases",
   `or`, `-word`); on SQLite every word must start a word of the text. Both ignore case.
 - `year_group` is the pupil's year group now (any pupil of the concern).
+- `category` is a category id of `GET /categories` (an unknown one is a 422 naming the
+  valid ids).
 - `risk_level` and `assigned_to` are for DSLs only (403 for staff): they would reveal the
   DSLs' assessment.
 - `status=new` lists what no DSL has moved on yet; each item's `waiting_hours` says how
@@ -107,6 +109,7 @@ async def list_concerns(
     uow: UnitOfWorkDep,
     pupil_id: uuid.UUID | None = None,
     indicator: Annotated[list[str] | None, Query(max_length=50)] = None,
+    category: Annotated[list[str] | None, Query(max_length=30)] = None,
     status: Annotated[list[TriageStatus] | None, Query(max_length=5)] = None,
     observed_from: Annotated[Timestamp | None, Query(alias="from")] = None,
     observed_to: Annotated[Timestamp | None, Query(alias="to")] = None,
@@ -132,6 +135,7 @@ async def list_concerns(
         risk_levels=tuple(risk_level or ()),
         assigned_to=assigned_to,
         year_group=year_group,
+        categories=tuple(category or ()),
     )
     page = await uow.run(
         lambda session: concerns.list_concerns(

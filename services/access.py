@@ -22,6 +22,8 @@ queries built per request (``concern_scope``) and the prepared statements built 
   sees case content). A member of staff sees the tasks given to them (title, due date,
   status), never the case; the DSL desk sees every task of the school. A task is
   completed by its assignee or the DSL desk.
+- The school's own guidance: the DSL desk drafts and publishes it, and reads the school's
+  drafts (another school's are as good as absent); what it publishes anyone may read.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them. What a pupil answer
   shows is chosen by role (``pupil_fields_shown``): anyone who is not the DSL desk (an
@@ -77,6 +79,7 @@ AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 # Who is told of the school's alerts (a concern logged, an urgent one, the digest): the DSL
 # desk, its active members only.
 ALERT_RECIPIENTS = DSL_DESK
+GUIDANCE_AUTHORS = DSL_DESK
 # Accounts only people manage: whoever holds one reads concerns or grants those who do.
 PRIVILEGED_ACCOUNTS = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 
@@ -103,6 +106,14 @@ def require_dsl(principal: Principal) -> None:
     pupil's chronology, exports, reports."""
     if principal.kind != "user" or not principal.is_dsl:
         raise Forbidden("Only DSLs and deputy DSLs may do this.")
+
+
+def require_guidance_author(principal: Principal) -> None:
+    """403 unless the caller drafts and publishes the school's own guidance (the DSL
+    desk). Drafts are read by their school's DSL desk only: every query of them is scoped
+    to the caller's school (``services.guidance.drafts``)."""
+    if principal.kind != "user" or principal.role not in GUIDANCE_AUTHORS:
+        raise Forbidden("Only DSLs and deputy DSLs may draft and publish the school's guidance.")
 
 
 def require_mis_sync(principal: Principal) -> None:
@@ -143,7 +154,15 @@ def require_audit_reader(principal: Principal) -> None:
 # The entities an admin's view of the audit log may name: administration, never a child's
 # record (a pupil, a concern, an addendum, a case).
 ADMIN_VISIBLE_ENTITIES = frozenset(
-    {"user", "service_account", "school", "sync_run", "audit_log", "alert_settings"}
+    {
+        "user",
+        "service_account",
+        "school",
+        "sync_run",
+        "audit_log",
+        "alert_settings",
+        "guidance_draft",
+    }
 )
 
 

@@ -84,6 +84,8 @@ def entry_text(item: ChronologyItem) -> str:
     d = item.details
     if item.type is ChronologyType.concern:
         lines = [d.description or ""]
+        if d.categories:
+            lines.append("Categories: " + ", ".join(category.name for category in d.categories))
         if d.indicators:
             lines.append("Indicators: " + ", ".join(d.indicators))
         if d.location:

@@ -3,7 +3,7 @@
 DSLs and deputy DSLs only; always the caller's school. Periods are on ``observed_at``
 (when things happened, as in the chronology), ``from`` inclusive and ``to`` exclusive;
 months are calendar months in UTC. Reports carry counts only (no pupil, no text), and
-reading one records ``report.indicators`` or ``report.summary``.
+reading one records ``report.indicators``, ``report.categories`` or ``report.summary``.
 
 Year groups are the pupils' year groups now: the school's MIS keeps no history of them.
 A concern about two pupils in different year groups counts once in each; within one
@@ -23,9 +23,13 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
 from models.case import Case, CaseLevel, CaseStatus
+from models.category import CATEGORY_NAMES, ConcernCategory
 from models.concern import Concern, ConcernIndicator, ConcernPupil
 from models.pupil import Pupil
 from models.report import (
+    CategoryGroup,
+    CategoryGrouping,
+    CategoryReport,
     IndicatorGroup,
     IndicatorGrouping,
     IndicatorReport,
@@ -36,7 +40,6 @@ from models.triage import ConcernTriage, TriageStatus
 from services import audit
 from services.access import require_dsl
 from services.context import RequestContext
-from services.guidance import GuidanceLibrary
 
 UNACKNOWLEDGED_AFTER = timedelta(hours=24)
 
@@ -71,12 +74,92 @@ def _period(
     return conditions
 
 
-def _indicator_labels(guidance: GuidanceLibrary) -> dict[str, str]:
+def _indicator_labels(session: Session, context: RequestContext) -> dict[str, str]:
+    """Each indicator's text: the built-in documents' first, then the school's own
+    documents' (their latest versions)."""
+    guidance = context.guidance
     labels: dict[str, str] = {}
-    for key in guidance.keys():  # noqa: SIM118 (a method of the library, not a dict)
-        for indicator in guidance.get(key).indicators:
+    editions = guidance.builtins() + guidance.latest_of_school(session, context.principal.school_id)
+    for edition in editions:
+        for indicator in edition.document.indicators:
             labels.setdefault(indicator.id, indicator.text)
     return labels
+
+
+# A report counts the rows of a table of signs (``concern_indicator``, ``concern_category``):
+# one row per concern and sign, with the concern's ``observed_at`` copied.
+Signs = type[ConcernIndicator] | type[ConcernCategory]
+
+
+def _sign_column(signs: Signs) -> Any:
+    return (
+        col(ConcernIndicator.indicator_id)
+        if signs is ConcernIndicator
+        else col(ConcernCategory.category_id)
+    )
+
+
+def _counted(
+    session: Session,
+    *,
+    school: Any,
+    signs: Signs,
+    group_by: str,
+    observed_from: datetime | None,
+    observed_to: datetime | None,
+) -> list[tuple[str | None, int, dict[str, int]]]:
+    """Concerns of the period per sign, month or year group, each group with its
+    per-sign breakdown (a concern counts once under each of its signs): (key, concerns,
+    per sign), in the report's order. Two aggregate queries at most."""
+    sign = _sign_column(signs)
+    shown_at = col(signs.observed_at)
+    shown_school = col(signs.school_id)
+    shown_concern = col(signs.concern_id)
+    shown_period = _period(shown_at, observed_from, observed_to)
+    if group_by not in ("month", "year_group"):
+        counted = session.exec(
+            select(sign, func.count()).where(shown_school == school, *shown_period).group_by(sign)
+        ).all()
+        return [(key, n, {key: n}) for key, n in sorted(counted, key=lambda row: (-row[1], row[0]))]
+    totals: Any
+    breakdown: Any
+    if group_by == "month":
+        month = utc_month(col(Concern.observed_at))
+        totals = session.exec(
+            select(month, func.count())
+            .where(
+                col(Concern.school_id) == school,
+                *_period(col(Concern.observed_at), observed_from, observed_to),
+            )
+            .group_by(month)
+        ).all()
+        shown_month = utc_month(shown_at)
+        breakdown = session.exec(
+            select(shown_month, sign, func.count())
+            .where(shown_school == school, *shown_period)
+            .group_by(shown_month, sign)
+        ).all()
+        return _grouped(totals, breakdown, order=sorted)
+    totals = session.exec(
+        select(Pupil.year_group, func.count(distinct(col(Concern.id))))
+        .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Concern.id))
+        .join(Pupil, col(Pupil.id) == col(ConcernPupil.pupil_id))
+        .where(
+            col(Concern.school_id) == school,
+            *_period(col(Concern.observed_at), observed_from, observed_to),
+        )
+        .group_by(col(Pupil.year_group))
+    ).all()
+    breakdown = session.exec(
+        select(Pupil.year_group, sign, func.count(distinct(shown_concern)))
+        .join(ConcernPupil, col(ConcernPupil.concern_id) == shown_concern)
+        .join(Pupil, col(Pupil.id) == col(ConcernPupil.pupil_id))
+        .where(shown_school == school, *shown_period)
+        .group_by(col(Pupil.year_group), sign)
+    ).all()
+    return _grouped(
+        totals, breakdown, order=lambda keys: sorted(keys, key=lambda k: (k is None, k or ""))
+    )
 
 
 def indicator_report(
@@ -89,93 +172,88 @@ def indicator_report(
 ) -> IndicatorReport:
     """Concerns of the period counted per indicator, per month or per year group, each
     group with its per-indicator breakdown (a concern counts once under each of its
-    indicators). Two aggregate queries at most. Records ``report.indicators``."""
-    principal, now, request_id = context.principal, context.now, context.request_id
+    indicators). Two aggregate queries at most; by indicator, the indicators' words are
+    looked up too (the school's own documents' latest versions: one query more). Records
+    ``report.indicators``."""
+    principal = context.principal
     require_dsl(principal)
-    school = principal.school_id
-    shown_period = _period(col(ConcernIndicator.observed_at), observed_from, observed_to)
-    groups: list[IndicatorGroup]
-    totals: Any
-    breakdown: Any
-    if group_by is IndicatorGrouping.indicator:
-        labels = _indicator_labels(context.guidance)
-        counted = session.exec(
-            select(ConcernIndicator.indicator_id, func.count())
-            .where(col(ConcernIndicator.school_id) == school, *shown_period)
-            .group_by(col(ConcernIndicator.indicator_id))
-        ).all()
-        groups = [
-            IndicatorGroup(
-                key=indicator, label=labels.get(indicator), concerns=n, indicators={indicator: n}
-            )
-            for indicator, n in sorted(counted, key=lambda row: (-row[1], row[0]))
-        ]
-    elif group_by is IndicatorGrouping.month:
-        month = utc_month(col(Concern.observed_at))
-        totals = session.exec(
-            select(month, func.count())
-            .where(
-                col(Concern.school_id) == school,
-                *_period(col(Concern.observed_at), observed_from, observed_to),
-            )
-            .group_by(month)
-        ).all()
-        shown_month = utc_month(col(ConcernIndicator.observed_at))
-        breakdown = session.exec(
-            select(shown_month, ConcernIndicator.indicator_id, func.count())
-            .where(col(ConcernIndicator.school_id) == school, *shown_period)
-            .group_by(shown_month, col(ConcernIndicator.indicator_id))
-        ).all()
-        groups = _grouped(totals, breakdown, order=sorted)
-    else:
-        totals = session.exec(
-            select(Pupil.year_group, func.count(distinct(col(Concern.id))))
-            .join(ConcernPupil, col(ConcernPupil.concern_id) == col(Concern.id))
-            .join(Pupil, col(Pupil.id) == col(ConcernPupil.pupil_id))
-            .where(
-                col(Concern.school_id) == school,
-                *_period(col(Concern.observed_at), observed_from, observed_to),
-            )
-            .group_by(col(Pupil.year_group))
-        ).all()
-        breakdown = session.exec(
-            select(
-                Pupil.year_group,
-                ConcernIndicator.indicator_id,
-                func.count(distinct(col(ConcernIndicator.concern_id))),
-            )
-            .join(ConcernPupil, col(ConcernPupil.concern_id) == col(ConcernIndicator.concern_id))
-            .join(Pupil, col(Pupil.id) == col(ConcernPupil.pupil_id))
-            .where(col(ConcernIndicator.school_id) == school, *shown_period)
-            .group_by(col(Pupil.year_group), col(ConcernIndicator.indicator_id))
-        ).all()
-        groups = _grouped(
-            totals, breakdown, order=lambda keys: sorted(keys, key=lambda k: (k is None, k or ""))
-        )
-    audit.record(
+    counted = _counted(
         session,
-        actor=principal.actor,
-        action="report.indicators",
-        now=now,
-        entity_type="report",
-        request_id=request_id,
+        school=principal.school_id,
+        signs=ConcernIndicator,
+        group_by=group_by.value,
+        observed_from=observed_from,
+        observed_to=observed_to,
     )
+    labels = _indicator_labels(session, context) if group_by is IndicatorGrouping.indicator else {}
+    groups = [
+        IndicatorGroup(key=key, label=labels.get(key or ""), concerns=n, indicators=per_sign)
+        for key, n, per_sign in counted
+    ]
+    _record(session, context, "report.indicators")
     return IndicatorReport.model_validate(
         {"group_by": group_by, "from": observed_from, "to": observed_to, "groups": groups}
     )
 
 
-def _grouped(totals: Any, breakdown: Any, *, order: Any) -> list[IndicatorGroup]:
-    concerns = {key: n for key, n in totals}
-    per_indicator: dict[str | None, dict[str, int]] = defaultdict(dict)
-    for key, indicator, n in breakdown:
-        per_indicator[key][indicator] = n
-    return [
-        IndicatorGroup(
+def category_report(
+    session: Session,
+    context: RequestContext,
+    *,
+    group_by: CategoryGrouping,
+    observed_from: datetime | None = None,
+    observed_to: datetime | None = None,
+) -> CategoryReport:
+    """Concerns of the period counted per category, per month or per year group, each
+    group with its per-category breakdown (a concern counts once under each of its
+    categories), as the indicator report counts indicators. Records
+    ``report.categories``."""
+    principal = context.principal
+    require_dsl(principal)
+    counted = _counted(
+        session,
+        school=principal.school_id,
+        signs=ConcernCategory,
+        group_by=group_by.value,
+        observed_from=observed_from,
+        observed_to=observed_to,
+    )
+    named = group_by is CategoryGrouping.category
+    groups = [
+        CategoryGroup(
             key=key,
-            concerns=concerns[key],
-            indicators=dict(sorted(per_indicator[key].items(), key=lambda kv: (-kv[1], kv[0]))),
+            label=CATEGORY_NAMES.get(key or "") if named else None,
+            concerns=n,
+            categories=per_sign,
         )
+        for key, n, per_sign in counted
+    ]
+    _record(session, context, "report.categories")
+    return CategoryReport.model_validate(
+        {"group_by": group_by, "from": observed_from, "to": observed_to, "groups": groups}
+    )
+
+
+def _record(session: Session, context: RequestContext, action: str) -> None:
+    audit.record(
+        session,
+        actor=context.actor,
+        action=action,
+        now=context.now,
+        entity_type="report",
+        request_id=context.request_id,
+    )
+
+
+def _grouped(
+    totals: Any, breakdown: Any, *, order: Any
+) -> list[tuple[str | None, int, dict[str, int]]]:
+    concerns = {key: n for key, n in totals}
+    per_sign: dict[str | None, dict[str, int]] = defaultdict(dict)
+    for key, sign, n in breakdown:
+        per_sign[key][sign] = n
+    return [
+        (key, concerns[key], dict(sorted(per_sign[key].items(), key=lambda kv: (-kv[1], kv[0]))))
         for key in order(concerns)
     ]
 

@@ -206,6 +206,7 @@ def triage_concern(
     # The concern as it now is: the triage columns just written, and the new assignee.
     written = {key: value for key, value in values.items() if key not in ("version", "updated_at")}
     public = concerns.shape_concern(
+        session,
         context,
         current._replace(**written, triage_version=expected + 1),
         found,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 
 from guidance import GUIDANCE_DIR
 from models.guidance import GuidanceDocument
@@ -94,6 +96,7 @@ def test_index_lists_documents(public_client: TestClient) -> None:
             "title": "Child sexual exploitation (CSE)",
             "version": "1",
             "updated_at": "2026-11-28T00:00:00Z",
+            "category": "cse",
         }
     ]
 
@@ -188,3 +191,48 @@ def test_actions_for_a_concern_follow_its_immediate_danger() -> None:
     ]
     # A concern recorded under a document withdrawn since still reads, with no actions.
     assert library.actions_for("withdrawn", immediate_danger=True) == ()
+
+
+SCHEMA = "/api/v1/guidance/schema.json"
+
+
+def test_the_json_schema_is_published_and_every_built_in_conforms(
+    public_client: TestClient,
+) -> None:
+    response = public_client.get(SCHEMA)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/schema+json"
+    schema = response.json()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert {"key", "version", "category", "sections", "indicators"} <= set(schema["required"])
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    for path in GUIDANCE_DIR.glob("*.json"):
+        assert list(validator.iter_errors(json.loads(path.read_text(encoding="utf-8")))) == []
+    assert list(validator.iter_errors(public_client.get(CSE).json())) == []
+    # What the schema cannot state, its description says.
+    assert "unique ids" in schema["description"]
+    etag = response.headers["etag"]
+    assert public_client.get(SCHEMA, headers={"If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda d: d.pop("category"), "/: 'category' is a required property"),
+        (lambda d: d.update(title="   "), "/title:"),
+        (lambda d: d["indicators"][0].update(id="Not Kebab"), "/indicators/0/id:"),
+        (lambda d: d.update(category="sadness"), "/category:"),
+    ],
+)
+def test_a_built_in_the_schema_refuses_fails_start_up(
+    tmp_path: Path, change: Any, where: str
+) -> None:
+    document = _cse()
+    change(document)
+    with pytest.raises(GuidanceLoadError, match="JSON Schema at " + re.escape(where)):
+        GuidanceLibrary.load(_write(tmp_path, document))
+
+
+def test_the_cse_leaflet_is_of_the_cse_category(public_client: TestClient) -> None:
+    assert public_client.get(CSE).json()["category"] == "cse"

@@ -49,6 +49,8 @@ class Creating:
     other_caller: Any
     # The ETag to send as If-Match (a change of a versioned record), read when asked.
     if_match: Callable[[], str] | None = field(default=None)
+    # For an operation without a body: another address of it, the other request.
+    other_path: str | None = field(default=None)
 
 
 def _concerns(desk: Desk) -> Creating:
@@ -170,6 +172,54 @@ def _sync_runs(desk: Desk) -> Creating:
 _REASON = {"reason": "Agreed at the review meeting."}
 
 
+def _guidance_document(key: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "title": "Signs of neglect at Fictional Academy",
+        "category": "neglect",
+        "sections": [
+            {
+                "id": "what-to-look-for",
+                "heading": "What might I notice?",
+                "items": [{"id": "often-hungry", "text": "Arrive hungry", "indicator": "hungry"}],
+            }
+        ],
+        "indicators": [{"id": "hungry", "text": "Arrive hungry"}],
+        "actions": [{"id": "tell-dsl", "text": "Tell the DSL today", "when": "always"}],
+    }
+
+
+def _drafts(desk: Desk) -> Creating:
+    body = _guidance_document("neglect-signs")
+    return Creating(
+        f"{API}/guidance-drafts",
+        body,
+        body | {"title": "Another title"},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _publish(desk: Desk) -> Creating:
+    def drafted(key: str) -> str:
+        response = desk.client.post(
+            f"{API}/guidance-drafts",
+            json=_guidance_document(key),
+            headers=desk.headers(desk.world.dsl),
+        )
+        assert response.status_code == 201, response.text
+        return f"{API}/guidance-drafts/{response.json()['id']}/publish"
+
+    return Creating(
+        drafted("neglect-signs"),
+        {},
+        {},
+        desk.world.dsl,
+        desk.world.deputy,
+        other_path=drafted("hunger-signs"),
+    )
+
+
 def _in_days(desk: Desk, days: int) -> str:
     return (desk.clock.now() + timedelta(days=days)).date().isoformat()
 
@@ -229,6 +279,8 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/cases/{case_id}/review"): _review,
     ("POST", "/api/v1/cases/{case_id}/assign"): _assign,
     ("POST", "/api/v1/cases/{case_id}/tasks"): _tasks,
+    ("POST", "/api/v1/guidance-drafts"): _drafts,
+    ("POST", "/api/v1/guidance-drafts/{draft_id}/publish"): _publish,
     ("POST", "/api/v1/users"): _users,
     ("POST", "/api/v1/service-accounts"): _service_accounts,
     ("POST", "/api/v1/mis/sync-runs"): _sync_runs,
@@ -317,11 +369,20 @@ def _audited(database: Database) -> list[tuple[str, str]]:
     return [(str(action), str(outcome)) for action, outcome in rows]
 
 
-def _send(desk: Desk, made: Creating, body: dict[str, Any], who: Any, key: str, etag: str | None):
+def _send(
+    desk: Desk,
+    made: Creating,
+    body: dict[str, Any],
+    who: Any,
+    key: str,
+    etag: str | None,
+    *,
+    path: str | None = None,
+):
     headers = desk.headers(who, **{KEY: key})
     if etag is not None:
         headers["If-Match"] = etag
-    return desk.client.post(made.path, json=body, headers=headers)
+    return desk.client.post(path or made.path, json=body, headers=headers)
 
 
 @pytest.mark.parametrize("operation", sorted(CREATES), ids=" ".join)
@@ -361,7 +422,9 @@ def test_a_repeated_request_is_answered_once(
     assert {outcome for _, outcome in replay_events} == {"replayed"}
 
     # The same key with another request: a 422 that names the header; nothing written.
-    other = _send(desk, made, made.other_body, made.caller, "fictional-key-1", etag)
+    other = _send(
+        desk, made, made.other_body, made.caller, "fictional-key-1", etag, path=made.other_path
+    )
     assert other.status_code == 422, other.text
     assert other.json()["errors"][0]["loc"] == ["header", KEY]
     assert _counts(database) == counted

@@ -72,11 +72,15 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "PATCH /api/v1/pupils/{pupil_id}": "a UPN whose check letter is wrong",
     "POST /api/v1/concerns": "pupils not of the school; indicators not of the guidance; "
     "`observed_at` more than 5 minutes ahead (contract section 6), before a pupil's birth, "
-    "or outside 1900-2200",
-    "GET /api/v1/concerns": "a `from` or `to` outside 1900-2200",
+    "or outside 1900-2200; an unknown category; a guidance key the school has not published",
+    "GET /api/v1/concerns": "a `from` or `to` outside 1900-2200; an unknown `category`",
     "GET /api/v1/cases": "an `opened_from` or `opened_to` outside 1900-2200",
     "GET /api/v1/audit": "a `from` or `to` outside 1900-2200",
     "GET /api/v1/reports/indicators": "a `from` or `to` outside 1900-2200",
+    "GET /api/v1/reports/categories": "a `from` or `to` outside 1900-2200",
+    "POST /api/v1/guidance-drafts": "ids repeated, an item's reference to an indicator or "
+    "action the document lacks, items nested too deep, a built-in document's key "
+    "(models.guidance.problems_of)",
     "POST /api/v1/concerns/{concern_id}/triage": "a change that changes nothing; an assignee "
     "who is not an active DSL of the school",
     "POST /api/v1/cases": "a pupil not of the school; concerns not about that pupil; an "

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, TypeAdapter
 from sqlmodel import Session
 
 from db.batch import Batch
+from models.category import CATEGORY_NAMES
 from models.chronology import ChronologyItem, ChronologyType
 from models.concern import Person
 from models.triage import TriageField
@@ -55,6 +56,11 @@ def _by(row: Any) -> dict[str, Any]:
 
 def _concern_item(concern: Any, indicators: list[str]) -> dict[str, Any]:
     signs = f" ({', '.join(indicators)})" if indicators else ""
+    categories = [
+        {"id": category, "name": CATEGORY_NAMES.get(category, category)}
+        for category in (concern.categories.split(",") if concern.categories else ())
+    ]
+    about = " about " + ", ".join(c["name"] for c in categories) if categories else ""
     return dict(
         id=concern.id,
         type=ChronologyType.concern,
@@ -62,10 +68,11 @@ def _concern_item(concern: Any, indicators: list[str]) -> dict[str, Any]:
         recorded_at=concern.recorded_at,
         by=_by(concern),
         source=_concern_href(concern.id),
-        summary=_shorten(f"Concern{signs}: {concern.description}"),
+        summary=_shorten(f"Concern{about}{signs}: {concern.description}"),
         details=dict(
             description=concern.description,
             indicators=indicators,
+            categories=categories,
             location=concern.location,
             immediate_danger=concern.immediate_danger,
             police_contacted=concern.police_contacted,

@@ -27,6 +27,7 @@ from services.concerns.shaping import (
 from services.concerns.statements import (
     INSERT_ADDENDUM,
     INSERT_CONCERN,
+    INSERT_CONCERN_CATEGORIES,
     INSERT_CONCERN_INDICATORS,
     INSERT_CONCERN_PUPILS,
     INSERT_TRIAGE,
@@ -34,11 +35,13 @@ from services.concerns.statements import (
     PUPILS_OF,
 )
 from services.concerns.validation import (
+    add_school_guidance,
     add_school_pupils,
+    check_categories,
     check_indicators,
     check_observed_at,
     check_pupils,
-    guidance_for,
+    school_guidance,
 )
 from services.context import RequestContext
 
@@ -52,10 +55,12 @@ def create_concern(
     """Record a concern about 1-20 pupils of the caller's school.
 
     Staff, DSLs and deputy DSLs. ``recorded_at`` is the request's ``now`` (the server's
-    clock) and the recorder is the caller; the guidance's version is stored with the
-    concern. Refuses (422) pupils outside the school, indicators the guidance does not
-    have, an unknown guidance key, and an ``observed_at`` more than 5 minutes ahead of
-    ``now``. (An ``Idempotency-Key`` is the HTTP shell's: ``services.idempotency.once``.)
+    clock) and the recorder is the caller. The guidance is a built-in document or one the
+    school has published (its latest version), and the version is stored with the
+    concern; its categories are the ones given, or else the guidance's own. Refuses (422)
+    pupils outside the school, indicators the guidance does not have, an unknown guidance
+    key or category, and an ``observed_at`` more than 5 minutes ahead of ``now``. (An
+    ``Idempotency-Key`` is the HTTP shell's: ``services.idempotency.once``.)
 
     Records ``concern.create`` once per pupil, and the concern's alerts
     (``services.alerts.concern_logged``: no pupil, text or indicator in them), in the
@@ -64,17 +69,24 @@ def create_concern(
     now = context.now
     access.require_recorder(principal)
     check_observed_at(concern.observed_at, now)
-    document = guidance_for(context.guidance, concern.guidance_key)
-    check_indicators(document, concern.indicators)
-    # The pupils, the recorder's name and the audit chain's head in one round trip on
-    # PostgreSQL; then every row this writes, its audit events included, in one more.
-    found = audit.read_with_head_locked(
-        session,
-        school_id=principal.school_id,
-        batch=add_caller(add_school_pupils(Batch(), principal, concern.pupil_ids), principal),
-    )
+    check_categories(concern.categories)
+    edition = context.guidance.builtin(concern.guidance_key)
+    if edition is not None:
+        check_indicators(edition.document, concern.indicators)
+    # The pupils, the recorder's name (and, for the school's own guidance, its latest
+    # version) and the audit chain's head in one round trip on PostgreSQL; then every row
+    # this writes, its audit events included, in one more.
+    batch = add_caller(add_school_pupils(Batch(), principal, concern.pupil_ids), principal)
+    if edition is None:
+        add_school_guidance(batch, principal, concern.guidance_key)
+    found = audit.read_with_head_locked(session, school_id=principal.school_id, batch=batch)
+    if edition is None:
+        edition = school_guidance(session, context.guidance, principal, concern.guidance_key, found)
+        check_indicators(edition.document, concern.indicators)
+    document = edition.document
     check_pupils(concern.pupil_ids, found["school_pupils"], observed_at=concern.observed_at)
     recorded_by = caller_as_recorder(principal, found)
+    categories = concern.categories or [document.category]
 
     concern_id = new_id()
     school_id = principal.school_id
@@ -87,6 +99,7 @@ def create_concern(
         "observed_at": concern.observed_at,
         "guidance_key": document.key,
         "guidance_version": document.version,
+        "categories": ",".join(categories),
         "description": concern.description,
         "location": concern.location,
         "immediate_danger": concern.immediate_danger,
@@ -106,6 +119,15 @@ def create_concern(
         }
         for i, indicator in enumerate(concern.indicators)
     ]
+    concern_categories = [
+        {
+            "concern_id": concern_id,
+            "category_id": category,
+            "school_id": school_id,
+            "observed_at": concern.observed_at,
+        }
+        for category in categories
+    ]
     triage: dict[str, Any] = {
         "concern_id": concern_id,
         "school_id": school_id,
@@ -122,6 +144,7 @@ def create_concern(
         INSERT_CONCERN_PUPILS.insert_many(session, concern_pupils)
         if concern_indicators:  # an executemany of nothing would insert one empty row
             INSERT_CONCERN_INDICATORS.insert_many(session, concern_indicators)
+        INSERT_CONCERN_CATEGORIES.insert_many(session, concern_categories)
         INSERT_TRIAGE.run(session, triage)
         # Its alerts, in the outbox: delivered by the worker once this commits.
         alerts.concern_logged(
@@ -161,13 +184,10 @@ def create_concern(
                 pupil_ids=list(concern.pupil_ids),
                 pupils=names,
                 indicators=list(concern.indicators),
+                indicator_texts=edition.texts_of(concern.indicators),
                 addenda=[],
                 recorded_by=recorded_by,
-                actions=list(
-                    context.guidance.actions_for(
-                        document.key, immediate_danger=concern.immediate_danger
-                    )
-                ),
+                actions=list(edition.actions_for(immediate_danger=concern.immediate_danger)),
                 sees_assessment=access.sees_assessment(principal),
                 assignee=None,
                 now=now,

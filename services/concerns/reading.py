@@ -22,7 +22,7 @@ from models.concern import Concern, ConcernPublic, Person
 from models.triage import ConcernTriage
 from services import access, audit
 from services.audit import probes
-from services.concerns.shaping import add_assignees, lookups_of, shape_concerns
+from services.concerns.shaping import add_assignees, cited_by, lookups_of, shape_concerns
 from services.concerns.statements import ONE_CONCERN_ROW
 from services.context import RequestContext
 from services.preconditions import etag
@@ -69,6 +69,7 @@ def concern_row(found: dict[str, list[Any]]) -> Any:
 
 
 def shape_concern(
+    session: Session,
     context: RequestContext,
     row: Any,
     found: dict[str, list[Any]],
@@ -81,7 +82,7 @@ def shape_concern(
     extra = [(person.id, person.display_name) for person in assignees]
     if extra:
         found = {**found, "assignees": [*found.get("assignees", ()), *extra]}
-    (public,) = shape_concerns(context, [row], found)
+    (public,) = shape_concerns(context, [row], found, cited_by(session, context, [row]))
     return public
 
 
@@ -102,7 +103,7 @@ def get_concern(session: Session, context: RequestContext, *, concern_id: uuid.U
     )
     with probes.watched(context, kind="concern", record_id=concern_id):
         row = concern_row(found)
-    public = shape_concern(context, row, found)
+    public = shape_concern(session, context, row, found)
     audit.record_per_pupil(
         session,
         actor=context.actor,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from core.errors import InvalidInput
+from models.category import CATEGORY_IDS, ConcernCategory
 from models.concern import (
     SEARCH_TERM_MAX,
     TSVECTOR_ADDENDUM_TEXT,
@@ -64,6 +65,7 @@ class ConcernFilters:
     risk_levels: tuple[RiskLevel, ...] = ()
     assigned_to: uuid.UUID | None = None
     year_group: str | None = None
+    categories: tuple[str, ...] = ()
 
 
 def _dialect(session: Session) -> str:
@@ -160,6 +162,8 @@ def _filter_conditions(
             )
             shown.append(col(triage.status).in_(statuses))
         conditions.append(col(Concern.id).in_(with_signs.where(*shown)))
+    if filters.categories:
+        conditions.append(_category_condition(school, filters))
     if filters.statuses:
         conditions.append(col(ConcernTriage.status).in_(statuses))
     if filters.observed_from is not None:
@@ -189,6 +193,36 @@ def _filter_conditions(
             )
         )
     return conditions
+
+
+def _category_condition(school: uuid.UUID, filters: ConcernFilters) -> ColumnElement[bool]:
+    """Concerns of any of the categories: as for signs, from ``concern_category``'s index
+    by school, category and period (a 422 naming the valid ids for an unknown one)."""
+    unknown = [(i, c) for i, c in enumerate(filters.categories) if c not in CATEGORY_IDS]
+    if unknown:
+        detail = (
+            f"Unknown category {', '.join(repr(c) for _, c in unknown)}. "
+            f"Valid categories: {', '.join(CATEGORY_IDS)}."
+        )
+        raise InvalidInput(
+            detail,
+            extra={
+                "errors": [
+                    {"loc": ["query", "category", i], "msg": detail, "type": "unknown_category"}
+                    for i, _ in unknown
+                ],
+                "valid_categories": list(CATEGORY_IDS),
+            },
+        )
+    of_kind = [
+        col(ConcernCategory.school_id) == school,
+        col(ConcernCategory.category_id).in_(filters.categories),
+    ]
+    if filters.observed_from is not None:
+        of_kind.append(col(ConcernCategory.observed_at) >= filters.observed_from)
+    if filters.observed_to is not None:
+        of_kind.append(col(ConcernCategory.observed_at) < filters.observed_to)
+    return col(Concern.id).in_(select(ConcernCategory.concern_id).where(*of_kind))
 
 
 def _sort_column(sort: str) -> Any:

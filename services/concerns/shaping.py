@@ -5,7 +5,10 @@ Names: a *concern row* is a row of ``statements.CONCERN_ROW_COLUMNS`` (the conce
 its triage state); its *lookups* are the queries of ``lookups_of``; to *shape* is to turn
 rows into ``ConcernPublic``. Who wrote a concern or an addendum is shown from its own row,
 under the name they had when they wrote it (docs/adr/0056); who has it now (its assignee)
-under the name they have now.
+under the name they have now. What a concern shows of the guidance it cites (its
+indicators' words, the actions to take) comes from the version it was logged against
+(``GuidanceLibrary.cited``: in memory, but for a school's version not read yet by this
+process).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from services.concerns.statements import (
     PUPILS_OF,
 )
 from services.context import RequestContext
+from services.guidance import Cited
 from services.principal import Principal
 
 # Concerns are shaped as plain dicts and validated into their models in one call into
@@ -58,6 +62,7 @@ class NewConcernRow:
     observed_at: datetime
     guidance_key: str
     guidance_version: str
+    categories: str
     description: str
     location: str | None
     immediate_danger: bool
@@ -138,12 +143,18 @@ def waiting_hours(status: str, recorded_at: datetime, now: datetime) -> float | 
     return round(max((now - recorded_at).total_seconds(), 0) / 3600, 1)
 
 
+def categories_of(row: Any) -> list[str]:
+    """A concern row's category ids, in order."""
+    return row.categories.split(",") if row.categories else []
+
+
 def concern_fields(
     row: Any,
     *,
     pupil_ids: list[uuid.UUID],
     pupils: list[dict[str, Any]] | None,
     indicators: list[str],
+    indicator_texts: dict[str, str],
     addenda: list[dict[str, Any]],
     recorded_by: Person | dict[str, Any],
     actions: list[GuidanceAction],
@@ -160,6 +171,8 @@ def concern_fields(
         guidance_key=row.guidance_key,
         guidance_version=row.guidance_version,
         indicators=indicators,
+        indicator_texts=indicator_texts,
+        categories=categories_of(row),
         description=row.description,
         observed_at=row.observed_at,
         location=row.location,
@@ -188,11 +201,21 @@ def addendum_fields(addendum: Any) -> dict[str, Any]:
     )
 
 
+def cited_by(session: Session, context: RequestContext, rows: Sequence[Any]) -> Cited:
+    """The guidance versions ``rows`` (concerns of the caller's school) cite."""
+    return context.guidance.cited(
+        session,
+        context.principal.school_id,
+        ((row.guidance_key, row.guidance_version) for row in rows),
+    )
+
+
 def shape_concerns(
-    context: RequestContext, rows: Sequence[Any], found: dict[str, list[Any]]
+    context: RequestContext, rows: Sequence[Any], found: dict[str, list[Any]], cited: Cited
 ) -> list[ConcernPublic]:
     """Concern rows as the API shows them, from the rows of their lookups (``found``, by
-    the names of ``lookups_of``; their pupils with names for a caller who sees them)."""
+    the names of ``lookups_of``; their pupils with names for a caller who sees them) and
+    the guidance they cite (``cited_by``)."""
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     names: dict[uuid.UUID, list[dict[str, Any]]] | None = (
         defaultdict(list) if access.sees_pupil_names(context.principal) else None
@@ -214,28 +237,32 @@ def shape_concerns(
     for addendum in found["addenda"]:
         addenda[addendum.concern_id].append(addendum)
     assignees = persons(found.get("assignees", ()))
-    guidance = context.guidance
     sees = access.sees_assessment(context.principal)
     now = context.now
-    return PUBLIC_CONCERNS.validate_python(
-        [
+    shaped = []
+    for row in rows:
+        edition = cited.get(row.guidance_key, row.guidance_version)
+        signs = indicators[row.id]
+        shaped.append(
             concern_fields(
                 row,
                 pupil_ids=pupils[row.id],
                 pupils=None if names is None else names[row.id],
-                indicators=indicators[row.id],
+                indicators=signs,
+                indicator_texts=edition.texts_of(signs) if edition else {i: i for i in signs},
                 addenda=[addendum_fields(a) for a in addenda[row.id]],
                 recorded_by=written_by(row.recorded_by, row.recorded_by_name),
-                actions=list(
-                    guidance.actions_for(row.guidance_key, immediate_danger=row.immediate_danger)
+                actions=(
+                    list(edition.actions_for(immediate_danger=row.immediate_danger))
+                    if edition
+                    else []
                 ),
                 sees_assessment=sees,
                 assignee=assignees.get(row.assigned_to) if row.assigned_to else None,
                 now=now,
             )
-            for row in rows
-        ]
-    )
+        )
+    return PUBLIC_CONCERNS.validate_python(shaped)
 
 
 def shape_rows(
@@ -253,4 +280,4 @@ def shape_rows(
         assignees.add("assignees", PEOPLE, {"school_id": school_id, "user_ids": list(assigned)})
     named = access.sees_pupil_names(context.principal)
     found = lookups_of([row.id for row in rows], assignees=assignees, named=named).run(session)
-    return shape_concerns(context, rows, found)
+    return shape_concerns(context, rows, found, cited_by(session, context, rows))

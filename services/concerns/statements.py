@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.prepared import Prepared
-from models.concern import Addendum, Concern, ConcernIndicator, ConcernPupil, ConcernSearchTerm
+from models.category import ConcernCategory
+from models.concern import (
+    Addendum,
+    Concern,
+    ConcernIndicator,
+    ConcernPupil,
+    ConcernSearchTerm,
+)
 from models.pupil import Pupil, display_name_column
 from models.triage import ConcernTriage
 from models.user import User
@@ -24,6 +31,7 @@ CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
 TRIAGE: sa.Table = ConcernTriage.__table__  # type: ignore[attr-defined]
 CONCERN_PUPILS: sa.Table = ConcernPupil.__table__  # type: ignore[attr-defined]
 CONCERN_INDICATORS: sa.Table = ConcernIndicator.__table__  # type: ignore[attr-defined]
+CONCERN_CATEGORIES: sa.Table = ConcernCategory.__table__  # type: ignore[attr-defined]
 ADDENDA: sa.Table = Addendum.__table__  # type: ignore[attr-defined]
 USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
 PUPILS: sa.Table = Pupil.__table__  # type: ignore[attr-defined]
@@ -48,6 +56,7 @@ ONE_CONCERN_ROW = access.ScopedConcerns(
 INSERT_CONCERN = Prepared(sa.insert(CONCERNS))
 INSERT_CONCERN_PUPILS = Prepared(sa.insert(CONCERN_PUPILS))
 INSERT_CONCERN_INDICATORS = Prepared(sa.insert(CONCERN_INDICATORS))
+INSERT_CONCERN_CATEGORIES = Prepared(sa.insert(CONCERN_CATEGORIES))
 INSERT_TRIAGE = Prepared(sa.insert(TRIAGE))
 INSERT_ADDENDUM = Prepared(sa.insert(ADDENDA))
 INSERT_SEARCH_TERMS = Prepared(sqlite_insert(SEARCH_TERMS).on_conflict_do_nothing())
@@ -129,6 +138,7 @@ OUTLINE_COLUMNS = (
     CONCERNS.c.location,
     CONCERNS.c.immediate_danger,
     CONCERNS.c.police_contacted,
+    CONCERNS.c.categories,
 )
 _ABOUT_PUPIL = (
     CONCERN_PUPILS.c.school_id == sa.bindparam("school_id"),

@@ -1,6 +1,7 @@
-"""What a new concern must satisfy beyond its schema: a guidance that exists, that
-guidance's indicators, pupils of the caller's school, an ``observed_at`` not in the
-future and not before a pupil's date of birth. Each refusal is a 422 naming the field."""
+"""What a new concern must satisfy beyond its schema: a guidance that exists (built in, or
+published by the caller's school), that guidance's indicators, known categories, pupils of
+the caller's school, an ``observed_at`` not in the future and not before a pupil's date of
+birth. Each refusal is a 422 naming the field."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.errors import InvalidInput, NotFound
+from sqlmodel import Session
+
+from core.errors import InvalidInput
 from db.batch import Batch
+from models.category import CATEGORY_IDS
 from models.guidance import GuidanceDocument
 from services import access
 from services.concerns.statements import SCHOOL_PUPILS, SCHOOL_PUPILS_NAMED
-from services.guidance import GuidanceLibrary
+from services.guidance import Edition, GuidanceLibrary
+from services.guidance.statements import LATEST_VERSION, SCHOOL_KEYS
 from services.principal import Principal
 from services.school_calendar import school_date
 
@@ -33,15 +38,58 @@ def check_observed_at(observed_at: datetime, now: datetime) -> None:
         )
 
 
-def guidance_for(guidance: GuidanceLibrary, key: str) -> GuidanceDocument:
-    try:
-        return guidance.get(key)
-    except NotFound:
+def add_school_guidance(batch: Batch, principal: Principal, key: str) -> Batch:
+    """``batch`` with the query for the latest version of the school's own document
+    ``key`` (rows named ``school_guidance``, for ``school_guidance``): for a key that is
+    not a built-in document's."""
+    return batch.add(
+        "school_guidance", LATEST_VERSION, {"school_id": principal.school_id, "key": key}
+    )
+
+
+def school_guidance(
+    session: Session,
+    guidance: GuidanceLibrary,
+    principal: Principal,
+    key: str,
+    found: dict[str, list[Any]],
+) -> Edition:
+    """The latest published version of the school's document ``key``, from the rows of
+    ``add_school_guidance``'s query: a 422 naming the keys the school may cite when it
+    has published no document ``key``."""
+    rows = found["school_guidance"]
+    edition = (
+        guidance.edition(session, principal.school_id, key, str(rows[0].version)) if rows else None
+    )
+    if edition is None:
+        valid = guidance.keys() + [
+            row.key for row in SCHOOL_KEYS.rows(session, {"school_id": principal.school_id})
+        ]
         raise validation_error(
             ["guidance_key"],
-            f"There is no guidance {key!r}. Valid keys: {', '.join(guidance.keys())}.",
-            valid_guidance_keys=guidance.keys(),
-        ) from None
+            f"There is no guidance {key!r}. Valid keys: {', '.join(valid)}.",
+            valid_guidance_keys=valid,
+        )
+    return edition
+
+
+def check_categories(categories: list[str] | None) -> None:
+    """Every category given must be one of ``GET /categories``'s ids."""
+    unknown = [(i, c) for i, c in enumerate(categories or ()) if c not in CATEGORY_IDS]
+    if not unknown:
+        return
+    names = ", ".join(repr(category) for _, category in unknown)
+    detail = f"Unknown category {names}. Valid categories: {', '.join(CATEGORY_IDS)}."
+    raise InvalidInput(
+        detail,
+        extra={
+            "errors": [
+                {"loc": ["body", "categories", i], "msg": detail, "type": "unknown_category"}
+                for i, _ in unknown
+            ],
+            "valid_categories": list(CATEGORY_IDS),
+        },
+    )
 
 
 def check_indicators(document: GuidanceDocument, indicators: list[str]) -> None:
