@@ -54,3 +54,7 @@ __all__ += [
     "ConcernTriage",
     "TriageEvent",
 ]
+
+from models.privileged_request import PrivilegedRequest  # noqa: E402
+
+__all__ += ["PrivilegedRequest"]
