@@ -188,6 +188,9 @@ def update_user(
 
 
 def _needs_a_dsl(session: Session, user: User, now: datetime) -> bool:
+    """Whether an admin's change of ``user``'s credentials waits for a DSL. The account is
+    locked first: a grant asked for at the same moment is seen, not raced."""
+    privileged.lock_account(session, user.id)
     being_granted = privileged.pending_grant(session, user_id=user.id, now=now) is not None
     return access.credentials_need_a_dsl(user.role, being_granted=being_granted)
 

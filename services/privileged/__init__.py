@@ -10,6 +10,7 @@ from services.privileged.reading import get_request, list_requests, one, pending
 from services.privileged.requesting import (
     effective_status,
     expire_due,
+    lock_account,
     pending_grant,
     pending_roles,
     request_change,
@@ -22,6 +23,7 @@ __all__ = [
     "expire_due",
     "get_request",
     "list_requests",
+    "lock_account",
     "one",
     "pending_grant",
     "pending_in_school",
