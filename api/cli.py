@@ -59,6 +59,42 @@ def serve(
 
 
 @app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass (publish, schedule, deliver), then exit")
+    ] = False,
+) -> None:
+    """Deliver alerts: publish new events, raise urgent reminders and the daily digest,
+    and send the emails, until stopped (SIGTERM or Ctrl-C finish the pass in hand).
+    Several may run against one database; `serve` runs one in each server process unless
+    CONCERNLOG_SERVE_WORKER=false."""
+    import logging
+    import signal
+    import threading
+
+    from api.logs import configure_logging, log_unhandled
+    from services.alerts.worker import DeliveryWorker
+
+    settings = load_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    database = open_database(settings)
+    log = logging.getLogger("concernlog.alerts")
+    delivery = DeliveryWorker.from_settings(
+        database, settings, on_error=lambda error: log_unhandled(log, error)
+    )
+    try:
+        if once:
+            delivery.run_once()
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        delivery.run(stop)
+    finally:
+        database.dispose()
+
+
+@app.command()
 def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:

@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import register_error_handlers
-from api.logs import configure_logging
+from api.logs import configure_logging, log_unhandled
 from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
 from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
@@ -27,6 +28,7 @@ from db.engine import Database
 from guidance import GUIDANCE_DIR
 from routers import include_routers
 from services import idempotency
+from services.alerts.worker import DeliveryWorker
 from services.auth import TokenIssuer, successor_key
 from services.guidance import GuidanceLibrary
 
@@ -46,9 +48,16 @@ Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem details
 logger = logging.getLogger("concernlog")
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
     """Build the application. Fails fast, with a one-line reason, on unusable configuration
-    or malformed guidance."""
+    or malformed guidance. With ``run_worker``, a delivery worker runs in this process for
+    the app's lifetime (``concernlog serve`` asks for one unless
+    ``CONCERNLOG_SERVE_WORKER`` is false)."""
     settings = settings or get_settings()
     settings.check_usable()
     guidance = GuidanceLibrary.load(GUIDANCE_DIR)
@@ -63,7 +72,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logger.info("starting", extra={"env": settings.env, "database": database.dialect})
+        worker = (
+            DeliveryWorker.from_settings(database, settings, on_error=_worker_error).start_thread()
+            if run_worker
+            else None
+        )
         yield
+        if worker is not None:
+            await to_thread.run_sync(worker.stop)
         if owns_database:
             database.dispose()
         logger.info("stopped")
@@ -130,12 +146,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     return app
 
 
+def _worker_error(error: BaseException) -> None:
+    log_unhandled(logging.getLogger("concernlog.alerts"), error)
+
+
 def app_factory() -> FastAPI:
     """Entry point for ``uvicorn --factory api.main:app_factory``."""
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     tune_process_for_serving()
-    app = create_app(settings)
+    app = create_app(settings, run_worker=settings.serve_worker)
     keep_start_up_out_of_gc()
     return app
 

@@ -32,13 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fixtures
+from bench import alerts, fixtures
 from bench.run import (
     RESULTS_DIR,
     TARGETS,
@@ -61,7 +61,15 @@ from bench.servers import (
 # Under callgrind a server starts in tens of seconds, not one.
 START_TIMEOUT_SECONDS = 300.0
 WARM_UP = 20
-DEFAULT_ENDPOINTS = ("bare_sync", "bare_async", "guidance_304", "read", "create", "list")
+DEFAULT_ENDPOINTS = (
+    "bare_sync",
+    "bare_async",
+    "guidance_304",
+    "read",
+    "create",
+    "list",
+    "alerts",
+)
 # A list of 50 costs ten reads: fewer of them give as steady a count.
 REQUESTS_FOR = {"list": 30}
 _TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -104,12 +112,26 @@ def _callgrind_control(*arguments: str) -> None:
     subprocess.run(["callgrind_control", *arguments], check=True, capture_output=True, timeout=120)
 
 
-def count(server: Server, endpoint: Endpoint, requests: int, out_dir: Path) -> int:
-    """Instructions the server executes for ``requests`` of ``endpoint`` (after a warm-up)."""
+def count(
+    server: Server,
+    endpoint: Endpoint,
+    requests: int,
+    out_dir: Path,
+    settled: Callable[[], bool] | None = None,
+) -> int:
+    """Instructions the server executes for ``requests`` of ``endpoint`` (after a warm-up),
+    and, with ``settled``, for what it does after them until ``settled()`` is true (its
+    delivery worker draining the outbox)."""
     before = set(out_dir.glob("callgrind.out.*"))
+    if settled is not None:
+        with socket.create_connection((HOST, server.port), timeout=600) as connection:
+            for n in range(WARM_UP):
+                _exchange(connection, endpoint.requests[n % len(endpoint.requests)])
+        _wait_for(settled)  # the warm-up's own alerts are not counted
     with socket.create_connection((HOST, server.port), timeout=600) as connection:
-        for n in range(WARM_UP):
-            _exchange(connection, endpoint.requests[n % len(endpoint.requests)])
+        if settled is None:
+            for n in range(WARM_UP):
+                _exchange(connection, endpoint.requests[n % len(endpoint.requests)])
         _callgrind_control("--instr=on", str(server.pid))
         _callgrind_control("--zero", str(server.pid))
         for n in range(requests):
@@ -118,6 +140,7 @@ def count(server: Server, endpoint: Endpoint, requests: int, out_dir: Path) -> i
             )
             if status != endpoint.expect:
                 raise RuntimeError(f"{endpoint.label} answered {status}, not {endpoint.expect}")
+        _wait_for(settled)
         _callgrind_control("--dump", str(server.pid))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -127,6 +150,14 @@ def count(server: Server, endpoint: Endpoint, requests: int, out_dir: Path) -> i
                 return int(found.group(1))
         time.sleep(0.5)
     raise RuntimeError("callgrind wrote no dump")
+
+
+def _wait_for(settled: Callable[[], bool] | None) -> None:
+    deadline = time.monotonic() + 600
+    while settled is not None and not settled():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server's worker did not drain the outbox in time")
+        time.sleep(0.5)
 
 
 def _bare(out_dir: Path, log_dir: Path) -> AbstractContextManager[Server]:
@@ -140,11 +171,16 @@ def _bare(out_dir: Path, log_dir: Path) -> AbstractContextManager[Server]:
     )
 
 
-def _concernlog(url: str, out_dir: Path, log_dir: Path) -> AbstractContextManager[Server]:
+def _concernlog(
+    url: str, out_dir: Path, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> AbstractContextManager[Server]:
+    # The endpoints alone, as before issue 18: no delivery worker in the process (the
+    # alerts' rows below count one).
+    env = server_env(url) | {"CONCERNLOG_SERVE_WORKER": "false"} | (extra_env or {})
     return serving(
         "concernlog-callgrind",
         _under_callgrind([*CONCERNLOG, "serve"], out_dir),
-        env=server_env(url),
+        env=env,
         log_dir=log_dir,
         health_path="/healthz",
         timeout=START_TIMEOUT_SECONDS,
@@ -174,11 +210,52 @@ def run(endpoints: Sequence[str], requests: int, work_dir: Path) -> list[dict[st
             for endpoint in concernlog_endpoints(school, server.port):
                 if endpoint.key in endpoints:
                     measure(server, endpoint)
+        if "alerts" in endpoints:
+            rows += _alerts(url, school, requests, work_dir)
     return rows
+
+
+def _alerts(
+    url: str, school: fixtures.BenchSchool, requests: int, work_dir: Path
+) -> list[dict[str, Any]]:
+    """``POST /concerns`` with a delivery worker in the server (``concernlog serve``'s
+    default), with no alert channel and with email to the DSL and two deputies (an SMTP
+    sink on loopback): each counted until the worker has published, and emailed, what
+    the requests logged."""
+    alerts.add_deputies(url, school)
+    rows = []
+    with alerts.smtp_sink(work_dir) as smtp_url:
+        for key, label, env in (
+            ("create_alerts_none", "POST /concerns, worker, no channel", {}),
+            ("create_alerts_email", "POST /concerns, worker, email to 3", {
+                "CONCERNLOG_SMTP_URL": smtp_url,
+                "CONCERNLOG_MAIL_FROM": "bench@fictional-school.example",
+            }),
+        ):  # fmt: skip
+            worker_env = {
+                "CONCERNLOG_SERVE_WORKER": "true",
+                "CONCERNLOG_WORKER_POLL_SECONDS": "0.5",
+            }
+            with _concernlog(url, work_dir, work_dir, worker_env | env) as server:
+                (create,) = [
+                    e for e in concernlog_endpoints(school, server.port) if e.key == "create"
+                ]
+                endpoint = Endpoint(key, label, create.requests, create.expect)
+                total = count(server, endpoint, requests, work_dir, settled=lambda: _drained(url))
+            rows.append({"key": key, "label": label, "requests": requests,
+                         "instructions_per_request": total // requests})  # fmt: skip
+            print(f"instructions: {label:<40} {total // requests:>12,} per request")
+    return rows
+
+
+def _drained(url: str) -> bool:
+    counts = alerts.outbox_counts(url)
+    return not counts["unpublished"] and not counts.get("deliveries_pending", 0)
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
     bare = next((r["instructions_per_request"] for r in rows if r["key"] == "bare_sync"), None)
+    by_key = {r["key"]: r["instructions_per_request"] for r in rows}
     lines = [f"{'endpoint':<42}{'instructions':>14}{'÷bare sync':>12}  target"]
     lines.append("-" * (len(lines[0]) + 16))
     for row in rows:
@@ -191,6 +268,14 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             met = "met" if bare / per >= ratio_target else "MISSED"
             verdict = f"≥{ratio_target * 100:.0f}%: {met}"
         lines.append(f"{row['label']:<42}{per:>14,}{ratio:>12}  {verdict}")
+    if {"create_alerts_none", "create_alerts_email"} <= set(by_key):
+        none, email = by_key["create_alerts_none"], by_key["create_alerts_email"]
+        cost = 1 - none / email
+        met = "met" if cost <= alerts.TARGET_COST else "MISSED"
+        lines.append(
+            f"alerts: email to 3 costs {cost:+.1%} of a create's throughput against no "
+            f"channel (target ≤ {alerts.TARGET_COST:.0%}: {met})"
+        )
     return "\n".join(lines)
 
 

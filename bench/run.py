@@ -42,7 +42,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import fixtures
+from bench import alerts, fixtures
 from bench.loadgen import parse_response
 from bench.requests import render, render_form, render_json, write_requests
 from bench.servers import (
@@ -409,6 +409,7 @@ class Settings:
     generator: Generator
     endpoints: list[str]
     bare: bool
+    alerts_rounds: int = 2
 
 
 @dataclass
@@ -421,6 +422,7 @@ class Run:
     profiles: list[str] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)
     load_average: tuple[float, float, float] = field(default_factory=os.getloadavg)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def measure(
@@ -517,6 +519,35 @@ def bench_backend(run: Run, backend: str, work_dir: Path) -> None:
                     continue
                 measure(run, server, backend, endpoint, work_dir)
             run.memory[backend] = server.memory_kib()
+        if settings.alerts_rounds and (not settings.endpoints or "alerts" in settings.endpoints):
+            run.alerts.append(
+                alerts.bench_alerts(
+                    backend=backend,
+                    database_url=url,
+                    school=school,
+                    work_dir=work_dir,
+                    rounds=settings.alerts_rounds,
+                    measure_create=lambda server, label: _measure_apart(
+                        run, server, backend, school, label, work_dir
+                    ),
+                )
+            )
+
+
+def _measure_apart(
+    run: Run,
+    server: Server,
+    backend: str,
+    school: fixtures.BenchSchool,
+    label: str,
+    work_dir: Path,
+) -> dict[str, Any]:
+    """The create load on ``server``, reported in the alerts' comparison, not the table."""
+    (create,) = [e for e in concernlog_endpoints(school, server.port) if e.key == "create"]
+    endpoint = Endpoint("create_alerts", label, create.requests, create.expect)
+    row = measure(run, server, backend, endpoint, work_dir)
+    run.rows.remove(row)
+    return row
 
 
 def versions() -> dict[str, str]:
@@ -630,6 +661,10 @@ def table(run: Run, baseline: dict[str, float]) -> str:
             f"server RSS after the run, {name}: {rss:.1f} MiB (peak {peak:.1f} MiB; "
             f"target < {RSS_TARGET_MIB} MiB: {verdict})"
         )
+    if run.alerts:
+        lines += ["", "Alerts (issue 18): POST /concerns with email and one webhook against none"]
+        for result in run.alerts:
+            lines += alerts.describe(result)
     for message in run.skipped.values():
         lines.append(f"skipped: {message}")
     lines.append(f"load: {run.settings.generator.describe()}")
@@ -679,6 +714,7 @@ def write_results(run: Run, baseline: dict[str, Any], rendered: str) -> Path:
         profiles=run.profiles,
         loadgen_calibration=run.calibration,
         load_average={"start": run.load_average, "end": os.getloadavg()},
+        alerts=run.alerts,
     )
     path = RESULTS_DIR / f"{run.started_at}.json"
     text = json.dumps(document, indent=2, default=str) + "\n"
@@ -726,7 +762,13 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--endpoints",
         default="",
         help="only these (comma-separated keys: guidance, guidance_304, read, list, create, "
-        "token); for investigation, the full table needs them all",
+        "token, alerts); for investigation, the full table needs them all",
+    )
+    parser.add_argument(
+        "--alerts-rounds",
+        type=int,
+        default=_env_int("BENCH_ALERTS_ROUNDS", 2),
+        help="turns of each alerts configuration (create with email + webhook vs none); 0: skip",
     )
     parser.add_argument(
         "--no-bare", action="store_true", help="skip the bare baseline (investigation only)"
@@ -752,6 +794,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         generator=choose_generator(args.generator, args.wrk_threads),
         endpoints=[e.strip() for e in args.endpoints.split(",") if e.strip()],
         bare=not args.no_bare,
+        alerts_rounds=max(0, args.alerts_rounds),
     )
 
 

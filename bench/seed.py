@@ -477,7 +477,8 @@ class Generator:
                         "concern_id": concern_id, "school_id": school_id, "status": status,
                         "risk_level": None if status == "new" else RISK_LEVELS[rng.randrange(4)],
                         "assigned_to": None if status == "new" else dsl_id,
-                        "recorded_at": recorded, "version": 1, "updated_at": recorded,
+                        "recorded_at": recorded, "immediate_danger": danger, "version": 1,
+                        "updated_at": recorded,
                     },
                 )  # fmt: skip
             roll = rng.random()

@@ -149,11 +149,13 @@ def serving(
         _kill_group(process)
 
 
-def serve_concernlog(database_url: str, log_dir: Path, name: str) -> AbstractContextManager[Server]:
+def serve_concernlog(
+    database_url: str, log_dir: Path, name: str, *, extra_env: Mapping[str, str] | None = None
+) -> AbstractContextManager[Server]:
     return serving(
         name,
         [*CONCERNLOG, "serve"],
-        env=server_env(database_url),
+        env=server_env(database_url) | dict(extra_env or {}),
         log_dir=log_dir,
         health_path="/healthz",
     )

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.mail import SmtpServer
+
 DEFAULT_SECRET_KEY = "insecure-development-key-change-me-000000000000"  # noqa: S105
 DEFAULT_DATABASE_URL = "sqlite:///./data/concernlog.db"
 
@@ -61,6 +63,24 @@ class Settings(BaseSettings):
     # the database, never in it or in the repository.
     audit_checkpoint_key_file: Path | None = None
 
+    # Alerts (issue 18): email through SMTP, sent by the delivery worker, never by a request.
+    # smtp://host:port, smtp+starttls://user:password@host:587 or smtps://...; unset: no
+    # emails (events are still recorded for the other channels).
+    smtp_url: SecretStr | None = None
+    mail_from: str = "concernlog <concernlog@localhost>"
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    # Where people sign in: the link every alert email carries (the web client, /app/).
+    public_base_url: str = "http://127.0.0.1:8000"
+    # ``concernlog serve`` runs a delivery worker in each server process unless this is
+    # false (then run ``concernlog worker`` beside it).
+    serve_worker: bool = True
+    # How often an idle worker looks for work, and how long a claimed delivery is held
+    # before another worker may try it again (longer than an SMTP exchange can take).
+    worker_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    worker_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    # The daily digest goes out in the first worker pass after this hour, UK time.
+    alert_digest_hour: int = Field(default=7, ge=0, le=23)
+
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.
     metrics_token: SecretStr | None = None
@@ -83,7 +103,9 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def check_usable(self) -> None:
-        """Refuse configurations that must never serve real data."""
+        """Refuse configurations that cannot work anywhere, and those that must never
+        serve real data."""
+        self._check_alerts()
         if self.env != "production":
             return
         # The secret signs HS256 tokens and keys the refresh grace window's derivation.
@@ -103,6 +125,29 @@ class Settings(BaseSettings):
                 f"CONCERNLOG_JWT_ALGORITHM={self.jwt_algorithm} needs "
                 "CONCERNLOG_JWT_PRIVATE_KEY_FILE (a PEM private key)"
             )
+
+    def _check_alerts(self) -> None:
+        if self.smtp_url is not None:
+            try:
+                SmtpServer.from_url(self.smtp_url.get_secret_value())
+            except ValueError as error:
+                raise ConfigurationError(f"CONCERNLOG_SMTP_URL: {error}") from None
+        if self.worker_lease_seconds <= self.smtp_timeout_seconds:
+            raise ConfigurationError(
+                "CONCERNLOG_WORKER_LEASE_SECONDS must be longer than "
+                "CONCERNLOG_SMTP_TIMEOUT_SECONDS, or a slow delivery could be sent twice"
+            )
+        if not self.public_base_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                "CONCERNLOG_PUBLIC_BASE_URL must be an http(s) URL: alert emails link to it"
+            )
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        """The SMTP server alerts are sent through, or None when email is off."""
+        if self.smtp_url is None:
+            return None
+        return SmtpServer.from_url(self.smtp_url.get_secret_value())
 
 
 @lru_cache

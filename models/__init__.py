@@ -42,6 +42,7 @@ __all__ += ["MISRecord", "SyncRun"]
 
 from models.case import Case, CaseAction, CaseConcern, CaseDecision, CaseEvent  # noqa: E402
 from models.concern import ConcernSearchTerm  # noqa: E402
+from models.task import CaseTask  # noqa: E402
 from models.triage import ConcernTriage, TriageEvent  # noqa: E402
 
 __all__ += [
@@ -50,9 +51,28 @@ __all__ += [
     "CaseConcern",
     "CaseDecision",
     "CaseEvent",
+    "CaseTask",
     "ConcernSearchTerm",
     "ConcernTriage",
     "TriageEvent",
+]
+
+from models.alert import (  # noqa: E402
+    AlertDelivery,
+    AlertDigest,
+    AlertEscalation,
+    AlertEvent,
+    AlertPreference,
+    AlertSettings,
+)
+
+__all__ += [
+    "AlertDelivery",
+    "AlertDigest",
+    "AlertEscalation",
+    "AlertEvent",
+    "AlertPreference",
+    "AlertSettings",
 ]
 
 from models.privileged_request import PrivilegedRequest  # noqa: E402

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import uuid_utils.compat as uuid_compat
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -143,6 +143,22 @@ def iso_date_only(value: object) -> object:
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         return value
     raise ValueError("must be a date in the form YYYY-MM-DD")
+
+
+EARLIEST_DATE = EARLIEST_MOMENT.date()
+LATEST_DATE = date(2199, 12, 31)
+
+
+def within_sane_dates(value: date) -> date:
+    """After-validator for every calendar date a request carries: between 1900 and 2199,
+    as timestamps are."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError("must be between 1900-01-01 and 2199-12-31")
+    return value
+
+
+# A calendar date in a request (a due date, a review date): "YYYY-MM-DD", within range.
+CalendarDate = Annotated[date, BeforeValidator(iso_date_only), AfterValidator(within_sane_dates)]
 
 
 def storable_text(value: str) -> str:

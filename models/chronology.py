@@ -1,15 +1,16 @@
 """A pupil's chronology: the file as a timeline, in the order things happened.
 
-Built from the concern, addendum, triage, case and action tables (it has no table of
-its own). Ordered by ``occurred_at`` (when it happened: a concern's ``observed_at``, an
-action's ``occurred_at``; for everything else, when it was recorded), then
+Built from the concern, addendum, triage, case, action, decision and task tables (it has
+no table of its own). Ordered by ``occurred_at`` (when it happened: a concern's
+``observed_at``, an action's ``occurred_at``, a decision's ``decided_at``, a task's
+setting or completion; for everything else, when it was recorded), then
 ``recorded_at``, then id, which makes the order total and stable across pages.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +34,10 @@ class ChronologyType(StrEnum):
     case_reopened = "case_reopened"
     action = "action"
     decision = "decision"
+    case_review_changed = "case_review_changed"
+    case_reassigned = "case_reassigned"
+    task = "task"
+    task_completed = "task_completed"
 
 
 class ChronologySource(BaseModel):
@@ -67,8 +72,14 @@ class ChronologyDetails(BaseModel):
     action_type: str | None = Field(default=None, description="action")
     with_whom: str | None = Field(default=None, description="action")
     decision: str | None = Field(default=None, description="decision")
+    title: str | None = Field(default=None, description="task")
+    due_on: date | None = Field(default=None, description="task")
+    assigned_to: uuid.UUID | None = Field(default=None, description="task: who it is for")
+    note: str | None = Field(default=None, description="task_completed")
     concern_id: uuid.UUID | None = Field(default=None, description="addendum, triage, linked")
-    case_id: uuid.UUID | None = Field(default=None, description="case events, action, decision")
+    case_id: uuid.UUID | None = Field(
+        default=None, description="case events, action, decision, task"
+    )
 
 
 _ITEM_EXAMPLE: dict[str, Any] = {

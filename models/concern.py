@@ -39,7 +39,7 @@ from models.base import (
     storable_text,
 )
 from models.guidance import KEBAB_CASE, GuidanceAction
-from models.pupil import name_words
+from models.pupil import PupilName, name_words
 from models.triage import RiskLevel, TriageStatus
 from models.user import name_as_written
 
@@ -356,6 +356,13 @@ class AddendumPublic(BaseModel):
 _CONCERN_PUBLIC_EXAMPLE: dict[str, Any] = {
     "id": "01936b2f-1111-7abc-8def-0123456789ab",
     **_CONCERN_EXAMPLE,
+    "pupils": [
+        {
+            "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+            "display_name": "Zo Fictional",
+            "year_group": "Year 7",
+        }
+    ],
     "guidance_version": "1",
     "recorded_at": "2026-11-27T16:05:12.345678Z",
     "recorded_by": _PERSON_EXAMPLE,
@@ -383,6 +390,11 @@ class ConcernPublic(BaseModel):
 
     id: uuid.UUID
     pupil_ids: list[uuid.UUID]
+    pupils: list[PupilName] | None = Field(
+        default=None,
+        description="The same pupils by name and year group, in the same order: for DSLs "
+        "and deputies; null for staff",
+    )
     guidance_key: str
     guidance_version: str
     indicators: list[str]

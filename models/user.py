@@ -343,3 +343,36 @@ class ServiceAccountPage(SQLModel):
 
     items: list[ServiceAccountPublic]
     next_cursor: str | None = Field(description="Opaque; null on the last page")
+
+
+class StaffMember(SQLModel):
+    """A member of the school's staff as the DSL desk picks one to give work to."""
+
+    id: uuid.UUID
+    display_name: str
+    role: PersonRole
+    active: bool
+
+
+class StaffList(SQLModel):
+    model_config = SQLModelConfig(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80",
+                            "display_name": "Sam Teacher",
+                            "role": "staff",
+                            "active": True,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    items: list[StaffMember] = Field(
+        description="Every person's account of the school (never a service account), by "
+        "display name"
+    )

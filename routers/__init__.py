@@ -9,17 +9,21 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from api.deps import require_full_access
 from routers import (
+    alerts,
     audit,
     auth,
     cases,
     concerns,
     guidance,
     health,
+    inbox,
     mis,
     privileged_requests,
     pupils,
     reports,
     service_accounts,
+    staff,
+    tasks,
     triage,
     users,
 )
@@ -37,11 +41,15 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     triage.router,
     pupils.router,
     cases.router,
+    inbox.router,
+    tasks.router,
+    staff.router,
     reports.router,
     users.router,
     privileged_requests.router,
     service_accounts.router,
     audit.router,
+    alerts.router,
     mis.router,
 )
 

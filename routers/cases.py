@@ -22,12 +22,15 @@ from models.case import (
     CaseLink,
     CasePage,
     CasePublic,
+    CaseReassign,
     CaseReopen,
+    CaseReview,
     CaseStatus,
     DecisionCreate,
 )
+from models.task import TaskCreate, TaskPublic
 from routers._shaping import IfMatch, with_etag
-from services import cases
+from services import cases, tasks
 from services.context import RequestContext
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -83,11 +86,13 @@ def _case_url(request: Request, case_id: uuid.UUID) -> str:
         "that pupil (all must be the school's and about this pupil, else 422). `level` is "
         "one of `monitoring`, `early_help`, `child_in_need`, `child_protection`, "
         "`looked_after`; `assigned_to` must be an active DSL or deputy DSL of the school "
-        "(you, when not given). Answers 201 with the case, its `ETag` and `Location`."
+        "(you, when not given); `review_on`, when given, is today or later. A pupil has "
+        "one open case at a time: a second is a 409 (`open-case-exists`) naming the open "
+        "one in `open_case_id`. Answers 201 with the case, its `ETag` and `Location`."
     ),
     status_code=201,
     response_model=CasePublic,
-    responses=problem_responses(401, 403, 422) | answer_headers(201, "ETag"),
+    responses=problem_responses(401, 403, 409, 422) | answer_headers(201, "ETag"),
 )
 async def create_case(
     body: CaseCreate,
@@ -235,7 +240,11 @@ async def add_action(
 @router.post(
     "/{case_id}/decisions",
     summary="Record a decision and its reason",
-    description="KCSIE: decisions and the reasons for them, in writing. Answers 201." + CHANGE_NOTE,
+    description=(
+        "KCSIE: decisions and the reasons for them, in writing. `decided_at` is when it was "
+        "decided (now when not given; not more than 5 minutes ahead, else 422): the case and "
+        "the chronology place the decision there. Answers 201." + CHANGE_NOTE
+    ),
     status_code=201,
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
@@ -265,8 +274,13 @@ async def add_decision(
 @router.post(
     "/{case_id}/close",
     summary="Close a case with its outcome",
-    description="The outcome and the reason for closing are kept in the case's history."
-    + CHANGE_NOTE,
+    description=(
+        "The outcome and the reason for closing are kept in the case's history; the review "
+        "date is cleared. Each linked concern still open (not `closed` or "
+        "`no_further_action`) moves to `closed` with the same reason, one triage event "
+        "each, in the same transaction (a concern also linked to another open case stays "
+        "as it is)." + CHANGE_NOTE
+    ),
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
 )
@@ -295,8 +309,10 @@ async def close_case(
     "/{case_id}/reopen",
     summary="Reopen a closed case",
     description=(
-        "With the reason; the earlier outcome stays in the history. An open case is a 409. "
-        "Requires `If-Match` like every change (428 without, 412 when stale)."
+        "With the reason; the earlier outcome stays in the history. An open case is a 409, "
+        "and so is another open case of the pupil (`open-case-exists`, naming it in "
+        "`open_case_id`). Requires `If-Match` like every change (428 without, 412 when "
+        "stale)."
     ),
     response_model=CasePublic,
     responses=CHANGE_ERRORS,
@@ -347,4 +363,102 @@ async def change_level(
         case_id=case_id,
         if_match=if_match,
         request=request,
+    )
+
+
+@router.post(
+    "/{case_id}/review",
+    summary="Set, move or clear a case's review date",
+    description=(
+        "`review_on` is today or later (in England), or null for none; with the reason. The "
+        "inbox lists an open case once its review date has come." + CHANGE_NOTE
+    ),
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+async def change_review(
+    case_id: uuid.UUID,
+    body: CaseReview,
+    request: Request,
+    context: DSLCaseContext,
+    uow: UnitOfWorkDep,
+    once: Idempotent,
+    if_match: IfMatch = None,
+) -> Response:
+    return await _changed(
+        once,
+        uow,
+        context,
+        cases.CHANGE_REVIEW,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
+    )
+
+
+@router.post(
+    "/{case_id}/assign",
+    summary="Give a case to another DSL",
+    description=(
+        "`assigned_to` must be an active DSL or deputy DSL of the school (else 422), not "
+        "the one who has it; with the reason." + CHANGE_NOTE
+    ),
+    response_model=CasePublic,
+    responses=CHANGE_ERRORS,
+)
+async def reassign_case(
+    case_id: uuid.UUID,
+    body: CaseReassign,
+    request: Request,
+    context: DSLCaseContext,
+    uow: UnitOfWorkDep,
+    once: Idempotent,
+    if_match: IfMatch = None,
+) -> Response:
+    return await _changed(
+        once,
+        uow,
+        context,
+        cases.REASSIGN_CASE,
+        body,
+        case_id=case_id,
+        if_match=if_match,
+        request=request,
+    )
+
+
+@router.post(
+    "/{case_id}/tasks",
+    summary="Set a task on a case",
+    description=(
+        "A follow-up for a member of staff (a form tutor, the attendance officer), due by "
+        "`due_on` (today or later in England, else 422). `assigned_to` is any active member "
+        "of staff of the school who signs in (staff, DSL or deputy DSL): someone of another "
+        "school is a 404, a deactivated account or an admin's a 422. A closed case is a 409. "
+        "The assignee sees the task (GET /tasks), never the case. Does not change the case: "
+        "no `If-Match`. Answers 201 with the task."
+    ),
+    status_code=201,
+    response_model=TaskPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def set_task(
+    case_id: uuid.UUID,
+    body: TaskCreate,
+    request: Request,
+    context: DSLCaseContext,
+    uow: UnitOfWorkDep,
+    once: Idempotent,
+) -> Response:
+    prefix = request.url.path.split("/cases", 1)[0]
+
+    def set_(task: TaskPublic) -> Answer:
+        return Answer(201, task, {"Location": f"{prefix}/tasks/{task.id}"})
+
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: set_(tasks.set_task(session, context, case_id=case_id, task=body)),
     )

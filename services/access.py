@@ -9,10 +9,19 @@ queries built per request (``concern_scope``) and the prepared statements built 
 
 - Recorders (staff, DSLs, deputy DSLs) log concerns and add to them; staff see only the
   concerns they recorded, DSLs and deputies every concern of their school.
+- Names on the desk: the DSL desk's concern, case and task representations name the
+  pupils (display name, year group) beside their ids; a member of staff's never gain
+  them (they see ids, as they always have).
 - The DSLs' assessment of a concern (risk level, assignee, hours waiting) is theirs: staff
   see its status only, and may not filter by it.
-- The DSL desk (DSLs and deputies): triage, cases, chronologies, exports, reports. A
-  concern or case is given to an active member of the DSL desk of the school only.
+- The DSL desk (DSLs and deputies): triage, cases, chronologies, exports, reports, the
+  inbox and the staff list. A concern or case is given to an active member of the DSL
+  desk of the school only.
+- Tasks: the DSL desk sets them on a case, for any active member of staff of the school
+  who signs in and reads their own work (staff, DSLs, deputies; never an admin, who never
+  sees case content). A member of staff sees the tasks given to them (title, due date,
+  status), never the case; the DSL desk sees every task of the school. A task is
+  completed by its assignee or the DSL desk.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them. What a pupil answer
   shows is chosen by role (``pupil_fields_shown``): anyone who is not the DSL desk (an
@@ -35,7 +44,12 @@ queries built per request (``concern_scope``) and the prepared statements built 
 - The audit log (ids and actions, never content): admins and the DSL desk; an admin's
   view never says which child an event is about (no pupil ids, no ids of children's
   records), and an admin may not filter by them.
-- A profile (``/auth/me``, MFA enrolment): people, not service accounts.
+- A profile (``/auth/me``, MFA enrolment, one's own alert emails): people, not service
+  accounts.
+- Alerts carry no content. The school's alerts go to the active members of its DSL desk
+  (a task's to its assignee); urgent ones to every one of them, whatever their own
+  choice. The school's alert settings and the deliveries given up on (dead letters) are
+  the DSL desk's.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -58,11 +72,16 @@ from services.principal import Principal
 RECORDERS = frozenset({Role.staff, Role.dsl, Role.deputy_dsl})
 DSL_DESK = DSL_ROLES
 ASSIGNEES = DSL_DESK
+TASK_ASSIGNEES = RECORDERS
+TASK_READERS = RECORDERS
 PUPIL_SEARCHERS = RECORDERS
 PUPIL_EDITORS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 MIS_SYNC = frozenset({Role.mis, Role.admin})
 ADMINS = frozenset({Role.admin})
 AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
+# Who is told of the school's alerts (a concern logged, an urgent one, the digest): the DSL
+# desk, its active members only.
+ALERT_RECIPIENTS = DSL_DESK
 # Accounts only people manage: whoever holds one reads concerns or grants those who do.
 PRIVILEGED_ACCOUNTS = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 
@@ -179,7 +198,15 @@ def require_audit_reader(principal: Principal) -> None:
 # The entities an admin's view of the audit log may name: administration, never a child's
 # record (a pupil, a concern, an addendum, a case).
 ADMIN_VISIBLE_ENTITIES = frozenset(
-    {"user", "service_account", "school", "sync_run", "audit_log", "privileged_request"}
+    {
+        "user",
+        "service_account",
+        "school",
+        "sync_run",
+        "audit_log",
+        "alert_settings",
+        "privileged_request",
+    }
 )
 
 
@@ -213,6 +240,17 @@ def require_person(principal: Principal) -> None:
     """403 for a service account where only a person has what is asked for (a profile)."""
     if principal.kind != "user":
         raise Forbidden("Service accounts have no user profile.")
+
+
+def require_alert_settings(principal: Principal) -> None:
+    """403 unless the caller may read and change the school's alert settings and see the
+    deliveries given up on: the DSL desk."""
+    require_dsl(principal)
+
+
+def receives_school_alerts(role: str) -> bool:
+    """Whether an active account with ``role`` is told of the school's alerts."""
+    return role in ALERT_RECIPIENTS
 
 
 def may_search_leavers(principal: Principal) -> bool:
@@ -326,3 +364,45 @@ def require_assessment_filter(principal: Principal, *, filtered: bool) -> None:
     a filter would tell them what the DSL decided."""
     if filtered and not sees_assessment(principal):
         raise Forbidden("Only DSLs and deputy DSLs may filter by risk level or assignee.")
+
+
+# --- names on the desk, and tasks ---------------------------------------------------------
+
+
+def sees_pupil_names(principal: Principal) -> bool:
+    """Whether the caller's concern, case and task representations name the pupils
+    (``pupils`` beside ``pupil_ids``): the DSL desk only."""
+    return principal.kind == "user" and principal.is_dsl
+
+
+def require_task_reader(principal: Principal) -> None:
+    """403 unless the caller may read tasks (their own; the DSL desk: every one of the
+    school): staff, DSLs, deputies."""
+    require_user_role(principal, TASK_READERS)
+
+
+def task_scope(principal: Principal, assigned_to: uuid.UUID | None) -> uuid.UUID | None:
+    """Whose tasks the caller may list, given the ``assigned_to`` filter they asked for:
+    the DSL desk, anyone's (``None``: the whole school's, unless filtered); anyone else,
+    their own only (a 403 when they filter by someone else, rather than an empty page
+    that would pass for "nobody has tasks")."""
+    require_task_reader(principal)
+    if principal.is_dsl:
+        return assigned_to
+    if assigned_to is not None and assigned_to != principal.id:
+        raise Forbidden("You may list only the tasks given to you.")
+    return principal.id
+
+
+def may_see_task(principal: Principal, *, school_id: uuid.UUID, assigned_to: uuid.UUID) -> bool:
+    """Whether the caller may see (and complete) a task: its assignee, or the DSL desk of
+    its school. Anyone else is answered as if it did not exist (404)."""
+    if principal.kind != "user" or principal.school_id != school_id:
+        return False
+    return principal.is_dsl or (principal.role in TASK_READERS and principal.id == assigned_to)
+
+
+def sees_task_case(principal: Principal) -> bool:
+    """Whether the caller sees a task's case, pupils and completion note: the DSL desk
+    only; the assignee sees the task itself (title, due date, status)."""
+    return principal.kind == "user" and principal.is_dsl

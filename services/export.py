@@ -105,7 +105,12 @@ def entry_text(item: ChronologyItem) -> str:
         return f"Case opened at level {(d.to_value or '').replace('_', ' ')}: {d.text}"
     if item.type is ChronologyType.case_closed:
         return f"Case closed. Outcome: {d.text}\nReason: {d.reason}"
-    # Triage changes, level changes, links and reopenings: the summary is already whole.
+    if item.type is ChronologyType.task:
+        return f"Task (due {d.due_on}): {d.title}"
+    if item.type is ChronologyType.task_completed:
+        return f"Task completed: {d.title}\nNote: {d.note}"
+    # Triage changes, level changes, links, reopenings, review dates and reassignments:
+    # the summary is already whole.
     return item.summary
 
 

@@ -9,8 +9,8 @@ SQLite files (under the worker's own temporary directory) and its own PostgreSQL
 (named after the worker, with a random suffix), so workers never share a table.
 
 Every fixture shared by more than one test module lives here; helper modules
-(``tests/factories.py``, ``tests/desk.py``, ``tests/server.py``, ``tests/permissions.py``)
-hold plain functions, classes and tables, never fixtures.
+(``tests/factories.py``, ``tests/desk.py``, ``tests/server.py``, ``tests/permissions.py``,
+``tests/mailbox.py``) hold plain functions, classes and tables, never fixtures.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from db.engine import Database, normalise_url
 from models import School
 from tests.desk import Desk, World
 from tests.factories import TEST_SECRET, make_school
+from tests.mailbox import Mailbox
 
 PG_ENV = "CONCERNLOG_TEST_DATABASE_URL"
 # "gw0", "gw1"... under pytest-xdist; "main" when the suite runs in one process.
@@ -204,3 +205,12 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, database: Databa
     get_settings.cache_clear()
     yield database
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback that keeps what arrives (``tests/mailbox.py``)."""
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()

@@ -166,8 +166,8 @@ class Desk:
 
     def fill_file(self, concerns: int) -> None:
         """Add to Zoë's file every kind of entry: ``concerns`` concerns, each with an
-        addendum and a triage change, joined in a new case with as many actions and
-        decisions."""
+        addendum and a triage change, joined in her open case (opened now if she has
+        none: a pupil has one open case at a time) with as many actions and decisions."""
         concern_ids = []
         for _ in range(concerns):
             concern = self.concern()
@@ -178,7 +178,18 @@ class Desk:
                 headers=self.headers(),
             )
             self.triage(concern["id"], {"status": "acknowledged", "reason": "Fictional."})
-        case, etag = self.open_case(concern_ids=concern_ids)
+        open_cases = self.client.get(
+            CASES,
+            params={"pupil_id": str(self.world.zoe.id), "status": "open"},
+            headers=self.headers(),
+        ).json()["items"]
+        if open_cases:
+            case = open_cases[0]
+            linked = self.change_case(case["id"], "concerns", {"concern_ids": concern_ids})
+            assert linked.status_code == 200, linked.text
+            etag = linked.headers["etag"]
+        else:
+            case, etag = self.open_case(concern_ids=concern_ids)
         for _ in range(concerns):
             action = {"type": "meeting", "description": "M.", "occurred_at": iso(self.clock.now())}
             etag = self.change_case(case["id"], "actions", action, etag=etag).headers["etag"]

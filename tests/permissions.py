@@ -131,6 +131,24 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
     ("POST", "/api/v1/cases/{case_id}/level", "/api/v1/cases/{id}/level",
      {"level": "monitoring", "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    # Issue 18: review dates, reassignment and tasks on cases (DSLs); a member of staff
+    # lists and completes the tasks given to them (not found: 404 past the guard); the
+    # inbox and the staff list (DSLs).
+    ("POST", "/api/v1/cases/{case_id}/review", "/api/v1/cases/{id}/review",
+     {"review_on": None, "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/assign", "/api/v1/cases/{id}/assign",
+     {"assigned_to": X, "reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/tasks", "/api/v1/cases/{id}/tasks",
+     {"title": "Fictional.", "assigned_to": X, "due_on": "2199-12-31"},
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/tasks", "/api/v1/tasks", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/tasks/{task_id}", "/api/v1/tasks/{id}", None,
+     {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/tasks/{task_id}/complete", "/api/v1/tasks/{id}/complete",
+     {"note": "Fictional."}, {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/desk/inbox", "/api/v1/desk/inbox", None, {"dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/staff", "/api/v1/staff", None, {"dsl": 200, "deputy_dsl": 200}),
     ("GET", "/api/v1/pupils/{pupil_id}/chronology", "/api/v1/pupils/{id}/chronology", None,
      {"dsl": 404, "deputy_dsl": 404}),
     ("GET", "/api/v1/pupils/{pupil_id}/export", "/api/v1/pupils/{id}/export?format=pdf", None,
@@ -138,6 +156,18 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
     ("GET", "/api/v1/reports/indicators", "/api/v1/reports/indicators", None,
      {"dsl": 200, "deputy_dsl": 200}),
     ("GET", "/api/v1/reports/summary", "/api/v1/reports/summary", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    # Alerts (issue 18): the school's settings and dead letters are the DSL desk's; every
+    # person chooses their own emails.
+    ("GET", "/api/v1/alert-settings", "/api/v1/alert-settings", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("PUT", "/api/v1/alert-settings", "/api/v1/alert-settings", {},
+     {"dsl": 422, "deputy_dsl": 422}),
+    ("GET", "/api/v1/auth/me/alert-preferences", "/api/v1/auth/me/alert-preferences", None,
+     {"staff": 200, "dsl": 200, "deputy_dsl": 200, "admin": 200}),
+    ("PUT", "/api/v1/auth/me/alert-preferences", "/api/v1/auth/me/alert-preferences", {},
+     {"staff": 422, "dsl": 422, "deputy_dsl": 422, "admin": 422}),
+    ("GET", "/api/v1/desk/dead-letters", "/api/v1/desk/dead-letters", None,
      {"dsl": 200, "deputy_dsl": 200}),
     # MIS sync: the school's MIS service account and its admin; nobody else.
     ("PUT", "/api/v1/mis/pupils", "/api/v1/mis/pupils", {}, {"mis": 422, "admin": 422}),

@@ -34,10 +34,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        port: int,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
         self.port = port
         self.log_path = log_path
+        self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,6 +59,7 @@ class ServerProcess:
             "CONCERNLOG_ENV": "test",
             "CONCERNLOG_SECRET_KEY": TEST_SECRET,
             "CONCERNLOG_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         logged_before = log.tell()
@@ -91,11 +99,13 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(database_url: str, log_path: Path) -> Iterator[ServerProcess]:
+def running_server(
+    database_url: str, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
     # A port found free can be taken before the server binds it (by another worker's
     # server or any outgoing connection): then try another, a few times.
     for attempt in range(3):
-        server = ServerProcess(database_url, free_port(), log_path)
+        server = ServerProcess(database_url, free_port(), log_path, extra_env)
         try:
             server.start()
             break

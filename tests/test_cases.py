@@ -352,7 +352,7 @@ def test_list_filters_and_pages(desk: Desk, database: Database) -> None:
     page = desk.client.get(CASES, params={"limit": 1}, headers=desk.headers()).json()
     seen = [item["id"] for item in page["items"]]
     desk.clock.advance(days=1)
-    desk.open_case(level="monitoring")
+    desk.open_case(pupil_id=str(make_pupil(database, world.school, "Ann", "Other").id))
     while page["next_cursor"]:
         page = desk.client.get(
             CASES, params={"limit": 1, "cursor": page["next_cursor"]}, headers=desk.headers()

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from db.engine import Database
 from models.triage import TriageStatus
 from models.user import Role
-from services import concerns
+from services import concerns, inbox
 from services.principal import Principal
 from tests.desk import CONCERNS, Desk, iso
 from tests.factories import make_pupil
@@ -280,8 +280,9 @@ def _plan(database: Database, data: Data, statement: Any) -> str:
             connection.execute(
                 text(
                     "INSERT INTO concern_triage (concern_id, school_id, status, recorded_at, "
-                    "version, updated_at) SELECT id, school_id, 'new', recorded_at, 1, "
-                    "recorded_at FROM concern WHERE school_id = :school "
+                    "immediate_danger, version, updated_at) SELECT id, school_id, 'new', "
+                    "recorded_at, immediate_danger, 1, recorded_at FROM concern "
+                    "WHERE school_id = :school "
                     "AND description LIKE 'Fictional filler%'"
                 ),
                 params,
@@ -387,3 +388,32 @@ def test_sqlite_finds_a_concerns_rows_by_its_id(
     assert "USING INDEX sqlite_autoindex_concern_indicator_1 (concern_id=?)" in indicators
     assert "USING INDEX ix_addendum_concern_id_recorded_at (concern_id=?)" in addenda, addenda
     assert all("SCAN" not in plan.replace("SCAN CONSTANT ROW", "") for plan in plans), plans
+
+
+def test_the_inboxs_urgent_list_reads_its_partial_index(
+    data: Data, database: Database, backend: str
+) -> None:
+    """Issue 18: the urgent concerns still new come from an index of only those, however
+    many other concerns wait (20,000 here on PostgreSQL); the other new ones from the
+    (school, status, recorded) index of the triage state."""
+    statements = {
+        "urgent": inbox.URGENT.whole_school.statement,
+        "new": inbox.OTHER_NEW.whole_school.statement,
+    }
+    parameters = {"school_id": data.desk.world.school.id, "inbox_limit": 50}
+    plans: dict[str, str] = {}
+    for name, statement in statements.items():
+        bound = statement.params(**parameters)
+        if backend == "postgresql":
+            plans[name] = _plan(database, data, bound)
+            continue
+        with database.engine.connect() as connection:
+            sql = str(
+                bound.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+            )
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+        plans[name] = "\n".join(str(row[-1]) for row in rows)
+    assert "ix_concern_triage_urgent_new" in plans["urgent"], plans
+    assert "ix_concern_triage_school_id_status_recorded_at" in plans["new"], plans
+    for plan in plans.values():
+        assert "Seq Scan on concern_triage" not in plan and "SCAN concern_triage" not in plan

@@ -199,6 +199,11 @@ def test_a_fortnight_at_the_dsl_desk(desk: Desk, database: Database) -> None:
         ("concern", d["id"]),
         ("case_concern_linked", d["id"]),
         ("case_closed", case_id),
+        # Closing the case closed its four concerns, with its reason.
+        ("triage", f"status:{a['id']}"),
+        ("triage", f"status:{b['id']}"),
+        ("triage", f"status:{c['id']}"),
+        ("triage", f"status:{d['id']}"),
     ], _readable(got, {a["id"]: "a", b["id"]: "b", c["id"]: "c", d["id"]: "d"})
     assert other["id"] not in {item["source"]["id"] for item in items}
     # Every entry says what it is, when it happened and was recorded, who, and where from.
@@ -213,7 +218,7 @@ def test_a_fortnight_at_the_dsl_desk(desk: Desk, database: Database) -> None:
     }
     assert items[9]["occurred_at"] == iso(START + timedelta(days=4, hours=7))
     assert items[9]["recorded_at"] == iso(START + timedelta(days=6, hours=3))
-    assert items[-1]["source"]["href"] == f"{CASES}/{case_id}"
+    assert items[-5]["source"]["href"] == f"{CASES}/{case_id}"
     assert items[4]["summary"] == "Status new → acknowledged. Reason: Read; talk to Zoe."
     assert items[8]["summary"].startswith(f"Assigned to {world.deputy.user.display_name}")
 
@@ -276,13 +281,13 @@ def test_a_fortnight_at_the_dsl_desk(desk: Desk, database: Database) -> None:
         ["monitoring", "early_help", "child_in_need", "child_protection", "looked_after"], 0
     )
     assert summary["concerns_by_status"] == {
-        "new": 2,  # d, and Zack's
-        "acknowledged": 2,
-        "in_progress": 1,
-        "closed": 0,
+        "new": 1,  # Zack's
+        "acknowledged": 0,
+        "in_progress": 0,
+        "closed": 4,  # closing the case closed a, b, c and d
         "no_further_action": 0,
     }
-    assert summary["unacknowledged_over_24h"] == 2
+    assert summary["unacknowledged_over_24h"] == 1
     assert summary["this_month"] == {"month": "2026-11", "concerns": 4}
     assert summary["last_month"] == {"month": "2026-10", "concerns": 1}
 
@@ -298,7 +303,8 @@ def test_a_fortnight_at_the_dsl_desk(desk: Desk, database: Database) -> None:
     assert all(e.pupil_id == zoe.id for e in events(database) if e.action.startswith("case."))
     reads = events(database, "chronology.read")
     assert reads and all(e.pupil_id == zoe.id and e.entity_id == zoe.id for e in reads)
-    assert len(events(database, "concern.triage")) == 3
+    # Three by hand, and four as the case closed (one per concern: each is about Zoe).
+    assert len(events(database, "concern.triage")) == 7
 
 
 def _subject(item: dict[str, Any]) -> str:

@@ -168,6 +168,38 @@ def _sync_runs(desk: Desk) -> Creating:
 
 
 _REASON = {"reason": "Agreed at the review meeting."}
+
+
+def _in_days(desk: Desk, days: int) -> str:
+    return (desk.clock.now() + timedelta(days=days)).date().isoformat()
+
+
+def _review(desk: Desk) -> Creating:
+    body = {"review_on": _in_days(desk, 14), **_REASON}
+    return _case_change("review", body, body | {"review_on": _in_days(desk, 21)})(desk)
+
+
+def _assign(desk: Desk) -> Creating:
+    body = {"assigned_to": str(desk.world.deputy.id), **_REASON}
+    return _case_change("assign", body, body | {"reason": "The deputy knows the family."})(desk)
+
+
+def _tasks(desk: Desk) -> Creating:
+    case, _ = desk.open_case(concern_ids=[desk.concern()["id"]])
+    body = {
+        "title": "Check in with Zoë after registration.",
+        "assigned_to": str(desk.world.staff_a.id),
+        "due_on": _in_days(desk, 3),
+    }
+    return Creating(
+        f"{CASES}/{case['id']}/tasks",
+        body,
+        body | {"due_on": _in_days(desk, 4)},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
 CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
@@ -194,6 +226,9 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/cases/{case_id}/level"): _case_change(
         "level", {"level": "child_in_need", **_REASON}, {"level": "child_protection", **_REASON}
     ),
+    ("POST", "/api/v1/cases/{case_id}/review"): _review,
+    ("POST", "/api/v1/cases/{case_id}/assign"): _assign,
+    ("POST", "/api/v1/cases/{case_id}/tasks"): _tasks,
     ("POST", "/api/v1/users"): _users,
     ("POST", "/api/v1/service-accounts"): _service_accounts,
     ("POST", "/api/v1/mis/sync-runs"): _sync_runs,

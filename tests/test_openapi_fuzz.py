@@ -80,12 +80,21 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/concerns/{concern_id}/triage": "a change that changes nothing; an assignee "
     "who is not an active DSL of the school",
     "POST /api/v1/cases": "a pupil not of the school; concerns not about that pupil; an "
-    "assignee who is not an active DSL of the school",
+    "assignee who is not an active DSL of the school; a `review_on` before today or outside "
+    "1900-2199",
     "POST /api/v1/cases/{case_id}/concerns": "concerns not of the school or not about the "
     "case's pupil",
     "POST /api/v1/cases/{case_id}/level": "the level the case is at already",
     "POST /api/v1/cases/{case_id}/actions": "an `occurred_at` more than 5 minutes ahead or "
     "outside 1900-2200",
+    "POST /api/v1/cases/{case_id}/decisions": "a `decided_at` more than 5 minutes ahead or "
+    "outside 1900-2200",
+    "POST /api/v1/cases/{case_id}/review": "a `review_on` before today, outside 1900-2199, or "
+    "the date the case has already",
+    "POST /api/v1/cases/{case_id}/assign": "an assignee who is not an active DSL of the "
+    "school, or the one who has the case already",
+    "POST /api/v1/cases/{case_id}/tasks": "a `due_on` before today (England) or outside "
+    "1900-2199; an assignee whose account is deactivated or an admin's",
     "PUT /api/v1/mis/pupils": "a `run_id` that is not an open sync run of the school",
     "PUT /api/v1/mis/staff": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",

@@ -23,6 +23,7 @@ from psycopg.pq import Trace
 from sqlalchemy import event
 
 from db.engine import Database
+from services.school_calendar import school_date
 from tests.desk import API, CONCERNS, Desk, concern_body
 
 
@@ -271,3 +272,37 @@ def test_a_chronology_page_takes_the_same_round_trips_however_long_the_file(
     assert page() == AUDITED + 3
     desk.fill_file(5)
     assert page() == AUDITED + 3
+
+
+def test_the_inbox_takes_the_same_round_trips_however_full(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    headers = desk.headers(desk.world.dsl)
+    case, _ = desk.open_case()
+    due_today = school_date(desk.clock.now()).isoformat()
+
+    def inbox() -> int:
+        return trips_for(database, lambda: desk.client.get(f"{API}/desk/inbox", headers=headers))
+
+    def fill(concerns: int) -> None:
+        for _ in range(concerns):
+            desk.concern(immediate_danger=True)
+            desk.concern(pupils=[desk.world.zoe, desk.world.zack])
+            response = desk.client.post(
+                f"{API}/cases/{case['id']}/tasks",
+                json={
+                    "title": "T.",
+                    "assigned_to": str(desk.world.staff_a.id),
+                    "due_on": due_today,
+                },
+                headers=headers,
+            )
+            assert response.status_code == 201, response.text
+
+    fill(1)
+    # The urgent and new concerns together; their pupils (named), indicators, addenda and
+    # people; the tasks due; their pupils' names; the reviews due (none here, so nothing
+    # to shape); the chain head, locked on its own once everything is read.
+    assert inbox() == AUDITED + 6
+    fill(4)
+    assert inbox() == AUDITED + 6

@@ -9,6 +9,7 @@ admin withdraws; nobody decides about their own account or on their own request.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from core.errors import Conflict
 from db.engine import Database
-from models import AuditEvent, User
+from models import AlertEvent, AuditEvent, User
 from models.privileged_request import PrivilegedKind, PrivilegedRequest
 from models.user import Role
 from services import privileged
@@ -36,6 +37,7 @@ from services.principal import Principal
 from tests import factories
 from tests.desk import API, CONCERNS, Desk, events
 from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.mailbox import SIGN_IN_URL, Mailbox, drain, make_worker
 
 USERS = f"{API}/users"
 REQUESTS = f"{API}/privileged-requests"
@@ -630,3 +632,96 @@ def test_two_at_once_take_turns(desk: Desk, database: Database, backend: str, ra
         assert actions.count("privileged_request.approve") == 1
     else:
         assert actions.count("privileged_request.create") == 2  # the deputy's, and one more
+
+
+# --- the school's DSLs are told, content-free ---------------------------------------------
+
+
+def test_the_schools_dsls_are_emailed_of_each_request_and_decision(
+    desk: Desk, database: Database, mailbox: Mailbox
+) -> None:
+    """Every active DSL and deputy of the school, even one who turned non-urgent emails
+    off; nobody else; and the email says only that an account change awaits (or had) a
+    DSL's decision, with the sign-in link: no account, name, role or email."""
+    world = desk.world
+    off = desk.client.put(
+        f"{API}/auth/me/alert-preferences",
+        json={"email_non_urgent": False},
+        headers=desk.headers(world.deputy),
+    )
+    assert off.status_code == 200
+    worker = make_worker(database, desk.clock, mailbox)
+    asked = _create(desk)
+    drain(worker)
+    told = mailbox.messages()
+    assert sorted(m.recipients[0] for m in told) == sorted([world.dsl.email, world.deputy.email])
+    for message in told:
+        assert message.subject == (
+            "An account change awaits a DSL's decision at Fictional Academy "
+            f"(URN {world.school.urn})"
+        )
+        assert SIGN_IN_URL in message.text
+        assert "awaits a decision by a DSL or deputy DSL" in message.text
+    desk.clock.advance(minutes=5)
+    desk.client.post(f"{REQUESTS}/{asked.request_id}/approve", headers=desk.headers())
+    drain(worker)
+    decided = mailbox.messages()[len(told) :]
+    # Told to the DSL desk as it is when the decision is published: the new DSL too.
+    assert sorted(m.recipients[0] for m in decided) == sorted(
+        [world.dsl.email, world.deputy.email, asked.email]
+    )
+    assert {m.subject.split(" at ")[0] for m in decided} == {"An account change was approved"}
+    # A rejection and a withdrawal are told as "not made".
+    _mfa(desk)
+    drain(worker)
+    withdrawn = _request_about(desk, str(world.deputy.id))
+    desk.client.post(f"{REQUESTS}/{withdrawn}/withdraw", headers=desk.headers(world.admin))
+    drain(worker)
+    last = mailbox.messages()[-3:]
+    assert {m.subject.split(" at ")[0] for m in last} == {"An account change was not made"}
+    assert len(mailbox.messages()) == 2 + 3 + 3 + 3
+    said = " ".join(m.subject + " " + m.text for m in mailbox.messages())
+    for secret in (
+        asked.email,
+        "New Lead",
+        NEW_PASSWORD,
+        world.admin.email,
+        world.admin.user.display_name,
+        world.deputy.email,
+        world.deputy.user.display_name,
+        "deputy_dsl",
+        "password",
+        "two-factor",
+    ):
+        assert secret not in said, secret
+    # The events carry ids, a flag and times only.
+    with database.transaction() as session:
+        kinds = session.exec(select(AlertEvent.type).order_by(col(AlertEvent.id))).all()
+        data = [json.loads(row) for row in session.exec(select(AlertEvent.data)).all()]
+    assert list(kinds) == [
+        "privileged.requested",
+        "privileged.decided",
+        "privileged.requested",
+        "privileged.decided",
+    ]
+    assert {key for item in data for key in item} == {
+        "request_id",
+        "expires_at",
+        "approved",
+        "decided_at",
+    }
+
+
+def test_nothing_is_told_of_a_request_that_was_refused(
+    desk: Desk, database: Database, mailbox: Mailbox
+) -> None:
+    """A 409 rolls back its event with everything else: the DSLs hear only of what is."""
+    world = desk.world
+    worker = make_worker(database, desk.clock, mailbox)
+    first = _promote(desk)
+    refused = desk.client.patch(
+        f"{USERS}/{first.user_id}", json={"role": "dsl"}, headers=desk.headers(world.admin)
+    )
+    assert refused.status_code == 409
+    drain(worker)
+    assert len(mailbox.messages()) == 2  # the first request's, to the DSL and the deputy

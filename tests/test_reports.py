@@ -134,9 +134,12 @@ def test_summary(desk: Desk, database: Database) -> None:
     desk.triage(made["two_in_year_7"]["id"], {"status": "no_further_action", "reason": "R."})
     desk.open_case(concern_ids=[made["january"]["id"]], level="early_help")
     desk.open_case(pupil_id=str(desk.world.zack.id), level="early_help")
-    closing, etag = desk.open_case(pupil_id=str(desk.world.zack.id), level="child_protection")
+    # One open case per pupil: the others are other children's.
+    ann = make_pupil(database, desk.world.school, "Ann", "Other")
+    bea = make_pupil(database, desk.world.school, "Bea", "Other")
+    closing, etag = desk.open_case(pupil_id=str(ann.id), level="child_protection")
     desk.change_case(closing["id"], "close", {"outcome": "O.", "reason": "R."}, etag=etag)
-    desk.open_case(pupil_id=str(desk.world.zack.id), level="looked_after")
+    desk.open_case(pupil_id=str(bea.id), level="looked_after")
     summary = _report(desk, "summary")
     assert summary["generated_at"] == iso(NOW)
     assert summary["open_cases_by_level"] == {

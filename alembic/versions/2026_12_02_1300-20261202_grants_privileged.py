@@ -1,7 +1,7 @@
 """privileged requests: changes that make or keep someone a DSL wait for a DSL's approval
 
 Revision ID: 20261202_grants_privileged
-Revises: 20261202_openapi_key_callers
+Revises: 20261202_outbox_alerts
 Create Date: 2026-12-02 13:00:00.000000
 
 Granting ``dsl`` or ``deputy_dsl``, and setting the password or clearing the MFA of a DSL's
@@ -19,7 +19,7 @@ import models.base
 from alembic import op
 
 revision: str = "20261202_grants_privileged"
-down_revision: str | Sequence[str] | None = "20261202_openapi_key_callers"
+down_revision: str | Sequence[str] | None = "20261202_outbox_alerts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from core.errors import Conflict, InvalidInput
@@ -25,14 +26,12 @@ from models.case import (
     ActionCreate,
     Case,
     CaseAction,
-    CaseClose,
     CaseConcern,
     CaseDecision,
     CaseEvent,
     CaseEventKind,
     CaseLevelChange,
     CaseLink,
-    CaseReopen,
     CaseStatus,
     DecisionCreate,
 )
@@ -40,7 +39,12 @@ from services.access import require_dsl
 from services.audit import probes
 from services.cases.history import Writer, event, link_rows, record_audit, writer
 from services.cases.reading import ETAG_KIND, ReadCase, linked_concerns, load_case, read_case
-from services.cases.validation import check_concerns, check_not_in_future
+from services.cases.validation import (
+    already_open,
+    check_concerns,
+    check_not_in_future,
+    open_case_of,
+)
 from services.context import RequestContext
 from services.preconditions import expected_version, stale
 
@@ -62,13 +66,16 @@ class CaseWrite:
 class CaseChange(Generic[Body]):
     """One kind of change to a case, with its request body of type ``Body``: the audit
     action it records, the status the case must be in, its own checks (run after the
-    status, before anything is written) and what it writes (as the request's ``Writer``:
-    every row keeps the caller's name as it is now)."""
+    status, before anything is written), what it writes (as the request's ``Writer``:
+    every row keeps the caller's name as it is now), and what it does beyond the case
+    once that is written (``then``: closing moves the case's concerns on), in the same
+    transaction."""
 
     audit_action: str
     case_must_be: CaseStatus
     check: Callable[[Session, RequestContext, Case, Body], None]
     writes: Callable[[Writer, Case, Body], CaseWrite]
+    then: Callable[[Session, Writer, Case, Body], None] | None = None
 
 
 def change_case(
@@ -94,10 +101,16 @@ def change_case(
     if case.status != change.case_must_be:
         raise _not_in_status(change.case_must_be)
     change.check(session, context, case, body)
-    written = change.writes(writer(session, context), case, body)
-    _compare_and_set(session, case, expected=expected, now=context.now, **written.columns)
+    by = writer(session, context)
+    written = change.writes(by, case, body)
+    if written.columns.get("status") == CaseStatus.open.value:
+        _reopen_and_set(session, context, case, expected=expected, **written.columns)
+    else:
+        _compare_and_set(session, case, expected=expected, now=context.now, **written.columns)
     session.add_all(written.rows)
     session.flush()
+    if change.then is not None:
+        change.then(session, by, case, body)
     entity_type, entity_id = written.audited_row or ("case", case.id)
     record_audit(
         session,
@@ -134,7 +147,23 @@ def _compare_and_set(
         raise stale("case")
 
 
-def _no_check(session: Session, context: RequestContext, case: Case, body: BaseModel) -> None:
+def _reopen_and_set(
+    session: Session, context: RequestContext, case: Case, *, expected: int, **values: object
+) -> None:
+    """``_compare_and_set`` for a change that opens the case again, in a savepoint: when
+    another DSL opens a case for the pupil at the same moment, the unique index refuses
+    one of the two, and the refused one is told which case is open (409)."""
+    try:
+        with session.begin_nested():
+            _compare_and_set(session, case, expected=expected, now=context.now, **values)
+    except IntegrityError:
+        open_already = open_case_of(session, context.principal, case.pupil_id, other_than=case.id)
+        if open_already is None:
+            raise
+        raise already_open(open_already) from None
+
+
+def no_check(session: Session, context: RequestContext, case: Case, body: BaseModel) -> None:
     return None
 
 
@@ -198,6 +227,13 @@ ADD_ACTION: CaseChange[ActionCreate] = CaseChange(
 not more than 5 minutes ahead. Records ``case.action``."""
 
 
+def _check_decision(
+    session: Session, context: RequestContext, case: Case, decision: DecisionCreate
+) -> None:
+    if decision.decided_at is not None:
+        check_not_in_future(decision.decided_at, context.now, "decided_at")
+
+
 def _decision_writes(by: Writer, case: Case, decision: DecisionCreate) -> CaseWrite:
     record = CaseDecision(
         case_id=case.id,
@@ -205,6 +241,7 @@ def _decision_writes(by: Writer, case: Case, decision: DecisionCreate) -> CaseWr
         pupil_id=case.pupil_id,
         decision=decision.decision,
         reason=decision.reason,
+        decided_at=decision.decided_at or by.context.now,
         recorded_by=by.id,
         recorded_by_name=by.name,
         recorded_at=by.context.now,
@@ -215,65 +252,12 @@ def _decision_writes(by: Writer, case: Case, decision: DecisionCreate) -> CaseWr
 ADD_DECISION: CaseChange[DecisionCreate] = CaseChange(
     audit_action="case.decision",
     case_must_be=CaseStatus.open,
-    check=_no_check,
+    check=_check_decision,
     writes=_decision_writes,
 )
-"""Record a decision and the reason for it in an open case. Records ``case.decision``."""
-
-
-def _close_writes(by: Writer, case: Case, close: CaseClose) -> CaseWrite:
-    closed = event(
-        case,
-        CaseEventKind.closed,
-        by,
-        from_value=CaseStatus.open.value,
-        to_value=CaseStatus.closed.value,
-        text=close.outcome,
-        reason=close.reason,
-    )
-    return CaseWrite(
-        rows=[closed],
-        columns={
-            "status": CaseStatus.closed.value,
-            "closed_at": by.context.now,
-            "outcome": close.outcome,
-        },
-    )
-
-
-CLOSE_CASE: CaseChange[CaseClose] = CaseChange(
-    audit_action="case.close",
-    case_must_be=CaseStatus.open,
-    check=_no_check,
-    writes=_close_writes,
-)
-"""Close an open case with its outcome and the reason (409 when already closed).
-Records ``case.close``."""
-
-
-def _reopen_writes(by: Writer, case: Case, reopen: CaseReopen) -> CaseWrite:
-    reopened = event(
-        case,
-        CaseEventKind.reopened,
-        by,
-        from_value=CaseStatus.closed.value,
-        to_value=CaseStatus.open.value,
-        reason=reopen.reason,
-    )
-    return CaseWrite(
-        rows=[reopened],
-        columns={"status": CaseStatus.open.value, "closed_at": None, "outcome": None},
-    )
-
-
-REOPEN_CASE: CaseChange[CaseReopen] = CaseChange(
-    audit_action="case.reopen",
-    case_must_be=CaseStatus.closed,
-    check=_no_check,
-    writes=_reopen_writes,
-)
-"""Reopen a closed case, with the reason (409 when it is open). Its earlier outcome
-stays in its history. Records ``case.reopen``."""
+"""Record a decision and the reason for it in an open case, with when it was decided
+(``decided_at``: now when not given; not more than 5 minutes ahead, 422). The case and
+the chronology place it there. Records ``case.decision``."""
 
 
 def _check_level(

@@ -30,7 +30,8 @@ from models.case import (
     DecisionPublic,
 )
 from models.concern import Person
-from services import concerns
+from models.pupil import PupilName
+from services import concerns, pupils, tasks
 from services.access import require_dsl
 from services.audit import probes
 from services.cases.history import record_audit
@@ -81,11 +82,16 @@ def _by(user_id: uuid.UUID, name: str) -> Person:
 
 
 def _summary(
-    case: Case, *, concern_ids: list[uuid.UUID], assignees: dict[uuid.UUID, Person]
+    case: Case,
+    *,
+    concern_ids: list[uuid.UUID],
+    assignees: dict[uuid.UUID, Person],
+    names: dict[uuid.UUID, PupilName],
 ) -> CaseSummary:
     return CaseSummary(
         id=case.id,
         pupil_id=case.pupil_id,
+        pupils=[names[case.pupil_id]] if case.pupil_id in names else [],
         status=CaseStatus(case.status),
         level=CaseLevel(case.level),
         summary=case.summary,
@@ -94,12 +100,14 @@ def _summary(
         opened_at=case.opened_at,
         closed_at=case.closed_at,
         outcome=case.outcome,
+        review_on=case.review_on,
         concern_ids=concern_ids,
     )
 
 
 def summaries(session: Session, principal: Principal, cases: Sequence[Case]) -> list[CaseSummary]:
-    """Shape listed cases in two queries whatever their number."""
+    """Shape listed cases in three queries whatever their number (the DSL desk only:
+    their pupils are named)."""
     if not cases:
         return []
     linked = linked_concerns(session, [case.id for case in cases])
@@ -108,11 +116,16 @@ def summaries(session: Session, principal: Principal, cases: Sequence[Case]) -> 
         principal.school_id,
         [case.assigned_to for case in cases if case.assigned_to is not None],
     )
-    return [_summary(case, concern_ids=linked[case.id], assignees=assignees) for case in cases]
+    names = pupils.names_by_id(session, principal.school_id, [case.pupil_id for case in cases])
+    return [
+        _summary(case, concern_ids=linked[case.id], assignees=assignees, names=names)
+        for case in cases
+    ]
 
 
 def render_case(session: Session, context: RequestContext, case: Case) -> CasePublic:
-    """The whole case: linked concerns, actions, decisions and history. Records nothing."""
+    """The whole case: its pupil by name, linked concerns, actions, decisions (by when they
+    were decided), tasks and history. Records nothing."""
     concern_ids = linked_concerns(session, [case.id])[case.id]
     actions = list(
         session.exec(
@@ -125,7 +138,9 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
         session.exec(
             select(CaseDecision)
             .where(col(CaseDecision.case_id) == case.id)
-            .order_by(col(CaseDecision.recorded_at), col(CaseDecision.id))
+            .order_by(
+                col(CaseDecision.decided_at), col(CaseDecision.recorded_at), col(CaseDecision.id)
+            )
         )
     )
     history = list(
@@ -138,7 +153,8 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
     assignees = concerns.people_by_id(
         session, case.school_id, [case.assigned_to] if case.assigned_to else []
     )
-    summary = _summary(case, concern_ids=concern_ids, assignees=assignees)
+    names = pupils.names_by_id(session, case.school_id, [case.pupil_id])
+    summary = _summary(case, concern_ids=concern_ids, assignees=assignees, names=names)
     return CasePublic(
         **summary.model_dump(),
         concerns=concerns.shape_concerns_by_id(session, context, concern_ids=concern_ids),
@@ -159,11 +175,13 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
                 id=decision.id,
                 decision=decision.decision,
                 reason=decision.reason,
+                decided_at=decision.decided_at,
                 recorded_at=decision.recorded_at,
                 recorded_by=_by(decision.recorded_by, decision.recorded_by_name),
             )
             for decision in decisions
         ],
+        tasks=tasks.tasks_of_case(session, context, case.id),
         history=[
             CaseEventPublic(
                 id=event.id,

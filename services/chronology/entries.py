@@ -1,4 +1,4 @@
-"""The chronology's entries: one ``UNION ALL`` over the six sources (each arm an index
+"""The chronology's entries: one ``UNION ALL`` over the sources (each arm an index
 lookup by school and pupil), keyset pages over it, and the statements that load a page's
 rows, one per source."""
 
@@ -16,6 +16,7 @@ from db.prepared import Prepared
 from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil
+from models.task import CaseTask
 from models.triage import TriageEvent
 from services.pagination import decode_cursor, invalid_cursor
 
@@ -30,6 +31,8 @@ CASE_EVENT_TYPES = {
     "level_changed": ChronologyType.case_level_changed,
     "closed": ChronologyType.case_closed,
     "reopened": ChronologyType.case_reopened,
+    "review_changed": ChronologyType.case_review_changed,
+    "reassigned": ChronologyType.case_reassigned,
 }
 
 
@@ -74,10 +77,21 @@ def _entries() -> Subquery:
         for kind, table, occurred_at in (
             ("case_event", CaseEvent, col(CaseEvent.recorded_at)),
             ("action", CaseAction, col(CaseAction.occurred_at)),
-            ("decision", CaseDecision, col(CaseDecision.recorded_at)),
+            ("decision", CaseDecision, col(CaseDecision.decided_at)),
         )
     ]
-    return union_all(*by_pupil, *in_cases).subquery("entry")
+    # A task is two entries: when it was set, and (once it is) when it was completed.
+    in_tasks = [
+        _arm("task", CaseTask.id, CaseTask.set_at, CaseTask.set_at).where(
+            col(CaseTask.school_id) == school, col(CaseTask.pupil_id) == pupil_id
+        ),
+        _arm("task_completed", CaseTask.id, CaseTask.completed_at, CaseTask.completed_at).where(
+            col(CaseTask.school_id) == school,
+            col(CaseTask.pupil_id) == pupil_id,
+            col(CaseTask.completed_at).is_not(None),
+        ),
+    ]
+    return union_all(*by_pupil, *in_cases, *in_tasks).subquery("entry")
 
 
 _ENTRIES = _entries()
@@ -148,6 +162,8 @@ SOURCES = {
     "case_event": _by_id(CaseEvent),
     "action": _by_id(CaseAction),
     "decision": _by_id(CaseDecision),
+    "task": _by_id(CaseTask),
+    "task_completed": _by_id(CaseTask),
 }
 
 

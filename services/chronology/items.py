@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from db.batch import Batch
 from models.chronology import ChronologyItem, ChronologyType
+from models.concern import Person
 from models.triage import TriageField
 from services import concerns
 from services.chronology.entries import API_BASE, CASE_EVENT_TYPES, SOURCES, SUMMARY_MAX, id_lists
@@ -72,6 +73,13 @@ def _concern_item(concern: Any, indicators: list[str]) -> dict[str, Any]:
     )
 
 
+def _name(people: dict[uuid.UUID, Person], value: str | None) -> str:
+    """The display name, as it is now, of the person whose id ``value`` holds (an event's
+    assignee before or after: who has the work is named as they are now), or "nobody"."""
+    person = people.get(uuid.UUID(value)) if value else None
+    return person.display_name if person else "nobody"
+
+
 def _triage_summary(event: Any) -> str:
     # ``event``: a row of triage_event (``SOURCES``), with the assignees' names as they were.
     if event.field == TriageField.assigned_to:
@@ -82,8 +90,16 @@ def _triage_summary(event: Any) -> str:
     return _shorten(f"{change}. Reason: {event.reason}")
 
 
-def _case_event_summary(event: Any) -> str:
+def _case_event_summary(event: Any, people: dict[uuid.UUID, Person]) -> str:
     # ``event``: a row of case_event (``SOURCES``).
+    if event.kind == "review_changed":
+        when = f"review on {event.to_value}" if event.to_value else "no review date"
+        return _shorten(f"Case {when} (was {event.from_value or 'none'}). Reason: {event.reason}")
+    if event.kind == "reassigned":
+        return _shorten(
+            f"Case given to {_name(people, event.to_value)} "
+            f"(was {_name(people, event.from_value)}). Reason: {event.reason}"
+        )
     if event.kind == "opened":
         return _shorten(f"Case opened at level {_label(event.to_value)}: {event.text}")
     if event.kind == "concern_linked":
@@ -96,6 +112,35 @@ def _case_event_summary(event: Any) -> str:
     if event.kind == "closed":
         return _shorten(f"Case closed. Outcome: {event.text} Reason: {event.reason}")
     return _shorten(f"Case reopened. Reason: {event.reason}")
+
+
+def _task_item(task: Any, people: dict[uuid.UUID, Person], *, completed: bool) -> dict[str, Any]:
+    """A task's entry: when it was set (by whom, for whom, due when), or when it was
+    completed (by whom, with what note). ``task``: a row of case_task (``SOURCES``)."""
+    details = dict(title=task.title, due_on=task.due_on, assigned_to=task.assigned_to)
+    if completed:
+        summary = f"Task completed by {task.completed_by_name}: {task.title}"
+        return dict(
+            id=task.id,
+            type=ChronologyType.task_completed,
+            occurred_at=task.completed_at,
+            recorded_at=task.completed_at,
+            by={"id": task.completed_by, "display_name": task.completed_by_name},
+            source=_case_href(task.case_id),
+            summary=_shorten(f"{summary}. Note: {task.note}"),
+            details=details | dict(note=task.note, case_id=task.case_id),
+        )
+    assignee = _name(people, str(task.assigned_to))
+    return dict(
+        id=task.id,
+        type=ChronologyType.task,
+        occurred_at=task.set_at,
+        recorded_at=task.set_at,
+        by={"id": task.set_by, "display_name": task.set_by_name},
+        source=_case_href(task.case_id),
+        summary=_shorten(f"Task for {assignee}, due {task.due_on.isoformat()}: {task.title}"),
+        details=details | dict(case_id=task.case_id),
+    )
 
 
 def load_items(
@@ -136,6 +181,19 @@ def load_items(
     case_events = loaded["case_event"]
     actions = loaded["action"]
     decisions = loaded["decision"]
+    tasks = loaded["task"] | loaded["task_completed"]
+    # Who has the work is named as they are now (docs/adr/0056): a case's assignees before
+    # and after a reassignment, a task's assignee. One more query, only when there are any.
+    assignee_ids: set[uuid.UUID] = {task.assigned_to for task in tasks.values()}
+    for case_event in case_events.values():
+        if case_event.kind == "reassigned":
+            assignee_ids.update(
+                uuid.UUID(v) for v in (case_event.from_value, case_event.to_value) if v
+            )
+    people = (
+        concerns.people_by_id(session, principal.school_id, assignee_ids) if assignee_ids else {}
+    )
+
     items: list[dict[str, Any]] = []
     for row in rows:
         entry_id = row.entry_id
@@ -188,7 +246,7 @@ def load_items(
                     recorded_at=case_event.recorded_at,
                     by=_by(case_event),
                     source=_case_href(case_event.case_id),
-                    summary=_case_event_summary(case_event),
+                    summary=_case_event_summary(case_event, people),
                     details=dict(
                         text=case_event.text,
                         reason=case_event.reason,
@@ -221,13 +279,15 @@ def load_items(
                     ),
                 )
             )
+        elif row.kind in ("task", "task_completed"):
+            items.append(_task_item(tasks[entry_id], people, completed=row.kind != "task"))
         else:
             decision = decisions[entry_id]
             items.append(
                 dict(
                     id=decision.id,
                     type=ChronologyType.decision,
-                    occurred_at=decision.recorded_at,
+                    occurred_at=decision.decided_at,
                     recorded_at=decision.recorded_at,
                     by=_by(decision),
                     source=_case_href(decision.case_id),

@@ -12,7 +12,7 @@ from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
 from models.triage import TriageStatus
-from services import access, audit
+from services import access, alerts, audit
 from services.audit import probes
 from services.concerns.reading import concern_row
 from services.concerns.search import index_text
@@ -57,7 +57,9 @@ def create_concern(
     have, an unknown guidance key, and an ``observed_at`` more than 5 minutes ahead of
     ``now``. (An ``Idempotency-Key`` is the HTTP shell's: ``services.idempotency.once``.)
 
-    Records ``concern.create`` once per pupil, in the caller's transaction."""
+    Records ``concern.create`` once per pupil, and the concern's alerts
+    (``services.alerts.concern_logged``: no pupil, text or indicator in them), in the
+    caller's transaction; nothing is sent from here."""
     principal = context.principal
     now = context.now
     access.require_recorder(principal)
@@ -111,6 +113,7 @@ def create_concern(
         "risk_level": None,
         "assigned_to": None,
         "recorded_at": now,
+        "immediate_danger": concern.immediate_danger,
         "version": 1,
         "updated_at": now,
     }
@@ -120,6 +123,14 @@ def create_concern(
         if concern_indicators:  # an executemany of nothing would insert one empty row
             INSERT_CONCERN_INDICATORS.insert_many(session, concern_indicators)
         INSERT_TRIAGE.run(session, triage)
+        # Its alerts, in the outbox: delivered by the worker once this commits.
+        alerts.concern_logged(
+            session,
+            school_id=school_id,
+            concern_id=concern_id,
+            recorded_at=now,
+            urgent=concern.immediate_danger,
+        )
         index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
         audit.record_per_pupil(
             session,
@@ -132,11 +143,23 @@ def create_concern(
             pupil_ids=concern.pupil_ids,
         )
     row = NewConcernRow(**record, status=triage["status"], risk_level=None, assigned_to=None)
+    names = None
+    if access.sees_pupil_names(principal):
+        school_pupils = {pupil.id: pupil for pupil in found["school_pupils"]}
+        names = [
+            {
+                "id": i,
+                "display_name": school_pupils[i].display_name,
+                "year_group": school_pupils[i].year_group,
+            }
+            for i in concern.pupil_ids
+        ]
     (public,) = PUBLIC_CONCERNS.validate_python(
         [
             concern_fields(
                 row,
                 pupil_ids=list(concern.pupil_ids),
+                pupils=names,
                 indicators=list(concern.indicators),
                 addenda=[],
                 recorded_by=recorded_by,

@@ -53,7 +53,9 @@ def lookup_concern(principal: Principal, concern_id: uuid.UUID) -> Batch:
     return (
         Batch()
         .add("concern", statement, parameters)
-        .include(lookups_of([concern_id], assignees=assignees))
+        .include(
+            lookups_of([concern_id], assignees=assignees, named=access.sees_pupil_names(principal))
+        )
     )
 
 

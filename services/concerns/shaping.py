@@ -31,6 +31,7 @@ from services.concerns.statements import (
     ASSIGNEES_OF,
     INDICATORS_OF,
     PEOPLE,
+    PUPILS_NAMED_OF,
     PUPILS_OF,
 )
 from services.context import RequestContext
@@ -107,14 +108,15 @@ def caller_as_recorder(principal: Principal, found: dict[str, list[Any]]) -> Per
     return person
 
 
-def lookups_of(concern_ids: list[uuid.UUID], *, assignees: Batch) -> Batch:
-    """What shaping needs beside the concerns' own rows: their ``pupils``, ``indicators``
-    and ``addenda``, and ``assignees``' query if it has one (rows named ``assignees``:
-    ``add_assignees``), four queries at most whatever the number of concerns."""
+def lookups_of(concern_ids: list[uuid.UUID], *, assignees: Batch, named: bool) -> Batch:
+    """What shaping needs beside the concerns' own rows: their ``pupils`` (with their
+    names when ``named``: ``access.sees_pupil_names``), ``indicators`` and ``addenda``,
+    and ``assignees``' query if it has one (rows named ``assignees``: ``add_assignees``),
+    four queries at most whatever the number of concerns."""
     ids = {"concern_ids": concern_ids}
     return (
         Batch()
-        .add("pupils", PUPILS_OF, ids)
+        .add("pupils", PUPILS_NAMED_OF if named else PUPILS_OF, ids)
         .add("indicators", INDICATORS_OF, ids)
         .add("addenda", ADDENDA_OF, ids)
         .include(assignees)
@@ -140,6 +142,7 @@ def concern_fields(
     row: Any,
     *,
     pupil_ids: list[uuid.UUID],
+    pupils: list[dict[str, Any]] | None,
     indicators: list[str],
     addenda: list[dict[str, Any]],
     recorded_by: Person | dict[str, Any],
@@ -153,6 +156,7 @@ def concern_fields(
     return dict(
         id=row.id,
         pupil_ids=pupil_ids,
+        pupils=pupils,
         guidance_key=row.guidance_key,
         guidance_version=row.guidance_version,
         indicators=indicators,
@@ -188,10 +192,21 @@ def shape_concerns(
     context: RequestContext, rows: Sequence[Any], found: dict[str, list[Any]]
 ) -> list[ConcernPublic]:
     """Concern rows as the API shows them, from the rows of their lookups (``found``, by
-    the names of ``lookups_of``)."""
+    the names of ``lookups_of``; their pupils with names for a caller who sees them)."""
     pupils: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for concern_id, pupil_id in found["pupils"]:
-        pupils[concern_id].append(pupil_id)
+    names: dict[uuid.UUID, list[dict[str, Any]]] | None = (
+        defaultdict(list) if access.sees_pupil_names(context.principal) else None
+    )
+    for pupil in found["pupils"]:
+        pupils[pupil.concern_id].append(pupil.pupil_id)
+        if names is not None:
+            names[pupil.concern_id].append(
+                {
+                    "id": pupil.pupil_id,
+                    "display_name": pupil.display_name,
+                    "year_group": pupil.year_group,
+                }
+            )
     indicators: dict[uuid.UUID, list[str]] = defaultdict(list)
     for concern_id, indicator_id in found["indicators"]:
         indicators[concern_id].append(indicator_id)
@@ -207,6 +222,7 @@ def shape_concerns(
             concern_fields(
                 row,
                 pupil_ids=pupils[row.id],
+                pupils=None if names is None else names[row.id],
                 indicators=indicators[row.id],
                 addenda=[addendum_fields(a) for a in addenda[row.id]],
                 recorded_by=written_by(row.recorded_by, row.recorded_by_name),
@@ -235,5 +251,6 @@ def shape_rows(
     assignees = Batch()
     if assigned:
         assignees.add("assignees", PEOPLE, {"school_id": school_id, "user_ids": list(assigned)})
-    found = lookups_of([row.id for row in rows], assignees=assignees).run(session)
+    named = access.sees_pupil_names(context.principal)
+    found = lookups_of([row.id for row in rows], assignees=assignees, named=named).run(session)
     return shape_concerns(context, rows, found)

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db.prepared import Prepared
 from models.concern import Addendum, Concern, ConcernIndicator, ConcernPupil, ConcernSearchTerm
-from models.pupil import Pupil
+from models.pupil import Pupil, display_name_column
 from models.triage import ConcernTriage
 from models.user import User
 from services import access
@@ -51,11 +51,18 @@ INSERT_CONCERN_INDICATORS = Prepared(sa.insert(CONCERN_INDICATORS))
 INSERT_TRIAGE = Prepared(sa.insert(TRIAGE))
 INSERT_ADDENDUM = Prepared(sa.insert(ADDENDA))
 INSERT_SEARCH_TERMS = Prepared(sqlite_insert(SEARCH_TERMS).on_conflict_do_nothing())
-SCHOOL_PUPILS = Prepared(
-    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth).where(
-        PUPILS.c.school_id == sa.bindparam("school_id"),
-        PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
-    )
+# What names a pupil on the DSL desk (``models.pupil.PupilName``), made by the database.
+PUPIL_NAME_COLUMNS = (display_name_column(PUPILS), PUPILS.c.year_group)
+_OF_THE_SCHOOL = (
+    PUPILS.c.school_id == sa.bindparam("school_id"),
+    PUPILS.c.id.in_(sa.bindparam("pupil_ids", expanding=True)),
+)
+# The pupils of a new concern: theirs (the check) and their dates of birth (the check of
+# observed_at); for the DSL desk their names too (its answer names them), in the same
+# statement.
+SCHOOL_PUPILS = Prepared(sa.select(PUPILS.c.id, PUPILS.c.date_of_birth).where(*_OF_THE_SCHOOL))
+SCHOOL_PUPILS_NAMED = Prepared(
+    sa.select(PUPILS.c.id, PUPILS.c.date_of_birth, *PUPIL_NAME_COLUMNS).where(*_OF_THE_SCHOOL)
 )
 
 # A concern's lookups (what it shows beside its row) go by its id alone. (A school filter
@@ -63,6 +70,14 @@ SCHOOL_PUPILS = Prepared(
 # pupil) index: every row of the school's, on every read.)
 PUPILS_OF = Prepared(
     sa.select(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.pupil_id)
+    .where(CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.position)
+)
+# The same, with each pupil's name, for the DSL desk's representations: the pupil row by
+# its primary key beside each link, in the same statement (no round trip more).
+PUPILS_NAMED_OF = Prepared(
+    sa.select(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.pupil_id, *PUPIL_NAME_COLUMNS)
+    .join_from(CONCERN_PUPILS, PUPILS, PUPILS.c.id == CONCERN_PUPILS.c.pupil_id)
     .where(CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.position)
 )

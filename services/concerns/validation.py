@@ -12,7 +12,8 @@ from typing import Any
 from core.errors import InvalidInput, NotFound
 from db.batch import Batch
 from models.guidance import GuidanceDocument
-from services.concerns.statements import SCHOOL_PUPILS
+from services import access
+from services.concerns.statements import SCHOOL_PUPILS, SCHOOL_PUPILS_NAMED
 from services.guidance import GuidanceLibrary
 from services.principal import Principal
 from services.school_calendar import school_date
@@ -67,9 +68,11 @@ def check_indicators(document: GuidanceDocument, indicators: list[str]) -> None:
 
 def add_school_pupils(batch: Batch, principal: Principal, pupil_ids: list[uuid.UUID]) -> Batch:
     """``batch`` with the query for which of ``pupil_ids`` are of the caller's school (rows
-    named ``school_pupils``, for ``check_pupils``)."""
+    named ``school_pupils``, for ``check_pupils``; with the pupils' names for a caller
+    who sees them, ``access.sees_pupil_names``)."""
+    statement = SCHOOL_PUPILS_NAMED if access.sees_pupil_names(principal) else SCHOOL_PUPILS
     return batch.add(
-        "school_pupils", SCHOOL_PUPILS, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
+        "school_pupils", statement, {"school_id": principal.school_id, "pupil_ids": pupil_ids}
     )
 
 

@@ -1,0 +1,40 @@
+"""The DSL's inbox: what needs them now, most pressing first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.case import CaseSummary
+from models.concern import ConcernPublic
+from models.task import TaskPublic
+
+
+class Inbox(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"urgent": [], "new": [], "tasks_due": [], "reviews_due": [], "transfers_due": []}
+            ]
+        }
+    )
+
+    urgent: list[ConcernPublic] = Field(
+        description="Concerns in immediate danger that no DSL has moved on from new, oldest "
+        "recorded first; shaped as the items of GET /concerns"
+    )
+    new: list[ConcernPublic] = Field(
+        description="Every other concern still new, oldest recorded first; shaped as the "
+        "items of GET /concerns"
+    )
+    tasks_due: list[TaskPublic] = Field(
+        description="Open tasks due today or earlier (in England), soonest due first"
+    )
+    reviews_due: list[CaseSummary] = Field(
+        description="Open cases whose review date is today or earlier, soonest first; "
+        "shaped as the items of GET /cases"
+    )
+    transfers_due: list[dict[str, Any]] = Field(
+        description="Files to transfer to a child's new school: always empty until transfers exist"
+    )

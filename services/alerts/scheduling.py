@@ -1,0 +1,207 @@
+"""What alerts a concern raises when it is logged, and what the worker raises on a
+schedule: reminders of an urgent concern nobody has triaged, and the daily digest of
+concerns still ``new``. Times come from the caller (a request's ``now``, the worker's
+clock), never from the wall clock here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from db.prepared import Prepared
+from models.alert import ESCALATE_MINUTES_RANGE, AlertDigest, AlertEscalation
+from models.school import School
+from models.triage import ConcernTriage, TriageStatus
+from services.alerts.events import (
+    CONCERN_CREATED,
+    CONCERN_URGENT,
+    CONCERNS_UNACKNOWLEDGED,
+    emit,
+    event_row,
+    insert_events,
+)
+from services.alerts.settings import settings_of
+from services.school_calendar import SCHOOL_ZONE
+
+ESCALATIONS: sa.Table = AlertEscalation.__table__  # type: ignore[attr-defined]
+DIGESTS: sa.Table = AlertDigest.__table__  # type: ignore[attr-defined]
+TRIAGE: sa.Table = ConcernTriage.__table__  # type: ignore[attr-defined]
+SCHOOLS: sa.Table = School.__table__  # type: ignore[attr-defined]
+
+# Escalations looked at per pass, and the most concern ids a digest event lists.
+ESCALATION_BATCH = 200
+DIGEST_IDS = 100
+
+_INSERT_ESCALATION = Prepared(sa.insert(ESCALATIONS))
+# The soonest any school's first reminder can be due.
+_FIRST_LOOK = timedelta(minutes=ESCALATE_MINUTES_RANGE[0])
+
+
+def concern_logged(
+    session: Session,
+    *,
+    school_id: uuid.UUID,
+    concern_id: uuid.UUID,
+    recorded_at: datetime,
+    urgent: bool,
+) -> None:
+    """The alerts of a concern just logged, in its transaction (inside the caller's
+    ``sent_together``: no round trip of their own on PostgreSQL): ``concern.created``;
+    for an immediate-danger concern also ``concern.urgent`` (emailed at once) and its
+    escalation, so it is chased until a DSL triages it."""
+    rows = [
+        event_row(
+            school_id=school_id,
+            event_type=CONCERN_CREATED,
+            data={"concern_id": concern_id, "urgent": urgent, "recorded_at": recorded_at},
+            now=recorded_at,
+        )
+    ]
+    if urgent:
+        rows.append(
+            event_row(
+                school_id=school_id,
+                event_type=CONCERN_URGENT,
+                data={"concern_id": concern_id, "recorded_at": recorded_at, "reminder": 0},
+                now=recorded_at,
+            )
+        )
+    insert_events(session, rows)
+    if urgent:
+        _INSERT_ESCALATION.run(
+            session,
+            {
+                "concern_id": concern_id,
+                "school_id": school_id,
+                "next_at": recorded_at + _FIRST_LOOK,
+                "last_sent_at": recorded_at,
+                "reminders": 0,
+            },
+        )
+
+
+_DUE_ESCALATIONS = (
+    sa.select(
+        ESCALATIONS.c.concern_id,
+        ESCALATIONS.c.school_id,
+        ESCALATIONS.c.last_sent_at,
+        ESCALATIONS.c.reminders,
+        TRIAGE.c.status,
+        TRIAGE.c.recorded_at,
+    )
+    .join_from(ESCALATIONS, TRIAGE, TRIAGE.c.concern_id == ESCALATIONS.c.concern_id)
+    .where(ESCALATIONS.c.next_at <= sa.bindparam("now"))
+    .order_by(ESCALATIONS.c.next_at)
+    .limit(ESCALATION_BATCH)
+)
+
+
+def escalate(session: Session, *, now: datetime) -> int:
+    """Chase urgent concerns still ``new``: each whose school's ``escalate_after_minutes``
+    have passed since every DSL and deputy was last told is raised again
+    (``concern.urgent`` with the next ``reminder``); one a DSL has triaged is chased no
+    more. Returns how many reminders were raised."""
+    connection = session.connection()
+    due = connection.execute(_DUE_ESCALATIONS, {"now": now}).all()
+    if not due:
+        return 0
+    minutes = settings_of(session, {row.school_id for row in due})
+    raised = 0
+    for row in due:
+        key = ESCALATIONS.c.concern_id == row.concern_id
+        if row.status != TriageStatus.new.value:
+            connection.execute(sa.delete(ESCALATIONS).where(key))
+            continue
+        interval = timedelta(minutes=minutes[row.school_id].escalate_after_minutes)
+        reminder_at = row.last_sent_at + interval
+        if reminder_at > now:
+            connection.execute(sa.update(ESCALATIONS).where(key).values(next_at=reminder_at))
+            continue
+        emit(
+            session,
+            school_id=row.school_id,
+            event_type=CONCERN_URGENT,
+            data={
+                "concern_id": row.concern_id,
+                "recorded_at": row.recorded_at,
+                "reminder": row.reminders + 1,
+            },
+            now=now,
+        )
+        connection.execute(
+            sa.update(ESCALATIONS)
+            .where(key)
+            .values(next_at=now + interval, last_sent_at=now, reminders=row.reminders + 1)
+        )
+        raised += 1
+    return raised
+
+
+def digest_due_since(now: datetime, digest_hour: int) -> datetime | None:
+    """When today's digest became due (``digest_hour`` o'clock, UK time), or None before."""
+    local = now.astimezone(SCHOOL_ZONE)
+    if local.hour < digest_hour:
+        return None
+    return local.replace(hour=digest_hour, minute=0, second=0, microsecond=0)
+
+
+def digests(session: Session, *, now: datetime, digest_hour: int) -> int:
+    """Each school's daily digest, once a day from ``digest_hour`` (UK time): the
+    concerns still ``new`` more than the school's ``unacknowledged_after_hours`` after
+    they were logged, as one ``concerns.unacknowledged`` event (none when there are
+    none). Returns how many digests were raised."""
+    if digest_due_since(now, digest_hour) is None:
+        return 0
+    today = now.astimezone(SCHOOL_ZONE).date()
+    connection = session.connection()
+    considered = sa.select(DIGESTS.c.school_id).where(DIGESTS.c.digest_on == today)
+    schools = connection.execute(
+        sa.select(SCHOOLS.c.id).where(SCHOOLS.c.id.not_in(considered)).order_by(SCHOOLS.c.id)
+    ).scalars()
+    school_ids = list(schools)
+    if not school_ids:
+        return 0
+    hours = settings_of(session, school_ids)
+    raised = 0
+    digest_rows: list[dict[str, Any]] = []
+    for school_id in school_ids:
+        older_than = hours[school_id].unacknowledged_after_hours
+        waiting = (
+            TRIAGE.c.school_id == school_id,
+            TRIAGE.c.status == TriageStatus.new.value,
+            TRIAGE.c.recorded_at <= now - timedelta(hours=older_than),
+        )
+        count, oldest = connection.execute(
+            sa.select(sa.func.count(), sa.func.min(TRIAGE.c.recorded_at)).where(*waiting)
+        ).one()
+        event_id = None
+        if count:
+            concern_ids = connection.execute(
+                sa.select(TRIAGE.c.concern_id)
+                .where(*waiting)
+                .order_by(TRIAGE.c.recorded_at, TRIAGE.c.concern_id)
+                .limit(DIGEST_IDS)
+            ).scalars()
+            event_id = emit(
+                session,
+                school_id=school_id,
+                event_type=CONCERNS_UNACKNOWLEDGED,
+                data={
+                    "count": count,
+                    "concern_ids": list(concern_ids),
+                    "oldest_recorded_at": oldest,
+                    "older_than_hours": older_than,
+                },
+                now=now,
+            )
+            raised += 1
+        digest_rows.append(
+            {"school_id": school_id, "digest_on": today, "event_id": event_id, "considered_at": now}
+        )
+    connection.execute(sa.insert(DIGESTS), digest_rows)
+    return raised

@@ -1,0 +1,282 @@
+"""The delivery worker: drains the outbox. ``concernlog worker`` runs one on its own;
+``concernlog serve`` runs one in each server process (unless ``CONCERNLOG_SERVE_WORKER``
+is false). Any number may run against one database.
+
+Each pass, with the worker's clock (injectable: tests move a ``FrozenClock``):
+
+1. one worker at a time (``publishing.take_publisher_lock``) raises what is due
+   (urgent reminders, the daily digest) and publishes new events, fanning them out into
+   deliveries; the others skip this step;
+2. every worker claims due email deliveries for a lease, commits, sends them, and
+   settles them in a new transaction (``delivery``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from core.clock import Clock
+from core.mail import MailError, SmtpServer
+from core.settings import Settings
+from db.engine import Database
+from services import access
+from services.alerts import delivery, publishing, scheduling
+from services.alerts.email import letters
+from services.alerts.events import EVENT_TYPES
+from services.school_calendar import SCHOOL_ZONE
+
+logger = logging.getLogger("concernlog.alerts")
+
+# Deliveries claimed per transaction, and claims per pass at most (then the next pass).
+CLAIM_BATCH = 500
+ROUNDS_PER_PASS = 10
+
+
+@dataclass(frozen=True)
+class EmailSetup:
+    """How the worker sends email: the server, who it is from, where readers sign in."""
+
+    server: SmtpServer
+    sender: str
+    sign_in_url: str
+    timeout_seconds: float
+
+
+@dataclass
+class PassReport:
+    """What one pass did."""
+
+    reminders: int = 0
+    digests: int = 0
+    published: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+    # Whether it stopped with work left (a full last claim): the next pass starts at once.
+    more: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        counts = (self.reminders, self.digests, self.published, self.delivered, self.retried)
+        return any(counts) or bool(self.dead or self.skipped)
+
+
+def _log_error(error: BaseException) -> None:
+    # By class only: a database error's message may quote a row.
+    logger.error("alert worker pass failed: %s", type(error).__name__)
+
+
+class DeliveryWorker:
+    """Publishes events and delivers them (see the module's docstring)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Clock,
+        email: EmailSetup | None,
+        lease: timedelta,
+        poll_seconds: float = 1.0,
+        digest_hour: int = 7,
+        batch: int = CLAIM_BATCH,
+        on_error: Callable[[BaseException], None] = _log_error,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.email = email
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.digest_hour = digest_hour
+        self.batch = batch
+        self.on_error = on_error
+        # The day (UK) this worker last saw every school's digest considered.
+        self._digests_done_on: date | None = None
+        self.fan_outs: Sequence[publishing.FanOut] = (
+            [publishing.EmailFanOut()] if email is not None else []
+        )
+
+    @classmethod
+    def from_settings(
+        cls, database: Database, settings: Settings, *, clock: Clock | None = None, **kwargs: object
+    ) -> DeliveryWorker:
+        server = settings.smtp_server
+        email = (
+            EmailSetup(
+                server=server,
+                sender=settings.mail_from,
+                sign_in_url=settings.public_base_url.rstrip("/") + "/app/",
+                timeout_seconds=settings.smtp_timeout_seconds,
+            )
+            if server is not None
+            else None
+        )
+        return cls(
+            database,
+            clock=clock or Clock(),
+            email=email,
+            lease=timedelta(seconds=settings.worker_lease_seconds),
+            poll_seconds=settings.worker_poll_seconds,
+            digest_hour=settings.alert_digest_hour,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def describe(self) -> str:
+        if self.email is None:
+            return "email off (CONCERNLOG_SMTP_URL is not set)"
+        return f"email through {self.email.server.describe()}"
+
+    # --- one pass -----------------------------------------------------------------------
+
+    def run_once(self) -> PassReport:
+        """One pass: schedule and publish (if no other worker is), then deliver."""
+        report = PassReport()
+        done_on: date | None = None
+        with self.database.transaction() as session:
+            if publishing.take_publisher_lock(session):
+                now = self.clock.now()
+                report.reminders = scheduling.escalate(session, now=now)
+                today = now.astimezone(SCHOOL_ZONE).date()
+                due = scheduling.digest_due_since(now, self.digest_hour) is not None
+                if due and self._digests_done_on != today:
+                    report.digests = scheduling.digests(
+                        session, now=now, digest_hour=self.digest_hour
+                    )
+                    # Every school is considered for today: no need to ask again.
+                    done_on = today
+                report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)
+        if done_on is not None:  # committed
+            self._digests_done_on = done_on
+        if self.email is not None:
+            self._deliver_email(self.email, report)
+        if report.busy:
+            logger.info(
+                "alert worker pass",
+                extra={
+                    "reminders": report.reminders,
+                    "digests": report.digests,
+                    "published": report.published,
+                    "delivered": report.delivered,
+                    "retried": report.retried,
+                    "dead": report.dead,
+                    "skipped": report.skipped,
+                },
+            )
+        return report
+
+    def _deliver_email(self, email: EmailSetup, report: PassReport) -> None:
+        for _ in range(ROUNDS_PER_PASS):
+            with self.database.transaction() as session:
+                claimed = delivery.claim(
+                    session,
+                    channel=publishing.EMAIL,
+                    now=self.clock.now(),
+                    lease=self.lease,
+                    batch=self.batch,
+                )
+            if not claimed:
+                report.more = False
+                return
+            outcomes = self._send(email, claimed, report)
+            with self.database.transaction() as session:
+                settled = delivery.settle(session, outcomes, now=self.clock.now())
+            report.delivered += settled.delivered
+            report.retried += settled.retried
+            report.dead += settled.dead
+            report.skipped += settled.skipped
+            report.more = len(claimed) == self.batch
+            if not report.more:
+                return
+
+    def _send(
+        self, email: EmailSetup, claimed: list[delivery.Claimed], report: PassReport
+    ) -> list[delivery.Outcome]:
+        outcomes: list[delivery.Outcome] = []
+        sendable = []
+        for item in claimed:
+            if self._still_for(item):
+                sendable.append(item)
+            else:
+                outcomes.append(delivery.Outcome(item, skipped=True))
+        unreachable: MailError | None = None
+        with email.server.connect(timeout=email.timeout_seconds) as mail:
+            for letter in letters(
+                sendable, sender=email.sender, sign_in_url=email.sign_in_url, now=self.clock.now()
+            ):
+                failure = unreachable
+                if failure is None:
+                    try:
+                        mail.send(letter.message, sender=email.sender, recipient=letter.recipient)
+                    except MailError as error:
+                        failure = error
+                        # The server is gone: the rest wait for their next try, not for
+                        # a timeout each.
+                        unreachable = None if error.answered else error
+                if failure is None:
+                    outcomes.append(delivery.Outcome(letter.delivery))
+                    continue
+                report.failures.append(failure.reason)
+                logger.warning(
+                    "alert email not delivered",
+                    extra={"delivery_id": str(letter.delivery.id), "reason": failure.reason},
+                )
+                outcomes.append(
+                    delivery.Outcome(
+                        letter.delivery, error=failure.reason, permanent=failure.permanent
+                    )
+                )
+        return outcomes
+
+    @staticmethod
+    def _still_for(item: delivery.Claimed) -> bool:
+        """Whether the recipient is still someone this email is for: an active account
+        and, for the school's alerts, still on its DSL desk."""
+        if item.recipient_email is None or not item.recipient_active:
+            return False
+        spec = EVENT_TYPES.get(item.event_type)
+        if spec is None or spec.recipients != "dsl_desk":
+            return True
+        return item.recipient_role is not None and access.receives_school_alerts(
+            item.recipient_role
+        )
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Pass after pass until ``stop`` is set: straight on while there is more to do,
+        else after ``poll_seconds``. A failed pass is logged and the next one tried."""
+        logger.info("alert worker started", extra={"channels": self.describe()})
+        while not stop.is_set():
+            more = False
+            try:
+                more = self.run_once().more
+            except Exception as error:
+                self.on_error(error)
+            if not more:
+                stop.wait(self.poll_seconds)
+        logger.info("alert worker stopped")
+
+    def start_thread(self) -> WorkerThread:
+        """Run in a daemon thread of this process (``concernlog serve``)."""
+        return WorkerThread(self)
+
+
+class WorkerThread:
+    """A worker running in a thread, stopped with ``stop()`` (waits for its pass)."""
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.run, args=(self._stop,), name="concernlog-alert-worker", daemon=True
+        )
+        self._thread.start()
+        self._join_timeout = worker.email.timeout_seconds * 2 + 5 if worker.email else 10.0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._join_timeout)

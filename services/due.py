@@ -1,0 +1,74 @@
+"""What is due: the one place that decides which tasks and which case reviews have come
+due in a school on a day. The inbox lists them; the alerts ("task due", "review due") are
+raised from the same answers, so the two can never disagree.
+
+A day is a calendar day in England (``services.school_calendar``); the caller gives it,
+from its clock (``core.clock``): a request's ``now``, or a worker's. Both answers come
+from an index (``ix_case_task_school_id_status_due_on``, the partial
+``ix_safeguarding_case_school_id_review_on_open``), soonest due first, bounded by
+``limit``. Neither records anything: whoever shows or sends them records its own audit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from models.case import OPEN_ONLY, Case
+from models.task import CaseTask, TaskStatus
+from services.school_calendar import school_date
+
+# The inbox's bound on each of its lists (the rest are a page of GET /tasks or GET /cases
+# away); a worker raising alerts walks them a bounded batch at a time in the same way.
+DUE_LIMIT = 50
+
+
+def due_day(now: datetime) -> date:
+    """The day whose due work is due at ``now``: today in England."""
+    return school_date(now)
+
+
+def tasks_due(
+    session: Session, *, school_id: uuid.UUID, on: date, limit: int = DUE_LIMIT
+) -> list[CaseTask]:
+    """Open tasks of the school due on or before ``on``, soonest due first (then the
+    oldest set), at most ``limit``."""
+    # alert: task.due (each task here that was not yet alerted for this due date is
+    # told to its assignee: ids and the date only, never the title)
+    return list(
+        session.exec(
+            select(CaseTask)
+            .where(
+                col(CaseTask.school_id) == school_id,
+                col(CaseTask.status) == TaskStatus.open.value,
+                col(CaseTask.due_on) <= on,
+            )
+            .order_by(col(CaseTask.due_on), col(CaseTask.id))
+            .limit(limit)
+        )
+    )
+
+
+def reviews_due(
+    session: Session, *, school_id: uuid.UUID, on: date, limit: int = DUE_LIMIT
+) -> list[Case]:
+    """Open cases of the school whose review date is on or before ``on``, soonest first
+    (then the oldest opened), at most ``limit``."""
+    # alert: review.due (each case here that was not yet alerted for this review date is
+    # told to the DSL desk: ids and the date only)
+    return list(
+        session.exec(
+            select(Case)
+            .where(
+                col(Case.school_id) == school_id,
+                # Spelt as the partial index's condition, so that both databases use it.
+                text(f"safeguarding_case.{OPEN_ONLY}"),
+                col(Case.review_on) <= on,
+            )
+            .order_by(col(Case.review_on), col(Case.id))
+            .limit(limit)
+        )
+    )
