@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli_audit import audit_app
+from api.cli_privileged import privileged_app
 from api.cli_support import (
     PROJECT_ROOT,
     fail,
@@ -198,6 +199,7 @@ def create_service_account(
 
 
 app.add_typer(audit_app, name="audit")
+app.add_typer(privileged_app, name="privileged-requests")
 
 
 @app.command("import-pupils")

@@ -11,7 +11,7 @@ import re
 import uuid
 import weakref
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
 from fastapi import Depends, Request
@@ -269,6 +269,19 @@ PupilEditorContext = Annotated[
     RequestContext, Depends(ContextFor(Role.admin, Role.dsl, Role.deputy_dsl))
 ]
 MISContext = Annotated[RequestContext, Depends(ContextFor(Role.mis, Role.admin))]
+# Requests for changes that need a DSL: admins make them, the DSL desk decides them.
+AdminOrDSLContext = Annotated[
+    RequestContext, Depends(ContextFor(Role.admin, Role.dsl, Role.deputy_dsl))
+]
+
+
+async def privileged_request_window(request: Request) -> timedelta:
+    """How long a request for a change that needs a DSL waits for a decision (ADR 0080)."""
+    days: int = request.app.state.settings.privileged_request_days
+    return timedelta(days=days)
+
+
+PrivilegedRequestWindow = Annotated[timedelta, Depends(privileged_request_window)]
 
 # The same guards for routes that name a safeguarding record (or list them): a caller
 # refused by role leaves a security event (``services.audit.probes``, ADR 0060).

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # How long an Idempotency-Key's first answer stands (every idempotent POST): long
     # enough for a phone's offline queue (ADR 0051).
     idempotency_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # How long a request for a change that needs a DSL (a DSL role granted, a DSL's password
+    # or MFA reset) waits for a DSL's decision before it expires (ADR 0080).
+    privileged_request_days: int = Field(default=7, ge=1, le=30)
 
     # The Ed25519 private key (PEM) that signs audit checkpoints (ADR 0054): a file kept off
     # the database, never in it or in the repository.

@@ -79,3 +79,7 @@ from models.category import ConcernCategory  # noqa: E402
 from models.school_guidance import GuidanceDraft, GuidanceVersion  # noqa: E402
 
 __all__ += ["ConcernCategory", "GuidanceDraft", "GuidanceVersion"]
+
+from models.privileged_request import PrivilegedRequest  # noqa: E402
+
+__all__ += ["PrivilegedRequest"]

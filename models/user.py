@@ -150,6 +150,17 @@ PersonRole = Annotated[
         }
     ),
 ]
+# A role only a DSL's approval gives (docs/adr/0080-privileged-changes-need-a-dsl.md).
+GrantedRole = Annotated[
+    Role,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": [Role.dsl.value, Role.deputy_dsl.value],
+            "description": "A role that reads every concern: given only when a DSL approves",
+        }
+    ),
+]
 # What services.password_policy enforces (with its own error types, `password_too_short` and
 # `password_too_common`); documented here so that clients can check before sending.
 PASSWORD_MIN_LENGTH = 12
@@ -180,6 +191,7 @@ _USER_EXAMPLE: dict[str, Any] = {
     "active": True,
     "can_log_in": True,
     "created_at": "2026-09-01T08:00:00Z",
+    "pending_role": None,
 }
 _ACCOUNT_EXAMPLE: dict[str, Any] = {
     "id": "01936b2e-7b02-7e22-8d4f-6c3a5f7b8c91",
@@ -208,6 +220,11 @@ class UserPublic(Me):
     active: bool
     can_log_in: bool = Field(description="Active and has a password")
     created_at: datetime
+    pending_role: GrantedRole | None = Field(
+        description="The role asked for and waiting for a DSL's approval (`dsl` or "
+        "`deputy_dsl`: an admin's grant of either is a request, docs/adr/0080); null when "
+        "none is pending",
+    )
 
 
 class UserCreate(SQLModel):

@@ -38,6 +38,11 @@ queries built per request (``concern_scope``) and the prepared statements built 
   admin's own password and MFA are never reset through administration (a stolen access
   token alone would do it): everyone changes their own with their current password and,
   once enrolled, a one-time code (``/auth/password``, ``/auth/mfa/reset``).
+- Changes that make or keep someone a DSL (granting ``dsl`` or ``deputy_dsl``; setting the
+  password or clearing the MFA of an account that holds one of those roles or is being
+  granted one) are never an admin's alone: an admin asks, and a DSL or deputy DSL of the
+  school approves, never one about their own account or one they asked for themselves
+  (ADR 0080). Admins and the DSL desk read the requests; admins withdraw them.
 - The audit log (ids and actions, never content): admins and the DSL desk; an admin's
   view never says which child an event is about (no pupil ids, no ids of children's
   records), and an admin may not filter by them.
@@ -137,6 +142,56 @@ def require_admin(principal: Principal) -> None:
 
 SELF_SERVICE_REQUIRED = "self-service-required"
 
+# --- changes that need a DSL (docs/adr/0080-privileged-changes-need-a-dsl.md) ------------
+
+# Roles that read every concern: granting one, and changing the password or MFA of an
+# account that holds one, needs a DSL's approval.
+DSL_APPROVED_ROLES = DSL_ROLES
+PRIVILEGED_REQUEST_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
+PRIVILEGED_REQUEST_DECIDERS = DSL_DESK
+ANOTHER_DSL_REQUIRED = "another-dsl-required"
+
+
+def grant_needs_a_dsl(role: str) -> bool:
+    """Whether giving an account ``role`` waits for a DSL's approval: a role that reads
+    every concern. Otherwise an admin could make themselves a DSL in effect (create or
+    promote an account they can sign in as)."""
+    return role in DSL_APPROVED_ROLES
+
+
+def credentials_need_a_dsl(role: str, *, being_granted: bool) -> bool:
+    """Whether an admin's change of an account's password or MFA waits for a DSL's
+    approval: the account reads every concern (``role``), or is about to (a grant of such
+    a role is pending, ``being_granted``). Otherwise an admin could reset a DSL's
+    credentials and sign in as them."""
+    return role in DSL_APPROVED_ROLES or being_granted
+
+
+def require_privileged_request_reader(principal: Principal) -> None:
+    """403 unless the caller may read the requests for changes that need a DSL: admins
+    (who make them) and the DSL desk (who decide them)."""
+    require_user_role(principal, PRIVILEGED_REQUEST_READERS)
+
+
+def require_decider(principal: Principal, *, user_id: uuid.UUID, requested_by: uuid.UUID) -> None:
+    """403 unless the caller may approve or reject a request about the account
+    ``user_id`` made by ``requested_by``: a DSL or deputy DSL, deciding neither about their
+    own account nor on a request they made themselves (problem type ending
+    ``another-dsl-required``). A second person always takes part."""
+    require_dsl(principal)
+    if principal.id in (user_id, requested_by):
+        raise Forbidden(
+            "A request about your own account, or one you made, is decided by another DSL "
+            "or deputy DSL of the school (or, if there is none, by the service's operator "
+            "at the command line).",
+            slug=ANOTHER_DSL_REQUIRED,
+        )
+
+
+def require_withdrawer(principal: Principal) -> None:
+    """403 unless the caller may withdraw a pending request: an admin (who make them)."""
+    require_admin(principal)
+
 
 def require_someone_else(principal: Principal, user_id: uuid.UUID, *, instead: str) -> None:
     """403 (problem type ending ``self-service-required``) when an administrative change
@@ -162,6 +217,7 @@ ADMIN_VISIBLE_ENTITIES = frozenset(
         "audit_log",
         "alert_settings",
         "guidance_draft",
+        "privileged_request",
     }
 )
 

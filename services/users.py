@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.passwords import hash_password
 from core.tokens import digest, new_client_id, new_client_secret
+from models.privileged_request import PrivilegedKind, PrivilegedRequestPublic
 from models.user import Role, ServiceAccount, User, UserCreate, UserUpdate
-from services import access, accounts, audit
+from services import access, accounts, audit, privileged
 from services.auth import revoke_all_refresh_tokens
 from services.context import RequestContext
 from services.pagination import page_by_id
@@ -27,6 +29,15 @@ RESET_YOUR_OWN_MFA = (
     "clear it at POST /api/v1/auth/mfa/reset with your password and a current code; if you "
     "have lost your device, ask another admin to reset it."
 )
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as administration shows them: the account, and the role they have been
+    asked for and not yet given (a grant waiting for a DSL's approval), if any."""
+
+    user: User
+    pending_role: str | None
 
 
 def _user_in_school(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
@@ -54,16 +65,30 @@ def _record(
     )
 
 
-def create_user(session: Session, context: RequestContext, *, data: UserCreate) -> User:
+def create_user(
+    session: Session, context: RequestContext, *, data: UserCreate, window: timedelta
+) -> Account:
     """Create a user in the caller's school (admins; the router guards the role). Without
     a password the user cannot sign in until one is set; with one, it is hashed here
-    (argon2id: run it off the event loop). Audits ``user.create``."""
+    (argon2id: run it off the event loop). Audits ``user.create``.
+
+    A DSL's or deputy DSL's account is created as ``staff``, with a request for the role
+    that waits ``window`` for a DSL of the school to approve it (``services.privileged``):
+    an admin never makes an account that reads concerns alone."""
     access.require_admin(context.principal)
+    asked = data.role.value
+    later = access.grant_needs_a_dsl(asked)
+    made = data.model_copy(update={"role": Role.staff}) if later else data
     user = create_user_in_school(
-        session, school_id=context.principal.school_id, data=data, now=context.now
+        session, school_id=context.principal.school_id, data=made, now=context.now
     )
     _record(session, context, "user.create", "user", user.id)
-    return user
+    if not later:
+        return Account(user, None)
+    privileged.request_change(
+        session, context, user=user, kind=PrivilegedKind.grant_role, role=asked, window=window
+    )
+    return Account(user, asked)
 
 
 def create_user_in_school(
@@ -89,29 +114,46 @@ def create_user_in_school(
     return user
 
 
+def _accounts(session: Session, users: list[User], now: datetime) -> list[Account]:
+    pending = privileged.pending_roles(session, user_ids=[u.id for u in users], now=now)
+    return [Account(user, pending.get(user.id)) for user in users]
+
+
 def list_users(
-    session: Session, *, principal: Principal, limit: int, cursor: str | None = None
-) -> tuple[list[User], str | None]:
+    session: Session, context: RequestContext, *, limit: int, cursor: str | None = None
+) -> tuple[list[Account], str | None]:
     """A page of the caller's school's users in the order they were created (ids are
     time-ordered), and the cursor of the next page."""
+    principal = context.principal
     access.require_admin(principal)
     query = select(User).where(User.school_id == principal.school_id)
-    return page_by_id(session, query, col(User.id), limit=limit, cursor=cursor)
+    rows, next_cursor = page_by_id(session, query, col(User.id), limit=limit, cursor=cursor)
+    return _accounts(session, rows, context.now), next_cursor
 
 
-def get_user(session: Session, *, principal: Principal, user_id: uuid.UUID) -> User:
+def get_user(session: Session, context: RequestContext, *, user_id: uuid.UUID) -> Account:
     """One user of the caller's school (404 for any other)."""
-    access.require_admin(principal)
-    return _user_in_school(session, principal=principal, user_id=user_id)
+    access.require_admin(context.principal)
+    user = _user_in_school(session, principal=context.principal, user_id=user_id)
+    return _accounts(session, [user], context.now)[0]
 
 
 def update_user(
-    session: Session, context: RequestContext, *, user_id: uuid.UUID, data: UserUpdate
-) -> User:
+    session: Session,
+    context: RequestContext,
+    *,
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    window: timedelta,
+) -> Account:
     """Change a user's display name, role or active flag. An admin cannot change their own
     role, and a school never loses its last active admin (``services.accounts``: checked,
     with the school's admins locked, before anything changes). A role or active change
-    ends the user's tokens at once. Audits ``user.update``."""
+    ends the user's tokens at once. Audits ``user.update``.
+
+    ``dsl`` or ``deputy_dsl`` is not given here: it becomes a request that waits ``window``
+    for a DSL of the school to approve it (``services.privileged``), and the answer shows
+    it as the account's pending role; the rest of the change applies now."""
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
     user = _user_in_school(session, principal=principal, user_id=user_id)
@@ -120,10 +162,18 @@ def update_user(
         raise Conflict("You cannot change your own role; ask another admin.")
     role = Role(changes["role"]).value if changes.get("role") is not None else user.role
     active = bool(changes["active"]) if changes.get("active") is not None else user.active
+    asked: str | None = None
+    if role != user.role and access.grant_needs_a_dsl(role):
+        asked, role = role, user.role
     security_change = role != user.role or active != user.active
-    if security_change:
+    if security_change or asked is not None:
+        # A grant asked for is checked now too: it could only fail when approved.
         accounts.keep_an_active_admin(
-            session, school_id=principal.school_id, user=user, role=role, active=active
+            session, school_id=principal.school_id, user=user, role=asked or role, active=active
+        )
+    if asked is not None:
+        privileged.request_change(
+            session, context, user=user, kind=PrivilegedKind.grant_role, role=asked, window=window
         )
     if "display_name" in changes and changes["display_name"] is not None:
         user.display_name = changes["display_name"].strip()
@@ -134,38 +184,78 @@ def update_user(
     user.updated_at = now
     session.add(user)
     _record(session, context, "user.update", "user", user.id)
-    return user
+    return _accounts(session, [user], now)[0]
+
+
+def _needs_a_dsl(session: Session, user: User, now: datetime) -> bool:
+    """Whether an admin's change of ``user``'s credentials waits for a DSL. The account is
+    locked first: a grant asked for at the same moment is seen, not raced."""
+    privileged.lock_account(session, user.id)
+    being_granted = privileged.pending_grant(session, user_id=user.id, now=now) is not None
+    return access.credentials_need_a_dsl(user.role, being_granted=being_granted)
 
 
 def set_password(
-    session: Session, context: RequestContext, *, user_id: uuid.UUID, password: str
-) -> None:
+    session: Session,
+    context: RequestContext,
+    *,
+    user_id: uuid.UUID,
+    password: str,
+    window: timedelta,
+) -> PrivilegedRequestPublic | None:
     """Set or reset a user's password (policy-checked; hashed with argon2id: run it off
     the event loop). Ends their current tokens. Audits ``user.password_set``. Never the
     caller's own (403 ``self-service-required``: ``POST /auth/password`` takes the current
-    password and a one-time code)."""
+    password and a one-time code).
+
+    A DSL's or deputy DSL's password (or that of an account being granted such a role) is
+    not set here: the request that waits ``window`` for a DSL's approval is answered, and
+    holds the password's hash until it is decided (``services.privileged``)."""
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
     access.require_someone_else(principal, user_id, instead=CHANGE_YOUR_OWN_SIGN_IN)
     user = _user_in_school(session, principal=principal, user_id=user_id)
     check_password_policy(password, account=(user.email, user.display_name))
-    user.password_hash = hash_password(password)
+    hashed = hash_password(password)
+    if _needs_a_dsl(session, user, now):
+        request = privileged.request_change(
+            session,
+            context,
+            user=user,
+            kind=PrivilegedKind.set_password,
+            password_hash=hashed,
+            window=window,
+        )
+        return privileged.one(session, context, request)
+    user.password_hash = hashed
     user.token_version += 1
     user.updated_at = now
     session.add(user)
     revoke_all_refresh_tokens(session, user_id=user.id, now=now)
     _record(session, context, "user.password_set", "user", user.id)
+    return None
 
 
-def reset_mfa(session: Session, context: RequestContext, *, user_id: uuid.UUID) -> None:
+def reset_mfa(
+    session: Session, context: RequestContext, *, user_id: uuid.UUID, window: timedelta
+) -> PrivilegedRequestPublic | None:
     """Clear a user's TOTP enrolment (a lost phone). A privileged user must enrol again at
     next sign-in. Ends their current tokens. Audits ``user.mfa_reset``. Never the caller's
     own (403 ``self-service-required``: ``POST /auth/mfa/reset`` takes the password and a
-    current code; a lost device is another admin's to reset)."""
+    current code; a lost device is another admin's to reset).
+
+    A DSL's or deputy DSL's (or that of an account being granted such a role) is not
+    cleared here: the request that waits ``window`` for a DSL's approval is answered
+    (``services.privileged``)."""
     access.require_admin(context.principal)
     principal, now = context.principal, context.now
     access.require_someone_else(principal, user_id, instead=RESET_YOUR_OWN_MFA)
     user = _user_in_school(session, principal=principal, user_id=user_id)
+    if _needs_a_dsl(session, user, now):
+        request = privileged.request_change(
+            session, context, user=user, kind=PrivilegedKind.reset_mfa, window=window
+        )
+        return privileged.one(session, context, request)
     user.totp_secret = None
     user.totp_last_step = None
     user.mfa_enrolled = False
@@ -174,6 +264,7 @@ def reset_mfa(session: Session, context: RequestContext, *, user_id: uuid.UUID) 
     session.add(user)
     revoke_all_refresh_tokens(session, user_id=user.id, now=now)
     _record(session, context, "user.mfa_reset", "user", user.id)
+    return None
 
 
 # --- service accounts ----------------------------------------------------------------------

@@ -75,6 +75,17 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
     ("POST", "/api/v1/service-accounts", "/api/v1/service-accounts", {}, {"admin": 422}),
     ("PATCH", "/api/v1/service-accounts/{account_id}", "/api/v1/service-accounts/{id}",
      {"active": False}, {"admin": 404}),
+    # Changes that need a DSL (ADR 0080): admins ask and withdraw, DSLs decide; both read.
+    ("GET", "/api/v1/privileged-requests", "/api/v1/privileged-requests", None,
+     {"admin": 200, "dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/privileged-requests/{request_id}", "/api/v1/privileged-requests/{id}", None,
+     {"admin": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/privileged-requests/{request_id}/approve",
+     "/api/v1/privileged-requests/{id}/approve", None, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/privileged-requests/{request_id}/reject",
+     "/api/v1/privileged-requests/{id}/reject", None, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/privileged-requests/{request_id}/withdraw",
+     "/api/v1/privileged-requests/{id}/withdraw", None, {"admin": 404}),
     # -- rows for later routers go below this line --
     # Audit log: DSLs and admin (metadata only, never concern content).
     ("GET", "/api/v1/audit", "/api/v1/audit", None,

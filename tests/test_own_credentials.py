@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -323,7 +324,11 @@ def test_two_admins_taking_each_other_away_at_once_leave_one(
     # The first admin's change is made and held open, uncommitted...
     holding = database.session()
     users.update_user(
-        holding, _context(app, school, first), user_id=second.id, data=UserUpdate(**change)
+        holding,
+        _context(app, school, first),
+        user_id=second.id,
+        data=UserUpdate(**change),
+        window=timedelta(days=7),
     )
     outcome: list[str] = []
 
@@ -335,6 +340,7 @@ def test_two_admins_taking_each_other_away_at_once_leave_one(
                     _context(app, school, second),
                     user_id=first.id,
                     data=UserUpdate(**change),
+                    window=timedelta(days=7),
                 )
             outcome.append("changed")
         except Conflict:

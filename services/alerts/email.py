@@ -18,12 +18,15 @@ from datetime import datetime
 from email.base64mime import body_encode
 from email.header import Header
 from email.utils import format_datetime, parseaddr
+from typing import Any
 
 from services.alerts.delivery import Claimed
 from services.alerts.events import (
     CONCERN_CREATED,
     CONCERN_URGENT,
     CONCERNS_UNACKNOWLEDGED,
+    PRIVILEGED_DECIDED,
+    PRIVILEGED_REQUESTED,
     REVIEW_DUE,
     TASK_ASSIGNED,
     TASK_DUE,
@@ -121,7 +124,36 @@ def _one(delivery: Claimed) -> tuple[str, list[str]]:
                 f"{data['due_by']} and has not been confirmed yet.",
             ],
         )
+    if kind in (PRIVILEGED_REQUESTED, PRIVILEGED_DECIDED):
+        return _account_change(delivery, data, school)
     return (f"Something needs you at {school}", [f"An alert was raised at {school}."])
+
+
+def _account_change(delivery: Claimed, data: dict[str, Any], school: str) -> tuple[str, list[str]]:
+    """An account change that needs a DSL (docs/adr/0080): that one awaits a decision, or
+    was decided; never whose account, what change or who asked."""
+    if delivery.event_type == PRIVILEGED_REQUESTED:
+        expires = _when(datetime.fromisoformat(data["expires_at"]))
+        return (
+            f"An account change awaits a DSL's decision at {school}",
+            [
+                f"An account change at {school} awaits a decision by a DSL or deputy DSL of "
+                f"the school: it is not made unless one of you approves it before {expires}.",
+            ],
+        )
+    decided = _when(datetime.fromisoformat(data["decided_at"]))
+    if data["approved"]:
+        return (
+            f"An account change was approved at {school}",
+            [f"An account change that needed a DSL's decision was approved at {decided}."],
+        )
+    return (
+        f"An account change was not made at {school}",
+        [
+            f"An account change that needed a DSL's decision was rejected or withdrawn at "
+            f"{decided}: nothing was changed.",
+        ],
+    )
 
 
 def _many_created(delivery: Claimed, count: int) -> tuple[str, list[str]]:

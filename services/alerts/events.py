@@ -34,6 +34,8 @@ TASK_ASSIGNED = "task.assigned"
 TASK_DUE = "task.due"
 REVIEW_DUE = "review.due"
 TRANSFER_OVERDUE = "transfer.overdue"
+PRIVILEGED_REQUESTED = "privileged.requested"
+PRIVILEGED_DECIDED = "privileged.decided"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class EventType:
     recipients: Literal["dsl_desk", "assignee"]
     # Urgent events go to every recipient, whatever their own choice, marked URGENT.
     urgent: bool = False
+    # Events that go to every recipient whatever their own choice, unmarked: what the DSL
+    # desk must not be able to stop hearing of (a change to who reads concerns).
+    mandatory: bool = False
 
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -75,6 +80,18 @@ EVENT_TYPES: dict[str, EventType] = {
     ),
     REVIEW_DUE: EventType(frozenset({"case_id", "review_on"}), "case_id", "dsl_desk"),
     TRANSFER_OVERDUE: EventType(frozenset({"transfer_id", "due_by"}), "transfer_id", "dsl_desk"),
+    # A change that needs a DSL (a DSL role granted, a DSL's password or MFA reset) was
+    # asked for, and then decided (approved, or rejected or withdrawn: ``approved`` false).
+    # Never whose account, what change, or who asked (docs/adr/0080).
+    PRIVILEGED_REQUESTED: EventType(
+        frozenset({"request_id", "expires_at"}), "request_id", "dsl_desk", mandatory=True
+    ),
+    PRIVILEGED_DECIDED: EventType(
+        frozenset({"request_id", "approved", "decided_at"}),
+        "request_id",
+        "dsl_desk",
+        mandatory=True,
+    ),
 }
 
 # Of the kinds of value JSON has, what an event may carry: never a string of our own

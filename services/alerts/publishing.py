@@ -89,10 +89,17 @@ def is_urgent(event_type: str) -> bool:
     return spec is not None and spec.urgent
 
 
+def is_mandatory(event_type: str) -> bool:
+    """Sent to every recipient whatever their own choice (``EventType.mandatory``)."""
+    spec = EVENT_TYPES.get(event_type)
+    return spec is not None and (spec.urgent or spec.mandatory)
+
+
 class EmailFanOut:
     """An email per event to each person it is for (``EventType.recipients``): the active
     members of the school's DSL desk, or the assignee. Non-urgent events leave out whoever
-    turned their non-urgent emails off. A concern logged as immediate danger is emailed
+    turned their non-urgent emails off (but for the mandatory ones: a change to who reads
+    concerns). A concern logged as immediate danger is emailed
     once, as its ``concern.urgent``. New concerns published together are told of in one
     email to each person (up to ``COALESCED_AT_MOST``): a busy hour does not bury a DSL's
     inbox, nor the worker in deliveries."""
@@ -124,13 +131,13 @@ class EmailFanOut:
         # Urgent ones first: their deliveries' ids (time-ordered) are claimed first.
         emailed.sort(key=lambda pair: not is_urgent(pair[0].type))
         for event, assignee in emailed:
-            urgent = is_urgent(event.type)
+            mandatory = is_mandatory(event.type)
             if assignee is None:
                 people = desk.get(event.school_id, [])
             else:
                 people = [p for p in named.get(event.school_id, []) if p[0] == assignee]
             for user_id, wants_non_urgent in people:
-                if not (urgent or wants_non_urgent):
+                if not (mandatory or wants_non_urgent):
                     continue
                 if event.type == CONCERN_CREATED:
                     together.setdefault((user_id, event.school_id), []).append(event)
