@@ -48,13 +48,19 @@ from bench.servers import (
     serve_concernlog,
     throwaway_database,
 )
-from core.clock import Clock
+from core.clock import Clock, utcnow
 from core.mail import SmtpServer
 from core.settings import Settings
 from db.engine import Database
+from guidance import GUIDANCE_DIR
 from models import AlertDelivery, AlertEvent
+from models.concern import ConcernCreate
 from models.user import Role, User
+from services import concerns
 from services.alerts.worker import DeliveryWorker, EmailSetup
+from services.context import RequestContext
+from services.guidance import GuidanceLibrary
+from services.principal import Principal
 
 TARGET_COST = 0.05
 CONFIGURATIONS = ("none", "email + webhook")
@@ -337,3 +343,34 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def log_concerns(database_url: str, school: fixtures.BenchSchool, count: int) -> None:
+    """``count`` concerns logged by the school's member of staff, through the service (as
+    the API logs them: their alerts in the outbox)."""
+    guidance = GuidanceLibrary.load(GUIDANCE_DIR)
+    principal = Principal(
+        id=school.staff_id, school_id=school.school_id, role=Role.staff, kind="user"
+    )
+    database = Database.from_url(database_url)
+    try:
+        with database.transaction() as session:
+            for n in range(count):
+                now = utcnow()
+                concerns.create_concern(
+                    session,
+                    RequestContext(
+                        principal=principal, now=now, request_id=None, guidance=guidance
+                    ),
+                    concern=ConcernCreate(
+                        pupil_ids=[school.pupil_ids[n % len(school.pupil_ids)]],
+                        guidance_key=fixtures.GUIDANCE_KEY,
+                        indicators=school.indicator_ids[:2],
+                        description=f"Fictional alert-bench concern {n}: seen at the gate.",
+                        observed_at=now - timedelta(hours=1),
+                        immediate_danger=False,
+                        police_contacted=False,
+                    ),
+                )
+    finally:
+        database.dispose()

@@ -15,6 +15,10 @@ requests (``--dump``). It prints instructions per request and, like ``make bench
 ratio of the bare sync handler's to each endpoint's: the share of the bare stack's speed
 an endpoint would have if the CPU were all that limited it.
 
+``alerts`` counts the delivery worker's share of a concern logged (with no alert channel,
+and with email to the school's DSL and two deputies) in a ``concernlog worker --once`` of
+its own, and adds it to the create's.
+
 It leaves out what instructions cannot see: time waiting on the disk (the commit's
 fsync), on PostgreSQL or for the GIL. Callgrind runs the server ~50x slower; a full run
 takes a few minutes. Needs valgrind (Debian's ``valgrind`` package).
@@ -32,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +54,7 @@ from bench.run import (
 from bench.servers import (
     CONCERNLOG,
     HOST,
+    PROJECT_ROOT,
     SECRET_KEY,
     Server,
     migrate,
@@ -70,6 +75,8 @@ DEFAULT_ENDPOINTS = (
     "list",
     "alerts",
 )
+# Concerns a counted worker pass delivers (``_alerts``).
+ALERT_CONCERNS = 500
 # A list of 50 costs ten reads: fewer of them give as steady a count.
 REQUESTS_FOR = {"list": 30}
 _TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -112,26 +119,12 @@ def _callgrind_control(*arguments: str) -> None:
     subprocess.run(["callgrind_control", *arguments], check=True, capture_output=True, timeout=120)
 
 
-def count(
-    server: Server,
-    endpoint: Endpoint,
-    requests: int,
-    out_dir: Path,
-    settled: Callable[[], bool] | None = None,
-) -> int:
-    """Instructions the server executes for ``requests`` of ``endpoint`` (after a warm-up),
-    and, with ``settled``, for what it does after them until ``settled()`` is true (its
-    delivery worker draining the outbox)."""
+def count(server: Server, endpoint: Endpoint, requests: int, out_dir: Path) -> int:
+    """Instructions the server executes for ``requests`` of ``endpoint`` (after a warm-up)."""
     before = set(out_dir.glob("callgrind.out.*"))
-    if settled is not None:
-        with socket.create_connection((HOST, server.port), timeout=600) as connection:
-            for n in range(WARM_UP):
-                _exchange(connection, endpoint.requests[n % len(endpoint.requests)])
-        _wait_for(settled)  # the warm-up's own alerts are not counted
     with socket.create_connection((HOST, server.port), timeout=600) as connection:
-        if settled is None:
-            for n in range(WARM_UP):
-                _exchange(connection, endpoint.requests[n % len(endpoint.requests)])
+        for n in range(WARM_UP):
+            _exchange(connection, endpoint.requests[n % len(endpoint.requests)])
         _callgrind_control("--instr=on", str(server.pid))
         _callgrind_control("--zero", str(server.pid))
         for n in range(requests):
@@ -140,7 +133,6 @@ def count(
             )
             if status != endpoint.expect:
                 raise RuntimeError(f"{endpoint.label} answered {status}, not {endpoint.expect}")
-        _wait_for(settled)
         _callgrind_control("--dump", str(server.pid))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -150,14 +142,6 @@ def count(
                 return int(found.group(1))
         time.sleep(0.5)
     raise RuntimeError("callgrind wrote no dump")
-
-
-def _wait_for(settled: Callable[[], bool] | None) -> None:
-    deadline = time.monotonic() + 600
-    while settled is not None and not settled():
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server's worker did not drain the outbox in time")
-        time.sleep(0.5)
 
 
 def _bare(out_dir: Path, log_dir: Path) -> AbstractContextManager[Server]:
@@ -171,16 +155,12 @@ def _bare(out_dir: Path, log_dir: Path) -> AbstractContextManager[Server]:
     )
 
 
-def _concernlog(
-    url: str, out_dir: Path, log_dir: Path, extra_env: dict[str, str] | None = None
-) -> AbstractContextManager[Server]:
-    # The endpoints alone, as before issue 18: no delivery worker in the process (the
-    # alerts' rows below count one).
-    env = server_env(url) | {"CONCERNLOG_SERVE_WORKER": "false"} | (extra_env or {})
+def _concernlog(url: str, out_dir: Path, log_dir: Path) -> AbstractContextManager[Server]:
+    # The endpoints alone: no delivery worker in the process (``_alerts`` counts one).
     return serving(
         "concernlog-callgrind",
         _under_callgrind([*CONCERNLOG, "serve"], out_dir),
-        env=env,
+        env=server_env(url) | {"CONCERNLOG_SERVE_WORKER": "false"},
         log_dir=log_dir,
         health_path="/healthz",
         timeout=START_TIMEOUT_SECONDS,
@@ -211,46 +191,69 @@ def run(endpoints: Sequence[str], requests: int, work_dir: Path) -> list[dict[st
                 if endpoint.key in endpoints:
                     measure(server, endpoint)
         if "alerts" in endpoints:
-            rows += _alerts(url, school, requests, work_dir)
+            rows += _alerts(url, school, work_dir)
     return rows
 
 
-def _alerts(
-    url: str, school: fixtures.BenchSchool, requests: int, work_dir: Path
-) -> list[dict[str, Any]]:
-    """``POST /concerns`` with a delivery worker in the server (``concernlog serve``'s
-    default), with no alert channel and with email to the DSL and two deputies (an SMTP
-    sink on loopback): each counted until the worker has published, and emailed, what
-    the requests logged."""
+def _worker_pass(url: str, env: dict[str, str], out_dir: Path) -> int:
+    """Every instruction of ``concernlog worker --once`` (start-up included) on ``url``."""
+    before = set(out_dir.glob("worker.out.*"))
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--quiet",
+            f"--callgrind-out-file={out_dir}/worker.out.%p",
+            *CONCERNLOG,
+            "worker",
+            "--once",
+        ],
+        env=server_env(url) | env | {"PYTHONHASHSEED": "0", "CONCERNLOG_LOG_LEVEL": "WARNING"},
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=True,
+        timeout=1800,
+    )
+    (dump,) = set(out_dir.glob("worker.out.*")) - before
+    found = _TOTAL.search(dump.read_bytes())
+    if found is None:
+        raise RuntimeError("callgrind wrote no total")
+    return int(found.group(1))
+
+
+def _alerts(url: str, school: fixtures.BenchSchool, work_dir: Path) -> list[dict[str, Any]]:
+    """What the delivery worker executes per concern logged, with no alert channel and
+    with email to the school's DSL and two deputies (an SMTP sink on loopback): a pass of
+    ``concernlog worker --once`` after ``ALERT_CONCERNS`` concerns, less an empty pass
+    (start-up and a pass with nothing to do), divided by the concerns. Counted in a
+    process of its own, so the count cannot depend on when a pass meets a request."""
     alerts.add_deputies(url, school)
     rows = []
     with alerts.smtp_sink(work_dir) as smtp_url:
         for key, label, env in (
-            ("create_alerts_none", "POST /concerns, worker, no channel", {}),
-            ("create_alerts_email", "POST /concerns, worker, email to 3", {
+            ("worker_none", "worker, per concern, no channel", {}),
+            ("worker_email", "worker, per concern, email to 3", {
                 "CONCERNLOG_SMTP_URL": smtp_url,
                 "CONCERNLOG_MAIL_FROM": "bench@fictional-school.example",
             }),
         ):  # fmt: skip
-            worker_env = {
-                "CONCERNLOG_SERVE_WORKER": "true",
-                "CONCERNLOG_WORKER_POLL_SECONDS": "0.5",
-            }
-            with _concernlog(url, work_dir, work_dir, worker_env | env) as server:
-                (create,) = [
-                    e for e in concernlog_endpoints(school, server.port) if e.key == "create"
-                ]
-                endpoint = Endpoint(key, label, create.requests, create.expect)
-                total = count(server, endpoint, requests, work_dir, settled=lambda: _drained(url))
-            rows.append({"key": key, "label": label, "requests": requests,
-                         "instructions_per_request": total // requests})  # fmt: skip
-            print(f"instructions: {label:<40} {total // requests:>12,} per request")
+            subprocess.run(  # what earlier endpoints logged: delivered, not counted
+                [*CONCERNLOG, "worker", "--once"],
+                env=server_env(url) | env | {"CONCERNLOG_LOG_LEVEL": "WARNING"},
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                check=True,
+                timeout=600,
+            )
+            empty = _worker_pass(url, env, work_dir)
+            alerts.log_concerns(url, school, ALERT_CONCERNS)
+            full = _worker_pass(url, env, work_dir)
+            per = (full - empty) // ALERT_CONCERNS
+            rows.append({"key": key, "label": label, "requests": ALERT_CONCERNS,
+                         "instructions_per_request": per})  # fmt: skip
+            print(f"instructions: {label:<40} {per:>12,} per concern")
     return rows
-
-
-def _drained(url: str) -> bool:
-    counts = alerts.outbox_counts(url)
-    return not counts["unpublished"] and not counts.get("deliveries_pending", 0)
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
@@ -260,7 +263,8 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     lines.append("-" * (len(lines[0]) + 16))
     for row in rows:
         per = row["instructions_per_request"]
-        ratio = f"{100 * bare / per:>11.1f}%" if bare and not row["key"].startswith("bare") else ""
+        shown = bare is not None and not row["key"].startswith(("bare", "worker"))
+        ratio = f"{100 * bare / per:>11.1f}%" if bare is not None and shown else ""
         target = TARGETS.get(row["key"])
         verdict = ""
         if target is not None and bare:
@@ -268,13 +272,15 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             met = "met" if bare / per >= ratio_target else "MISSED"
             verdict = f"≥{ratio_target * 100:.0f}%: {met}"
         lines.append(f"{row['label']:<42}{per:>14,}{ratio:>12}  {verdict}")
-    if {"create_alerts_none", "create_alerts_email"} <= set(by_key):
-        none, email = by_key["create_alerts_none"], by_key["create_alerts_email"]
+    if {"create", "worker_none", "worker_email"} <= set(by_key):
+        # A server running its worker does both for each concern logged.
+        none = by_key["create"] + by_key["worker_none"]
+        email = by_key["create"] + by_key["worker_email"]
         cost = 1 - none / email
         met = "met" if cost <= alerts.TARGET_COST else "MISSED"
         lines.append(
-            f"alerts: email to 3 costs {cost:+.1%} of a create's throughput against no "
-            f"channel (target ≤ {alerts.TARGET_COST:.0%}: {met})"
+            f"alerts: a create and its worker's share, {none:,} with no channel, {email:,} "
+            f"with email: {cost:.1%} of the throughput (target ≤ {alerts.TARGET_COST:.0%}: {met})"
         )
     return "\n".join(lines)
 

@@ -231,30 +231,24 @@ class AlertPreferencesPublic(AlertPreferences):
     model_config = SQLModelConfig(json_schema_extra={"examples": [{"email_non_urgent": True}]})
 
 
+_DEAD_LETTER_EXAMPLE: dict[str, Any] = {
+    "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81",
+    "event_id": "01936b2e-6a00-7d11-9c3e-5b2f4e6a7b80",
+    "event_type": "concern.created",
+    "event_ids": ["01936b2e-6a00-7d11-9c3e-5b2f4e6a7b80"],
+    "occurred_at": "2026-12-02T09:15:00Z",
+    "channel": "email",
+    "recipient": {"id": "01936b2e-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "display_name": "Jo Lead"},
+    "attempts": 14,
+    "last_attempt_at": "2026-12-03T09:10:00Z",
+    "last_error": "SMTP 550: mailbox unavailable",
+}
+
+
 class DeadLetter(SQLModel):
     """A delivery given up on: which events, to whom, how many tries, the last error."""
 
-    model_config = SQLModelConfig(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81",
-                    "event_id": "01936b2e-6a00-7d11-9c3e-5b2f4e6a7b80",
-                    "event_type": "concern.created",
-                    "event_ids": ["01936b2e-6a00-7d11-9c3e-5b2f4e6a7b80"],
-                    "occurred_at": "2026-12-02T09:15:00Z",
-                    "channel": "email",
-                    "recipient": {
-                        "id": "01936b2e-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
-                        "display_name": "Jo Lead",
-                    },
-                    "attempts": 14,
-                    "last_attempt_at": "2026-12-03T09:10:00Z",
-                    "last_error": "SMTP 550: mailbox unavailable",
-                }
-            ]
-        }
-    )
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_DEAD_LETTER_EXAMPLE]})
 
     id: uuid.UUID
     event_id: uuid.UUID = PydanticField(description="Its (first) event")
@@ -272,15 +266,8 @@ class DeadLetter(SQLModel):
 
 class DeadLetterPage(SQLModel):
     model_config = SQLModelConfig(
-        json_schema_extra={
-            "examples": [
-                {
-                    "items": DeadLetter.model_config["json_schema_extra"]["examples"],  # type: ignore[index]
-                    "next_cursor": None,
-                }
-            ]
-        }
+        json_schema_extra={"examples": [{"items": [_DEAD_LETTER_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[DeadLetter]
-    next_cursor: str | None
+    next_cursor: str | None = PydanticField(description="Opaque; null on the last page")

@@ -16,6 +16,7 @@ from db.engine import Database
 from models import AlertDelivery, AlertEvent, School, User
 from services.alerts import CONCERN_CREATED, CONCERN_URGENT, TASK_ASSIGNED, emit, payload
 from services.alerts.publishing import EmailFanOut, publish, take_publisher_lock
+from services.alerts.reading import events_after, sequence_of
 from tests.desk import CONCERNS, Desk, concern_body
 from tests.mailbox import SIGN_IN_URL, Mailbox, drain, make_worker
 
@@ -276,3 +277,25 @@ def test_a_school_name_that_is_not_ascii_arrives_intact(
         == f"New concern logged at Ysgol Gymraeg Llŷn (URN {desk.world.school.urn})"
     )
     assert "at Ysgol Gymraeg Llŷn (URN" in received.text
+
+
+def test_a_reader_resumes_after_the_last_event_it_saw(desk: Desk, database: Database) -> None:
+    """What the stream (point 4) will read: a school's published events in order, from
+    the one after a ``Last-Event-ID``; none of another school's, none unpublished."""
+    worker = make_worker(database, desk.clock, None)
+    logged = [desk.concern()["id"] for _ in range(3)]
+    desk.concern(who=desk.world.other_staff, pupils=[desk.world.elsewhere])
+    worker.run_once()
+    desk.concern()  # not published yet
+    school = desk.world.school.id
+    with database.transaction() as session:
+        everything = events_after(session, school_id=school, after=0, limit=50)
+        assert [e.payload["data"]["concern_id"] for e in everything] == logged
+        assert all(e.payload["data"]["school_urn"] == desk.world.school.urn for e in everything)
+        seen = sequence_of(session, school_id=school, event_id=everything[0].id)
+        assert seen is not None
+        rest = events_after(session, school_id=school, after=seen, limit=50)
+        assert [e.id for e in rest] == [e.id for e in everything[1:]]
+        assert events_after(session, school_id=school, after=seen, limit=1) == rest[:1]
+        other = desk.world.other_school.id
+        assert sequence_of(session, school_id=other, event_id=everything[0].id) is None

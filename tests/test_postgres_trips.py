@@ -170,7 +170,8 @@ def test_a_concern_create_is_one_round_trip_more_than_its_audit(
     headers = desk.headers(desk.world.staff_a)
     body = concern_body(desk.clock, [desk.world.zoe, desk.world.zack])
     # The pupils, the recorder and the chain head; then the concern, its pupils,
-    # indicators and triage row, sent with the audit events.
+    # indicators and triage row and its alert events (the outbox, issue 18), sent with
+    # the audit events.
     assert (
         trips_for(
             database, lambda: desk.client.post(CONCERNS, json=body, headers=headers), expect=201

@@ -6,6 +6,7 @@ the worker that drains it, and the settings that shape it.
 - ``scheduling``: a concern's alerts as it is logged, urgent reminders, the daily digest;
 - ``publishing``: sequence numbers in commit order, and the fan-out into deliveries;
 - ``delivery``: claims with a lease, outcomes, backoff, dead letters;
+- ``reading``: a school's published events in order, after the last one a reader saw;
 - ``email``: what an alert email says; ``worker``: the loop;
 - ``settings``: the school's alert settings and each person's own choice.
 """

@@ -236,8 +236,9 @@ def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> i
     publisher's lock (``take_publisher_lock``)."""
     connection = session.connection()
     base = connection.execute(_LAST_SEQUENCE).scalar() or 0
-    if not connection.execute(_SEQUENCE, {"base": base, "published": now}).rowcount:
-        return 0
+    published = connection.execute(_SEQUENCE, {"base": base, "published": now}).rowcount
+    if not published or not fan_outs:
+        return int(published)
     events = [
         Published(
             id=row.id,

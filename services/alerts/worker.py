@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from core.clock import Clock
@@ -59,7 +59,6 @@ class PassReport:
     skipped: int = 0
     # Whether it stopped with work left (a full last claim): the next pass starts at once.
     more: bool = False
-    failures: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
@@ -103,8 +102,14 @@ class DeliveryWorker:
 
     @classmethod
     def from_settings(
-        cls, database: Database, settings: Settings, *, clock: Clock | None = None, **kwargs: object
+        cls,
+        database: Database,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        on_error: Callable[[BaseException], None] = _log_error,
     ) -> DeliveryWorker:
+        """A worker as ``concernlog serve`` and ``concernlog worker`` run it."""
         server = settings.smtp_server
         email = (
             EmailSetup(
@@ -123,7 +128,7 @@ class DeliveryWorker:
             lease=timedelta(seconds=settings.worker_lease_seconds),
             poll_seconds=settings.worker_poll_seconds,
             digest_hour=settings.alert_digest_hour,
-            **kwargs,  # type: ignore[arg-type]
+            on_error=on_error,
         )
 
     def describe(self) -> str:
@@ -182,7 +187,7 @@ class DeliveryWorker:
             if not claimed:
                 report.more = False
                 return
-            outcomes = self._send(email, claimed, report)
+            outcomes = self._send(email, claimed)
             with self.database.transaction() as session:
                 settled = delivery.settle(session, outcomes, now=self.clock.now())
             report.delivered += settled.delivered
@@ -193,9 +198,8 @@ class DeliveryWorker:
             if not report.more:
                 return
 
-    def _send(
-        self, email: EmailSetup, claimed: list[delivery.Claimed], report: PassReport
-    ) -> list[delivery.Outcome]:
+    def _send(self, email: EmailSetup, claimed: list[delivery.Claimed]) -> list[delivery.Outcome]:
+        """Send what was claimed, on one connection; what became of each."""
         outcomes: list[delivery.Outcome] = []
         sendable = []
         for item in claimed:
@@ -220,7 +224,6 @@ class DeliveryWorker:
                 if failure is None:
                     outcomes.append(delivery.Outcome(letter.delivery))
                     continue
-                report.failures.append(failure.reason)
                 logger.warning(
                     "alert email not delivered",
                     extra={"delivery_id": str(letter.delivery.id), "reason": failure.reason},
