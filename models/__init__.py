@@ -60,6 +60,7 @@ __all__ += [
 from models.alert import (  # noqa: E402
     AlertDelivery,
     AlertDigest,
+    AlertDueNotice,
     AlertEscalation,
     AlertEvent,
     AlertPreference,
@@ -69,6 +70,7 @@ from models.alert import (  # noqa: E402
 __all__ += [
     "AlertDelivery",
     "AlertDigest",
+    "AlertDueNotice",
     "AlertEscalation",
     "AlertEvent",
     "AlertPreference",

@@ -5,7 +5,8 @@ is false). Any number may run against one database.
 Each pass, with the worker's clock (injectable: tests move a ``FrozenClock``):
 
 1. one worker at a time (``publishing.take_publisher_lock``) raises what is due
-   (urgent reminders, the daily digest) and publishes new events, fanning them out into
+   (urgent reminders; the daily digest; from the same hour, UK time, tasks and reviews
+   come due, looked for every ``due_every``) and publishes new events, fanning them out into
    deliveries; the others skip this step;
 2. every worker claims due email deliveries for a lease, commits, sends them, and
    settles them in a new transaction (``delivery``).
@@ -17,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from core.clock import Clock
 from core.mail import MailError, SmtpServer
@@ -52,6 +53,7 @@ class PassReport:
 
     reminders: int = 0
     digests: int = 0
+    due: int = 0
     published: int = 0
     delivered: int = 0
     retried: int = 0
@@ -63,8 +65,9 @@ class PassReport:
 
     @property
     def busy(self) -> bool:
-        counts = (self.reminders, self.digests, self.published, self.delivered, self.retried)
-        return any(counts) or bool(self.dead or self.skipped)
+        raised = (self.reminders, self.digests, self.due, self.published)
+        sent = (self.delivered, self.retried, self.dead, self.skipped)
+        return any(raised) or any(sent)
 
 
 def _log_error(error: BaseException) -> None:
@@ -84,6 +87,7 @@ class DeliveryWorker:
         lease: timedelta,
         poll_seconds: float = 1.0,
         digest_hour: int = 7,
+        due_every: timedelta = timedelta(minutes=5),
         batch: int = CLAIM_BATCH,
         on_error: Callable[[BaseException], None] = _log_error,
     ) -> None:
@@ -93,10 +97,13 @@ class DeliveryWorker:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.digest_hour = digest_hour
+        self.due_every = due_every
         self.batch = batch
         self.on_error = on_error
         # The day (UK) this worker last saw every school's digest considered.
         self._digests_done_on: date | None = None
+        # When this worker last raised tasks and reviews come due (its clock).
+        self._due_checked_at: datetime | None = None
         self.fan_outs: Sequence[publishing.FanOut] = (
             [publishing.EmailFanOut()] if email is not None else []
         )
@@ -137,6 +144,7 @@ class DeliveryWorker:
         """One pass: schedule and publish (if no other worker is), then deliver."""
         report = PassReport()
         done_on: date | None = None
+        due_checked: datetime | None = None
         with self.database.transaction() as session:
             if publishing.take_publisher_lock(session):
                 now = self.clock.now()
@@ -149,9 +157,14 @@ class DeliveryWorker:
                     )
                     # Every school is considered for today: no need to ask again.
                     done_on = today
+                if due and self._due_looked_for(now):
+                    report.due = scheduling.raise_due(session, now=now)
+                    due_checked = now
                 report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)
         if done_on is not None:  # committed
             self._digests_done_on = done_on
+        if due_checked is not None:
+            self._due_checked_at = due_checked
         if self.email is not None:
             self._deliver_email(self.email, report)
         if report.busy:
@@ -160,6 +173,7 @@ class DeliveryWorker:
                 extra={
                     "reminders": report.reminders,
                     "digests": report.digests,
+                    "due": report.due,
                     "published": report.published,
                     "delivered": report.delivered,
                     "retried": report.retried,
@@ -168,6 +182,12 @@ class DeliveryWorker:
                 },
             )
         return report
+
+    def _due_looked_for(self, now: datetime) -> bool:
+        """Whether to look for tasks and reviews come due: every ``due_every`` (a task set
+        today, due today, is told of within it; each is raised once whoever looks)."""
+        last = self._due_checked_at
+        return last is None or now - last >= self.due_every or now < last
 
     def _deliver_email(self, email: EmailSetup, report: PassReport) -> None:
         for _ in range(ROUNDS_PER_PASS):
