@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     # The daily digest goes out in the first worker pass after this hour, UK time.
     alert_digest_hour: int = Field(default=7, ge=0, le=23)
+    # Each webhook post's timeout (connect, read, write), in seconds.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
 
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.

@@ -76,3 +76,7 @@ __all__ += [
     "AlertPreference",
     "AlertSettings",
 ]
+
+from models.webhook import Webhook  # noqa: E402
+
+__all__ += ["Webhook"]

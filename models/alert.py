@@ -120,6 +120,8 @@ class AlertDelivery(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # Our own short words and the server's status code, never the message we sent.
     last_error: str | None = Field(default=None, max_length=300)
+    # A webhook's: the receiver's last HTTP status.
+    last_response_code: int | None = Field(default=None)
     claim_token: uuid.UUID | None = Field(default=None)
 
 

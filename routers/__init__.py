@@ -25,6 +25,7 @@ from routers import (
     tasks,
     triage,
     users,
+    webhooks,
 )
 
 # Deliberately public: the guidance, and the auth endpoints. /auth/token, /refresh and
@@ -48,6 +49,7 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     service_accounts.router,
     audit.router,
     alerts.router,
+    webhooks.router,
     mis.router,
 )
 

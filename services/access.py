@@ -143,7 +143,7 @@ def require_audit_reader(principal: Principal) -> None:
 # The entities an admin's view of the audit log may name: administration, never a child's
 # record (a pupil, a concern, an addendum, a case).
 ADMIN_VISIBLE_ENTITIES = frozenset(
-    {"user", "service_account", "school", "sync_run", "audit_log", "alert_settings"}
+    {"user", "service_account", "school", "sync_run", "audit_log", "alert_settings", "webhook"}
 )
 
 
@@ -182,6 +182,12 @@ def require_person(principal: Principal) -> None:
 def require_alert_settings(principal: Principal) -> None:
     """403 unless the caller may read and change the school's alert settings and see the
     deliveries given up on: the DSL desk."""
+    require_dsl(principal)
+
+
+def require_webhooks(principal: Principal) -> None:
+    """403 unless the caller may make, list and delete the school's webhooks and see
+    their deliveries: the DSL desk."""
     require_dsl(principal)
 
 

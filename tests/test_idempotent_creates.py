@@ -147,6 +147,17 @@ def _users(desk: Desk) -> Creating:
     )
 
 
+def _webhooks(desk: Desk) -> Creating:
+    body = {"url": "https://example.invalid/hooks", "events": ["concern.created"]}
+    return Creating(
+        f"{API}/webhooks",
+        body,
+        body | {"url": "https://example.invalid/other"},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
 def _service_accounts(desk: Desk) -> Creating:
     return Creating(
         f"{API}/service-accounts",
@@ -231,6 +242,7 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/cases/{case_id}/tasks"): _tasks,
     ("POST", "/api/v1/users"): _users,
     ("POST", "/api/v1/service-accounts"): _service_accounts,
+    ("POST", "/api/v1/webhooks"): _webhooks,
     ("POST", "/api/v1/mis/sync-runs"): _sync_runs,
 }
 

@@ -5,7 +5,9 @@ Revises: 20261202_outbox_alerts
 Create Date: 2026-12-02 13:00:00.000000
 
 Issue 18 (docs/adr/0082): ``alert_due_notice`` (a task's due date or a case's review date
-alerted, once per date). New tables only: nothing existing changes.
+alerted, once per date); ``webhook`` (a school's subscriptions, their secrets sealed,
+docs/adr/0083) and ``alert_delivery.last_response_code`` (a webhook receiver's last HTTP
+status). Two new tables and one new nullable column.
 """
 
 from collections.abc import Sequence
@@ -37,7 +39,34 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("kind", "subject_id", "due_on", name=op.f("pk_alert_due_notice")),
     )
+    op.create_table(
+        "webhook",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("school_id", sa.Uuid(), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+        sa.Column("events", sa.Text(), nullable=False),
+        sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=False),
+        sa.Column("created_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["user_account.id"], name=op.f("fk_webhook_created_by_user_account")
+        ),
+        sa.ForeignKeyConstraint(
+            ["school_id"], ["school.id"], name=op.f("fk_webhook_school_id_school")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook")),
+    )
+    with op.batch_alter_table("webhook", schema=None) as batch_op:
+        batch_op.create_index("ix_webhook_school_id", ["school_id"], unique=False)
+    with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_response_code", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("alert_delivery", schema=None) as batch_op:
+        batch_op.drop_column("last_response_code")
+    with op.batch_alter_table("webhook", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_school_id")
+    op.drop_table("webhook")
     op.drop_table("alert_due_notice")

@@ -9,7 +9,9 @@ Each pass, with the worker's clock (injectable: tests move a ``FrozenClock``):
    come due, looked for every ``due_every``) and publishes new events, fanning them out into
    deliveries; the others skip this step;
 2. every worker claims due email deliveries for a lease, commits, sends them, and
-   settles them in a new transaction (``delivery``).
+   settles them in a new transaction (``delivery``); then the same for webhook posts
+   (``webhook``: a few at a time, each with a timeout of seconds, redirects never
+   followed).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import httpx
+
 from core.clock import Clock
 from core.mail import MailError, SmtpServer
 from core.settings import Settings
 from db.engine import Database
-from services import access
-from services.alerts import delivery, publishing, scheduling
+from services import access, webhooks
+from services.alerts import delivery, publishing, scheduling, webhook
 from services.alerts.email import letters
 from services.alerts.events import EVENT_TYPES
 from services.school_calendar import SCHOOL_ZONE
@@ -34,6 +38,8 @@ logger = logging.getLogger("concernlog.alerts")
 
 # Deliveries claimed per transaction, and claims per pass at most (then the next pass).
 CLAIM_BATCH = 500
+# Webhook posts claimed at once: each may take up to its timeout, all within the lease.
+WEBHOOK_BATCH = 10
 ROUNDS_PER_PASS = 10
 
 
@@ -45,6 +51,15 @@ class EmailSetup:
     sender: str
     sign_in_url: str
     timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class WebhookSetup:
+    """How the worker posts webhooks: the key their secrets are sealed with, and each
+    post's timeout."""
+
+    seal_key: bytes
+    timeout_seconds: float = 5.0
 
 
 @dataclass
@@ -85,6 +100,7 @@ class DeliveryWorker:
         clock: Clock,
         email: EmailSetup | None,
         lease: timedelta,
+        webhooks: WebhookSetup | None = None,
         poll_seconds: float = 1.0,
         digest_hour: int = 7,
         due_every: timedelta = timedelta(minutes=5),
@@ -94,6 +110,7 @@ class DeliveryWorker:
         self.database = database
         self.clock = clock
         self.email = email
+        self.webhooks = webhooks
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.digest_hour = digest_hour
@@ -104,9 +121,12 @@ class DeliveryWorker:
         self._digests_done_on: date | None = None
         # When this worker last raised tasks and reviews come due (its clock).
         self._due_checked_at: datetime | None = None
-        self.fan_outs: Sequence[publishing.FanOut] = (
-            [publishing.EmailFanOut()] if email is not None else []
-        )
+        fan_outs: list[publishing.FanOut] = []
+        if email is not None:
+            fan_outs.append(publishing.EmailFanOut())
+        if webhooks is not None:
+            fan_outs.append(webhook.WebhookFanOut())
+        self.fan_outs: Sequence[publishing.FanOut] = fan_outs
 
     @classmethod
     def from_settings(
@@ -130,13 +150,19 @@ class DeliveryWorker:
             lease=timedelta(seconds=settings.worker_lease_seconds),
             poll_seconds=settings.worker_poll_seconds,
             digest_hour=settings.alert_digest_hour,
+            webhooks=WebhookSetup(
+                seal_key=webhooks.sealing_key(settings.secret_key),
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
             **kwargs,  # type: ignore[arg-type]
         )
 
     def describe(self) -> str:
         if self.email is None:
-            return "email off (CONCERNLOG_SMTP_URL is not set)"
-        return f"email through {self.email.server.describe()}"
+            mail = "email off (CONCERNLOG_SMTP_URL is not set)"
+        else:
+            mail = f"email through {self.email.server.describe()}"
+        return mail + ("; webhooks" if self.webhooks is not None else "")
 
     # --- one pass -----------------------------------------------------------------------
 
@@ -167,6 +193,10 @@ class DeliveryWorker:
             self._due_checked_at = due_checked
         if self.email is not None:
             self._deliver_email(self.email, report)
+        if self.webhooks is not None:
+            more = report.more
+            self._deliver_webhooks(self.webhooks, report)
+            report.more = report.more or more
         if report.busy:
             logger.info(
                 "alert worker pass",
@@ -212,6 +242,48 @@ class DeliveryWorker:
             report.more = len(claimed) == self.batch
             if not report.more:
                 return
+
+    def _deliver_webhooks(self, setup: WebhookSetup, report: PassReport) -> None:
+        timeout = httpx.Timeout(setup.timeout_seconds)
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            for _ in range(ROUNDS_PER_PASS):
+                with self.database.transaction() as session:
+                    claimed = delivery.claim(
+                        session,
+                        channel=webhooks.WEBHOOK,
+                        now=self.clock.now(),
+                        lease=self.lease,
+                        batch=WEBHOOK_BATCH,
+                    )
+                    targets = webhook.targets(session, claimed)
+                if not claimed:
+                    report.more = False
+                    return
+                outcomes = []
+                for item in claimed:
+                    target = targets.get(item.target_id)
+                    if target is None:  # the subscription was deleted
+                        outcomes.append(delivery.Outcome(item, skipped=True))
+                        continue
+                    outcome = webhook.post(
+                        client, item, target, seal_key=setup.seal_key, now=self.clock.now()
+                    )
+                    if outcome.error is not None:
+                        report.failures.append(outcome.error)
+                        logger.warning(
+                            "alert webhook not delivered",
+                            extra={"delivery_id": str(item.id), "reason": outcome.error},
+                        )
+                    outcomes.append(outcome)
+                with self.database.transaction() as session:
+                    settled = delivery.settle(session, outcomes, now=self.clock.now())
+                report.delivered += settled.delivered
+                report.retried += settled.retried
+                report.dead += settled.dead
+                report.skipped += settled.skipped
+                report.more = len(claimed) == WEBHOOK_BATCH
+                if not report.more:
+                    return
 
     def _send(
         self, email: EmailSetup, claimed: list[delivery.Claimed], report: PassReport
@@ -296,6 +368,8 @@ class WorkerThread:
         )
         self._thread.start()
         self._join_timeout = worker.email.timeout_seconds * 2 + 5 if worker.email else 10.0
+        if worker.webhooks is not None:
+            self._join_timeout += worker.webhooks.timeout_seconds * WEBHOOK_BATCH
 
     def stop(self) -> None:
         self._stop.set()
