@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -37,14 +38,14 @@ class Webhook(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
-_HOOK = {
+_HOOK: dict[str, Any] = {
     "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a31",
     "url": "https://example.invalid/concernlog-hooks",
     "events": ["concern.created", "concern.urgent"],
     "created_at": "2026-12-02T09:00:00Z",
 }
-_SECRET_EXAMPLE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-_DELIVERY = {
+_SECRET_EXAMPLE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 (an example)
+_DELIVERY: dict[str, Any] = {
     "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a32",
     "event_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a33",
     "event_type": "concern.created",

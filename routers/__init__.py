@@ -22,6 +22,7 @@ from routers import (
     reports,
     service_accounts,
     staff,
+    stream,
     tasks,
     triage,
     users,
@@ -50,6 +51,7 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     alerts.router,
     webhooks.router,
+    stream.router,
     mis.router,
 )
 

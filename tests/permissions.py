@@ -158,6 +158,9 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"staff": 422, "dsl": 422, "deputy_dsl": 422, "admin": 422}),
     ("GET", "/api/v1/desk/dead-letters", "/api/v1/desk/dead-letters", None,
      {"dsl": 200, "deputy_dsl": 200}),
+    # The desk's stream (issue 18, point 4): a 422 for a Last-Event-ID that is no number.
+    ("GET", "/api/v1/desk/stream", "/api/v1/desk/stream?after=x", None,
+     {"dsl": 422, "deputy_dsl": 422}),
     # Webhooks (issue 18, point 3): the DSL desk's.
     ("POST", "/api/v1/webhooks", "/api/v1/webhooks", {}, {"dsl": 422, "deputy_dsl": 422}),
     ("GET", "/api/v1/webhooks", "/api/v1/webhooks", None, {"dsl": 200, "deputy_dsl": 200}),
