@@ -111,6 +111,7 @@ class DeliveryWorker:
         self.clock = clock
         self.email = email
         self.webhooks = webhooks
+        self._client: httpx.Client | None = None
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.digest_hour = digest_hour
@@ -243,47 +244,56 @@ class DeliveryWorker:
             if not report.more:
                 return
 
+    def _http(self, setup: WebhookSetup) -> httpx.Client:
+        """The worker's HTTP client, made when first needed and kept (connections reused):
+        redirects never followed, no proxy from the environment, a timeout of seconds."""
+        if self._client is None:
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(setup.timeout_seconds),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._client
+
     def _deliver_webhooks(self, setup: WebhookSetup, report: PassReport) -> None:
-        timeout = httpx.Timeout(setup.timeout_seconds)
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            for _ in range(ROUNDS_PER_PASS):
-                with self.database.transaction() as session:
-                    claimed = delivery.claim(
-                        session,
-                        channel=webhooks.WEBHOOK,
-                        now=self.clock.now(),
-                        lease=self.lease,
-                        batch=WEBHOOK_BATCH,
+        for _ in range(ROUNDS_PER_PASS):
+            with self.database.transaction() as session:
+                claimed = delivery.claim(
+                    session,
+                    channel=webhooks.WEBHOOK,
+                    now=self.clock.now(),
+                    lease=self.lease,
+                    batch=WEBHOOK_BATCH,
+                )
+                targets = webhook.targets(session, claimed)
+            if not claimed:
+                report.more = False
+                return
+            outcomes = []
+            for item in claimed:
+                target = targets.get(item.target_id)
+                if target is None:  # the subscription was deleted
+                    outcomes.append(delivery.Outcome(item, skipped=True))
+                    continue
+                outcome = webhook.post(
+                    self._http(setup), item, target, seal_key=setup.seal_key, now=self.clock.now()
+                )
+                if outcome.error is not None:
+                    report.failures.append(outcome.error)
+                    logger.warning(
+                        "alert webhook not delivered",
+                        extra={"delivery_id": str(item.id), "reason": outcome.error},
                     )
-                    targets = webhook.targets(session, claimed)
-                if not claimed:
-                    report.more = False
-                    return
-                outcomes = []
-                for item in claimed:
-                    target = targets.get(item.target_id)
-                    if target is None:  # the subscription was deleted
-                        outcomes.append(delivery.Outcome(item, skipped=True))
-                        continue
-                    outcome = webhook.post(
-                        client, item, target, seal_key=setup.seal_key, now=self.clock.now()
-                    )
-                    if outcome.error is not None:
-                        report.failures.append(outcome.error)
-                        logger.warning(
-                            "alert webhook not delivered",
-                            extra={"delivery_id": str(item.id), "reason": outcome.error},
-                        )
-                    outcomes.append(outcome)
-                with self.database.transaction() as session:
-                    settled = delivery.settle(session, outcomes, now=self.clock.now())
-                report.delivered += settled.delivered
-                report.retried += settled.retried
-                report.dead += settled.dead
-                report.skipped += settled.skipped
-                report.more = len(claimed) == WEBHOOK_BATCH
-                if not report.more:
-                    return
+                outcomes.append(outcome)
+            with self.database.transaction() as session:
+                settled = delivery.settle(session, outcomes, now=self.clock.now())
+            report.delivered += settled.delivered
+            report.retried += settled.retried
+            report.dead += settled.dead
+            report.skipped += settled.skipped
+            report.more = len(claimed) == WEBHOOK_BATCH
+            if not report.more:
+                return
 
     def _send(
         self, email: EmailSetup, claimed: list[delivery.Claimed], report: PassReport
