@@ -10,9 +10,9 @@ import asyncio
 import re
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +31,8 @@ from services import identity
 from services.audit import probes
 from services.context import RequestContext
 from services.principal import Principal
+
+T = TypeVar("T")
 
 
 async def get_database(request: Request) -> Database:
@@ -54,6 +56,21 @@ async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
         await uow.end(exc)
         raise
     await uow.end(None)
+
+
+async def in_short_transaction(database: Database, work: Callable[[UnitOfWork], T]) -> T:
+    """``work`` in a unit of work of its own, admitted like a request's and ended at once:
+    for a long-lived response (the desk's stream) that must hold no connection between
+    its reads."""
+    uow = database.session()
+    uow.deferred_admission = database.admission()
+    try:
+        result = await uow.run(work)
+    except BaseException as exc:
+        await uow.end(exc)
+        raise
+    await uow.end(None)
+    return result
 
 
 _sign_in_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     # The daily digest goes out in the first worker pass after this hour, UK time.
     alert_digest_hour: int = Field(default=7, ge=0, le=23)
+    # Each webhook post's timeout (connect, read, write), in seconds.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # The desk's stream (GET /desk/stream): how often it looks for new events, and how
+    # often an idle stream sends a keep-alive comment.
+    stream_poll_seconds: float = Field(default=1.0, ge=0.05, le=30)
+    stream_ping_seconds: float = Field(default=15.0, ge=0.5, le=300)
 
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.

@@ -60,6 +60,7 @@ __all__ += [
 from models.alert import (  # noqa: E402
     AlertDelivery,
     AlertDigest,
+    AlertDueNotice,
     AlertEscalation,
     AlertEvent,
     AlertPreference,
@@ -69,6 +70,7 @@ from models.alert import (  # noqa: E402
 __all__ += [
     "AlertDelivery",
     "AlertDigest",
+    "AlertDueNotice",
     "AlertEscalation",
     "AlertEvent",
     "AlertPreference",
@@ -83,3 +85,7 @@ __all__ += ["ConcernCategory", "GuidanceDraft", "GuidanceVersion"]
 from models.privileged_request import PrivilegedRequest  # noqa: E402
 
 __all__ += ["PrivilegedRequest"]
+
+from models.webhook import Webhook  # noqa: E402
+
+__all__ += ["Webhook"]

@@ -120,6 +120,8 @@ class AlertDelivery(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     # Our own short words and the server's status code, never the message we sent.
     last_error: str | None = Field(default=None, max_length=300)
+    # A webhook's: the receiver's last HTTP status.
+    last_response_code: int | None = Field(default=None)
     claim_token: uuid.UUID | None = Field(default=None)
 
 
@@ -150,6 +152,21 @@ class AlertDigest(SQLModel, table=True):
     school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
     event_id: uuid.UUID | None = Field(default=None)
     considered_at: datetime = Field(sa_column=_timestamp())
+
+
+class AlertDueNotice(SQLModel, table=True):
+    """That a task's due date or a case's review date was alerted: once for each date
+    (``task.due`` / ``review.due``). A date moved is a new date, alerted when it comes."""
+
+    __tablename__ = "alert_due_notice"
+    __table_args__ = (CheckConstraint("kind IN ('task', 'review')", name="kind"),)
+
+    kind: str = Field(max_length=8, primary_key=True)
+    subject_id: uuid.UUID = Field(primary_key=True)
+    due_on: date = Field(primary_key=True)
+    school_id: uuid.UUID = Field(foreign_key="school.id")
+    event_id: uuid.UUID
+    raised_at: datetime = Field(sa_column=_timestamp())
 
 
 DEFAULT_ESCALATE_AFTER_MINUTES = 15

@@ -26,9 +26,11 @@ from routers import (
     school_guidance,
     service_accounts,
     staff,
+    stream,
     tasks,
     triage,
     users,
+    webhooks,
 )
 
 # Deliberately public: the guidance (built in, and each school's published documents), the
@@ -60,6 +62,8 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     service_accounts.router,
     audit.router,
     alerts.router,
+    webhooks.router,
+    stream.router,
     mis.router,
 )
 

@@ -218,6 +218,7 @@ ADMIN_VISIBLE_ENTITIES = frozenset(
         "alert_settings",
         "guidance_draft",
         "privileged_request",
+        "webhook",
     }
 )
 
@@ -257,6 +258,12 @@ def require_person(principal: Principal) -> None:
 def require_alert_settings(principal: Principal) -> None:
     """403 unless the caller may read and change the school's alert settings and see the
     deliveries given up on: the DSL desk."""
+    require_dsl(principal)
+
+
+def require_webhooks(principal: Principal) -> None:
+    """403 unless the caller may make, list and delete the school's webhooks and see
+    their deliveries: the DSL desk."""
     require_dsl(principal)
 
 

@@ -7,6 +7,9 @@ from its clock (``core.clock``): a request's ``now``, or a worker's. Both answer
 from an index (``ix_case_task_school_id_status_due_on``, the partial
 ``ix_safeguarding_case_school_id_review_on_open``), soonest due first, bounded by
 ``limit``. Neither records anything: whoever shows or sends them records its own audit.
+The worker raises ``task.due`` and ``review.due`` from the same conditions
+(``task_is_due``, ``review_is_due``; ``services.alerts.scheduling.raise_due``), once per
+task and due date, once per case and review date.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, and_, text
 from sqlmodel import Session, col, select
 
 from models.case import OPEN_ONLY, Case
@@ -31,21 +34,28 @@ def due_day(now: datetime) -> date:
     return school_date(now)
 
 
+def task_is_due(on: date) -> ColumnElement[bool]:
+    """The condition a ``case_task`` row meets when it is due on ``on``: open, due on or
+    before that day. The inbox and the ``task.due`` alerts both ask it."""
+    return and_(col(CaseTask.status) == TaskStatus.open.value, col(CaseTask.due_on) <= on)
+
+
+def review_is_due(on: date) -> ColumnElement[bool]:
+    """The condition a ``safeguarding_case`` row meets when its review is due on ``on``:
+    open, its review date on or before that day. The inbox and ``review.due`` ask it."""
+    # Spelt as the partial index's condition, so that both databases use it.
+    return and_(text(f"safeguarding_case.{OPEN_ONLY}"), col(Case.review_on) <= on)
+
+
 def tasks_due(
     session: Session, *, school_id: uuid.UUID, on: date, limit: int = DUE_LIMIT
 ) -> list[CaseTask]:
     """Open tasks of the school due on or before ``on``, soonest due first (then the
     oldest set), at most ``limit``."""
-    # alert: task.due (each task here that was not yet alerted for this due date is
-    # told to its assignee: ids and the date only, never the title)
     return list(
         session.exec(
             select(CaseTask)
-            .where(
-                col(CaseTask.school_id) == school_id,
-                col(CaseTask.status) == TaskStatus.open.value,
-                col(CaseTask.due_on) <= on,
-            )
+            .where(col(CaseTask.school_id) == school_id, task_is_due(on))
             .order_by(col(CaseTask.due_on), col(CaseTask.id))
             .limit(limit)
         )
@@ -57,17 +67,10 @@ def reviews_due(
 ) -> list[Case]:
     """Open cases of the school whose review date is on or before ``on``, soonest first
     (then the oldest opened), at most ``limit``."""
-    # alert: review.due (each case here that was not yet alerted for this review date is
-    # told to the DSL desk: ids and the date only)
     return list(
         session.exec(
             select(Case)
-            .where(
-                col(Case.school_id) == school_id,
-                # Spelt as the partial index's condition, so that both databases use it.
-                text(f"safeguarding_case.{OPEN_ONLY}"),
-                col(Case.review_on) <= on,
-            )
+            .where(col(Case.school_id) == school_id, review_is_due(on))
             .order_by(col(Case.review_on), col(Case.id))
             .limit(limit)
         )

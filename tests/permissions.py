@@ -187,6 +187,16 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"dsl": 404, "deputy_dsl": 404}),
     ("POST", "/api/v1/guidance-drafts/{draft_id}/publish",
      "/api/v1/guidance-drafts/{id}/publish", None, {"dsl": 404, "deputy_dsl": 404}),
+    # The desk's stream (issue 18, point 4): a 422 for a Last-Event-ID that is no number.
+    ("GET", "/api/v1/desk/stream", "/api/v1/desk/stream?after=x", None,
+     {"dsl": 422, "deputy_dsl": 422}),
+    # Webhooks (issue 18, point 3): the DSL desk's.
+    ("POST", "/api/v1/webhooks", "/api/v1/webhooks", {}, {"dsl": 422, "deputy_dsl": 422}),
+    ("GET", "/api/v1/webhooks", "/api/v1/webhooks", None, {"dsl": 200, "deputy_dsl": 200}),
+    ("DELETE", "/api/v1/webhooks/{hook_id}", "/api/v1/webhooks/{id}", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/webhooks/{hook_id}/deliveries", "/api/v1/webhooks/{id}/deliveries", None,
+     {"dsl": 404, "deputy_dsl": 404}),
     # MIS sync: the school's MIS service account and its admin; nobody else.
     ("PUT", "/api/v1/mis/pupils", "/api/v1/mis/pupils", {}, {"mis": 422, "admin": 422}),
     ("POST", "/api/v1/mis/wonde/students", "/api/v1/mis/wonde/students", {"data": []},

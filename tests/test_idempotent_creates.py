@@ -149,6 +149,17 @@ def _users(desk: Desk) -> Creating:
     )
 
 
+def _webhooks(desk: Desk) -> Creating:
+    body = {"url": "https://example.invalid/hooks", "events": ["concern.created"]}
+    return Creating(
+        f"{API}/webhooks",
+        body,
+        body | {"url": "https://example.invalid/other"},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
 def _service_accounts(desk: Desk) -> Creating:
     return Creating(
         f"{API}/service-accounts",
@@ -283,6 +294,7 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/guidance-drafts/{draft_id}/publish"): _publish,
     ("POST", "/api/v1/users"): _users,
     ("POST", "/api/v1/service-accounts"): _service_accounts,
+    ("POST", "/api/v1/webhooks"): _webhooks,
     ("POST", "/api/v1/mis/sync-runs"): _sync_runs,
 }
 

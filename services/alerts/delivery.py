@@ -179,6 +179,8 @@ class Outcome:
     error: str | None = None
     permanent: bool = False
     skipped: bool = False
+    # A webhook's: the receiver's HTTP status.
+    response_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,23 +195,25 @@ def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> S
     """Record what became of claimed deliveries, each only if this worker still holds
     its claim (one whose lease ran out and was claimed again is the new holder's). One
     statement per kind of outcome (and error), not one per delivery."""
-    # (status, error, next attempt) -> the claims it applies to, by token.
-    groups: dict[tuple[str, str | None, datetime | None], list[Claimed]] = {}
+    # (status, error, next attempt, response code) -> the claims it applies to.
+    groups: dict[tuple[str, str | None, datetime | None, int | None], list[Claimed]] = {}
     for outcome in outcomes:
         item = outcome.delivery
         error = outcome.error[:ERROR_LENGTH] if outcome.error else None
+        code = outcome.response_code
         if outcome.skipped:
-            key: tuple[str, str | None, datetime | None] = (
+            key: tuple[str, str | None, datetime | None, int | None] = (
                 DeliveryStatus.skipped.value,
+                None,
                 None,
                 None,
             )
         elif error is None:
-            key = (DeliveryStatus.delivered.value, None, None)
+            key = (DeliveryStatus.delivered.value, None, None, code)
         elif outcome.permanent or now - item.created_at >= GIVE_UP_AFTER:
-            key = (DeliveryStatus.dead.value, error, None)
+            key = (DeliveryStatus.dead.value, error, None, code)
         else:
-            key = (DeliveryStatus.pending.value, error, now + retry_delay(item.attempts))
+            key = (DeliveryStatus.pending.value, error, now + retry_delay(item.attempts), code)
         groups.setdefault(key, []).append(item)
     connection = session.connection()
     per_claim: dict[uuid.UUID, int] = {}
@@ -217,8 +221,10 @@ def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> S
         token = outcome.delivery.claim_token
         per_claim[token] = per_claim.get(token, 0) + 1
     counts = dict.fromkeys(DeliveryStatus, 0)
-    for (status, error, retry_at), items in groups.items():
+    for (status, error, retry_at, code), items in groups.items():
         values: dict[str, object] = {"claim_token": None, "last_error": error}
+        if code is not None or status != DeliveryStatus.skipped.value:
+            values["last_response_code"] = code
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
         else:

@@ -184,9 +184,14 @@ def decoded(data: str) -> dict[str, Any]:
 def payload(
     *, event_type: str, occurred_at: datetime, data: str, school_urn: str
 ) -> dict[str, Any]:
-    """An event as every channel shows it (contract section 9)."""
+    """An event as every channel shows it (contract section 9). Every concern event
+    carries ``concern_id``, ``school_urn``, ``urgent`` and ``recorded_at``: a
+    ``concern.urgent`` is urgent (and says which ``reminder`` it is, 0 when logged)."""
+    shown = decoded(data)
+    if event_type == CONCERN_URGENT:
+        shown["urgent"] = True
     return {
         "type": event_type,
         "timestamp": occurred_at.isoformat().replace("+00:00", "Z"),
-        "data": {**decoded(data), "school_urn": school_urn},
+        "data": {**shown, "school_urn": school_urn},
     }

@@ -1,40 +1,50 @@
 """What alerts a concern raises when it is logged, and what the worker raises on a
-schedule: reminders of an urgent concern nobody has triaged, and the daily digest of
-concerns still ``new``. Times come from the caller (a request's ``now``, the worker's
-clock), never from the wall clock here.
+schedule: reminders of an urgent concern nobody has triaged, the daily digest of
+concerns still ``new``, and tasks and reviews come due (``raise_due``). Times come from
+the caller (a request's ``now``, the worker's clock), never from the wall clock here.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from db.prepared import Prepared
-from models.alert import ESCALATE_MINUTES_RANGE, AlertDigest, AlertEscalation
+from models.alert import ESCALATE_MINUTES_RANGE, AlertDigest, AlertDueNotice, AlertEscalation
+from models.case import Case
 from models.school import School
+from models.task import CaseTask
 from models.triage import ConcernTriage, TriageStatus
 from services.alerts.events import (
     CONCERN_CREATED,
     CONCERN_URGENT,
     CONCERNS_UNACKNOWLEDGED,
+    REVIEW_DUE,
+    TASK_DUE,
     emit,
     event_row,
     insert_events,
 )
 from services.alerts.settings import settings_of
+from services.due import due_day, review_is_due, task_is_due
 from services.school_calendar import SCHOOL_ZONE
 
 ESCALATIONS: sa.Table = AlertEscalation.__table__  # type: ignore[attr-defined]
 DIGESTS: sa.Table = AlertDigest.__table__  # type: ignore[attr-defined]
 TRIAGE: sa.Table = ConcernTriage.__table__  # type: ignore[attr-defined]
 SCHOOLS: sa.Table = School.__table__  # type: ignore[attr-defined]
+NOTICES: sa.Table = AlertDueNotice.__table__  # type: ignore[attr-defined]
+TASKS: sa.Table = CaseTask.__table__  # type: ignore[attr-defined]
+CASES: sa.Table = Case.__table__  # type: ignore[attr-defined]
 
 # Escalations looked at per pass, and the most concern ids a digest event lists.
 ESCALATION_BATCH = 200
+# Tasks (and reviews) come due raised per statement; a pass raises them all.
+DUE_BATCH = 200
 DIGEST_IDS = 100
 
 _INSERT_ESCALATION = Prepared(sa.insert(ESCALATIONS))
@@ -205,3 +215,79 @@ def digests(session: Session, *, now: datetime, digest_hour: int) -> int:
         )
     connection.execute(sa.insert(DIGESTS), digest_rows)
     return raised
+
+
+def _not_noticed(
+    kind: str, subject: sa.ColumnElement[uuid.UUID], on: sa.ColumnElement[date]
+) -> sa.ColumnElement[bool]:
+    """No notice yet of ``subject`` for the date ``on``."""
+    return ~sa.exists().where(
+        NOTICES.c.kind == kind, NOTICES.c.subject_id == subject, NOTICES.c.due_on == on
+    )
+
+
+def raise_due(session: Session, *, now: datetime) -> int:
+    """Tasks and case reviews come due (``services.due``: the inbox's own conditions) on
+    today's date in England, each raised once for its date: ``task.due`` to the task's
+    assignee, ``review.due`` to the DSL desk (ids and dates only, never a title). A date
+    moved later is a new date, raised when it comes. Returns how many were raised."""
+    today = due_day(now)
+    connection = session.connection()
+    raised = 0
+    tasks = (
+        sa.select(
+            TASKS.c.id, TASKS.c.school_id, TASKS.c.case_id, TASKS.c.assigned_to, TASKS.c.due_on
+        )
+        .where(task_is_due(today), _not_noticed("task", TASKS.c.id, TASKS.c.due_on))
+        .order_by(TASKS.c.due_on, TASKS.c.id)
+        .limit(DUE_BATCH)
+    )
+    reviews = (
+        sa.select(CASES.c.id, CASES.c.school_id, CASES.c.review_on)
+        .where(review_is_due(today), _not_noticed("review", CASES.c.id, CASES.c.review_on))
+        .order_by(CASES.c.review_on, CASES.c.id)
+        .limit(DUE_BATCH)
+    )
+    while True:
+        notices: list[dict[str, Any]] = []
+        for task in connection.execute(tasks).all():
+            data = {
+                "task_id": task.id,
+                "case_id": task.case_id,
+                "assigned_to": task.assigned_to,
+                "due_on": task.due_on,
+            }
+            event_id = emit(
+                session, school_id=task.school_id, event_type=TASK_DUE, data=data, now=now
+            )
+            notices.append(_notice("task", task.id, task.due_on, task.school_id, event_id, now))
+        for case in connection.execute(reviews).all():
+            data = {"case_id": case.id, "review_on": case.review_on}
+            event_id = emit(
+                session, school_id=case.school_id, event_type=REVIEW_DUE, data=data, now=now
+            )
+            notices.append(
+                _notice("review", case.id, case.review_on, case.school_id, event_id, now)
+            )
+        if not notices:
+            return raised
+        connection.execute(sa.insert(NOTICES), notices)
+        raised += len(notices)
+
+
+def _notice(
+    kind: str,
+    subject_id: uuid.UUID,
+    on: date,
+    school_id: uuid.UUID,
+    event_id: uuid.UUID,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "subject_id": subject_id,
+        "due_on": on,
+        "school_id": school_id,
+        "event_id": event_id,
+        "raised_at": now,
+    }

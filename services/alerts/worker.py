@@ -5,10 +5,13 @@ is false). Any number may run against one database.
 Each pass, with the worker's clock (injectable: tests move a ``FrozenClock``):
 
 1. one worker at a time (``publishing.take_publisher_lock``) raises what is due
-   (urgent reminders, the daily digest) and publishes new events, fanning them out into
+   (urgent reminders; the daily digest; from the same hour, UK time, tasks and reviews
+   come due, looked for every ``due_every``) and publishes new events, fanning them out into
    deliveries; the others skip this step;
 2. every worker claims due email deliveries for a lease, commits, sends them, and
-   settles them in a new transaction (``delivery``).
+   settles them in a new transaction (``delivery``); then the same for webhook posts
+   (``webhook``: a few at a time, each with a timeout of seconds, redirects never
+   followed).
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+
+import httpx
 
 from core.clock import Clock
 from core.mail import MailError, SmtpServer
 from core.settings import Settings
 from db.engine import Database
-from services import access
-from services.alerts import delivery, publishing, scheduling
+from services import access, webhooks
+from services.alerts import delivery, publishing, scheduling, webhook
 from services.alerts.email import letters
 from services.alerts.events import EVENT_TYPES
 from services.school_calendar import SCHOOL_ZONE
@@ -33,6 +38,8 @@ logger = logging.getLogger("concernlog.alerts")
 
 # Deliveries claimed per transaction, and claims per pass at most (then the next pass).
 CLAIM_BATCH = 500
+# Webhook posts claimed at once: each may take up to its timeout, all within the lease.
+WEBHOOK_BATCH = 10
 ROUNDS_PER_PASS = 10
 
 
@@ -46,12 +53,22 @@ class EmailSetup:
     timeout_seconds: float
 
 
+@dataclass(frozen=True)
+class WebhookSetup:
+    """How the worker posts webhooks: the key their secrets are sealed with, and each
+    post's timeout."""
+
+    seal_key: bytes
+    timeout_seconds: float = 5.0
+
+
 @dataclass
 class PassReport:
     """What one pass did."""
 
     reminders: int = 0
     digests: int = 0
+    due: int = 0
     published: int = 0
     delivered: int = 0
     retried: int = 0
@@ -62,8 +79,9 @@ class PassReport:
 
     @property
     def busy(self) -> bool:
-        counts = (self.reminders, self.digests, self.published, self.delivered, self.retried)
-        return any(counts) or bool(self.dead or self.skipped)
+        raised = (self.reminders, self.digests, self.due, self.published)
+        sent = (self.delivered, self.retried, self.dead, self.skipped)
+        return any(raised) or any(sent)
 
 
 def _log_error(error: BaseException) -> None:
@@ -81,24 +99,34 @@ class DeliveryWorker:
         clock: Clock,
         email: EmailSetup | None,
         lease: timedelta,
+        webhooks: WebhookSetup | None = None,
         poll_seconds: float = 1.0,
         digest_hour: int = 7,
+        due_every: timedelta = timedelta(minutes=5),
         batch: int = CLAIM_BATCH,
         on_error: Callable[[BaseException], None] = _log_error,
     ) -> None:
         self.database = database
         self.clock = clock
         self.email = email
+        self.webhooks = webhooks
+        self._client: httpx.Client | None = None
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.digest_hour = digest_hour
+        self.due_every = due_every
         self.batch = batch
         self.on_error = on_error
         # The day (UK) this worker last saw every school's digest considered.
         self._digests_done_on: date | None = None
-        self.fan_outs: Sequence[publishing.FanOut] = (
-            [publishing.EmailFanOut()] if email is not None else []
-        )
+        # When this worker last raised tasks and reviews come due (its clock).
+        self._due_checked_at: datetime | None = None
+        fan_outs: list[publishing.FanOut] = []
+        if email is not None:
+            fan_outs.append(publishing.EmailFanOut())
+        if webhooks is not None:
+            fan_outs.append(webhook.WebhookFanOut())
+        self.fan_outs: Sequence[publishing.FanOut] = fan_outs
 
     @classmethod
     def from_settings(
@@ -129,12 +157,18 @@ class DeliveryWorker:
             poll_seconds=settings.worker_poll_seconds,
             digest_hour=settings.alert_digest_hour,
             on_error=on_error,
+            webhooks=WebhookSetup(
+                seal_key=webhooks.sealing_key(settings.secret_key),
+                timeout_seconds=settings.webhook_timeout_seconds,
+            ),
         )
 
     def describe(self) -> str:
         if self.email is None:
-            return "email off (CONCERNLOG_SMTP_URL is not set)"
-        return f"email through {self.email.server.describe()}"
+            mail = "email off (CONCERNLOG_SMTP_URL is not set)"
+        else:
+            mail = f"email through {self.email.server.describe()}"
+        return mail + ("; webhooks" if self.webhooks is not None else "")
 
     # --- one pass -----------------------------------------------------------------------
 
@@ -142,6 +176,7 @@ class DeliveryWorker:
         """One pass: schedule and publish (if no other worker is), then deliver."""
         report = PassReport()
         done_on: date | None = None
+        due_checked: datetime | None = None
         with self.database.transaction() as session:
             if publishing.take_publisher_lock(session):
                 now = self.clock.now()
@@ -154,17 +189,27 @@ class DeliveryWorker:
                     )
                     # Every school is considered for today: no need to ask again.
                     done_on = today
+                if due and self._due_looked_for(now):
+                    report.due = scheduling.raise_due(session, now=now)
+                    due_checked = now
                 report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)
         if done_on is not None:  # committed
             self._digests_done_on = done_on
+        if due_checked is not None:
+            self._due_checked_at = due_checked
         if self.email is not None:
             self._deliver_email(self.email, report)
+        if self.webhooks is not None:
+            more = report.more
+            self._deliver_webhooks(self.webhooks, report)
+            report.more = report.more or more
         if report.busy:
             logger.info(
                 "alert worker pass",
                 extra={
                     "reminders": report.reminders,
                     "digests": report.digests,
+                    "due": report.due,
                     "published": report.published,
                     "delivered": report.delivered,
                     "retried": report.retried,
@@ -173,6 +218,12 @@ class DeliveryWorker:
                 },
             )
         return report
+
+    def _due_looked_for(self, now: datetime) -> bool:
+        """Whether to look for tasks and reviews come due: every ``due_every`` (a task set
+        today, due today, is told of within it; each is raised once whoever looks)."""
+        last = self._due_checked_at
+        return last is None or now - last >= self.due_every or now < last
 
     def _deliver_email(self, email: EmailSetup, report: PassReport) -> None:
         for _ in range(ROUNDS_PER_PASS):
@@ -195,6 +246,56 @@ class DeliveryWorker:
             report.dead += settled.dead
             report.skipped += settled.skipped
             report.more = len(claimed) == self.batch
+            if not report.more:
+                return
+
+    def _http(self, setup: WebhookSetup) -> httpx.Client:
+        """The worker's HTTP client, made when first needed and kept (connections reused):
+        redirects never followed, no proxy from the environment, a timeout of seconds."""
+        if self._client is None:
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(setup.timeout_seconds),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._client
+
+    def _deliver_webhooks(self, setup: WebhookSetup, report: PassReport) -> None:
+        for _ in range(ROUNDS_PER_PASS):
+            with self.database.transaction() as session:
+                claimed = delivery.claim(
+                    session,
+                    channel=webhooks.WEBHOOK,
+                    now=self.clock.now(),
+                    lease=self.lease,
+                    batch=WEBHOOK_BATCH,
+                )
+                targets = webhook.targets(session, claimed)
+            if not claimed:
+                report.more = False
+                return
+            outcomes = []
+            for item in claimed:
+                target = targets.get(item.target_id)
+                if target is None:  # the subscription was deleted
+                    outcomes.append(delivery.Outcome(item, skipped=True))
+                    continue
+                outcome = webhook.post(
+                    self._http(setup), item, target, seal_key=setup.seal_key, now=self.clock.now()
+                )
+                if outcome.error is not None:
+                    logger.warning(
+                        "alert webhook not delivered",
+                        extra={"delivery_id": str(item.id), "reason": outcome.error},
+                    )
+                outcomes.append(outcome)
+            with self.database.transaction() as session:
+                settled = delivery.settle(session, outcomes, now=self.clock.now())
+            report.delivered += settled.delivered
+            report.retried += settled.retried
+            report.dead += settled.dead
+            report.skipped += settled.skipped
+            report.more = len(claimed) == WEBHOOK_BATCH
             if not report.more:
                 return
 
@@ -279,6 +380,8 @@ class WorkerThread:
         )
         self._thread.start()
         self._join_timeout = worker.email.timeout_seconds * 2 + 5 if worker.email else 10.0
+        if worker.webhooks is not None:
+            self._join_timeout += worker.webhooks.timeout_seconds * WEBHOOK_BATCH
 
     def stop(self) -> None:
         self._stop.set()

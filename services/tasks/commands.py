@@ -11,7 +11,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from models.case import Case, CaseStatus
 from models.task import CaseTask, TaskComplete, TaskCreate, TaskPublic, TaskStatus
 from models.user import Role, User
-from services import access, audit
+from services import access, alerts, audit
 from services.concerns import people_by_id
 from services.context import RequestContext
 from services.school_calendar import school_date
@@ -112,8 +112,19 @@ def set_task(
     session.add(record)
     session.flush()
     _record(session, context, action="task.create", task=record)
-    # alert: task.assigned (the assignee is told that a task is theirs: ids and the due
-    # date only, never the title; in this transaction, through the outbox)
+    # The assignee is told that a task is theirs: ids and the due date, never the title.
+    alerts.emit(
+        session,
+        school_id=record.school_id,
+        event_type=alerts.TASK_ASSIGNED,
+        data={
+            "task_id": record.id,
+            "case_id": record.case_id,
+            "assigned_to": record.assigned_to,
+            "due_on": record.due_on,
+        },
+        now=context.now,
+    )
     (public,) = shape_tasks(session, context, [record])
     return public
 

@@ -1,0 +1,129 @@
+"""Webhooks as a channel of the outbox: a delivery per event to each subscription that
+wants its type (``WebhookFanOut``), posted by the worker (``post``), signed per Standard
+Webhooks 1.0 with the ``standardwebhooks`` package.
+
+A request carries ``webhook-id`` (the event's id: a redelivery keeps it),
+``webhook-timestamp`` (the attempt's time) and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body``); its body is the event's content-free
+``payload``. Redirects are never followed (a 3xx is a failure, retried like any other) and
+each post has a timeout of seconds, so a slow receiver never holds the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import Session
+from standardwebhooks import Webhook as Signer
+
+from models.webhook import Webhook
+from services.alerts.delivery import Claimed, Outcome
+from services.alerts.events import payload
+from services.alerts.publishing import Published, delivery_row
+from services.webhooks import WEBHOOK, unseal_secret
+
+HOOKS: sa.Table = Webhook.__table__  # type: ignore[attr-defined]
+
+
+class WebhookFanOut:
+    """A delivery of each event to every live subscription of its school that wants its
+    type."""
+
+    channel = WEBHOOK
+
+    def deliveries(
+        self, session: Session, events: Sequence[Published], now: datetime
+    ) -> list[dict[str, Any]]:
+        schools = {event.school_id for event in events}
+        if not schools:
+            return []
+        hooks = session.connection().execute(
+            sa.select(HOOKS.c.id, HOOKS.c.school_id, HOOKS.c.events)
+            .where(HOOKS.c.school_id.in_(schools), HOOKS.c.deleted_at.is_(None))
+            .order_by(HOOKS.c.id)
+        )
+        wanted: dict[uuid.UUID, list[tuple[uuid.UUID, set[str]]]] = {}
+        for hook_id, school_id, types in hooks:
+            wanted.setdefault(school_id, []).append((hook_id, set(json.loads(types))))
+        rows = []
+        for event in events:
+            for hook_id, types in wanted.get(event.school_id, []):
+                if event.type in types:
+                    rows.append(delivery_row([event], channel=WEBHOOK, target_id=hook_id, now=now))
+        return rows
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a claimed delivery goes, read when it is claimed (None: deleted)."""
+
+    url: str
+    sealed_secret: str
+
+
+def targets(session: Session, claimed: Sequence[Claimed]) -> dict[uuid.UUID, Target]:
+    """The live subscriptions the claimed deliveries are for, with their secrets."""
+    ids = {item.target_id for item in claimed}
+    if not ids:
+        return {}
+    rows = session.connection().execute(
+        sa.select(HOOKS.c.id, HOOKS.c.url, HOOKS.c.secret_sealed).where(
+            HOOKS.c.id.in_(ids), HOOKS.c.deleted_at.is_(None)
+        )
+    )
+    found: dict[uuid.UUID, Target] = {}
+    for hook_id, url, sealed in rows:
+        found[hook_id] = Target(url=url, sealed_secret=sealed)
+    return found
+
+
+def body_of(item: Claimed) -> str:
+    """The request body: the event's payload, as every channel shows it."""
+    shown = payload(
+        event_type=item.event_type,
+        occurred_at=item.occurred_at,
+        data=item.data,
+        school_urn=item.school_urn,
+    )
+    return json.dumps(shown, separators=(",", ":"), sort_keys=True)
+
+
+def post(
+    client: httpx.Client, item: Claimed, target: Target, *, seal_key: bytes, now: datetime
+) -> Outcome:
+    """Post one delivery, signed; its outcome (with the receiver's status code)."""
+    secret = unseal_secret(seal_key, item.target_id, target.sealed_secret)
+    if secret is None:
+        # Sealed under another server secret: no request could be verified.
+        return Outcome(
+            item, error="the secret cannot be read (server secret changed)", permanent=True
+        )
+    body = body_of(item)
+    message_id = str(item.event_id)
+    signature = Signer(secret).sign(message_id, now, body)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "concernlog-webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    try:
+        response = client.post(target.url, content=body.encode("utf-8"), headers=headers)
+    except httpx.TimeoutException:
+        return Outcome(item, error="timed out")
+    except httpx.HTTPError as error:
+        return Outcome(item, error=f"unreachable ({type(error).__name__})")
+    code = response.status_code
+    if 200 <= code < 300:
+        return Outcome(item, response_code=code)
+    if 300 <= code < 400:
+        return Outcome(item, error=f"HTTP {code}: redirects are not followed", response_code=code)
+    return Outcome(item, error=f"HTTP {code}", response_code=code)
