@@ -28,7 +28,8 @@ HMAC-SHA256>` of `id.timestamp.body` under the secret). Body: `{"type", "timesta
 dates and flags only, never what a concern says. A delivery is retried with backoff (30 s,
 doubling, at most an hour apart) for 24 hours until the receiver answers 2xx; redirects
 are never followed and each post times out in seconds. In production the URL must be
-`https`. The secret is answered once, here: keep it.
+`https`, and its host must accept a connection when it is given (else a 422 naming
+`url`). The secret is answered once, here: keep it.
 """
 
 
@@ -50,6 +51,7 @@ async def create_webhook(
     settings: Settings = request.app.state.settings
     seal_key = webhooks.sealing_key(settings.secret_key)
     production = settings.env == "production"
+    await webhooks.check_reachable(body.url, production=production)
 
     def created(made: WebhookCreated) -> Answer:
         return Answer(201, made, {"Location": f"{request.url.path}/{made.id}"})

@@ -9,7 +9,9 @@ the server's secret (``sealing_key``): the database alone cannot sign as the sch
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -84,6 +86,38 @@ def _checked_url(url: str, *, production: bool) -> str:
             loc=("url",),
         )
     return url.strip()
+
+
+REACH_TIMEOUT_SECONDS = 3.0
+
+
+async def check_reachable(url: str, *, production: bool) -> None:
+    """In production, a new subscription's host must accept a connection on its port
+    within ``timeout`` seconds: a URL nothing answers at is a 422 naming ``url`` when it is
+    given, not a day of failed deliveries later. Only an https URL is tried (anything else
+    is refused by the URL's own check); outside production nothing is tried."""
+    timeout = REACH_TIMEOUT_SECONDS
+    parts = urlsplit(url.strip())
+    if not production or parts.scheme != "https" or not parts.hostname:
+        return
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise InvalidInput("url has a port that is not a number.", loc=("url",)) from None
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(parts.hostname, port)
+    except (OSError, TimeoutError):
+        raise InvalidInput(
+            f"url is unreachable: nothing accepted a connection at {parts.hostname}:{port} "
+            f"within {timeout:g} seconds. Check the address, and that the receiver is "
+            "running and open to this service.",
+            loc=("url",),
+            error_type="url_unreachable",
+        ) from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 def _checked_events(events: list[str]) -> list[str]:

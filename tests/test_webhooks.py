@@ -10,6 +10,7 @@ Every name and every text here is invented.
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -205,4 +206,20 @@ def test_http_is_refused_in_production(app: FastAPI, desk: Desk, settings: Setti
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["loc"] == ["body", "url"]
     assert "https" in refused.json()["errors"][0]["msg"]
-    assert _subscribe(desk, "https://example.invalid/hooks").status_code == 201
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        assert _subscribe(desk, f"https://127.0.0.1:{port}/hooks").status_code == 201
+
+
+def test_an_unreachable_url_is_refused_in_production(
+    app: FastAPI, desk: Desk, settings: Settings, database: Database
+) -> None:
+    app.state.settings = settings.model_copy(update={"env": "production"})
+    closed = free_port()  # nothing listens there
+    refused = _subscribe(desk, f"https://127.0.0.1:{closed}/hooks")
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["errors"][0]
+    assert error["loc"] == ["body", "url"]
+    assert "unreachable" in error["msg"] and f"127.0.0.1:{closed}" in error["msg"]
+    assert desk.client.get(HOOKS, headers=desk.headers(desk.world.dsl)).json()["items"] == []
+    assert not events(database, "webhook.create")
