@@ -135,6 +135,28 @@ def _decided(
     )
 
 
+def _settled_by_caller(
+    session: Session,
+    context: RequestContext,
+    request: PrivilegedRequest,
+    status: PrivilegedStatus,
+    verb: str,
+) -> PrivilegedRequest:
+    """Settle ``request`` as the caller's decision (``status``), audited as
+    ``privileged_request.<verb>`` and alerted to the school's DSLs."""
+    caller = session.get(User, context.principal.id)
+    _settle(session, request, status=status, decided_by=caller, now=context.now)
+    _decided(
+        session,
+        request,
+        action=f"privileged_request.{verb}",
+        actor=context.actor,
+        now=context.now,
+        request_id=context.request_id,
+    )
+    return request
+
+
 def approve(
     session: Session, context: RequestContext, *, request_id: uuid.UUID
 ) -> PrivilegedRequest:
@@ -159,18 +181,8 @@ def approve(
             active=target.active,
         )
     user = _locked(session, request, now)
-    decider = session.get(User, principal.id)
     _apply(session, request, user, actor=context.actor, now=now, request_id=context.request_id)
-    _settle(session, request, status=PrivilegedStatus.approved, decided_by=decider, now=now)
-    _decided(
-        session,
-        request,
-        action="privileged_request.approve",
-        actor=context.actor,
-        now=now,
-        request_id=context.request_id,
-    )
-    return request
+    return _settled_by_caller(session, context, request, PrivilegedStatus.approved, "approve")
 
 
 def reject(
@@ -184,17 +196,7 @@ def reject(
     request = request_in_school(session, school_id=principal.school_id, request_id=request_id)
     access.require_decider(principal, user_id=request.user_id, requested_by=request.requested_by)
     _locked(session, request, now)
-    decider = session.get(User, principal.id)
-    _settle(session, request, status=PrivilegedStatus.rejected, decided_by=decider, now=now)
-    _decided(
-        session,
-        request,
-        action="privileged_request.reject",
-        actor=context.actor,
-        now=now,
-        request_id=context.request_id,
-    )
-    return request
+    return _settled_by_caller(session, context, request, PrivilegedStatus.rejected, "reject")
 
 
 def withdraw(
@@ -207,17 +209,7 @@ def withdraw(
     access.require_withdrawer(principal)
     request = request_in_school(session, school_id=principal.school_id, request_id=request_id)
     _locked(session, request, now)
-    admin = session.get(User, principal.id)
-    _settle(session, request, status=PrivilegedStatus.withdrawn, decided_by=admin, now=now)
-    _decided(
-        session,
-        request,
-        action="privileged_request.withdraw",
-        actor=context.actor,
-        now=now,
-        request_id=context.request_id,
-    )
-    return request
+    return _settled_by_caller(session, context, request, PrivilegedStatus.withdrawn, "withdraw")
 
 
 def approve_as_operator(
