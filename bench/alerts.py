@@ -10,21 +10,23 @@ costs at most 5 % of the throughput of none.
 
 The school has a DSL and two deputies (three recipients per concern). Email goes to an
 SMTP server on loopback that accepts and drops everything (aiosmtpd's ``Sink``, in a
-process of its own). Webhooks are not built yet (issue 18, point 3):
-``configure_webhook_placeholder`` is where the run will create the one subscription,
-and does nothing until then.
+process of its own). The webhook goes to a receiver on loopback that answers every
+post 204 (``bench.hook_receiver``, a process of its own); the subscription exists only
+during the configured turns, so the "none" turns deliver nothing at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,7 +58,9 @@ from guidance import GUIDANCE_DIR
 from models import AlertDelivery, AlertEvent
 from models.concern import ConcernCreate
 from models.user import Role, User
-from services import concerns
+from models.webhook import WebhookCreate
+from services import concerns, webhooks
+from services.alerts.events import EVENT_TYPES
 from services.alerts.worker import DeliveryWorker, EmailSetup
 from services.context import RequestContext
 from services.guidance import GuidanceLibrary
@@ -86,32 +90,44 @@ def add_deputies(database_url: str, school: fixtures.BenchSchool, count: int = 2
         database.dispose()
 
 
-def configure_webhook_placeholder(database_url: str, school: fixtures.BenchSchool) -> None:
-    """One webhook subscription for the school, posting to a receiver on loopback: a
-    placeholder until webhooks exist (issue 18, point 3), which does nothing yet."""
-    del database_url, school
+def _dsl_context(school: fixtures.BenchSchool) -> RequestContext:
+    principal = Principal(id=school.dsl_id, school_id=school.school_id, role=Role.dsl, kind="user")
+    guidance = GuidanceLibrary.load(GUIDANCE_DIR)
+    return RequestContext(principal=principal, now=utcnow(), request_id=None, guidance=guidance)
 
 
 @contextmanager
-def smtp_sink(work_dir: Path) -> Iterator[str]:
-    """An SMTP server on loopback that accepts every message and keeps none; its URL."""
-    port = free_port()
-    log = (work_dir / "smtp-sink.log").open("ab")
+def webhook_subscription(
+    database_url: str, school: fixtures.BenchSchool, receiver_url: str
+) -> Iterator[uuid.UUID]:
+    """One subscription of the school to every event type, posting to ``receiver_url``,
+    made as ``POST /webhooks`` makes it (its secret sealed with the server's key) and
+    deleted as ``DELETE /webhooks/{id}`` deletes it when the block ends. The receiver is
+    plain http on loopback: the https rule is production's check of a URL given to the
+    API, and the bench has no certificate to offer; the worker posts alike."""
+    database = Database.from_url(database_url)
+    try:
+        with database.transaction() as session:
+            created = webhooks.create_webhook(
+                session,
+                _dsl_context(school),
+                body=WebhookCreate(url=receiver_url, events=sorted(EVENT_TYPES)),
+                seal_key=webhooks.sealing_key(SECRET_KEY),
+                production=False,
+            )
+        yield created.id
+        with database.transaction() as session:
+            webhooks.delete_webhook(session, _dsl_context(school), hook_id=created.id)
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def _loopback_process(work_dir: Path, name: str, command: list[str], port: int) -> Iterator[None]:
+    """``command`` in a process of its own, once something accepts on ``port``."""
+    log = (work_dir / f"{name}.log").open("ab")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"{HOST}:{port}",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
+        command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
     )
     try:
         deadline = time.monotonic() + 30
@@ -121,9 +137,9 @@ def smtp_sink(work_dir: Path) -> Iterator[str]:
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the SMTP sink did not start") from None
+                    raise RuntimeError(f"the {name} did not start") from None
                 time.sleep(0.1)
-        yield f"smtp://{HOST}:{port}"
+        yield
     finally:
         process.terminate()
         try:
@@ -132,6 +148,24 @@ def smtp_sink(work_dir: Path) -> Iterator[str]:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def smtp_sink(work_dir: Path) -> Iterator[str]:
+    """An SMTP server on loopback that accepts every message and keeps none; its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}"]
+    with _loopback_process(work_dir, "smtp-sink", [*command, "-c", "aiosmtpd.handlers.Sink"], port):
+        yield f"smtp://{HOST}:{port}"
+
+
+@contextmanager
+def webhook_receiver(work_dir: Path) -> Iterator[str]:
+    """An HTTP server on loopback answering every POST 204 (``bench.hook_receiver``)."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.hook_receiver", str(port)]
+    with _loopback_process(work_dir, "webhook-receiver", command, port):
+        yield f"http://{HOST}:{port}/concernlog-events"
 
 
 def outbox_counts(database_url: str) -> dict[str, int]:
@@ -150,10 +184,12 @@ def outbox_counts(database_url: str) -> dict[str, int]:
                     sa.select(sa.func.count()).where(events.c.sequence.is_(None))
                 ).scalar_one(),
             }
-            for status, count in connection.execute(
-                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+            for channel, status, count in connection.execute(
+                sa.select(deliveries.c.channel, deliveries.c.status, sa.func.count()).group_by(
+                    deliveries.c.channel, deliveries.c.status
+                )
             ):
-                found[f"deliveries_{status}"] = count
+                found[f"{channel}_{status}"] = count
     finally:
         database.dispose()
     return found
@@ -171,27 +207,32 @@ def bench_alerts(
     """Measure the create load ``rounds`` times in each configuration, in turns; the
     means, the cost of alerts, and what the outbox held after each turn."""
     add_deputies(database_url, school)
-    configure_webhook_placeholder(database_url, school)
     readings: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGURATIONS}
-    with smtp_sink(work_dir) as smtp_url:
+    with smtp_sink(work_dir) as smtp_url, webhook_receiver(work_dir) as receiver_url:
         for round_number in range(1, rounds + 1):
             for name in CONFIGURATIONS:
+                configured = name != "none"
                 env = (
                     {
                         "CONCERNLOG_SMTP_URL": smtp_url,
                         "CONCERNLOG_MAIL_FROM": "bench@fictional-school.example",
                     }
-                    if name != "none"
+                    if configured
                     else {}
                 )
                 label = f"alerts-{name.replace(' + ', '+')}-{round_number}"
-                with serve_concernlog(
-                    database_url, work_dir, f"concernlog-{backend}-{label}", extra_env=env
-                ) as server:
-                    row = measure_create(
-                        server, f"POST /concerns, alerts: {name} (round {round_number})"
-                    )
-                row["outbox"] = outbox_counts(database_url)
+                with contextlib.ExitStack() as stack:
+                    if configured:
+                        stack.enter_context(
+                            webhook_subscription(database_url, school, receiver_url)
+                        )
+                    with serve_concernlog(
+                        database_url, work_dir, f"concernlog-{backend}-{label}", extra_env=env
+                    ) as server:
+                        row = measure_create(
+                            server, f"POST /concerns, alerts: {name} (round {round_number})"
+                        )
+                    row["outbox"] = outbox_counts(database_url)
                 readings[name].append(row)
     means = {name: sum(r["rps"] for r in rows) / len(rows) for name, rows in readings.items()}
     cost = 1 - means["email + webhook"] / means["none"] if means["none"] else 0.0

@@ -27,6 +27,7 @@ takes a few minutes. Needs valgrind (Debian's ``valgrind`` package).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -224,20 +225,26 @@ def _worker_pass(url: str, env: dict[str, str], out_dir: Path) -> int:
 
 def _alerts(url: str, school: fixtures.BenchSchool, work_dir: Path) -> list[dict[str, Any]]:
     """What the delivery worker executes per concern logged, with no alert channel and
-    with email to the school's DSL and two deputies (an SMTP sink on loopback): a pass of
+    with email to the school's DSL and two deputies (an SMTP sink on loopback) and one
+    webhook subscription (a receiver on loopback answering 204): a pass of
     ``concernlog worker --once`` after ``ALERT_CONCERNS`` concerns, less an empty pass
     (start-up and a pass with nothing to do), divided by the concerns. Counted in a
     process of its own, so the count cannot depend on when a pass meets a request."""
     alerts.add_deputies(url, school)
     rows = []
-    with alerts.smtp_sink(work_dir) as smtp_url:
+    with contextlib.ExitStack() as stack:
+        smtp_url = stack.enter_context(alerts.smtp_sink(work_dir))
+        receiver_url = stack.enter_context(alerts.webhook_receiver(work_dir))
+        email = {
+            "CONCERNLOG_SMTP_URL": smtp_url,
+            "CONCERNLOG_MAIL_FROM": "bench@fictional-school.example",
+        }
         for key, label, env in (
             ("worker_none", "worker, per concern, no channel", {}),
-            ("worker_email", "worker, per concern, email to 3", {
-                "CONCERNLOG_SMTP_URL": smtp_url,
-                "CONCERNLOG_MAIL_FROM": "bench@fictional-school.example",
-            }),
-        ):  # fmt: skip
+            ("worker_email", "worker, per concern, email to 3 + webhook", email),
+        ):
+            if key == "worker_email":  # the subscription lives from here to the end
+                stack.enter_context(alerts.webhook_subscription(url, school, receiver_url))
             subprocess.run(  # what earlier endpoints logged: delivered, not counted
                 [*CONCERNLOG, "worker", "--once"],
                 env=server_env(url) | env | {"CONCERNLOG_LOG_LEVEL": "WARNING"},
@@ -280,7 +287,8 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         met = "met" if cost <= alerts.TARGET_COST else "MISSED"
         lines.append(
             f"alerts: a create and its worker's share, {none:,} with no channel, {email:,} "
-            f"with email: {cost:.1%} of the throughput (target ≤ {alerts.TARGET_COST:.0%}: {met})"
+            f"with email + webhook: {cost:.1%} of the throughput "
+            f"(target ≤ {alerts.TARGET_COST:.0%}: {met})"
         )
     return "\n".join(lines)
 

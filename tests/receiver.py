@@ -4,6 +4,7 @@ arrives and answers the statuses it is told to (then 200)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ class Receiver:
         self.arrived: list[Arrived] = []
         # Statuses to answer, in turn; then 200. A 3xx answers with a Location.
         self.answers: list[int] = []
+        # Seconds to wait before each answer: a slow receiver.
+        self.delay = 0.0
         self._lock = threading.Lock()
         receiver = self
 
@@ -34,6 +37,7 @@ class Receiver:
                         Arrived(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     status = receiver.answers.pop(0) if receiver.answers else 200
+                time.sleep(receiver.delay)
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", f"{receiver.url}/elsewhere")

@@ -13,6 +13,7 @@ import json
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -223,3 +224,29 @@ def test_an_unreachable_url_is_refused_in_production(
     assert "unreachable" in error["msg"] and f"127.0.0.1:{closed}" in error["msg"]
     assert desk.client.get(HOOKS, headers=desk.headers(desk.world.dsl)).json()["items"] == []
     assert not events(database, "webhook.create")
+
+
+def test_a_slow_receiver_holds_a_round_no_longer_than_its_time(
+    desk: Desk, database: Database, settings: Settings, receiver: Receiver
+) -> None:
+    """A round posts for half the lease at most (here 1 s), then releases what it did
+    not try: due again at once, its attempt not counted; the next round sends it."""
+    hook = _subscribe(desk, receiver.url).json()
+    setup = WebhookSetup(seal_key=webhooks.sealing_key(settings.secret_key), timeout_seconds=1)
+    worker = make_worker(database, desk.clock, None, webhooks=setup, lease=timedelta(seconds=2))
+    receiver.delay = 0.4
+    for n in range(6):
+        desk.concern(description=f"{CANARY} ({n})")
+    worker.run_once()  # publishes and delivers one round
+    first_round = len(receiver.arrived)
+    assert 1 <= first_round < 6
+    listed = _deliveries(desk, hook["id"])
+    assert sorted(d["attempts"] for d in listed) == sorted(
+        [1] * first_round + [0] * (6 - first_round)
+    )
+    assert all(d["status"] == "pending" for d in listed if d["attempts"] == 0)
+    receiver.delay = 0.0
+    drain(worker)
+    assert len(receiver.arrived) == 6
+    assert {d["status"] for d in _deliveries(desk, hook["id"])} == {"delivered"}
+    assert all(d["attempts"] == 1 for d in _deliveries(desk, hook["id"]))

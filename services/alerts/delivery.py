@@ -181,6 +181,8 @@ class Outcome:
     skipped: bool = False
     # A webhook's: the receiver's HTTP status.
     response_code: int | None = None
+    # Not tried (the round ran out of time): due again at once, its attempt not counted.
+    released: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,18 @@ def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> S
     statement per kind of outcome (and error), not one per delivery."""
     # (status, error, next attempt, response code) -> the claims it applies to.
     groups: dict[tuple[str, str | None, datetime | None, int | None], list[Claimed]] = {}
+    connection = session.connection()
+    released = [outcome.delivery for outcome in outcomes if outcome.released]
+    for token in {item.claim_token for item in released}:
+        connection.execute(
+            sa.update(DELIVERIES)
+            .where(
+                DELIVERIES.c.claim_token == token,
+                DELIVERIES.c.id.in_([item.id for item in released if item.claim_token == token]),
+            )
+            .values(claim_token=None, next_attempt_at=now, attempts=DELIVERIES.c.attempts - 1)
+        )
+    outcomes = [outcome for outcome in outcomes if not outcome.released]
     for outcome in outcomes:
         item = outcome.delivery
         error = outcome.error[:ERROR_LENGTH] if outcome.error else None
@@ -215,7 +229,6 @@ def settle(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> S
         else:
             key = (DeliveryStatus.pending.value, error, now + retry_delay(item.attempts), code)
         groups.setdefault(key, []).append(item)
-    connection = session.connection()
     per_claim: dict[uuid.UUID, int] = {}
     for outcome in outcomes:
         token = outcome.delivery.claim_token

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from sqlmodel import Session
 from standardwebhooks import Webhook as Signer
 
+from core.http_post import Poster, PostError
 from models.webhook import Webhook
 from services.alerts.delivery import Claimed, Outcome
 from services.alerts.events import payload
@@ -96,7 +96,7 @@ def body_of(item: Claimed) -> str:
 
 
 def post(
-    client: httpx.Client, item: Claimed, target: Target, *, seal_key: bytes, now: datetime
+    poster: Poster, item: Claimed, target: Target, *, seal_key: bytes, now: datetime
 ) -> Outcome:
     """Post one delivery, signed; its outcome (with the receiver's status code)."""
     secret = unseal_secret(seal_key, item.target_id, target.sealed_secret)
@@ -116,12 +116,9 @@ def post(
         "webhook-signature": signature,
     }
     try:
-        response = client.post(target.url, content=body.encode("utf-8"), headers=headers)
-    except httpx.TimeoutException:
-        return Outcome(item, error="timed out")
-    except httpx.HTTPError as error:
-        return Outcome(item, error=f"unreachable ({type(error).__name__})")
-    code = response.status_code
+        code = poster.post(target.url, body.encode("utf-8"), headers)
+    except PostError as error:
+        return Outcome(item, error=error.reason)
     if 200 <= code < 300:
         return Outcome(item, response_code=code)
     if 300 <= code < 400:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import httpx
-
 from core.clock import Clock
+from core.http_post import Poster
 from core.mail import MailError, SmtpServer
 from core.settings import Settings
 from db.engine import Database
@@ -38,8 +39,11 @@ logger = logging.getLogger("concernlog.alerts")
 
 # Deliveries claimed per transaction, and claims per pass at most (then the next pass).
 CLAIM_BATCH = 500
-# Webhook posts claimed at once: each may take up to its timeout, all within the lease.
-WEBHOOK_BATCH = 10
+# Webhook posts claimed at once (two transactions a round, whatever its size), and how long
+# a round may post before it releases the rest untried: within the lease, so no other
+# worker claims what this one is still sending.
+WEBHOOK_BATCH = 100
+WEBHOOK_ROUND_SECONDS = 30.0
 ROUNDS_PER_PASS = 10
 
 
@@ -110,7 +114,7 @@ class DeliveryWorker:
         self.clock = clock
         self.email = email
         self.webhooks = webhooks
-        self._client: httpx.Client | None = None
+        self._poster: Poster | None = None
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.digest_hour = digest_hour
@@ -249,16 +253,55 @@ class DeliveryWorker:
             if not report.more:
                 return
 
-    def _http(self, setup: WebhookSetup) -> httpx.Client:
-        """The worker's HTTP client, made when first needed and kept (connections reused):
+    def _http(self, setup: WebhookSetup) -> Poster:
+        """The worker's poster, made when first needed and kept (connections reused):
         redirects never followed, no proxy from the environment, a timeout of seconds."""
-        if self._client is None:
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(setup.timeout_seconds),
-                follow_redirects=False,
-                trust_env=False,
+        if self._poster is None:
+            self._poster = Poster(timeout_seconds=setup.timeout_seconds)
+        return self._poster
+
+    def _round_seconds(self, setup: WebhookSetup) -> float:
+        """How long one round may spend posting: well inside the claim's lease, so what it
+        could not try is released before another worker could claim it."""
+        return max(
+            setup.timeout_seconds, min(WEBHOOK_ROUND_SECONDS, self.lease.total_seconds() / 2)
+        )
+
+    def _post_claimed(
+        self,
+        setup: WebhookSetup,
+        claimed: list[delivery.Claimed],
+        targets: dict[uuid.UUID, webhook.Target],
+    ) -> list[delivery.Outcome]:
+        """Post what was claimed, in order, for at most a round's time: what is left then
+        is released untried. A subscription that timed out or could not be reached is not
+        tried again in this round: its other deliveries fail alike, without a wait each."""
+        ends = time.monotonic() + self._round_seconds(setup)
+        down: dict[uuid.UUID, str] = {}
+        outcomes = []
+        for item in claimed:
+            target = targets.get(item.target_id)
+            if target is None:  # the subscription was deleted
+                outcomes.append(delivery.Outcome(item, skipped=True))
+                continue
+            if time.monotonic() >= ends:
+                outcomes.append(delivery.Outcome(item, released=True))
+                continue
+            if item.target_id in down:
+                outcomes.append(delivery.Outcome(item, error=down[item.target_id]))
+                continue
+            outcome = webhook.post(
+                self._http(setup), item, target, seal_key=setup.seal_key, now=self.clock.now()
             )
-        return self._client
+            if outcome.error is not None:
+                logger.warning(
+                    "alert webhook not delivered",
+                    extra={"delivery_id": str(item.id), "reason": outcome.error},
+                )
+                if outcome.response_code is None and not outcome.permanent:
+                    down[item.target_id] = outcome.error
+            outcomes.append(outcome)
+        return outcomes
 
     def _deliver_webhooks(self, setup: WebhookSetup, report: PassReport) -> None:
         for _ in range(ROUNDS_PER_PASS):
@@ -274,21 +317,7 @@ class DeliveryWorker:
             if not claimed:
                 report.more = False
                 return
-            outcomes = []
-            for item in claimed:
-                target = targets.get(item.target_id)
-                if target is None:  # the subscription was deleted
-                    outcomes.append(delivery.Outcome(item, skipped=True))
-                    continue
-                outcome = webhook.post(
-                    self._http(setup), item, target, seal_key=setup.seal_key, now=self.clock.now()
-                )
-                if outcome.error is not None:
-                    logger.warning(
-                        "alert webhook not delivered",
-                        extra={"delivery_id": str(item.id), "reason": outcome.error},
-                    )
-                outcomes.append(outcome)
+            outcomes = self._post_claimed(setup, claimed, targets)
             with self.database.transaction() as session:
                 settled = delivery.settle(session, outcomes, now=self.clock.now())
             report.delivered += settled.delivered
@@ -363,6 +392,8 @@ class DeliveryWorker:
                 self.on_error(error)
             if not more:
                 stop.wait(self.poll_seconds)
+        if self._poster is not None:
+            self._poster.close()
         logger.info("alert worker stopped")
 
     def start_thread(self) -> WorkerThread:
@@ -381,7 +412,9 @@ class WorkerThread:
         self._thread.start()
         self._join_timeout = worker.email.timeout_seconds * 2 + 5 if worker.email else 10.0
         if worker.webhooks is not None:
-            self._join_timeout += worker.webhooks.timeout_seconds * WEBHOOK_BATCH
+            # A round of posts ends within its time, and its last post within a timeout.
+            setup = worker.webhooks
+            self._join_timeout += worker._round_seconds(setup) + setup.timeout_seconds
 
     def stop(self) -> None:
         self._stop.set()
