@@ -164,6 +164,9 @@ class _Writer:
         pdf.multi_cell(0, 4.5, pdf.text_of(text), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
 
+    def new_page(self) -> None:
+        self.pdf.add_page()
+
     def facts(self, rows: Iterable[tuple[str, str]]) -> None:
         pdf = self.pdf
         pdf.set_font(pdf.body_font, "", 9)

@@ -57,6 +57,8 @@ class PageWriter(Protocol):
 
     def paragraph(self, text: str) -> None: ...
 
+    def new_page(self) -> None: ...
+
     def facts(self, rows: Iterable[tuple[str, str]]) -> None: ...
 
     def table(
@@ -141,7 +143,8 @@ def chronology_csv(document: PupilFile) -> Iterable[CsvRow]:
 
 def chronology_pdf(writer: PageWriter, document: PupilFile) -> None:
     items = document.chronology
-    writer.heading(f"Chronology ({len(items)} entries, oldest first)")
+    entries = "entry" if len(items) == 1 else "entries"
+    writer.heading(f"Chronology ({len(items)} {entries}, oldest first)")
     if not items:
         writer.paragraph("Nothing has been recorded about this pupil.")
         return
@@ -312,6 +315,7 @@ def administrative_csv(document: PupilFile) -> Iterable[CsvRow]:
 
 def administrative_pdf(writer: PageWriter, document: PupilFile) -> None:
     items = document.administrative_events
+    writer.new_page()
     writer.heading(f"Appendix: administrative events ({len(items)})")
     writer.paragraph(
         "Moving concerns through the safeguarding team's statuses, who has the work, links, "
