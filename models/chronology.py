@@ -180,6 +180,9 @@ class SubjectAccessOnFile(BaseModel):
     staff_redacted: bool
     withheld_entry_ids: list[uuid.UUID] = Field(description="Entries shown as withheld")
     as_of: datetime = Field(description="Only what was recorded by then is in the export")
+    notice: str | None = Field(
+        default=None, description="Set when the records have changed since it was prepared"
+    )
 
 
 class PupilFile(SQLModel):

@@ -276,4 +276,6 @@ def _purpose(document: PupilFile) -> str:
     if withheld:
         entries = "entry is" if withheld == 1 else "entries are"
         said.append(f"{withheld} {entries} withheld under an exemption and shown as Withheld.")
+    if sar.notice:
+        said.append(sar.notice)
     return " ".join(said)

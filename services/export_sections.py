@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from models.chronology import CaseOnFile, ChronologyItem, PupilFile
 from models.concern import ConcernPublic
 from services.export_text import (
+    WITHHELD,
     category_names,
     entry_line,
     entry_text,
@@ -47,7 +48,6 @@ CSV_COLUMNS = (
     "source_id",
 )
 CsvRow = tuple[str, str, str, str, str, str, str, str]
-WITHHELD = "Withheld"
 
 
 class PageWriter(Protocol):

@@ -18,6 +18,8 @@ from models.triage import TriageField
 from services.school_calendar import SCHOOL_ZONE
 
 MARKING = "OFFICIAL-SENSITIVE"
+# What a subject access export shows in place of an entry withheld under an exemption.
+WITHHELD = "Withheld"
 TIMEZONE = "Europe/London"
 SUMMARY_MAX = 280
 
@@ -91,6 +93,8 @@ def type_label(item: ChronologyItem) -> str:
 def entry_line(item: ChronologyItem, concerns: Wording) -> str:
     """An entry in one line: a concern by its categories' words (its indicators' words and
     full text are in the concerns section), anything else by its summary."""
+    if item.summary == WITHHELD:
+        return WITHHELD
     if item.type is ChronologyType.concern:
         concern = concerns.get(item.id)
         names = category_names(concern.categories) if concern else []
@@ -101,6 +105,8 @@ def entry_line(item: ChronologyItem, concerns: Wording) -> str:
 
 def entry_text(item: ChronologyItem, concerns: Wording) -> str:
     """An entry in full, as a person reads it (the appendix's and the CSV's "entry")."""
+    if item.summary == WITHHELD:
+        return WITHHELD
     d = item.details
     if item.type is ChronologyType.concern:
         concern = concerns.get(item.id)
