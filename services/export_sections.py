@@ -184,6 +184,10 @@ def _concern_facts(concern: ConcernPublic) -> list[tuple[str, str]]:
     ]
 
 
+def _addendum_text(text: str, reason: str) -> str:
+    return WITHHELD if text == WITHHELD else f"{text}\nReason: {reason}"
+
+
 def concerns_csv(document: PupilFile) -> Iterable[CsvRow]:
     for concern in document.concerns:
         text = "\n".join(f"{name}: {value}" for name, value in _concern_facts(concern))
@@ -204,7 +208,7 @@ def concerns_csv(document: PupilFile) -> Iterable[CsvRow]:
                 format_when(addendum.recorded_at),
                 "addendum",
                 addendum.recorded_by.display_name,
-                f"{addendum.text}\nReason: {addendum.reason}",
+                _addendum_text(addendum.text, addendum.reason),
                 "concern",
                 str(concern.id),
             )
@@ -225,7 +229,7 @@ def concerns_pdf(writer: PageWriter, document: PupilFile) -> None:
                     (
                         format_when(a.recorded_at),
                         a.recorded_by.display_name,
-                        f"{a.text}\nReason: {a.reason}",
+                        _addendum_text(a.text, a.reason),
                     )
                     for a in concern.addenda
                 ),
