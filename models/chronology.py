@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
@@ -161,9 +161,15 @@ class SchoolOnFile(BaseModel):
     )
 
 
+_SUMMARY_EXTRA = cast(dict[str, Any], CaseSummary.model_config.get("json_schema_extra"))
+_CASE_ON_FILE_EXAMPLE = _SUMMARY_EXTRA["examples"][0] | {"actions": [], "decisions": []}
+
+
 class CaseOnFile(CaseSummary):
     """A case as the export shows it: its summary, actions and decisions (its concerns are
     in the concerns section; its tasks and history in the chronology and the appendix)."""
+
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_CASE_ON_FILE_EXAMPLE]})
 
     actions: list[ActionPublic] = Field(description="By when they happened")
     decisions: list[DecisionPublic] = Field(description="By when they were decided")
