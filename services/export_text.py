@@ -86,7 +86,16 @@ def indicator_words(concern: ConcernPublic) -> list[str]:
 Wording = dict[uuid.UUID, ConcernPublic]
 
 
+_TRIAGE_LABELS = {
+    TriageField.status.value: "Status",
+    TriageField.risk_level.value: "Risk level",
+    TriageField.assigned_to.value: "Assigned",
+}
+
+
 def type_label(item: ChronologyItem) -> str:
+    if item.type is ChronologyType.triage:
+        return _TRIAGE_LABELS.get(item.details.field or "", "Triage")
     return item.type.value.replace("_", " ").capitalize()
 
 

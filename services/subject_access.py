@@ -93,11 +93,11 @@ def _check_withheld(document: PupilFile, withhold: list[WithheldEntry]) -> None:
         seen.add(entry.entry_id)
 
 
-def _render(
+def _as_prepared(
     session: Session, context: RequestContext, row: SubjectAccessExport, pupil: Pupil
 ) -> PupilFile:
-    """The export as prepared: the file as it was at ``requested_at``, redacted."""
-    document = build_file(
+    """The file as it was at ``requested_at``, generated then by whoever asked."""
+    return build_file(
         session,
         context,
         pupil=pupil,
@@ -105,6 +105,19 @@ def _render(
         generated_by=Person(id=row.requested_by, display_name=row.requested_by_name or ""),
         as_of=row.requested_at,
     )
+
+
+def _render(
+    session: Session,
+    context: RequestContext,
+    row: SubjectAccessExport,
+    pupil: Pupil,
+    document: PupilFile | None = None,
+) -> PupilFile:
+    """The export as prepared: the file as it was at ``requested_at`` (``document`` when
+    already read), redacted."""
+    if document is None:
+        document = _as_prepared(session, context, row, pupil)
     withheld = [entry.entry_id for entry in _WITHHELD.validate_json(row.withheld)]
     prepared = redaction.prepare(
         session,
@@ -160,11 +173,10 @@ def create_export(
         ),
         json_sha256="",
     )
-    plain = build_file(
-        session, context, pupil=pupil, generated_at=context.now, generated_by=me, as_of=None
-    )
-    _check_withheld(plain, request.withhold)
-    row.json_sha256 = _digest(RENDERERS[ExportFormat.json](_render(session, context, row, pupil)))
+    document = _as_prepared(session, context, row, pupil)
+    _check_withheld(document, request.withhold)
+    redacted = _render(session, context, row, pupil, document)
+    row.json_sha256 = _digest(RENDERERS[ExportFormat.json](redacted))
     session.add(row)
     session.flush()
     _record(context, session, "subject_access.create", row)
