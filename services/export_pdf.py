@@ -6,7 +6,8 @@ its top and bottom, with the school, page numbers and who generated it when.
 Fonts: DejaVu Sans (Debian: fonts-dejavu-core) for Latin (Polish, Vietnamese...), Greek
 and Cyrillic, with Noto Sans fonts (fonts-noto-core) behind it for the scripts it lacks
 (Arabic, Hebrew, Devanagari, Bengali, Gurmukhi, Thai...), and HarfBuzz shaping
-(uharfbuzz) so that Arabic letters join and run right to left. Without DejaVu, the PDF
+(uharfbuzz) so that Arabic letters join and run right to left, for a file that has such
+a script (shaping triples the drawing time). Without DejaVu, the PDF
 core font, with the characters it lacks replaced: the export never fails for a font.
 
 Imported by ``services.export`` only when a PDF is asked for: fpdf2 brings ~30 MiB of
@@ -15,6 +16,7 @@ imaging and font code into the process.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -88,6 +90,18 @@ def _noto_faces() -> list[tuple[str, Path, Path | None]]:
     return found
 
 
+# Scripts whose letters join, reorder or run right to left (Hebrew, Arabic, Syriac,
+# Thaana, the Indic scripts, Thai, Lao, Tibetan, Myanmar, Arabic presentation forms):
+# only a file with one of them pays for shaping, about three times the drawing time.
+_COMPLEX_SCRIPTS = re.compile(
+    "[\u0590-\u08ff\u0900-\u0dff\u0e00-\u0eff\u0f00-\u109f\ufb1d-\ufdff\ufe70-\ufeff]"
+)
+
+
+def _needs_shaping(document: PupilFile) -> bool:
+    return _COMPLEX_SCRIPTS.search(document.model_dump_json()) is not None
+
+
 def _shaping_available() -> bool:
     try:
         import uharfbuzz  # noqa: F401
@@ -97,7 +111,7 @@ def _shaping_available() -> bool:
 
 
 class _FilePDF(FPDF):
-    def __init__(self, *, school: str, generated: str) -> None:
+    def __init__(self, *, school: str, generated: str, shaping: bool) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.school = school
         self.generated = generated
@@ -114,7 +128,7 @@ class _FilePDF(FPDF):
                 fallbacks.append(family)
             if fallbacks:
                 self.set_fallback_fonts(fallbacks, exact_match=False)
-            if _shaping_available():
+            if shaping and _shaping_available():
                 self.set_text_shaping(True)
             self.body_font = "DejaVu"
             self.full_unicode = True
@@ -240,6 +254,7 @@ def render(document: PupilFile) -> bytes:
         school=f"{school.name} (URN {school.urn})",
         generated=f"Generated {format_when(document.generated_at)} by "
         f"{document.generated_by.display_name}",
+        shaping=_needs_shaping(document),
     )
     pdf.set_title(title)
     pdf.set_creator("concernlog")
