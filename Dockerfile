@@ -16,7 +16,8 @@ COPY guidance ./guidance
 RUN pip install --no-cache-dir .
 
 # Runtime stage: the virtualenv, the migrations and an unprivileged user, nothing else
-# (but the DejaVu fonts: PDF exports need them for text beyond Latin-1, see services/export_pdf.py).
+# (but the fonts the PDF export prints every name with: DejaVu Sans, and Noto Sans for the
+# scripts it lacks; see services/export_pdf.py).
 FROM python:3.11-slim-bookworm
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -24,7 +25,7 @@ ENV PATH="/opt/venv/bin:$PATH" \
     CONCERNLOG_ENV=production \
     CONCERNLOG_DATABASE_URL=sqlite:////var/lib/concernlog/concernlog.db
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-dejavu-core=2.37-6 \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core=2.37-6 fonts-noto-core=20201225-1 \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 concernlog \
     && useradd --system --uid 10001 --gid concernlog --home-dir /app --shell /usr/sbin/nologin concernlog \

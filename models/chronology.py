@@ -12,15 +12,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
-from models.case import CasePublic
+from models.case import ActionPublic, CaseSummary, DecisionPublic
 from models.category import CategoryName
-from models.concern import Person
+from models.concern import ConcernPublic, Person
 from models.pupil import PupilPublic
 
 
@@ -138,20 +138,95 @@ class ChronologyPage(SQLModel):
     )
 
 
+class DSLOnFile(BaseModel):
+    """One of the school's designated safeguarding leads, to contact about the file."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    display_name: str
+    role: str = Field(description="Designated safeguarding lead or deputy")
+    email: str | None = Field(default=None, description="Their work address, to contact")
+
+
+class SchoolOnFile(BaseModel):
+    """The school the file is from: who a reader contacts about it."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    name: str
+    urn: str = Field(description="The DfE's Unique Reference Number")
+    dsls: list[DSLOnFile] = Field(
+        description="The school's DSLs and deputies (none in a subject access export that "
+        "redacts staff)"
+    )
+
+
+_SUMMARY_EXTRA = cast(dict[str, Any], CaseSummary.model_config.get("json_schema_extra"))
+_CASE_ON_FILE_EXAMPLE = _SUMMARY_EXTRA["examples"][0] | {"actions": [], "decisions": []}
+
+
+class CaseOnFile(CaseSummary):
+    """A case as the export shows it: its summary, actions and decisions (its concerns are
+    in the concerns section; its tasks and history in the chronology and the appendix)."""
+
+    model_config = SQLModelConfig(json_schema_extra={"examples": [_CASE_ON_FILE_EXAMPLE]})
+
+    actions: list[ActionPublic] = Field(description="By when they happened")
+    decisions: list[DecisionPublic] = Field(description="By when they were decided")
+
+
+class SubjectAccessOnFile(BaseModel):
+    """What a subject access export left out, and how (the reasons for withholding stay
+    with the request, for the school's DSLs)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    request_id: uuid.UUID
+    other_pupils_redacted: bool
+    staff_redacted: bool
+    withheld_entry_ids: list[uuid.UUID] = Field(description="Entries shown as withheld")
+    as_of: datetime = Field(description="Only what was recorded by then is in the export")
+    notice: str | None = Field(
+        default=None, description="Set when the records have changed since it was prepared"
+    )
+
+
 class PupilFile(SQLModel):
-    """A pupil's whole file, as exported: the pupil, every case in full and the whole
-    chronology. Marked OFFICIAL-SENSITIVE."""
+    """A pupil's whole file, as exported for handing over: the school and its DSLs, the
+    pupil, the chronology, every concern with its addenda, the actions and decisions of
+    each case, and the administrative events (triage status changes, assignments, links,
+    review dates, tasks) in an appendix. Times are in the school's time zone
+    (``timezone``), with their offsets. Marked OFFICIAL-SENSITIVE."""
 
     model_config = SQLModelConfig(
         json_schema_extra={
             "examples": [
                 {
                     "marking": "OFFICIAL-SENSITIVE",
-                    "generated_at": "2026-11-28T09:15:00Z",
+                    "timezone": "Europe/London",
+                    "generated_at": "2026-11-28T09:15:00+00:00",
                     "generated_by": {
                         "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81",
                         "display_name": "Jo Lead",
                     },
+                    "school": {
+                        "name": "Fictional Academy",
+                        "urn": "700001",
+                        "dsls": [
+                            {
+                                "display_name": "Jo Lead",
+                                "role": "Designated safeguarding lead",
+                                "email": "jo.lead@fictional-academy.example",
+                            }
+                        ],
+                    },
+                    "sections": [
+                        "pupil",
+                        "chronology",
+                        "concerns",
+                        "actions_and_decisions",
+                        "administrative_events",
+                    ],
                     "pupil": {
                         "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
                         "given_name": "Zoë",
@@ -166,19 +241,39 @@ class PupilFile(SQLModel):
                         "left_on": None,
                         "source": None,
                         "external_id": None,
-                        "created_at": "2026-11-28T09:15:00Z",
-                        "updated_at": "2026-11-28T09:15:00Z",
+                        "created_at": "2026-11-28T09:15:00+00:00",
+                        "updated_at": "2026-11-28T09:15:00+00:00",
                     },
-                    "cases": [],
                     "chronology": [_ITEM_EXAMPLE],
+                    "concerns": [],
+                    "actions_and_decisions": [],
+                    "administrative_events": [],
+                    "subject_access": None,
                 }
             ]
         }
     )
 
     marking: str = Field(default="OFFICIAL-SENSITIVE")
+    timezone: str = Field(default="Europe/London", description="Every time is in this zone")
     generated_at: datetime
     generated_by: Person
+    school: SchoolOnFile
+    sections: list[str] = Field(description="The sections below, in the order to read them")
     pupil: PupilPublic
-    cases: list[CasePublic] = Field(description="Oldest opened first")
-    chronology: list[ChronologyItem] = Field(description="Oldest first")
+    chronology: list[ChronologyItem] = Field(
+        description="The record, oldest first (administrative events are in their appendix)"
+    )
+    concerns: list[ConcernPublic] = Field(
+        description="Every concern about the pupil in full, with its addenda, oldest first"
+    )
+    actions_and_decisions: list[CaseOnFile] = Field(
+        description="Each case (oldest opened first) with its actions and decisions"
+    )
+    administrative_events: list[ChronologyItem] = Field(
+        description="Appendix: triage status changes, assignments, links, review dates and "
+        "tasks, oldest first"
+    )
+    subject_access: SubjectAccessOnFile | None = Field(
+        default=None, description="Set on a subject access export: what it redacted"
+    )

@@ -222,7 +222,9 @@ def test_chronology_and_exports_name_the_categories(desk: Desk) -> None:
     )
     assert exported.status_code == 200
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8").lstrip("\ufeff"))))
-    (row,) = [r for r in rows if r["source_id"] == concern["id"]]
+    (line, row) = [r for r in rows if r["source_id"] == concern["id"]]
+    assert (line["section"], row["section"]) == ("chronology", "concerns")
+    assert line["entry"].startswith("Concern about Neglect, Domestic abuse at home: ")
     assert "Categories: Neglect, Domestic abuse at home" in row["entry"]
     whole = desk.client.get(
         f"{API}/pupils/{zoe.id}/export", params={"format": "json"}, headers=desk.headers()

@@ -9,8 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import unicodedata
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from pypdf import PdfReader
 from db.engine import Database
 from services import export_pdf
 from tests.desk import API, CONCERNS, Desk, events, iso
+from tests.factories import make_pupil
 
 
 def _export(desk: Desk, fmt: str, pupil: Any = None, who: Any = None) -> Any:
@@ -80,8 +84,16 @@ def _filename(response: Any, extension: str, pupil_id: uuid.UUID) -> str:
     return name
 
 
-def test_json_export_is_the_whole_file(desk: Desk, database: Database) -> None:
+# A summer afternoon: 14:35 UTC is 15:35 in the UK (BST, +01:00).
+SUMMER = "2026-07-14T14:35:00Z"
+SUMMER_LOCAL = "14 Jul 2026 15:35 (+01:00)"
+SECRETIVE = "Be secretive"
+UNEXPLAINED = "Have money or items that they can\u2019t or won\u2019t explain"
+
+
+def test_json_export_is_the_whole_file_in_sections(desk: Desk, database: Database) -> None:
     made = _file(desk)
+    summer = desk.concern(observed_at=SUMMER, description="Seen in the summer holidays.")
     response = _export(desk, "json")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -90,29 +102,66 @@ def test_json_export_is_the_whole_file(desk: Desk, database: Database) -> None:
     assert "Zo" not in name and "Fictional" not in name
     document = json.loads(response.content)
     assert document["marking"] == "OFFICIAL-SENSITIVE"
+    assert document["timezone"] == "Europe/London"
     assert document["generated_by"] == {"id": str(desk.world.dsl.id), "display_name": "Jo Lead"}
+    school = document["school"]
+    assert (school["name"], school["urn"]) == ("Fictional Academy", desk.world.school.urn)
+    assert school["dsls"][0]["display_name"] == "Jo Lead"
+    assert school["dsls"][0]["role"] == "Designated safeguarding lead"
+    assert school["dsls"][0]["email"].endswith(".example")
+    assert [d["role"] for d in school["dsls"]] == ["Designated safeguarding lead", "Deputy DSL"]
+    # A social worker's order; the JSON keys follow it.
+    assert document["sections"] == [
+        "pupil",
+        "chronology",
+        "concerns",
+        "actions_and_decisions",
+        "administrative_events",
+    ]
+    keys = list(document)
+    assert [k for k in keys if k in document["sections"]] == document["sections"]
     assert document["pupil"]["id"] == str(desk.world.zoe.id)
     assert document["pupil"]["family_name"] == "Fictional"
-    assert [c["id"] for c in document["cases"]] == [made["case"]["id"]]
-    assert document["cases"][0]["status"] == "closed"
-    assert [c["id"] for c in document["cases"][0]["concerns"]] == [
-        made["first"]["id"],
-        made["second"]["id"],
-    ]
+    # Concerns in full with their addenda and their indicators' words.
+    concerns = document["concerns"]
+    assert [c["id"] for c in concerns] == [summer["id"], made["first"]["id"], made["second"]["id"]]
+    first = concerns[1]
+    assert first["indicator_texts"]["secretive"] == SECRETIVE
+    assert [a["text"] for a in first["addenda"]] == ["The friend is older, she says."]
+    assert concerns[0]["observed_at"] == "2026-07-14T15:35:00+01:00"  # local, with its offset
+    # The case with its actions and decisions, not again its concerns.
+    (case,) = document["actions_and_decisions"]
+    assert case["id"] == made["case"]["id"] and case["status"] == "closed"
+    assert [a["description"] for a in case["actions"]] == ["Referred to the fictional MASH."]
+    assert [d["decision"] for d in case["decisions"]] == ["Strategy meeting."]
+    assert "concerns" not in case and "history" not in case
+    # Administrative events in the appendix, out of the chronology.
+    record = [(i["type"], i["details"].get("field")) for i in document["chronology"]]
+    appendix = [(i["type"], i["details"].get("field")) for i in document["administrative_events"]]
+    assert ("triage", "status") not in record and ("case_concern_linked", None) not in record
+    assert ("triage", "risk_level") in record
+    assert ("triage", "status") in appendix and ("case_concern_linked", None) in appendix
+    assert all(t not in ("concern", "action", "decision") for t, _ in appendix)
     chronology = desk.client.get(
         f"{API}/pupils/{desk.world.zoe.id}/chronology",
         params={"limit": 200},
         headers=desk.headers(),
     ).json()["items"]
-    assert document["chronology"] == chronology
+    assert len(document["chronology"]) + len(document["administrative_events"]) == len(chronology)
     exported = events(database, "pupil.export.json")
     assert [(e.pupil_id, e.entity_id, e.actor_id) for e in exported] == [
         (desk.world.zoe.id, desk.world.zoe.id, desk.world.dsl.id)
     ]
 
 
-def test_csv_export_is_the_chronology_safe_for_spreadsheets(desk: Desk, database: Database) -> None:
+def test_csv_export_is_every_section_safe_for_spreadsheets(desk: Desk, database: Database) -> None:
     made = _file(desk)
+    desk.concern(observed_at=SUMMER, description="Seen in the summer holidays.")
+    desk.client.post(
+        f"{CONCERNS}/{made['second']['id']}/addenda",
+        json={"text": '=HYPERLINK("http://x.example","click")', "reason": "Fictional."},
+        headers=desk.headers(desk.world.staff_b),
+    )
     response = _export(desk, "csv")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
@@ -121,6 +170,7 @@ def test_csv_export_is_the_chronology_safe_for_spreadsheets(desk: Desk, database
     assert text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert list(rows[0]) == [
+        "section",
         "occurred_at",
         "recorded_at",
         "type",
@@ -129,31 +179,27 @@ def test_csv_export_is_the_chronology_safe_for_spreadsheets(desk: Desk, database
         "source_type",
         "source_id",
     ]
-    types = [row["type"] for row in rows]
-    assert types == [
-        "concern",
-        "addendum",
-        "concern",
-        "triage",
-        "triage",
-        "case_opened",
-        "case_concern_linked",
-        "case_concern_linked",
-        "action",
-        "decision",
-        "case_closed",
-        # Closing the case closed its two concerns.
-        "triage",
-        "triage",
-    ]
-    first = rows[0]
+    sections = [row["section"] for row in rows]
+    order = ["pupil", "chronology", "concerns", "actions_and_decisions", "administrative_events"]
+    assert sorted(set(sections), key=order.index) == order
+    assert sections == sorted(sections, key=order.index)  # each section whole, in order
+    concerns = [row for row in rows if row["section"] == "concerns"]
+    summer, first, second = (row for row in concerns if row["type"] == "concern")
+    assert summer["occurred_at"] == SUMMER_LOCAL
     assert first["source_id"] == made["first"]["id"]
-    assert first["entry"].startswith("Zoë had a new phone")
-    assert "Indicators: secretive, unexplained-money-or-items" in first["entry"]
-    assert rows[1]["entry"] == "The friend is older, she says.\nReason: Told at lunch."
-    formula = rows[2]
+    assert f"Indicators: {SECRETIVE}; {UNEXPLAINED}" in first["entry"]
+    assert "Categories: Child sexual exploitation (CSE)" in first["entry"]
+    assert "secretive," not in first["entry"]  # words, not ids
+    told, formula = (row for row in concerns if row["type"] == "addendum")
+    assert told["entry"] == "The friend is older, she says.\nReason: Told at lunch."
     assert formula["entry"].startswith("'=HYPERLINK(")  # never run as a formula
-    assert "Outcome: Plan agreed." in rows[-3]["entry"]
+    assert second["source_id"] == made["second"]["id"]
+    chronology = [row for row in rows if row["section"] == "chronology"]
+    assert chronology[0]["occurred_at"] == SUMMER_LOCAL
+    acts = [row for row in rows if row["section"] == "actions_and_decisions"]
+    assert [row["type"] for row in acts] == ["Action: referral childrens social care", "Decision"]
+    appendix = [row["type"] for row in rows if row["section"] == "administrative_events"]
+    assert "triage" in appendix and "case_concern_linked" in appendix
     assert len(events(database, "pupil.export.csv")) == 1
 
 
@@ -162,40 +208,95 @@ def _pdf_text(content: bytes) -> list[str]:
     return [page.extract_text() for page in reader.pages]
 
 
-def test_pdf_export_is_readable_marked_and_paginated(desk: Desk, database: Database) -> None:
+def _flat(content: bytes) -> str:
+    return " ".join(" ".join(_pdf_text(content)).split())
+
+
+def test_pdf_export_is_fit_to_hand_over(desk: Desk, database: Database) -> None:
     _file(desk)
-    # A long concern: the table must carry it across pages.
+    desk.concern(observed_at=SUMMER, description="Seen in the summer holidays.")
+    # A long concern: the tables must carry it across pages.
     desk.concern(description="Fictional long account. " * 700)
     response = _export(desk, "pdf")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     _filename(response, "pdf", desk.world.zoe.id)
     assert response.content.startswith(b"%PDF-")
+    if os.environ.get("CONCERNLOG_KEEP_PDF"):  # to look at it: pdftoppm -png FILE page
+        Path(os.environ["CONCERNLOG_KEEP_PDF"]).write_bytes(response.content)
     pages = _pdf_text(response.content)
     assert len(pages) >= 3
+    school = f"Fictional Academy (URN {desk.world.school.urn})"
     for number, page in enumerate(pages, start=1):
         assert page.count("OFFICIAL-SENSITIVE") >= 2, number  # top and bottom
+        assert school in page, number
         assert f"Page {number} of {len(pages)}" in page
         assert "Generated" in page and "by Jo Lead" in page
-    whole = "\n".join(pages)
-    flat = " ".join(whole.split())
-    for heading in ("Child protection file", "Pupil", "Cases (1)", "Chronology"):
-        assert heading in whole
+    flat = " ".join("\n".join(pages).split())
+    # The sections, in a social worker's order.
+    headings = [
+        "Child protection file",
+        "Designated safeguarding lead Jo Lead",
+        "Pupil",
+        "Chronology (",
+        "Concerns (",
+        "Actions and decisions (1 case)",
+        "Appendix: administrative events",
+    ]
+    at = [flat.index(heading) for heading in headings]
+    assert at == sorted(at), dict(zip(headings, at, strict=True))
+    appendix = at[-1]
     for expected in (
         "Zoë Fictional",
+        SUMMER_LOCAL,  # a 15:35 summer observation prints as 15:35, with its offset
         "Zoë had a new phone",
         "The friend is older, she says.",
-        "Status new → acknowledged",
+        SECRETIVE,
+        UNEXPLAINED,
+        "Child sexual exploitation (CSE)",
         "Risk level none → high",
         "Referred to the fictional MASH.",
         "Strategy meeting.",
         "Plan agreed.",
         "Happened",
-        "Recorded",
         "(continued)",
     ):
         assert expected in flat, expected
+    assert "unexplained-money-or-items" not in flat  # words, not ids
+    # Administrative events are in the appendix only.
+    assert flat.index("Status new → acknowledged") > appendix
+    assert flat.index("Concern linked to the case") > appendix
     assert len(events(database, "pupil.export.pdf")) == 1
+
+
+@pytest.mark.skipif(
+    export_pdf._unicode_font() is None,
+    reason="DejaVu Sans is not installed (Debian: fonts-dejavu-core; .ci/run installs it)",
+)
+def test_pdf_prints_names_in_every_script(desk: Desk, database: Database) -> None:
+    """Polish, Vietnamese and Arabic names print as written (DejaVu Sans, with Noto Sans
+    behind it for the scripts it lacks, shaped by HarfBuzz)."""
+    polish = make_pupil(database, desk.world.school, "Łucja", "Wiśniewska")
+    desk.concern(
+        pupils=[polish],
+        description="Said Nguyễn Thị Ánh and Żaneta Łęcka saw it; so did Ilyas (إلياس) "
+        "and Rahela (রাহেলা).",
+    )
+    response = _export(desk, "pdf", pupil=polish)
+    assert response.status_code == 200, response.text
+    if os.environ.get("CONCERNLOG_KEEP_PDF"):
+        Path(os.environ["CONCERNLOG_KEEP_PDF"] + ".scripts.pdf").write_bytes(response.content)
+    flat = unicodedata.normalize("NFC", _flat(response.content))
+    for name in ("Łucja Wiśniewska", "Nguyễn Thị Ánh", "Żaneta Łęcka"):
+        assert name in flat, name
+    fonts = set()
+    for page in PdfReader(io.BytesIO(response.content)).pages:
+        resources: Any = page["/Resources"]
+        for font in resources["/Font"].values():
+            fonts.add(str(font.get_object()["/BaseFont"]))
+    assert any("DejaVuSans" in font for font in fonts), fonts
+    if export_pdf._noto_faces():  # Bengali: a script DejaVu Sans lacks
+        assert any("NotoSansBengali" in font for font in fonts), fonts
 
 
 def test_an_empty_file_still_exports(desk: Desk) -> None:
@@ -204,6 +305,7 @@ def test_an_empty_file_still_exports(desk: Desk) -> None:
         assert response.status_code == 200, (fmt, response.text)
     text = "\n".join(_pdf_text(_export(desk, "pdf", pupil=desk.world.zack).content))
     assert "No case has been opened." in text
+    assert "Nothing has been recorded about this pupil." in text
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "pdf"])
@@ -230,7 +332,7 @@ def test_pdf_without_a_unicode_font_still_prints_everything_it_can(
     desk.concern(description="Emoji \U0001f600 and Greek \u03b1\u03b2 are replaced, not fatal.")
     response = _export(desk, "pdf")
     assert response.status_code == 200, response.text
-    flat = " ".join(" ".join(_pdf_text(response.content)).split())
+    flat = _flat(response.content)
     assert "OFFICIAL-SENSITIVE" in flat
     assert "Status new -> acknowledged" in flat
     assert 'said "a friend" gave it - she' in flat

@@ -261,6 +261,18 @@ def _tasks(desk: Desk) -> Creating:
     )
 
 
+def _subject_access(desk: Desk) -> Creating:
+    desk.concern()
+    body = {"redact_other_pupils": True, "redact_staff": True, "withhold": []}
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/subject-access-exports",
+        body,
+        body | {"redact_staff": False},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
 CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
@@ -296,6 +308,7 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/service-accounts"): _service_accounts,
     ("POST", "/api/v1/webhooks"): _webhooks,
     ("POST", "/api/v1/mis/sync-runs"): _sync_runs,
+    ("POST", "/api/v1/pupils/{pupil_id}/subject-access-exports"): _subject_access,
 }
 
 
