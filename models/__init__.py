@@ -89,3 +89,8 @@ __all__ += ["PrivilegedRequest"]
 from models.webhook import Webhook  # noqa: E402
 
 __all__ += ["Webhook"]
+
+from models.profile import PupilProfileVersion  # noqa: E402
+from models.referral import Referral, ReferralOutcome, ReferralSettings  # noqa: E402
+
+__all__ += ["PupilProfileVersion", "Referral", "ReferralOutcome", "ReferralSettings"]
