@@ -12,43 +12,31 @@ every version's content (``services.profile.erase_profile``), keeping ids and da
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Annotated, Any
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr
 from pydantic import Field as PField
 from sqlalchemy import Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
-from models.base import FORBID_EXTRA, CalendarDate, NonBlankText, UTCDateTime, new_id
+from models.base import FORBID_EXTRA, NonBlankText, UTCDateTime, new_id
 from models.concern import Person
+from models.profile_status import STATUS_EXAMPLE, ProfileStatus
 from models.user import name_as_written
 
 NAME_MAX = 200
 RELATIONSHIP_MAX = 100
 ROLE_MAX = 100
 AGENCY_MAX = 200
-NOTE_MAX = 2_000
 PHONE_MAX = 40
 EMAIL_MAX = 254
 # Enough for any child's real profile; more is a mistake or a probe.
 MAX_STATUSES = 50
 MAX_PEOPLE = 50
 MAX_PROFESSIONALS = 50
-
-
-class StatusKind(StrEnum):
-    child_protection_plan = "child_protection_plan"
-    child_in_need = "child_in_need"
-    looked_after = "looked_after"
-    previously_looked_after = "previously_looked_after"
-    early_help = "early_help"
-    ehcp = "ehcp"
-    young_carer = "young_carer"
-    private_fostering = "private_fostering"
 
 
 class PupilProfileVersion(SQLModel, table=True):
@@ -99,12 +87,6 @@ def _phone(value: str) -> str:
 
 Phone = Annotated[str, AfterValidator(_phone)]
 
-_STATUS_EXAMPLE: dict[str, Any] = {
-    "kind": "child_protection_plan",
-    "from": "2026-09-14",
-    "to": None,
-    "note": "Category: neglect. Review conference 2027-01-10.",
-}
 _PERSON_EXAMPLE: dict[str, Any] = {
     "name": "Dana Fictional",
     "relationship": "mother",
@@ -120,37 +102,10 @@ _PROFESSIONAL_EXAMPLE: dict[str, Any] = {
     "email": None,
 }
 _PROFILE_EXAMPLE: dict[str, Any] = {
-    "statuses": [_STATUS_EXAMPLE],
+    "statuses": [STATUS_EXAMPLE],
     "people": [_PERSON_EXAMPLE],
     "professionals": [_PROFESSIONAL_EXAMPLE],
 }
-
-
-class ProfileStatus(BaseModel):
-    """A status with the dates it held: ``to`` absent or null while it still holds."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        hide_input_in_errors=True,
-        json_schema_extra={"examples": [_STATUS_EXAMPLE]},
-    )
-
-    kind: StatusKind
-    from_: CalendarDate = PField(alias="from", description="Since when (YYYY-MM-DD)")
-    to: CalendarDate | None = PField(
-        default=None, description="Until when, on or after `from`; null while it holds"
-    )
-    note: NonBlankText | None = PField(default=None, max_length=NOTE_MAX)
-
-    @model_validator(mode="after")
-    def _to_after_from(self) -> ProfileStatus:
-        if self.to is not None and self.to < self.from_:
-            raise ValueError("`to` must be on or after `from`")
-        return self
-
-    def holds_on(self, day: date) -> bool:
-        return self.from_ <= day and (self.to is None or day <= self.to)
 
 
 class ProfilePerson(BaseModel):
@@ -188,7 +143,9 @@ class ProfileProfessional(BaseModel):
 class ProfileBody(SQLModel):
     """The whole profile: a ``PUT`` replaces it (each list whole; an empty list clears it)."""
 
-    model_config = SQLModelConfig(**FORBID_EXTRA, json_schema_extra={"examples": [_PROFILE_EXAMPLE]})
+    model_config = SQLModelConfig(
+        **FORBID_EXTRA, json_schema_extra={"examples": [_PROFILE_EXAMPLE]}
+    )
 
     statuses: list[ProfileStatus] = Field(max_length=MAX_STATUSES)
     people: list[ProfilePerson] = Field(max_length=MAX_PEOPLE)

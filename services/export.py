@@ -29,11 +29,12 @@ from core.errors import NotFound
 from models.chronology import ChronologyItem, ChronologyType, PupilFile
 from models.concern import Person
 from models.pupil import PupilPublic
-from services import audit, cases, chronology, pupils
+from services import audit, cases, chronology, profile, pupils, referrals
 from services.access import require_dsl
 from services.audit import probes
 from services.concerns import people_by_id
 from services.context import RequestContext
+from services.profile import file_sections
 
 MARKING = "OFFICIAL-SENSITIVE"
 CSV_COLUMNS = (
@@ -150,6 +151,7 @@ def _csv(document: PupilFile) -> bytes:
                 )
             ]
         )
+    writer.writerows(file_sections.csv_rows(document))
     # A byte-order mark so that spreadsheet programs read the file as UTF-8.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -188,6 +190,8 @@ def export_pupil_file(
         pupil=PupilPublic.of(pupil),
         cases=cases.cases_of_pupil(session, context, pupil_id=pupil_id),
         chronology=chronology.whole_chronology(session, principal=principal, pupil_id=pupil_id),
+        profile=profile.profile_for_file(session, context, pupil_id=pupil_id),
+        referrals=referrals.referrals_for_file(session, context, pupil_id=pupil_id),
     )
     render = {ExportFormat.json: _json, ExportFormat.csv: _csv, ExportFormat.pdf: _pdf}[format]
     content = render(document)

@@ -18,6 +18,7 @@ from fpdf.fonts import FontFace
 from models.case import CasePublic
 from models.chronology import PupilFile
 from services.export import MARKING, entry_text, format_when, type_label
+from services.profile import file_sections
 
 # Long texts are cut into rows of at most this many characters, each continuing the last:
 # a table row cannot be split across pages, and a 20,000-character concern is taller
@@ -166,6 +167,8 @@ def render(document: PupilFile) -> bytes:
     for n, case in enumerate(document.cases, start=1):
         pdf.heading(f"Case {n}: {case.level.value.replace('_', ' ')}, {case.status.value}", 11)
         pdf.facts(_case_facts(case))
+    file_sections.pdf_profile(pdf, document.profile, today=document.generated_at.date())
+    file_sections.pdf_referrals(pdf, document.referrals)
     pdf.heading(f"Chronology ({len(document.chronology)} entries, oldest first)")
     if not document.chronology:
         pdf.paragraph("Nothing has been recorded about this pupil.")
