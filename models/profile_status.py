@@ -40,6 +40,8 @@ class ProfileStatus(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        # "from" wherever it is written out (a JSON export dumps without by_alias).
+        serialize_by_alias=True,
         hide_input_in_errors=True,
         json_schema_extra={"examples": [STATUS_EXAMPLE]},
     )

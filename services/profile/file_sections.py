@@ -77,7 +77,6 @@ def _chunks(text: str) -> list[str]:
     return [text[i : i + PDF_CHUNK] for i in range(0, len(text), PDF_CHUNK)] or [""]
 
 
-
 def pdf_profile(pdf: FilePDF, profile: ProfilePublic | None, *, today: date | None = None) -> None:
     """The profile section: its statuses (those holding ``today`` marked), people with
     parental responsibility, and professionals."""
