@@ -52,7 +52,7 @@ class ChronologySource(BaseModel):
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    type: str = Field(description="concern or case")
+    type: str = Field(description="concern, case or profile")
     id: uuid.UUID
     href: str
 

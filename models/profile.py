@@ -74,7 +74,7 @@ def _phone(value: str) -> str:
     """A telephone number a person could dial: digits with spaces, brackets, dashes and a
     leading +, of a possible length (UK numbers without +44; any other with its code).
     Kept as written."""
-    if not all(c.isdigit() or c in " +()-." for c in value) or "+" in value[1:]:
+    if not all(c in "0123456789 +()-." for c in value) or "+" in value[1:]:
         raise ValueError("must be a telephone number: digits, spaces, brackets, dashes, +")
     try:
         number = phonenumbers.parse(value, "GB")
@@ -85,7 +85,11 @@ def _phone(value: str) -> str:
     return value
 
 
-Phone = Annotated[str, AfterValidator(_phone)]
+Phone = Annotated[
+    str,
+    PField(min_length=1, max_length=PHONE_MAX, pattern=r"^\+?[0-9 ().\-]+$"),
+    AfterValidator(_phone),
+]
 
 _PERSON_EXAMPLE: dict[str, Any] = {
     "name": "Dana Fictional",
@@ -120,7 +124,7 @@ class ProfilePerson(BaseModel):
         min_length=1, max_length=RELATIONSHIP_MAX, description="mother, stepfather, foster carer…"
     )
     parental_responsibility: bool = PField(strict=True)
-    phone: Phone | None = PField(default=None, max_length=PHONE_MAX)
+    phone: Phone | None = None
     email: EmailStr | None = PField(default=None, max_length=EMAIL_MAX)
 
 
@@ -136,7 +140,7 @@ class ProfileProfessional(BaseModel):
     name: NonBlankText = PField(min_length=1, max_length=NAME_MAX)
     role: NonBlankText = PField(min_length=1, max_length=ROLE_MAX)
     agency: NonBlankText = PField(min_length=1, max_length=AGENCY_MAX)
-    phone: Phone | None = PField(default=None, max_length=PHONE_MAX)
+    phone: Phone | None = None
     email: EmailStr | None = PField(default=None, max_length=EMAIL_MAX)
 
 

@@ -99,6 +99,9 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "school, or the one who has the case already",
     "POST /api/v1/cases/{case_id}/tasks": "a `due_on` before today (England) or outside "
     "1900-2199; an assignee whose account is deactivated or an admin's",
+    "PUT /api/v1/pupils/{pupil_id}/profile": "a status whose `to` is before its `from`; a "
+    "telephone number of an impossible length; an email address email-validator refuses "
+    "(ADR 0100)",
     "PUT /api/v1/mis/pupils": "a `run_id` that is not an open sync run of the school",
     "PUT /api/v1/mis/staff": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",
