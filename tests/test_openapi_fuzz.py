@@ -388,15 +388,19 @@ def _aim_at_real_records(case: Case, seeded: SeededSchool) -> None:
     # as a drawn id is a 404. Malformed cursors are still sent by the negative cases.
     if case.query and "cursor" in case.query:
         del case.query["cursor"]
-    # A change to a real concern's triage or a real case sends the ETag last read, as the
-    # documentation asks; a drawn one is a 412 by design.
+    # A change to a real concern's triage, a real case or a real pupil's profile sends the
+    # ETag last read, as the documentation asks; a drawn one is a 412 by design.
     headers: MutableMapping[str, Any] = case.headers or {}
     if "If-Match" in headers:
-        for name, collection in (("concern_id", "concerns"), ("case_id", "cases")):
+        for name, read_at in (
+            ("concern_id", "/api/v1/concerns/{}"),
+            ("case_id", "/api/v1/cases/{}"),
+            ("pupil_id", "/api/v1/pupils/{}/profile"),
+        ):
             record = seeded.records[name]
             if (case.path_parameters or {}).get(name) == record:
                 current = seeded.client.get(
-                    f"/api/v1/{collection}/{record}",
+                    read_at.format(record),
                     headers={"Authorization": f"Bearer {seeded.tokens['dsl']}"},
                 )
                 headers["If-Match"] = current.headers["etag"]
