@@ -93,3 +93,8 @@ __all__ += ["Webhook"]
 from models.subject_access import SubjectAccessExport  # noqa: E402
 
 __all__ += ["SubjectAccessExport"]
+
+from models.profile import PupilProfileVersion  # noqa: E402
+from models.referral import Referral, ReferralOutcome, ReferralSettings  # noqa: E402
+
+__all__ += ["PupilProfileVersion", "Referral", "ReferralOutcome", "ReferralSettings"]

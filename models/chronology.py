@@ -1,7 +1,8 @@
 """A pupil's chronology: the file as a timeline, in the order things happened.
 
-Built from the concern, addendum, triage, case, action, decision and task tables (it has
-no table of its own). Ordered by ``occurred_at`` (when it happened: a concern's
+Built from the concern, addendum, triage, case, action, decision, task, profile and
+referral tables (it has no table of its own). Ordered by ``occurred_at`` (when it
+happened: a concern's
 ``observed_at``, an action's ``occurred_at``, a decision's ``decided_at``, a task's
 setting or completion; for everything else, when it was recorded), then
 ``recorded_at``, then id, which makes the order total and stable across pages.
@@ -21,7 +22,9 @@ from sqlmodel._compat import SQLModelConfig
 from models.case import ActionPublic, CaseSummary, DecisionPublic
 from models.category import CategoryName
 from models.concern import ConcernPublic, Person
+from models.profile import ProfilePublic
 from models.pupil import PupilPublic
+from models.referral import ReferralPublic
 
 
 class ChronologyType(StrEnum):
@@ -39,6 +42,9 @@ class ChronologyType(StrEnum):
     case_reassigned = "case_reassigned"
     task = "task"
     task_completed = "task_completed"
+    profile_changed = "profile_changed"
+    referral = "referral"
+    referral_outcome = "referral_outcome"
 
 
 class ChronologySource(BaseModel):
@@ -46,7 +52,7 @@ class ChronologySource(BaseModel):
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    type: str = Field(description="concern or case")
+    type: str = Field(description="concern, case or profile")
     id: uuid.UUID
     href: str
 
@@ -82,8 +88,13 @@ class ChronologyDetails(BaseModel):
     note: str | None = Field(default=None, description="task_completed")
     concern_id: uuid.UUID | None = Field(default=None, description="addendum, triage, linked")
     case_id: uuid.UUID | None = Field(
-        default=None, description="case events, action, decision, task"
+        default=None, description="case events, action, decision, task, referral"
     )
+    version: int | None = Field(default=None, description="profile_changed: the version")
+    agency: str | None = Field(default=None, description="referral, referral_outcome")
+    reference: str | None = Field(default=None, description="referral, referral_outcome")
+    outcome: str | None = Field(default=None, description="referral_outcome")
+    referral_id: uuid.UUID | None = Field(default=None, description="referral_outcome")
 
 
 _ITEM_EXAMPLE: dict[str, Any] = {
@@ -193,10 +204,11 @@ class SubjectAccessOnFile(BaseModel):
 
 class PupilFile(SQLModel):
     """A pupil's whole file, as exported for handing over: the school and its DSLs, the
-    pupil, the chronology, every concern with its addenda, the actions and decisions of
-    each case, and the administrative events (triage status changes, assignments, links,
-    review dates, tasks) in an appendix. Times are in the school's time zone
-    (``timezone``), with their offsets. Marked OFFICIAL-SENSITIVE."""
+    pupil and their safeguarding profile, the chronology, every concern with its addenda,
+    the actions and decisions of each case, the referrals, and the administrative events
+    (triage status changes, assignments, links, review dates, tasks) in an appendix. Times
+    are in the school's time zone (``timezone``), with their offsets. Marked
+    OFFICIAL-SENSITIVE."""
 
     model_config = SQLModelConfig(
         json_schema_extra={
@@ -276,4 +288,10 @@ class PupilFile(SQLModel):
     )
     subject_access: SubjectAccessOnFile | None = Field(
         default=None, description="Set on a subject access export: what it redacted"
+    )
+    profile: ProfilePublic | None = Field(
+        default=None, description="The child's safeguarding profile as it is now"
+    )
+    referrals: list[ReferralPublic] | None = Field(
+        default=None, description="Every referral on the child's cases, by when made"
     )

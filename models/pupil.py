@@ -23,6 +23,7 @@ from typing_extensions import TypedDict
 
 from core.clock import utcnow
 from models.base import FORBID_EXTRA, UTCDateTime, iso_date_only, new_id
+from models.profile_status import ProfileStatus
 
 NAME_MAX = 100
 NAME_KEY_MAX = 200
@@ -293,6 +294,12 @@ class PupilPublic(PupilFields):
     external_id: str | None
     created_at: datetime
     updated_at: datetime
+    safeguarding_statuses: list[ProfileStatus] | None = Field(
+        default=None,
+        description="The DSL desk's alone: the statuses of the child's safeguarding profile "
+        "that hold today (GET /pupils/{id}/profile), an empty list when none does; null in "
+        "every other answer and for anyone else",
+    )
 
     @classmethod
     def of(cls, pupil: Pupil) -> PupilPublic:

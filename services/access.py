@@ -24,6 +24,9 @@ queries built per request (``concern_scope``) and the prepared statements built 
   completed by its assignee or the DSL desk.
 - The school's own guidance: the DSL desk drafts and publishes it, and reads the school's
   drafts (another school's are as good as absent); what it publishes anyone may read.
+- A child's context (issue 20): the safeguarding profile (statuses, people, professionals)
+  and referrals on cases are the DSL desk's alone; a profile's current statuses show on the
+  DSL desk's pupil record only (``pupil_fields_shown``), never on an admin's.
 - Pupil search: recorders; pupils who have left: the DSL desk only.
 - Pupil records: admins and the DSL desk may create and correct them. What a pupil answer
   shows is chosen by role (``pupil_fields_shown``): anyone who is not the DSL desk (an
@@ -85,6 +88,7 @@ AUDIT_READERS = frozenset({Role.admin, Role.dsl, Role.deputy_dsl})
 # desk, its active members only.
 ALERT_RECIPIENTS = DSL_DESK
 GUIDANCE_AUTHORS = DSL_DESK
+PROFILE_READERS = DSL_DESK
 # Accounts only people manage: whoever holds one reads concerns or grants those who do.
 PRIVILEGED_ACCOUNTS = frozenset({Role.dsl, Role.deputy_dsl, Role.admin})
 
@@ -111,6 +115,11 @@ def require_dsl(principal: Principal) -> None:
     pupil's chronology, exports, reports."""
     if principal.kind != "user" or not principal.is_dsl:
         raise Forbidden("Only DSLs and deputy DSLs may do this.")
+
+
+def require_profile_reader(principal: Principal) -> None:
+    """A child's safeguarding profile and the referrals on their cases: the DSL desk."""
+    require_user_role(principal, PROFILE_READERS)
 
 
 def require_guidance_author(principal: Principal) -> None:

@@ -23,10 +23,11 @@ from models.chronology import (
     SchoolOnFile,
 )
 from models.concern import ConcernPublic, Person
+from models.profile import ProfilePublic
 from models.pupil import Pupil, PupilPublic
 from models.school import School
 from models.user import Role, User
-from services import cases, chronology, concerns
+from services import cases, chronology, concerns, profile, referrals
 from services.context import RequestContext
 from services.export_sections import SECTION_KEYS
 from services.export_text import is_administrative
@@ -136,4 +137,21 @@ def build_file(
         concerns=_concerns(session, context, whole, as_of),
         actions_and_decisions=_cases(session, context, pupil.id, as_of),
         administrative_events=[item for item in whole if is_administrative(item)],
+        profile=_profile(session, context, pupil.id, as_of),
+        referrals=[
+            referral
+            for referral in referrals.referrals_for_file(session, context, pupil_id=pupil.id)
+            if as_of is None or referral.recorded_at <= as_of
+        ],
     )
+
+
+def _profile(
+    session: Session, context: RequestContext, pupil_id: uuid.UUID, as_of: datetime | None
+) -> ProfilePublic | None:
+    """The safeguarding profile as it is; in an export as of a moment, only if it was
+    written by then (a later version is a change the export's notice reports)."""
+    found = profile.profile_for_file(session, context, pupil_id=pupil_id)
+    if as_of is not None and found.recorded_at is not None and found.recorded_at > as_of:
+        return None
+    return found

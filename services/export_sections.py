@@ -36,6 +36,7 @@ from services.export_text import (
     type_label,
     yes,
 )
+from services.profile import file_sections
 
 CSV_COLUMNS = (
     "section",
@@ -343,11 +344,35 @@ def administrative_pdf(writer: PageWriter, document: PupilFile) -> None:
     )
 
 
+# --- the child's context: the safeguarding profile and the referrals (services.profile) ---
+
+
+def _tagged(section: str, rows: Iterable[list[str]]) -> Iterable[CsvRow]:
+    for occurred, recorded, kind, by, entry, source_type, source_id in rows:
+        yield (section, occurred, recorded, kind, by, entry, source_type, source_id)
+
+
+def profile_csv(document: PupilFile) -> Iterable[CsvRow]:
+    return _tagged("profile", file_sections.profile_csv_rows(document))
+
+
+def profile_pdf(writer: PageWriter, document: PupilFile) -> None:
+    file_sections.pdf_profile(writer, document.profile, today=document.generated_at.date())
+
+
+def referrals_csv(document: PupilFile) -> Iterable[CsvRow]:
+    return _tagged("referrals", file_sections.referral_csv_rows(document))
+
+
+def referrals_pdf(writer: PageWriter, document: PupilFile) -> None:
+    file_sections.pdf_referrals(writer, document.referrals)
+
+
 # --- the order -------------------------------------------------------------------------------
 
 SECTIONS: tuple[Section, ...] = (
     Section("pupil", _field("pupil"), pupil_csv, pupil_pdf),
-    # (the safeguarding profile comes here)
+    Section("profile", _field("profile"), profile_csv, profile_pdf),
     Section("chronology", _field("chronology"), chronology_csv, chronology_pdf),
     Section("concerns", _field("concerns"), concerns_csv, concerns_pdf),
     Section(
@@ -356,7 +381,8 @@ SECTIONS: tuple[Section, ...] = (
         actions_and_decisions_csv,
         actions_and_decisions_pdf,
     ),
-    # (referrals, then the attachments list and body maps come here)
+    Section("referrals", _field("referrals"), referrals_csv, referrals_pdf),
+    # (the attachments list and body maps come here)
     Section(
         "administrative_events",
         _field("administrative_events"),

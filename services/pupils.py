@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ from services.audit import probes
 from services.context import RequestContext
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
+from services.school_calendar import school_date
 
 MAX_QUERY_WORDS = 5
 
@@ -247,7 +249,23 @@ def get_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    return shown(principal, pupil)
+    return with_statuses(session, principal, shown(principal, pupil), now=now)
+
+
+def with_statuses(
+    session: Session, principal: Principal, public: PupilPublic, *, now: datetime
+) -> PupilPublic:
+    """``public`` with the statuses of the child's safeguarding profile that hold today
+    (England) when the caller is the DSL desk (``access.sees_safeguarding_file``); as it
+    is for anyone else. The record's read is audited by the caller."""
+    if not access.sees_safeguarding_file(principal):
+        return public
+    # Imported here: the profile's services use this module's pupil checks.
+    from services.profile.versions import statuses_on
+
+    today = school_date(now)
+    statuses = statuses_on(session, principal.school_id, public.id, today)
+    return public.model_copy(update={"safeguarding_statuses": statuses})
 
 
 def create_pupil(
@@ -343,4 +361,4 @@ def update_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    return shown(principal, pupil)
+    return with_statuses(session, principal, shown(principal, pupil), now=now)

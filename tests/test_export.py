@@ -113,9 +113,11 @@ def test_json_export_is_the_whole_file_in_sections(desk: Desk, database: Databas
     # A social worker's order; the JSON keys follow it.
     assert document["sections"] == [
         "pupil",
+        "profile",
         "chronology",
         "concerns",
         "actions_and_decisions",
+        "referrals",
         "administrative_events",
     ]
     keys = list(document)
@@ -180,8 +182,19 @@ def test_csv_export_is_every_section_safe_for_spreadsheets(desk: Desk, database:
         "source_id",
     ]
     sections = [row["section"] for row in rows]
-    order = ["pupil", "chronology", "concerns", "actions_and_decisions", "administrative_events"]
-    assert sorted(set(sections), key=order.index) == order
+    order = [
+        "pupil",
+        "profile",
+        "chronology",
+        "concerns",
+        "actions_and_decisions",
+        "referrals",
+        "administrative_events",
+    ]
+    # No profile and no referral yet: their sections have no rows.
+    assert sorted(set(sections), key=order.index) == [
+        s for s in order if s not in ("profile", "referrals")
+    ]
     assert sections == sorted(sections, key=order.index)  # each section whole, in order
     concerns = [row for row in rows if row["section"] == "concerns"]
     summer, first, second = (row for row in concerns if row["type"] == "concern")
@@ -238,9 +251,11 @@ def test_pdf_export_is_fit_to_hand_over(desk: Desk, database: Database) -> None:
         "Child protection file",
         "Designated safeguarding lead Jo Lead",
         "Pupil",
+        "Safeguarding profile",
         "Chronology (",
         "Concerns (",
         "Actions and decisions (1 case)",
+        "Referrals (0)",
         "Appendix: administrative events",
     ]
     at = [flat.index(heading) for heading in headings]

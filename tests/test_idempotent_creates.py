@@ -273,6 +273,36 @@ def _subject_access(desk: Desk) -> Creating:
     )
 
 
+def _referrals(desk: Desk) -> Creating:
+    case, _ = desk.open_case(concern_ids=[desk.concern()["id"]])
+    body = {
+        "agency": "childrens_social_care",
+        "reference": "MASH-2026-0042",
+        "made_at": iso(desk.clock.now() - timedelta(hours=1)),
+    }
+    return Creating(
+        f"{CASES}/{case['id']}/referrals",
+        body,
+        body | {"agency": "early_help"},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _referral_outcome(desk: Desk) -> Creating:
+    made = _referrals(desk)
+    response = desk.client.post(made.path, json=made.body, headers=desk.headers(made.caller))
+    assert response.status_code == 201, response.text
+    body = {"outcome": "Accepted for an assessment."}
+    return Creating(
+        f"{made.path}/{response.json()['id']}/outcome",
+        body,
+        {"outcome": "No further action."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
 CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
@@ -302,6 +332,8 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/cases/{case_id}/review"): _review,
     ("POST", "/api/v1/cases/{case_id}/assign"): _assign,
     ("POST", "/api/v1/cases/{case_id}/tasks"): _tasks,
+    ("POST", "/api/v1/cases/{case_id}/referrals"): _referrals,
+    ("POST", "/api/v1/cases/{case_id}/referrals/{referral_id}/outcome"): _referral_outcome,
     ("POST", "/api/v1/guidance-drafts"): _drafts,
     ("POST", "/api/v1/guidance-drafts/{draft_id}/publish"): _publish,
     ("POST", "/api/v1/users"): _users,

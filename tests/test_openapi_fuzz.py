@@ -99,6 +99,9 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "school, or the one who has the case already",
     "POST /api/v1/cases/{case_id}/tasks": "a `due_on` before today (England) or outside "
     "1900-2199; an assignee whose account is deactivated or an admin's",
+    "PUT /api/v1/pupils/{pupil_id}/profile": "a status whose `to` is before its `from`; a "
+    "telephone number of an impossible length; an email address email-validator refuses "
+    "(ADR 0100)",
     "PUT /api/v1/mis/pupils": "a `run_id` that is not an open sync run of the school",
     "PUT /api/v1/mis/staff": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",
@@ -385,15 +388,19 @@ def _aim_at_real_records(case: Case, seeded: SeededSchool) -> None:
     # as a drawn id is a 404. Malformed cursors are still sent by the negative cases.
     if case.query and "cursor" in case.query:
         del case.query["cursor"]
-    # A change to a real concern's triage or a real case sends the ETag last read, as the
-    # documentation asks; a drawn one is a 412 by design.
+    # A change to a real concern's triage, a real case or a real pupil's profile sends the
+    # ETag last read, as the documentation asks; a drawn one is a 412 by design.
     headers: MutableMapping[str, Any] = case.headers or {}
     if "If-Match" in headers:
-        for name, collection in (("concern_id", "concerns"), ("case_id", "cases")):
+        for name, read_at in (
+            ("concern_id", "/api/v1/concerns/{}"),
+            ("case_id", "/api/v1/cases/{}"),
+            ("pupil_id", "/api/v1/pupils/{}/profile"),
+        ):
             record = seeded.records[name]
             if (case.path_parameters or {}).get(name) == record:
                 current = seeded.client.get(
-                    f"/api/v1/{collection}/{record}",
+                    read_at.format(record),
                     headers={"Authorization": f"Bearer {seeded.tokens['dsl']}"},
                 )
                 headers["If-Match"] = current.headers["etag"]

@@ -52,7 +52,7 @@ def _answer(response: Any, pupil: Pupil) -> tuple[int, str, str]:
 
 def _give_zoe_a_file(desk: Desk) -> None:
     """Zoë: two concerns, one triaged and assigned, an addendum, an open case with an
-    action and a decision. Zack: nothing."""
+    action, a decision and a referral, a safeguarding profile. Zack: nothing."""
     first = desk.concern()
     desk.concern(who=desk.world.staff_b, immediate_danger=True)
     desk.client.post(
@@ -67,6 +67,23 @@ def _give_zoe_a_file(desk: Desk) -> None:
     etag = desk.change_case(case["id"], "actions", action, etag=etag).headers["etag"]
     decision = {"decision": "Refer.", "reason": "Fictional."}
     assert desk.change_case(case["id"], "decisions", decision, etag=etag).status_code == 201
+    # Issue 20: a safeguarding profile with a current status, and a referral.
+    profile = {
+        "statuses": [{"kind": "child_protection_plan", "from": "2026-01-05"}],
+        "people": [],
+        "professionals": [],
+    }
+    put = desk.client.put(
+        f"{API}/pupils/{desk.world.zoe.id}/profile",
+        json=profile,
+        headers=desk.headers(**{"If-Match": '"profile-0"'}),
+    )
+    assert put.status_code == 200, put.text
+    referral = {"agency": "police", "made_at": "2026-11-01T10:00:00Z"}
+    referred = desk.client.post(
+        f"{API}/cases/{case['id']}/referrals", json=referral, headers=desk.headers()
+    )
+    assert referred.status_code == 201, referred.text
 
 
 def _admin_answers(desk: Desk, pupil: Pupil, serial: int) -> list[tuple[str, Any]]:
@@ -189,7 +206,10 @@ def test_admins_pupil_answers_are_alike_whether_or_not_the_child_has_a_file(
         "leaves": 200,
     }
     updated = dict(with_file)["update"].json()
-    assert set(updated) == access.PUPIL_RECORD_FIELDS
+    # The record's fields, and the DSL desk's own at their default (null) whatever the file
+    # holds (issue 20: the profile's current statuses).
+    assert set(updated) == access.PUPIL_RECORD_FIELDS | {"safeguarding_statuses"}
+    assert updated["safeguarding_statuses"] is None
     assert dict(with_file)["MIS links"].json()["results"][0]["warnings"] == [
         "linked_existing_pupil"
     ]

@@ -12,6 +12,7 @@ from sqlmodel._compat import SQLModelConfig
 from models.case.tables import ActionType, CaseEventKind, CaseLevel, CaseStatus
 from models.concern import ConcernPublic, Person
 from models.pupil import PupilName
+from models.referral import ReferralPublic
 from models.task import TaskPublic
 
 _PUPIL_ID = "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"
@@ -111,7 +112,8 @@ class CaseSummary(SQLModel):
 
 class CasePublic(CaseSummary):
     """The whole case: linked concerns, actions (by when they happened), decisions (by when
-    they were decided), tasks (by when they were set) and its history (oldest first)."""
+    they were decided), tasks (by when they were set), referrals (by when they were made)
+    and its history (oldest first)."""
 
     model_config = SQLModelConfig(
         json_schema_extra={
@@ -122,6 +124,7 @@ class CasePublic(CaseSummary):
                     "actions": [_ACTION_EXAMPLE],
                     "decisions": [_DECISION_EXAMPLE],
                     "tasks": [],
+                    "referrals": [],
                     "history": [
                         {
                             "id": "01936b53-0000-7000-8000-000000000001",
@@ -144,6 +147,9 @@ class CasePublic(CaseSummary):
     actions: list[ActionPublic]
     decisions: list[DecisionPublic]
     tasks: list[TaskPublic]
+    referrals: list[ReferralPublic] = Field(
+        description="Referrals made on the case, by when they were made, with their outcomes"
+    )
     history: list[CaseEventPublic]
 
 

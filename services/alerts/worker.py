@@ -6,7 +6,8 @@ Each pass, with the worker's clock (injectable: tests move a ``FrozenClock``):
 
 1. one worker at a time (``publishing.take_publisher_lock``) raises what is due
    (urgent reminders; the daily digest; from the same hour, UK time, tasks and reviews
-   come due, looked for every ``due_every``) and publishes new events, fanning them out into
+   come due, looked for every ``due_every``, after referrals without an outcome in time
+   have given their case's owner a task) and publishes new events, fanning them out into
    deliveries; the others skip this step;
 2. every worker claims due email deliveries for a lease, commits, sends them, and
    settles them in a new transaction (``delivery``); then the same for webhook posts
@@ -29,7 +30,7 @@ from core.http_post import Poster
 from core.mail import MailError, SmtpServer
 from core.settings import Settings
 from db.engine import Database
-from services import access, webhooks
+from services import access, referrals, webhooks
 from services.alerts import delivery, publishing, scheduling, webhook
 from services.alerts.email import letters
 from services.alerts.events import EVENT_TYPES
@@ -194,6 +195,9 @@ class DeliveryWorker:
                     # Every school is considered for today: no need to ask again.
                     done_on = today
                 if due and self._due_looked_for(now):
+                    # Referrals without an outcome in time give their case's owner a
+                    # task due today, whose task.due the next line raises.
+                    referrals.raise_overdue(session, now=now)
                     report.due = scheduling.raise_due(session, now=now)
                     due_checked = now
                 report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)

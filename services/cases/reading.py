@@ -31,7 +31,7 @@ from models.case import (
 )
 from models.concern import Person
 from models.pupil import PupilName
-from services import concerns, pupils, tasks
+from services import concerns, pupils, referrals, tasks
 from services.access import require_dsl
 from services.audit import probes
 from services.cases.history import record_audit
@@ -182,6 +182,7 @@ def render_case(session: Session, context: RequestContext, case: Case) -> CasePu
             for decision in decisions
         ],
         tasks=tasks.tasks_of_case(session, context, case.id),
+        referrals=referrals.referrals_of_case(session, context, case.id),
         history=[
             CaseEventPublic(
                 id=event.id,

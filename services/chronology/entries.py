@@ -16,6 +16,8 @@ from db.prepared import Prepared
 from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil
+from models.profile import PupilProfileVersion
+from models.referral import Referral, ReferralOutcome
 from models.task import CaseTask
 from models.triage import TriageEvent
 from services.pagination import decode_cursor, invalid_cursor
@@ -91,7 +93,19 @@ def _entries() -> Subquery:
             col(CaseTask.completed_at).is_not(None),
         ),
     ]
-    return union_all(*by_pupil, *in_cases, *in_tasks).subquery("entry")
+    # A child's context (issue 20): each profile version when written, each referral when
+    # made, each of its outcomes when it came.
+    about_child = [
+        _arm(kind, table.id, occurred_at, table.recorded_at).where(
+            table.school_id == school, table.pupil_id == pupil_id
+        )
+        for kind, table, occurred_at in (
+            ("profile", PupilProfileVersion, col(PupilProfileVersion.recorded_at)),
+            ("referral", Referral, col(Referral.made_at)),
+            ("referral_outcome", ReferralOutcome, col(ReferralOutcome.outcome_at)),
+        )
+    ]
+    return union_all(*by_pupil, *in_cases, *in_tasks, *about_child).subquery("entry")
 
 
 _ENTRIES = _entries()
@@ -155,6 +169,17 @@ def _by_id(model: Any) -> Prepared:
     return Prepared(sa.select(table).where(table.c.id.in_(sa.bindparam("ids", expanding=True))))
 
 
+def _outcomes_by_id() -> Prepared:
+    """Referral outcomes with their referral's agency and reference."""
+    outcomes: sa.Table = ReferralOutcome.__table__  # type: ignore[attr-defined]
+    referrals: sa.Table = Referral.__table__  # type: ignore[attr-defined]
+    return Prepared(
+        sa.select(outcomes, referrals.c.agency, referrals.c.reference)
+        .join_from(outcomes, referrals, referrals.c.id == outcomes.c.referral_id)
+        .where(outcomes.c.id.in_(sa.bindparam("ids", expanding=True)))
+    )
+
+
 # The rows of a page's entries of each source but concerns (``concerns.add_pupil_outlines``).
 SOURCES = {
     "addendum": _by_id(Addendum),
@@ -164,6 +189,9 @@ SOURCES = {
     "decision": _by_id(CaseDecision),
     "task": _by_id(CaseTask),
     "task_completed": _by_id(CaseTask),
+    "profile": _by_id(PupilProfileVersion),
+    "referral": _by_id(Referral),
+    "referral_outcome": _outcomes_by_id(),
 }
 
 

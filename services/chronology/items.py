@@ -18,6 +18,7 @@ from models.chronology import ChronologyItem, ChronologyType
 from models.concern import Person
 from models.triage import TriageField
 from services import concerns
+from services.chronology.context_items import CONTEXT_ITEMS
 from services.chronology.entries import API_BASE, CASE_EVENT_TYPES, SOURCES, SUMMARY_MAX, id_lists
 from services.principal import Principal
 
@@ -286,6 +287,8 @@ def load_items(
                     ),
                 )
             )
+        elif row.kind in CONTEXT_ITEMS:
+            items.append(CONTEXT_ITEMS[row.kind](loaded[row.kind][entry_id]))
         elif row.kind in ("task", "task_completed"):
             items.append(_task_item(tasks[entry_id], people, completed=row.kind != "task"))
         else:
