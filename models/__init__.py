@@ -89,3 +89,7 @@ __all__ += ["PrivilegedRequest"]
 from models.webhook import Webhook  # noqa: E402
 
 __all__ += ["Webhook"]
+
+from models.attachment import Attachment, BodyMap  # noqa: E402
+
+__all__ += ["Attachment", "BodyMap"]
