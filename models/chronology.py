@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
+from models.attachment import AttachmentListed, BodyMapPublic
 from models.case import CasePublic
 from models.category import CategoryName
 from models.concern import Person
@@ -182,3 +183,11 @@ class PupilFile(SQLModel):
     pupil: PupilPublic
     cases: list[CasePublic] = Field(description="Oldest opened first")
     chronology: list[ChronologyItem] = Field(description="Oldest first")
+    attachments: list[AttachmentListed] = Field(
+        default_factory=list,
+        description="Files on the pupil's concerns and cases, oldest first, each with its "
+        "SHA-256 (the bytes are not in the export: download them one by one)",
+    )
+    body_maps: list[BodyMapPublic] = Field(
+        default_factory=list, description="Body maps on the pupil's concerns, oldest first"
+    )

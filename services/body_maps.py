@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 from sqlmodel import Session, col, select
@@ -92,7 +91,7 @@ def list_body_maps(
 
 def body_maps_of_pupil(
     session: Session, school_id: uuid.UUID, pupil_id: uuid.UUID
-) -> Sequence[BodyMapPublic]:
+) -> list[BodyMapPublic]:
     """Every body map on the pupil's concerns, oldest first: for the export, whose caller
     has checked the DSL desk's access and records the export."""
     concern_ids = select(ConcernPupil.concern_id).where(

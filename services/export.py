@@ -31,6 +31,7 @@ from models.concern import Person
 from models.pupil import PupilPublic
 from services import audit, cases, chronology, pupils
 from services.access import require_dsl
+from services.attachments import exporting
 from services.audit import probes
 from services.concerns import people_by_id
 from services.context import RequestContext
@@ -150,6 +151,7 @@ def _csv(document: PupilFile) -> bytes:
                 )
             ]
         )
+    exporting.write_csv_rows(writer, document, safe=_safe_cell)
     # A byte-order mark so that spreadsheet programs read the file as UTF-8.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -188,6 +190,8 @@ def export_pupil_file(
         pupil=PupilPublic.of(pupil),
         cases=cases.cases_of_pupil(session, context, pupil_id=pupil_id),
         chronology=chronology.whole_chronology(session, principal=principal, pupil_id=pupil_id),
+        attachments=exporting.attachments_of_pupil(session, principal.school_id, pupil_id),
+        body_maps=exporting.body_maps_of_pupil(session, principal.school_id, pupil_id),
     )
     render = {ExportFormat.json: _json, ExportFormat.csv: _csv, ExportFormat.pdf: _pdf}[format]
     content = render(document)

@@ -17,6 +17,7 @@ from fpdf.fonts import FontFace
 
 from models.case import CasePublic
 from models.chronology import PupilFile
+from services.attachments import drawing
 from services.export import MARKING, entry_text, format_when, type_label
 
 # Long texts are cut into rows of at most this many characters, each continuing the last:
@@ -191,6 +192,7 @@ def render(document: PupilFile) -> bytes:
                     row.cell(type_label(item) if first else "(continued)")
                     row.cell(pdf.text_of(item.by.display_name) if first else "")
                     row.cell(pdf.text_of(chunk))
+    drawing.render_sections(pdf, document, when=format_when)
     return bytes(pdf.output())
 
 

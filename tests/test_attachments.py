@@ -259,8 +259,8 @@ def test_who_may_attach_and_download(desk: Desk, database: Database) -> None:
         assert desk.client.get(location, headers=desk.headers(who)).status_code == 404
         assert desk.client.get(path, headers=desk.headers(who)).status_code == 404
     # Admins and the MIS never read concern content.
-    for who in (world.admin, world.mis):
-        assert desk.client.get(location, headers=desk.headers(who)).status_code == 403
+    for refused in (world.admin, world.mis):
+        assert desk.client.get(location, headers=desk.headers(refused)).status_code == 403
     assert len(rows(database)) == 1
     assert len(stored_files(world.app)) == 1  # refused uploads left no file
     # The DSL desk attaches to the concern and to a case; staff never reach a case's files.
@@ -327,12 +327,12 @@ def test_orphan_files_are_never_served_and_are_swept(
     kept = upload(desk, f"{CONCERNS}/{concern['id']}/attachments", png()).json()
     orphan, partial = uuid.uuid4(), uuid.uuid4()
     store.write(school, orphan, lambda write: write(pdf()))
+
+    def killed(write: Any) -> None:
+        write(pdf())
+        raise RuntimeError("killed")
+
     with pytest.raises(RuntimeError):
-
-        def killed(write: Any) -> None:
-            write(pdf())
-            raise RuntimeError("killed")
-
         store.write(school, partial, killed)
     assert not any(p.name.startswith(str(partial)) for p in stored_files(desk.world.app))
     # A partial file left by a real kill (no cleanup ran): written by hand.
