@@ -386,3 +386,47 @@ def test_safe_download_names() -> None:
     header = _disposition('Zoë "quoted".pdf', uuid.UUID(int=5), "application/pdf")
     assert header.startswith('attachment; filename="Zoe__quoted_.pdf"; ')
     assert "filename*=UTF-8''Zo%C3%AB%20%22quoted%22.pdf" in header
+
+
+def test_the_sweep_command_removes_old_orphans(
+    cli_env: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from core.settings import get_settings
+
+    monkeypatch.setenv("CONCERNLOG_FILES_URL", str(tmp_path / "swept"))
+    get_settings.cache_clear()
+    settings = get_settings()
+    store = FileStore(settings.files_url, settings.files_key_bytes)
+    school, old, young = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for orphan in (old, young):
+        store.write(school, orphan, lambda write: write(pdf(1000)))
+    two_hours_ago = time.time() - 7200
+    os.utime(tmp_path / "swept" / str(school) / f"{old}.sealed", (two_hours_ago, two_hours_ago))
+    result = CliRunner().invoke(app, ["files", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "removed 1 orphan files; left 1 younger than an hour"
+    assert [p.name for p in (tmp_path / "swept").rglob("*.sealed")] == [f"{young}.sealed"]
+
+
+def test_production_needs_a_files_key(migrated_url: str) -> None:
+    from core.settings import ConfigurationError, Settings
+
+    strong = "a-fictional-but-long-enough-secret-key-0123456789"
+    production = Settings(env="production", database_url=migrated_url, secret_key=strong)
+    with pytest.raises(ConfigurationError, match="CONCERNLOG_FILES_KEY"):
+        production.check_usable()
+    import base64
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    keyed = Settings(env="production", database_url=migrated_url, secret_key=strong, files_key=key)
+    keyed.check_usable()
+    assert keyed.files_key_bytes == bytes(range(32))
+    assert Settings(files_key="ab" * 32).files_key_bytes == b"\xab" * 32
+    with pytest.raises(ConfigurationError, match="32 bytes"):
+        Settings(files_key="too-short").check_usable()

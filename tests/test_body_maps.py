@@ -83,7 +83,9 @@ def test_who_may_record_a_body_map(desk: Desk) -> None:
 
 def _export(desk: Desk, format: str) -> Any:
     return desk.client.get(
-        f"{API}/pupils/{desk.world.zoe.id}/export", params={"format": format}, headers=desk.headers()
+        f"{API}/pupils/{desk.world.zoe.id}/export",
+        params={"format": format},
+        headers=desk.headers(),
     )
 
 
