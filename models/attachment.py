@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text
 from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 from models.base import FORBID_EXTRA, UTCDateTime, new_id
 from models.concern import Person
@@ -74,6 +75,28 @@ class AttachmentPublic(BaseModel):
 class AttachmentListed(AttachmentPublic):
     """An attachment as a record lists it (and the export)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b2f-4444-7abc-8def-0123456789ab",
+                    "filename": "note-from-pupil.jpg",
+                    "media_type": "image/jpeg",
+                    "size": 482113,
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "concern_id": "01936b2f-1111-7abc-8def-0123456789ab",
+                    "case_id": None,
+                    "uploaded_at": "2026-11-27T16:05:12Z",
+                    "uploaded_by": {
+                        "id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80",
+                        "display_name": "Sam Teacher",
+                    },
+                    "erased": False,
+                }
+            ]
+        }
+    )
+
     concern_id: uuid.UUID | None
     case_id: uuid.UUID | None
     uploaded_at: datetime
@@ -115,7 +138,25 @@ class BodyMark(SQLModel):
 
 
 class BodyMapCreate(SQLModel):
-    model_config = FORBID_EXTRA
+    model_config = SQLModelConfig(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "marks": [
+                        {
+                            "view": "front",
+                            "x": 0.31,
+                            "y": 0.42,
+                            "kind": "bruise",
+                            "note": "Yellowish, about 3 cm",
+                        },
+                        {"view": "head", "x": 0.2, "y": 0.45, "kind": "mark"},
+                    ]
+                }
+            ]
+        },
+    )
 
     marks: list[BodyMark] = Field(min_length=1, max_length=100)
 

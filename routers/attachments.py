@@ -54,6 +54,10 @@ _UPLOAD_DESCRIPTION = (
     "download. With `Idempotency-Key`, the same file under the same name again answers "
     "the first attachment."
 )
+# The multipart body's example, for the OpenAPI document (a file's bytes cannot be shown).
+_UPLOAD_EXAMPLE = {
+    "requestBody": {"content": {"multipart/form-data": {"example": {"file": "minutes.pdf"}}}}
+}
 _FILE = Annotated[UploadFile, File(description="The file: PDF, PNG or JPEG, at most 20 MiB")]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
 
@@ -153,6 +157,7 @@ async def _upload(
     status_code=201,
     response_model=AttachmentPublic,
     responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_UPLOAD_EXAMPLE,
 )
 async def attach_to_concern(
     concern_id: uuid.UUID,
@@ -173,6 +178,7 @@ async def attach_to_concern(
     status_code=201,
     response_model=AttachmentPublic,
     responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_UPLOAD_EXAMPLE,
 )
 async def attach_to_case(
     case_id: uuid.UUID,
