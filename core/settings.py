@@ -127,11 +127,6 @@ class Settings(BaseSettings):
             self.files_key_bytes  # noqa: B018 - refuses a malformed key at start-up
         if self.env != "production":
             return
-        if self.files_key is None:
-            raise ConfigurationError(
-                "CONCERNLOG_FILES_KEY is missing: production seals attachments with a key "
-                "of its own (32 random bytes, base64: `openssl rand -base64 32`)"
-            )
         # The secret signs HS256 tokens and keys the refresh grace window's derivation.
         if self.jwt_algorithm == "HS256" or self.refresh_grace_seconds > 0:
             if not self.secret_key or self.secret_key == DEFAULT_SECRET_KEY:
@@ -148,6 +143,11 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 f"CONCERNLOG_JWT_ALGORITHM={self.jwt_algorithm} needs "
                 "CONCERNLOG_JWT_PRIVATE_KEY_FILE (a PEM private key)"
+            )
+        if self.files_key is None:
+            raise ConfigurationError(
+                "CONCERNLOG_FILES_KEY is missing: production seals attachments with a key "
+                "of its own (32 random bytes, base64: `openssl rand -base64 32`)"
             )
 
     def _check_alerts(self) -> None:

@@ -76,7 +76,10 @@ def safe_filename(given: str | None) -> str | None:
 def _disposition(filename: str | None, attachment_id: uuid.UUID, media_type: str) -> str:
     extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}[media_type]
     name = filename or f"attachment-{attachment_id}.{extension}"
-    fallback = _UNSAFE.sub("_", unicodedata.normalize("NFKD", name)) or f"attachment.{extension}"
+    letters = "".join(
+        ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch)
+    )
+    fallback = _UNSAFE.sub("_", letters) or f"attachment.{extension}"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 

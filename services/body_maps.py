@@ -103,3 +103,22 @@ def body_maps_of_pupil(
         .order_by(col(BodyMap.recorded_at), col(BodyMap.id))
     ).all()
     return [shaped(row) for row in rows]
+
+
+def erase_body_maps(session: Session, school_id: uuid.UUID, pupil_id: uuid.UUID) -> int:
+    """For the destruction of a child's file past retention: the body maps on the pupil's
+    concerns lose their marks (kept: ids, concern, who recorded them and when). The caller
+    checks that destruction may be done and records it. Returns how many were erased."""
+    concern_ids = select(ConcernPupil.concern_id).where(
+        col(ConcernPupil.school_id) == school_id, col(ConcernPupil.pupil_id) == pupil_id
+    )
+    rows = session.exec(
+        select(BodyMap).where(
+            col(BodyMap.school_id) == school_id, col(BodyMap.concern_id).in_(concern_ids)
+        )
+    ).all()
+    for row in rows:
+        row.marks = "[]"
+        session.add(row)
+    session.flush()
+    return len(rows)

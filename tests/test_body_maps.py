@@ -124,3 +124,14 @@ def test_the_export_carries_attachments_and_body_maps(
     (tmp_path / "export.pdf").write_bytes(answer.content)
     if keep:
         (Path(str(keep)) / "body-map-export.pdf").write_bytes(answer.content)
+
+
+def test_erasing_a_childs_body_maps_keeps_the_rows(desk: Desk, database: Database) -> None:
+    from services import body_maps
+
+    concern = desk.concern()
+    assert post_map(desk, concern["id"], MARKS).status_code == 201
+    with database.transaction() as session:
+        assert body_maps.erase_body_maps(session, desk.world.school.id, desk.world.zoe.id) == 1
+    listed = desk.client.get(f"{CONCERNS}/{concern['id']}/body-maps", headers=desk.headers())
+    assert [item["marks"] for item in listed.json()["items"]] == [[]]
