@@ -384,7 +384,7 @@ def test_safe_download_names() -> None:
     assert safe_filename("a\r\nb\x00.pdf") == "ab.pdf"
     assert safe_filename("   ") is None
     header = _disposition('Zoë "quoted".pdf', uuid.UUID(int=5), "application/pdf")
-    assert header.startswith('attachment; filename="Zoe__quoted_.pdf"; ')
+    assert header.startswith('attachment; filename="Zoe _quoted_.pdf"; ')
     assert "filename*=UTF-8''Zo%C3%AB%20%22quoted%22.pdf" in header
 
 
