@@ -52,7 +52,7 @@ _UPLOAD_DESCRIPTION = (
     "pixels; `size` and `sha256` are of the bytes stored and served. Stored sealed "
     "(AES-256-GCM) and never changed or deleted through the API. `Location` is the "
     "download. With `Idempotency-Key`, the same file under the same name again answers "
-    "the first attachment."
+    "the first attachment. A body that is not well-formed multipart is a 400."
 )
 # The multipart body's example, for the OpenAPI document (a file's bytes cannot be shown).
 _UPLOAD_EXAMPLE = {
@@ -159,7 +159,7 @@ async def _upload(
     "school; anyone else 404. " + _UPLOAD_DESCRIPTION,
     status_code=201,
     response_model=AttachmentPublic,
-    responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_UPLOAD_EXAMPLE,
 )
 async def attach_to_concern(
@@ -180,7 +180,7 @@ async def attach_to_concern(
     "letter). " + _UPLOAD_DESCRIPTION,
     status_code=201,
     response_model=AttachmentPublic,
-    responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_UPLOAD_EXAMPLE,
 )
 async def attach_to_case(
