@@ -23,7 +23,8 @@ ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CONCERNLOG_ENV=production \
-    CONCERNLOG_DATABASE_URL=sqlite:////var/lib/concernlog/concernlog.db
+    CONCERNLOG_DATABASE_URL=sqlite:////var/lib/concernlog/concernlog.db \
+    CONCERNLOG_FILES_URL=/var/lib/concernlog/files
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-dejavu-core=2.37-6 fonts-noto-core=20201225-1 \
     && rm -rf /var/lib/apt/lists/*

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli_audit import audit_app
+from api.cli_files import files_app
 from api.cli_privileged import privileged_app
 from api.cli_support import (
     PROJECT_ROOT,
@@ -200,6 +201,7 @@ def create_service_account(
 
 app.add_typer(audit_app, name="audit")
 app.add_typer(privileged_app, name="privileged-requests")
+app.add_typer(files_app, name="files")
 
 
 @app.command("import-pupils")

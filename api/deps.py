@@ -315,3 +315,8 @@ DSLCaseContext = Annotated[
 DSLPupilFileContext = Annotated[
     RequestContext, Depends(ContextFor(Role.dsl, Role.deputy_dsl, probe="pupil"))
 ]
+# Downloading an attachment: whoever may read the record it is on (the service decides).
+AttachmentReaderContext = Annotated[
+    RequestContext,
+    Depends(ContextFor(Role.staff, Role.dsl, Role.deputy_dsl, probe="attachment")),
+]

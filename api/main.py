@@ -18,7 +18,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.errors import register_error_handlers
 from api.logs import configure_logging, log_unhandled
 from api.metrics import MetricsMiddleware, metrics_endpoint
-from api.middleware import RequestContextMiddleware, TransientRetryMiddleware
+from api.middleware import (
+    UPLOAD_FRAMING_BYTES,
+    RequestContextMiddleware,
+    TransientRetryMiddleware,
+)
 from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
 from core.clock import Clock
 from core.metrics import Metrics
@@ -27,7 +31,7 @@ from core.tokens import KeyRing
 from db.engine import Database
 from guidance import GUIDANCE_DIR
 from routers import include_routers
-from services import idempotency
+from services import attachments, idempotency
 from services.alerts.worker import DeliveryWorker
 from services.auth import TokenIssuer, successor_key
 from services.guidance import GuidanceLibrary
@@ -110,6 +114,8 @@ def create_app(
     # Fingerprints requests and seals the answers kept for Idempotency-Key (ADR 0062).
     app.state.idempotency_secrets = idempotency.Secrets.from_secret(settings.secret_key)
     app.state.metrics = Metrics(database.engine)
+    # Attachments' sealed files (ADR 0105).
+    app.state.files = attachments.FileStore(settings.files_url, settings.files_key_bytes)
 
     register_error_handlers(app)
     install_openapi(app)
@@ -142,6 +148,7 @@ def create_app(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         hsts=settings.env == "production",
+        max_upload_bytes=attachments.MAX_BYTES + UPLOAD_FRAMING_BYTES,
     )
     return app
 

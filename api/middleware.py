@@ -44,6 +44,16 @@ _SECURITY_HEADERS = [
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
+# The routes that take a file (ADR 0105): their bodies may be as large as an attachment
+# and its multipart framing, and are streamed to a spool file, never kept for a retry.
+_UPLOAD_PATH = re.compile(r"^/api/v1/(concerns|cases)/[^/]+/attachments/?$")
+UPLOAD_FRAMING_BYTES = 64 * 1024
+
+
+def is_upload(scope: Scope) -> bool:
+    return scope.get("method") == "POST" and bool(_UPLOAD_PATH.match(scope.get("path", "")))
+
+
 class _BodyTooLarge(HTTPException):
     """Raised from ``receive`` mid-stream; FastAPI re-raises HTTP exceptions from body
     parsing, so the app answers it as an ordinary 413 problem."""
@@ -56,9 +66,17 @@ class RequestContextMiddleware:
     """Gives every request an id, limits its body, hardens its response headers, catches
     what escaped every handler, and writes one access-log line."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        hsts: bool = False,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
         self.security_headers = [*_SECURITY_HEADERS, _HSTS] if hsts else _SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,16 +106,17 @@ class RequestContextMiddleware:
                 message["headers"] = response_headers
             await send(message)
 
+        limit = self.max_upload_bytes if is_upload(scope) else self.max_body_bytes
         try:
             declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large(send_wrapper)
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._too_large(send_wrapper, limit)
                 return
             try:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, limit), send_wrapper)
             except _BodyTooLarge:
                 if status_holder["status"] is None:
-                    await self._too_large(send_wrapper)
+                    await self._too_large(send_wrapper, limit)
             except Exception as exc:
                 log_unhandled(error_log, exc)
                 if status_holder["status"] is None:
@@ -117,9 +136,8 @@ class RequestContextMiddleware:
             actor_id_var.reset(actor_token)
             request_id_var.reset(id_token)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         received = 0
-        limit = self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -132,10 +150,10 @@ class RequestContextMiddleware:
 
         return limited_receive
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         response = problem_response(
             413,
-            f"The request body is larger than {self.max_body_bytes} bytes.",
+            f"The request body is larger than {limit} bytes.",
             slug="payload-too-large",
             headers={"Connection": "close"},
         )
@@ -167,6 +185,13 @@ class TransientRetryMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if is_upload(scope):
+            # A file is not kept in memory to be sent again: one attempt, and a lost race
+            # is answered 503 with Retry-After (the client sends it again, with its
+            # Idempotency-Key).
+            scope[ATTEMPT_SCOPE_KEY] = MAX_ATTEMPTS
             await self.app(scope, receive, send)
             return
         received: list[Message] = []

@@ -116,3 +116,17 @@ class ServiceUnavailable(DomainError):
     def __init__(self, detail: str, *, retry_after_seconds: int = 5, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"Retry-After": str(retry_after_seconds)})
         super().__init__(detail, **kwargs)
+
+
+class PayloadTooLarge(DomainError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(DomainError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class StoredFileBroken(DomainError):
+    """A stored file failed its integrity check (ADR 0105): never served, never a 500."""
+
+    status, slug, title = 409, "stored-file-integrity", "Stored file failed integrity check"

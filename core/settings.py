@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -87,6 +91,13 @@ class Settings(BaseSettings):
     stream_poll_seconds: float = Field(default=1.0, ge=0.05, le=30)
     stream_ping_seconds: float = Field(default=15.0, ge=0.5, le=300)
 
+    # Attachments (issue 20, ADR 0105): where the sealed files live (any fsspec URL: a
+    # directory, s3://bucket/prefix with s3fs installed...) and the AES-256 key they are
+    # sealed with (base64 or hex of 32 bytes). Production refuses to start without a key;
+    # elsewhere one is derived from CONCERNLOG_SECRET_KEY.
+    files_url: str = "./data/files"
+    files_key: SecretStr | None = None
+
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.
     metrics_token: SecretStr | None = None
@@ -112,6 +123,8 @@ class Settings(BaseSettings):
         """Refuse configurations that cannot work anywhere, and those that must never
         serve real data."""
         self._check_alerts()
+        if self.files_key is not None:
+            self.files_key_bytes  # noqa: B018 - refuses a malformed key at start-up
         if self.env != "production":
             return
         # The secret signs HS256 tokens and keys the refresh grace window's derivation.
@@ -131,6 +144,11 @@ class Settings(BaseSettings):
                 f"CONCERNLOG_JWT_ALGORITHM={self.jwt_algorithm} needs "
                 "CONCERNLOG_JWT_PRIVATE_KEY_FILE (a PEM private key)"
             )
+        if self.files_key is None:
+            raise ConfigurationError(
+                "CONCERNLOG_FILES_KEY is missing: production seals attachments with a key "
+                "of its own (32 random bytes, base64: `openssl rand -base64 32`)"
+            )
 
     def _check_alerts(self) -> None:
         if self.smtp_url is not None:
@@ -147,6 +165,36 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "CONCERNLOG_PUBLIC_BASE_URL must be an http(s) URL: alert emails link to it"
             )
+
+    @property
+    def files_key_bytes(self) -> bytes:
+        """The 32-byte key attachments are sealed with: ``CONCERNLOG_FILES_KEY`` (base64 or
+        hex), or, outside production, one derived from the server's secret (so a
+        development server needs no key file; a new secret makes its files unreadable)."""
+        if self.files_key is None:
+            label = b"concernlog attachment files key v1"
+            return hmac.new(self.secret_key.encode("utf-8"), label, hashlib.sha256).digest()
+        text = self.files_key.get_secret_value().strip()
+        raw: bytes | None = None
+        if len(text) == 64:
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raw = None
+        if raw is None:
+            try:
+                raw = base64.b64decode(
+                    text + "=" * (-len(text) % 4),
+                    altchars=b"-_" if "-" in text or "_" in text else None,
+                    validate=True,
+                )
+            except (binascii.Error, ValueError):
+                raw = None
+        if raw is None or len(raw) != 32:
+            raise ConfigurationError(
+                "CONCERNLOG_FILES_KEY must be 32 bytes, base64 or hex (`openssl rand -base64 32`)"
+            )
+        return raw
 
     @property
     def smtp_server(self) -> SmtpServer | None:

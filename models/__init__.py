@@ -98,3 +98,7 @@ from models.profile import PupilProfileVersion  # noqa: E402
 from models.referral import Referral, ReferralOutcome, ReferralSettings  # noqa: E402
 
 __all__ += ["PupilProfileVersion", "Referral", "ReferralOutcome", "ReferralSettings"]
+
+from models.attachment import Attachment, BodyMap  # noqa: E402
+
+__all__ += ["Attachment", "BodyMap"]

@@ -46,6 +46,9 @@ class AuditEvent(SQLModel, table=True):
     # ``services.audit.probes``); null: one. Hashed only when set, so that the events
     # written before it existed hash as they always did.
     occurrences: int | None = None
+    # The hex SHA-256 of a file the event recorded (an attachment's bytes, ADR 0105); null
+    # for every other event. Hashed only when set, like ``occurrences``.
+    digest: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
 
@@ -101,6 +104,7 @@ AUDIT_EVENT_EXAMPLE: dict[str, Any] = {
     "run_id": None,
     "outcome": "success",
     "occurrences": None,
+    "digest": None,
     "prev_hash": "9f2c" + "0" * 60,
     "hash": "4b7e" + "0" * 60,
 }
@@ -126,6 +130,11 @@ class AuditEventPublic(SQLModel):
         description="How many occurrences this event stands for: set on "
         "`security.probe_summary` (the refused or not-found requests of one kind by one "
         "actor in one minute); null for every other event, which stands for one",
+    )
+    digest: str | None = Field(
+        default=None,
+        description="Hex SHA-256 of the file the event recorded (`attachment.create`); "
+        "null for every other event. Covered by the event's hash",
     )
     prev_hash: str
     hash: str

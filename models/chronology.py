@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
+from models.attachment import AttachmentListed, BodyMapPublic
 from models.case import ActionPublic, CaseSummary, DecisionPublic
 from models.category import CategoryName
 from models.concern import ConcernPublic, Person
@@ -294,4 +295,12 @@ class PupilFile(SQLModel):
     )
     referrals: list[ReferralPublic] | None = Field(
         default=None, description="Every referral on the child's cases, by when made"
+    )
+    attachments: list[AttachmentListed] = Field(
+        default_factory=list,
+        description="Files on the pupil's concerns and cases, oldest first, each with its "
+        "SHA-256 (the bytes are not in the export: download them one by one)",
+    )
+    body_maps: list[BodyMapPublic] = Field(
+        default_factory=list, description="Body maps on the pupil's concerns, oldest first"
     )

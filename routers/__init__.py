@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from api.deps import require_full_access
 from routers import (
     alerts,
+    attachments,
     audit,
     auth,
     cases,
@@ -70,6 +71,7 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     alerts.router,
     webhooks.router,
     stream.router,
+    attachments.router,
     mis.router,
 )
 

@@ -55,6 +55,10 @@ queries built per request (``concern_scope``) and the prepared statements built 
   (a task's to its assignee); urgent ones to every one of them, whatever their own
   choice. The school's alert settings and the deliveries given up on (dead letters) are
   the DSL desk's.
+- Attachments and body maps (ADR 0105, 0106) are on a concern or a case. On a concern:
+  whoever may read the concern (its recorder, the DSL desk) adds them and reads them; on
+  a case: the DSL desk only. Anyone else: as good as absent (404). None is ever changed
+  or deleted through the API.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -317,6 +321,12 @@ def sees_safeguarding_file(principal: Principal) -> bool:
     """Whether the caller may know anything of a child's safeguarding file (that it
     exists, what is in it): the DSL desk."""
     return principal.kind == "user" and principal.is_dsl
+
+
+def reads_case_files(principal: Principal) -> bool:
+    """Whether the caller may attach files to a case and read those attached to one: the
+    DSL desk (a member of staff is answered as if there were no such file)."""
+    return sees_safeguarding_file(principal)
 
 
 def pupil_fields_shown(principal: Principal) -> frozenset[str] | None:

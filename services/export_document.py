@@ -28,6 +28,7 @@ from models.pupil import Pupil, PupilPublic
 from models.school import School
 from models.user import Role, User
 from services import cases, chronology, concerns, profile, referrals
+from services.attachments import exporting
 from services.context import RequestContext
 from services.export_sections import SECTION_KEYS
 from services.export_text import is_administrative
@@ -138,6 +139,16 @@ def build_file(
         actions_and_decisions=_cases(session, context, pupil.id, as_of),
         administrative_events=[item for item in whole if is_administrative(item)],
         profile=_profile(session, context, pupil.id, as_of),
+        attachments=[
+            found
+            for found in exporting.attachments_of_pupil(session, principal.school_id, pupil.id)
+            if as_of is None or found.uploaded_at <= as_of
+        ],
+        body_maps=[
+            found
+            for found in exporting.body_maps_of_pupil(session, principal.school_id, pupil.id)
+            if as_of is None or found.recorded_at <= as_of
+        ],
         referrals=[
             referral
             for referral in referrals.referrals_for_file(session, context, pupil_id=pupil.id)

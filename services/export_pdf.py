@@ -181,6 +181,9 @@ class _Writer:
     def new_page(self) -> None:
         self.pdf.add_page()
 
+    def canvas(self) -> _FilePDF:
+        return self.pdf
+
     def facts(self, rows: Iterable[tuple[str, str]]) -> None:
         pdf = self.pdf
         pdf.set_font(pdf.body_font, "", 9)

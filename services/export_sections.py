@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from models.chronology import CaseOnFile, ChronologyItem, PupilFile
 from models.concern import ConcernPublic
+from services.attachments import exporting
 from services.export_text import (
     WITHHELD,
     category_names,
@@ -66,6 +67,9 @@ class PageWriter(Protocol):
         self, headings: Sequence[str], widths: Sequence[int], rows: Iterable[Sequence[str]]
     ) -> None:
         """A table whose last column may be long (it continues over rows and pages)."""
+
+    def canvas(self) -> Any:
+        """The page itself (an ``fpdf.FPDF``), for a section that draws: the body maps."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +372,35 @@ def referrals_pdf(writer: PageWriter, document: PupilFile) -> None:
     file_sections.pdf_referrals(writer, document.referrals)
 
 
+# --- attachments (their list, with hashes) and body maps, drawn (services.attachments) ---
+
+
+def _attachment_rows(document: PupilFile, kind: str) -> Iterable[CsvRow]:
+    section = "attachments" if kind == "attachment" else "body_maps"
+    rows = (row for row in exporting.csv_rows(document) if row[2] == kind)
+    return _tagged(section, rows)
+
+
+def attachments_csv(document: PupilFile) -> Iterable[CsvRow]:
+    return _attachment_rows(document, "attachment")
+
+
+def body_maps_csv(document: PupilFile) -> Iterable[CsvRow]:
+    return _attachment_rows(document, "body_map")
+
+
+def attachments_pdf(writer: PageWriter, document: PupilFile) -> None:
+    from services.attachments import drawing  # fpdf2: loaded with the PDF export only
+
+    drawing.render_sections(writer.canvas(), document, when=format_when, body_maps=False)
+
+
+def body_maps_pdf(writer: PageWriter, document: PupilFile) -> None:
+    from services.attachments import drawing
+
+    drawing.render_sections(writer.canvas(), document, when=format_when, attachments=False)
+
+
 # --- the order -------------------------------------------------------------------------------
 
 SECTIONS: tuple[Section, ...] = (
@@ -382,7 +415,8 @@ SECTIONS: tuple[Section, ...] = (
         actions_and_decisions_pdf,
     ),
     Section("referrals", _field("referrals"), referrals_csv, referrals_pdf),
-    # (the attachments list and body maps come here)
+    Section("attachments", _field("attachments"), attachments_csv, attachments_pdf),
+    Section("body_maps", _field("body_maps"), body_maps_csv, body_maps_pdf),
     Section(
         "administrative_events",
         _field("administrative_events"),

@@ -140,8 +140,14 @@ def database(shared_database: Database) -> Iterator[Database]:
 
 
 @pytest.fixture
-def settings(migrated_url: str) -> Settings:
-    return Settings(env="test", database_url=migrated_url, secret_key=TEST_SECRET, log_json=True)
+def settings(migrated_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=migrated_url,
+        secret_key=TEST_SECRET,
+        log_json=True,
+        files_url=str(tmp_path / "files"),
+    )
 
 
 @pytest.fixture

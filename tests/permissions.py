@@ -111,6 +111,24 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
     ("POST", "/api/v1/concerns/{concern_id}/addenda", "/api/v1/concerns/{id}/addenda",
      {"text": "Fictional.", "reason": "Fictional."}, {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    # Attachments and body maps (issue 20, ADR 0105, 0106): whoever may read the concern;
+    # a case's, the DSL desk. An upload without its multipart file is refused past the
+    # guard (422); the rest find no record (404).
+    ("POST", "/api/v1/concerns/{concern_id}/attachments", "/api/v1/concerns/{id}/attachments",
+     None, {"staff": ANY, "dsl": ANY, "deputy_dsl": ANY}),
+    ("GET", "/api/v1/concerns/{concern_id}/attachments", "/api/v1/concerns/{id}/attachments",
+     None, {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/attachments", "/api/v1/cases/{id}/attachments", None,
+     {"dsl": ANY, "deputy_dsl": ANY}),
+    ("GET", "/api/v1/cases/{case_id}/attachments", "/api/v1/cases/{id}/attachments", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/attachments/{attachment_id}", "/api/v1/attachments/{id}", None,
+     {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/concerns/{concern_id}/body-map", "/api/v1/concerns/{id}/body-map",
+     {"marks": [{"view": "front", "x": 0.5, "y": 0.5, "kind": "bruise"}]},
+     {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/concerns/{concern_id}/body-maps", "/api/v1/concerns/{id}/body-maps", None,
+     {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
     # Append-only: editing or deleting a concern is 405 for every authenticated caller.
     ("PUT", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
      dict.fromkeys(ROLES, 405)),

@@ -196,7 +196,7 @@ def test_production_refuses_default_or_weak_secret(secret: str | None) -> None:
 
 
 def test_production_accepts_a_real_secret() -> None:
-    Settings(env="production", secret_key="x" * 48).check_usable()
+    Settings(env="production", secret_key="x" * 48, files_key="ab" * 32).check_usable()
 
 
 def test_readyz_checks_the_database(tmp_path) -> None:

@@ -45,6 +45,8 @@ VOCABULARY_COLUMNS = {
     "outcome",
     "prev_hash",
     "hash",
+    # A recorded file's SHA-256 (hex), never text (ADR 0105).
+    "digest",
 }
 ID_COLUMNS = {"id", "school_id", "actor_id", "entity_id", "pupil_id", "run_id"}
 
@@ -168,6 +170,8 @@ def _canonical_by_json_dumps(values: dict[str, Any]) -> bytes:
     # and every event written before it existed, hash exactly as they always did.
     if values.get("occurrences") is not None:
         fields["occurrences"] = values["occurrences"]
+    if values.get("digest") is not None:
+        fields["digest"] = values["digest"]
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -214,6 +218,7 @@ _ids = st.none() | st.uuids()
     entity_type=_text_values,
     action=st.text(),
     occurrences=st.none() | st.integers(min_value=0, max_value=2**31 - 1),
+    digest=st.none() | st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
 )
 def test_the_hashed_form_is_json_with_sorted_keys_whatever_the_values(**values: Any) -> None:
     event = {**_EVENT_VALUES, **values}
@@ -235,8 +240,9 @@ def test_editing_an_action_is_reported_at_its_seq(database: Database, school: Sc
         {"outcome": "denied"},
         {"occurred_at": T0 + timedelta(days=1)},
         {"occurrences": 40},
+        {"digest": "0" * 64},
     ],
-    ids=["actor", "pupil", "outcome", "time", "count"],
+    ids=["actor", "pupil", "outcome", "time", "count", "digest"],
 )
 def test_editing_any_hashed_field_is_detected(
     database: Database, school: School, change: dict[str, object]
@@ -427,6 +433,7 @@ def test_a_dsl_reads_their_schools_log_newest_first(
         "run_id",
         "outcome",
         "occurrences",
+        "digest",
         "prev_hash",
         "hash",
     }

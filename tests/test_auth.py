@@ -971,7 +971,12 @@ def test_production_needs_a_real_secret_for_the_grace_window_whatever_the_algori
             serialization.NoEncryption(),
         )
     )
-    es256 = {"env": "production", "jwt_algorithm": "ES256", "jwt_private_key_file": pem}
+    es256 = {
+        "env": "production",
+        "jwt_algorithm": "ES256",
+        "jwt_private_key_file": pem,
+        "files_key": "ab" * 32,  # production needs one (ADR 0105)
+    }
     with pytest.raises(ConfigurationError):
         Settings(**es256).check_usable()
     Settings(**es256, refresh_grace_seconds=0).check_usable()

@@ -205,6 +205,7 @@ NEEDS_THE_DATABASE: list[tuple[list[str], str | None]] = [
     (["seed-demo", "--if-empty"], None),
     (["totp-code", "--email", "x@example.org"], None),
     (["purge-idempotency"], None),
+    (["files", "sweep"], None),
     (["serve", "--port", "1"], None),
 ]
 

@@ -88,6 +88,7 @@ def test_seed_demo_refused_in_production(
 ) -> None:
     monkeypatch.setenv("CONCERNLOG_ENV", "production")
     monkeypatch.setenv("CONCERNLOG_SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("CONCERNLOG_FILES_KEY", "ab" * 32)
     get_settings.cache_clear()
     result = runner.invoke(cli, ["seed-demo"])
     assert result.exit_code == 1

@@ -118,6 +118,8 @@ def test_json_export_is_the_whole_file_in_sections(desk: Desk, database: Databas
         "concerns",
         "actions_and_decisions",
         "referrals",
+        "attachments",
+        "body_maps",
         "administrative_events",
     ]
     keys = list(document)
@@ -189,11 +191,13 @@ def test_csv_export_is_every_section_safe_for_spreadsheets(desk: Desk, database:
         "concerns",
         "actions_and_decisions",
         "referrals",
+        "attachments",
+        "body_maps",
         "administrative_events",
     ]
     # No profile and no referral yet: their sections have no rows.
     assert sorted(set(sections), key=order.index) == [
-        s for s in order if s not in ("profile", "referrals")
+        s for s in order if s not in ("profile", "referrals", "attachments", "body_maps")
     ]
     assert sections == sorted(sections, key=order.index)  # each section whole, in order
     concerns = [row for row in rows if row["section"] == "concerns"]

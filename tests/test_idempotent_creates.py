@@ -51,6 +51,8 @@ class Creating:
     if_match: Callable[[], str] | None = field(default=None)
     # For an operation without a body: another address of it, the other request.
     other_path: str | None = field(default=None)
+    # A multipart upload: ``body`` is {"filename", "content"} sent as the field ``file``.
+    multipart: bool = field(default=False)
 
 
 def _concerns(desk: Desk) -> Creating:
@@ -303,6 +305,48 @@ def _referral_outcome(desk: Desk) -> Creating:
     )
 
 
+def _tiny_pdf(words: str) -> bytes:
+    return b"%PDF-1.4\n% " + words.encode() + b"\ntrailer<<>>\n%%EOF\n"
+
+
+def _concern_attachments(desk: Desk) -> Creating:
+    concern = desk.concern()
+    body = {"filename": "minutes.pdf", "content": _tiny_pdf("Fictional minutes.")}
+    return Creating(
+        f"{CONCERNS}/{concern['id']}/attachments",
+        body,
+        body | {"content": _tiny_pdf("Other fictional minutes.")},
+        desk.world.staff_a,
+        desk.world.dsl,
+        multipart=True,
+    )
+
+
+def _case_attachments(desk: Desk) -> Creating:
+    case, _ = desk.open_case(concern_ids=[desk.concern()["id"]])
+    body = {"filename": "minutes.pdf", "content": _tiny_pdf("Fictional minutes.")}
+    return Creating(
+        f"{CASES}/{case['id']}/attachments",
+        body,
+        body | {"filename": "other.pdf"},
+        desk.world.dsl,
+        desk.world.deputy,
+        multipart=True,
+    )
+
+
+def _body_maps(desk: Desk) -> Creating:
+    concern = desk.concern()
+    body = {"marks": [{"view": "front", "x": 0.4, "y": 0.3, "kind": "bruise", "note": "Small."}]}
+    return Creating(
+        f"{CONCERNS}/{concern['id']}/body-map",
+        body,
+        {"marks": [{"view": "back", "x": 0.4, "y": 0.3, "kind": "cut"}]},
+        desk.world.staff_a,
+        desk.world.dsl,
+    )
+
+
 CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
@@ -341,6 +385,9 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/webhooks"): _webhooks,
     ("POST", "/api/v1/mis/sync-runs"): _sync_runs,
     ("POST", "/api/v1/pupils/{pupil_id}/subject-access-exports"): _subject_access,
+    ("POST", "/api/v1/concerns/{concern_id}/attachments"): _concern_attachments,
+    ("POST", "/api/v1/cases/{case_id}/attachments"): _case_attachments,
+    ("POST", "/api/v1/concerns/{concern_id}/body-map"): _body_maps,
 }
 
 
@@ -439,6 +486,9 @@ def _send(
     headers = desk.headers(who, **{KEY: key})
     if etag is not None:
         headers["If-Match"] = etag
+    if made.multipart:
+        upload = {"file": (body["filename"], body["content"], "application/octet-stream")}
+        return desk.client.post(path or made.path, files=upload, headers=headers)
     return desk.client.post(path or made.path, json=body, headers=headers)
 
 

@@ -27,6 +27,8 @@ def _app(tmp_path: Path, **settings: object) -> FastAPI:
         "secret_key": TEST_SECRET,
     }
     values.update(settings)
+    if values["env"] == "production":
+        values.setdefault("files_key", "ab" * 32)  # production needs one (ADR 0105)
     return create_app(Settings(**values))  # type: ignore[arg-type]
 
 

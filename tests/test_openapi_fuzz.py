@@ -109,6 +109,13 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/mis/staff/leavers": "a `run_id` that is not an open sync run of the school",
 }
 
+# Operations that judge a file by its content, which no schema states: anything but a real
+# PDF, PNG or JPEG is a 415, an image with too many pixels a 413 (ADR 0105).
+CONTENT_REJECTIONS: dict[str, str] = {
+    "POST /api/v1/concerns/{concern_id}/attachments": "a file that is not a PDF, PNG or JPEG",
+    "POST /api/v1/cases/{case_id}/attachments": "a file that is not a PDF, PNG or JPEG",
+}
+
 # Operations whose body's records are judged one by one: the document gives each record
 # its schema (so that generated clients have the type), and a record that breaks it is
 # answered `rejected` in a 200, never a 422 for the batch (ADR 0063). A schema-violating
@@ -185,6 +192,8 @@ def fuzz_config(app: FastAPI, caller: str, token: str | None) -> SchemathesisCon
             if name in DOMAIN_REJECTIONS or "Idempotency-Key" in headers:
                 # An `Idempotency-Key` already used with another request is a 422 (ADR 0062).
                 positive.append("422")
+            if name in CONTENT_REJECTIONS:
+                positive += ["413", "415"]
             if not any(code.startswith("2") for code in responses):
                 # An operation documented only to refuse (PUT, PATCH and DELETE of an
                 # append-only concern: always 405) accepts nothing, whatever the data.

@@ -32,6 +32,7 @@ HASHED_FIELDS = (
     "run_id",
     "outcome",
     "occurrences",
+    "digest",
     "prev_hash",
 )
 
@@ -59,10 +60,12 @@ def _canonical(values: Mapping[Any, Any]) -> bytes:
     occurred_at = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
     occurrences = values.get("occurrences")
     counted = "" if occurrences is None else f'"occurrences":{int(occurrences)},'
+    digest = values.get("digest")
+    digested = "" if digest is None else f'"digest":{_string(digest)},'
     return (
         f'{{"action":{_string(values["action"])},"actor_id":{_id(values["actor_id"])},'
         f'"actor_role":{_string(values["actor_role"])},'
-        f'"actor_type":{_string(values["actor_type"])},'
+        f'"actor_type":{_string(values["actor_type"])},{digested}'
         f'"entity_id":{_id(values["entity_id"])},"entity_type":{_string(values["entity_type"])},'
         f'"occurred_at":"{occurred_at}",{counted}"outcome":{_string(values["outcome"])},'
         f'"prev_hash":{_string(values["prev_hash"])},"pupil_id":{_id(values["pupil_id"])},'

@@ -74,6 +74,8 @@ class AuditEntry:
     outcome: str = "success"
     # How many occurrences the event stands for (a count of security probes); None: one.
     occurrences: int | None = None
+    # The hex SHA-256 of a file the event records (an attachment), covered by its hash.
+    digest: str | None = None
 
 
 # The lists ``capturing`` blocks collect into, in the session's own ``info`` (kept across
@@ -211,6 +213,7 @@ def record_many(
             "run_id": run_id,
             "outcome": entry.outcome,
             "occurrences": entry.occurrences,
+            "digest": entry.digest,
         }
         for entry in entries
     ]
