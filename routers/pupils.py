@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import DSLPupilFileContext, PupilEditorContext, StaffOrDSLContext, UnitOfWorkDep
+from api.deps import (
+    DSLPupilFileContext,
+    PupilEditorContext,
+    StaffOrDSLContext,
+    StepUp,
+    UnitOfWorkDep,
+)
 from api.errors import problem_responses
 from api.idempotency import Answer, Idempotent
 from api.responses import json_answer
@@ -125,7 +131,8 @@ async def update_pupil(
         "happened. Each entry has `type`, `occurred_at`, `recorded_at`, `by`, a `source` "
         "link to the concern or case, a one-line `summary` (long texts cut at 280 "
         "characters) and its full `details`. Keyset pages. Reading it is recorded in the "
-        "audit log."
+        "audit log. Needs a sign-in with a one-time code in the last 15 minutes (401 "
+        "`step-up-required` otherwise: `POST /auth/step-up`)."
     ),
     response_model=ChronologyPage,
     responses=problem_responses(401, 403, 404, 422),
@@ -133,6 +140,7 @@ async def update_pupil(
 async def get_chronology(
     pupil_id: uuid.UUID,
     context: DSLPupilFileContext,
+    _fresh: StepUp,
     uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -173,7 +181,9 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "prefixed with `'`);\n"
         "- `pdf`: for people: the pupil's details, each case, the chronology as a table, "
         "OFFICIAL-SENSITIVE on every page, page numbers, who generated it and when.\n\n"
-        "The export, with its format, is recorded in the audit log."
+        "The export, with its format, is recorded in the audit log. Needs a sign-in with a "
+        "one-time code in the last 15 minutes (401 `step-up-required` otherwise: "
+        "`POST /auth/step-up`)."
     ),
     response_class=Response,
     responses=_EXPORT_RESPONSES,
@@ -181,6 +191,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def export_pupil_file(
     pupil_id: uuid.UUID,
     context: DSLPupilFileContext,
+    _fresh: StepUp,
     uow: UnitOfWorkDep,
     format: export.ExportFormat = export.ExportFormat.json,
 ) -> Response:

@@ -62,6 +62,9 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
     ("POST", "/api/v1/auth/mfa/reset", "/api/v1/auth/mfa/reset",
      {"current_password": "not-the-password", "totp": "000000"},
      {"staff": 409, "deputy_dsl": 422, "dsl": 422, "admin": 422, "mis": 403}),
+    # Step-up (issue 21): people enrolled in MFA; a wrong code is a 422, not enrolled 409.
+    ("POST", "/api/v1/auth/step-up", "/api/v1/auth/step-up", {"totp": "000000"},
+     {"staff": 409, "deputy_dsl": 422, "dsl": 422, "admin": 422, "mis": 403}),
     # User administration: admin only.
     ("GET", "/api/v1/users", "/api/v1/users", None, {"admin": 200}),
     ("POST", "/api/v1/users", "/api/v1/users", {"email": "x"}, {"admin": 422}),
