@@ -89,3 +89,21 @@ __all__ += ["PrivilegedRequest"]
 from models.webhook import Webhook  # noqa: E402
 
 __all__ += ["Webhook"]
+
+from models.lifecycle import (  # noqa: E402
+    ConcernErrorMark,
+    ConcernErrorPupil,
+    FileDestruction,
+    LegalHold,
+    LegalHoldRelease,
+    RetentionSetting,
+)
+
+__all__ += [
+    "ConcernErrorMark",
+    "ConcernErrorPupil",
+    "FileDestruction",
+    "LegalHold",
+    "LegalHoldRelease",
+    "RetentionSetting",
+]

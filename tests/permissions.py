@@ -114,6 +114,9 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
     ("POST", "/api/v1/concerns/{concern_id}/addenda", "/api/v1/concerns/{id}/addenda",
      {"text": "Fictional.", "reason": "Fictional."}, {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/concerns/{concern_id}/entered-in-error",
+     "/api/v1/concerns/{id}/entered-in-error", {"reason": "Fictional."},
+     {"dsl": 404, "deputy_dsl": 404}),
     # Append-only: editing or deleting a concern is 405 for every authenticated caller.
     ("PUT", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
      dict.fromkeys(ROLES, 405)),

@@ -30,7 +30,7 @@ from models import AuditEvent
 from models.concern import IdempotencyKey
 from models.user import Role
 from tests import factories
-from tests.desk import API, CASES, CONCERNS, Desk, concern_body, iso
+from tests.desk import API, CASES, CONCERNS, Desk, concern_body, iso, uid
 from tests.factories import make_user
 
 KEY = "Idempotency-Key"
@@ -70,6 +70,21 @@ def _addenda(desk: Desk) -> Creating:
         body | {"text": "Something else."},
         desk.world.staff_a,
         desk.world.dsl,
+    )
+
+
+def _entered_in_error(desk: Desk) -> Creating:
+    concern = desk.concern()
+    body = {
+        "reason": "Logged against the wrong child.",
+        "correct_pupil_ids": [uid(desk.world.zack)],
+    }
+    return Creating(
+        f"{CONCERNS}/{concern['id']}/entered-in-error",
+        body,
+        {"reason": "Logged in error."},
+        desk.world.dsl,
+        desk.world.deputy,
     )
 
 
@@ -265,6 +280,7 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
     ("POST", "/api/v1/concerns/{concern_id}/triage"): _triage,
+    ("POST", "/api/v1/concerns/{concern_id}/entered-in-error"): _entered_in_error,
     ("POST", "/api/v1/pupils"): _pupils,
     ("POST", "/api/v1/cases"): _cases,
     ("POST", "/api/v1/cases/{case_id}/concerns"): _case_change(
