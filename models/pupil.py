@@ -293,6 +293,18 @@ class PupilPublic(PupilFields):
     external_id: str | None
     created_at: datetime
     updated_at: datetime
+    # The child's file's lifecycle (issue 21): the DSL desk's alone, null for anyone else.
+    retain_until: date | None = Field(
+        default=None,
+        description="DSLs only: the last day the child's file is kept (date of birth plus "
+        "the school's retention period, 25 years unless set)",
+    )
+    on_legal_hold: bool | None = Field(
+        default=None, description="DSLs only: a legal hold keeps the file from destruction"
+    )
+    file_destroyed_at: datetime | None = Field(
+        default=None, description="DSLs only: when the child's file was destroyed, if it was"
+    )
 
     @classmethod
     def of(cls, pupil: Pupil) -> PupilPublic:

@@ -28,7 +28,7 @@ from models.pupil import (
     display_name_column,
     name_words,
 )
-from services import access, audit
+from services import access, audit, retention
 from services.access import require_user_role
 from services.audit import probes
 from services.context import RequestContext
@@ -247,7 +247,9 @@ def get_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    return shown(principal, pupil)
+    public = shown(principal, pupil)
+    lifecycle = retention.file_fields(session, principal, pupil)
+    return public.model_copy(update=lifecycle) if lifecycle else public
 
 
 def create_pupil(

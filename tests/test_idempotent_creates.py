@@ -88,6 +88,45 @@ def _entered_in_error(desk: Desk) -> Creating:
     )
 
 
+def _legal_hold(desk: Desk) -> Creating:
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/legal-hold",
+        {"reason": "A fictional claim."},
+        {"reason": "Another fictional claim."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _hold_release(desk: Desk) -> Creating:
+    held = desk.client.post(
+        f"{API}/pupils/{desk.world.zoe.id}/legal-hold",
+        json={"reason": "A fictional claim."},
+        headers=desk.headers(),
+    )
+    assert held.status_code == 201, held.text
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/legal-hold/release",
+        {"reason": "Settled."},
+        {"reason": "Withdrawn."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _destruction(desk: Desk) -> Creating:
+    desk.concern()
+    years = desk.client.put(f"{API}/retention/settings", json={"years": 7}, headers=desk.headers())
+    assert years.status_code == 200
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/destruction",
+        {"reason": "Past retention."},
+        {"reason": "Past retention, reviewed."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
 def _triage(desk: Desk) -> Creating:
     concern_id = desk.concern()["id"]
     return Creating(
@@ -281,6 +320,9 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
     ("POST", "/api/v1/concerns/{concern_id}/triage"): _triage,
     ("POST", "/api/v1/concerns/{concern_id}/entered-in-error"): _entered_in_error,
+    ("POST", "/api/v1/pupils/{pupil_id}/legal-hold"): _legal_hold,
+    ("POST", "/api/v1/pupils/{pupil_id}/legal-hold/release"): _hold_release,
+    ("POST", "/api/v1/pupils/{pupil_id}/destruction"): _destruction,
     ("POST", "/api/v1/pupils"): _pupils,
     ("POST", "/api/v1/cases"): _cases,
     ("POST", "/api/v1/cases/{case_id}/concerns"): _case_change(
