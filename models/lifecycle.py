@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Column, Index, SmallInteger, Text, UniqueConstraint
@@ -169,8 +168,28 @@ class ReasonBody(SQLModel):
     _reason_is_text = field_validator("reason")(_reason)
 
 
+_PERSON = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81", "display_name": "Jo Lead"}
+_PUPIL_ID = "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"
+
+
 class LegalHoldPublic(BaseModel):
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b40-0000-7000-8000-000000000001",
+                    "pupil_id": _PUPIL_ID,
+                    "reason": "Claim notified by the family's solicitor.",
+                    "placed_by": _PERSON,
+                    "placed_at": "2051-04-01T09:00:00Z",
+                    "released_at": None,
+                    "released_by": None,
+                    "release_reason": None,
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     pupil_id: uuid.UUID
@@ -191,6 +210,8 @@ class RetentionSettingBody(SQLModel):
 
 
 class RetentionSettingPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"years": 25, "default": True}]})
+
     years: int
     default: bool = Field(description="True when the school has not set it (25 years)")
 
@@ -206,6 +227,25 @@ class RetentionFile(BaseModel):
 
 
 class RetentionDuePage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "pupil_id": _PUPIL_ID,
+                            "display_name": "Zo Fictional",
+                            "date_of_birth": "2014-03-09",
+                            "retain_until": "2039-03-09",
+                            "on_legal_hold": False,
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[RetentionFile] = Field(description="Longest past their date first")
     next_cursor: str | None = Field(
         description="Pass as ?cursor= for the next page; null on the last page"
@@ -213,7 +253,24 @@ class RetentionDuePage(BaseModel):
 
 
 class DestructionPublic(BaseModel):
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936b40-0000-7000-8000-000000000002",
+                    "pupil_id": _PUPIL_ID,
+                    "reason": "Past retention; reviewed by the DSL.",
+                    "retain_until": "2039-03-09",
+                    "destroyed_at": "2039-04-01T09:00:00Z",
+                    "destroyed_by": _PERSON,
+                    "records": 12,
+                    "erased": {"concern": 3, "addendum": 4, "case": 1, "action": 4},
+                    "kept_shared": [],
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     pupil_id: uuid.UUID
@@ -229,6 +286,3 @@ class DestructionPublic(BaseModel):
         default_factory=list,
         description="Concerns also about another child whose file is kept: left whole",
     )
-
-
-RETENTION_EXAMPLE: dict[str, Any] = {"years": DEFAULT_RETENTION_YEARS, "default": True}
