@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Column, Index, SmallInteger, Text, UniqueConstraint
@@ -168,7 +169,7 @@ class ReasonBody(SQLModel):
     _reason_is_text = field_validator("reason")(_reason)
 
 
-_PERSON = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81", "display_name": "Jo Lead"}
+_PERSON: dict[str, Any] = {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b81", "display_name": "Jo Lead"}
 _PUPIL_ID = "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10"
 
 
