@@ -19,7 +19,7 @@ from api.errors import problem_responses
 from api.idempotency import Answer, Idempotent
 from api.responses import json_answer
 from models.chronology import ChronologyPage, PupilFile
-from models.pupil import PupilCreate, PupilPublic, PupilSearchPage, PupilUpdate
+from models.pupil import PupilCreate, PupilFilePublic, PupilPublic, PupilSearchPage, PupilUpdate
 from services import chronology, export, pupils
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -59,13 +59,16 @@ async def search_pupils(
 @router.get(
     "/{pupil_id}",
     summary="One pupil's full record",
-    description="DSLs and deputy DSLs. Reading it is recorded in the audit log.",
-    response_model=PupilPublic,
+    description=(
+        "DSLs and deputy DSLs. With the lifecycle of the child's file: `retain_until`, "
+        "`on_legal_hold`, `file_destroyed_at`. Reading it is recorded in the audit log."
+    ),
+    response_model=PupilFilePublic,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_pupil(
     pupil_id: uuid.UUID, context: DSLPupilFileContext, uow: UnitOfWorkDep
-) -> PupilPublic:
+) -> PupilFilePublic:
     return await uow.run(lambda session: pupils.get_pupil(session, context, pupil_id=pupil_id))
 
 

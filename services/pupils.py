@@ -19,6 +19,7 @@ from db.prepared import Prepared
 from models.pupil import (
     Pupil,
     PupilCreate,
+    PupilFilePublic,
     PupilName,
     PupilPublic,
     PupilSearchPage,
@@ -228,11 +229,12 @@ def get_pupil(
     context: RequestContext,
     *,
     pupil_id: uuid.UUID,
-) -> PupilPublic:
+) -> PupilFilePublic:
     """The full record of a pupil of the caller's school (404 otherwise).
 
-    DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id; the 404 leaves a
-    ``security.probe`` (``services.audit.probes``)."""
+    DSLs and deputy DSLs only, with the lifecycle of the child's file (``retain_until``,
+    ``on_legal_hold``, ``file_destroyed_at``). Records ``pupil.read`` with the pupil's
+    id; the 404 leaves a ``security.probe`` (``services.audit.probes``)."""
     principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.DSL_DESK)
     with probes.watched(context, kind="pupil", record_id=pupil_id):
@@ -247,9 +249,8 @@ def get_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    public = shown(principal, pupil)
-    lifecycle = retention.file_fields(session, principal, pupil)
-    return public.model_copy(update=lifecycle) if lifecycle else public
+    public = shown(principal, pupil).model_dump()
+    return PupilFilePublic.model_validate(public | retention.file_fields(session, principal, pupil))
 
 
 def create_pupil(
