@@ -20,14 +20,14 @@ from pydantic import BeforeValidator
 
 from core.clock import Clock
 from core.context import actor_id_var, request_id_var
-from core.errors import Forbidden, Unauthenticated
+from core.errors import DomainError, Forbidden, Unauthenticated
 from core.passwords import hashing_concurrency
 from core.tokens import InvalidToken, KeyRing, decode_access_token
 from db.engine import Database
 from db.unit_of_work import UnitOfWork, admit
 from models.base import Moment
 from models.user import Role
-from services import identity
+from services import access, identity
 from services.audit import probes
 from services.context import RequestContext
 from services.principal import Principal
@@ -151,10 +151,11 @@ async def authenticate(
     return principal
 
 
-async def _refuse(uow: UnitOfWork, refusal: Forbidden) -> NoReturn:
-    """Raise ``refusal`` (403) as the request's unit of work, so that ``UnitOfWork.run``
-    runs the account check first: a token whose account has changed gets the 401 any
-    other request with it gets. The request ends here, its unit of work with it."""
+async def _refuse(uow: UnitOfWork, refusal: DomainError) -> NoReturn:
+    """Raise ``refusal`` (a 403, or step-up's 401) as the request's unit of work, so that
+    ``UnitOfWork.run`` runs the account check first: a token whose account has changed
+    gets the 401 any other request with it gets. The request ends here, its unit of work
+    with it."""
 
     def refuse(_: UnitOfWork) -> NoReturn:
         raise refusal
@@ -253,6 +254,29 @@ class ContextFor:
 
     def __repr__(self) -> str:
         return f"ContextFor({self.guard!r})"
+
+
+async def require_step_up(request: Request, session: UnitOfWorkDep) -> None:
+    """Step-up (RFC 9470, ``access.require_recent_second_factor``): the caller signed in
+    with a one-time code in the last ``CONCERNLOG_STEP_UP_MINUTES``, or a 401 whose
+    ``WWW-Authenticate`` challenge says so. Declared after the route's context (its role
+    guard) so a caller refused by role gets the 403 first: it takes the caller that guard
+    admitted."""
+    principal: Principal | None = getattr(request.state, "fully_authenticated", None)
+    if principal is None:
+        principal = await require_full_access(request, await bearer_scheme(request), session)
+    clock: Clock = request.app.state.clock
+    minutes: int = request.app.state.settings.step_up_minutes
+    try:
+        access.require_recent_second_factor(
+            principal, now=clock.now(), max_age=timedelta(minutes=minutes)
+        )
+    except DomainError as refusal:
+        await _refuse(session, refusal)
+
+
+# Add to a route's parameters, after its context: ``_fresh: StepUp``.
+StepUp = Annotated[None, Depends(require_step_up)]
 
 
 # The caller, whatever their role, even with a token limited to MFA enrolment.

@@ -75,6 +75,8 @@ def mint_token(keys: KeyRing, user: User) -> str:
         subject_type="user",
         now=utcnow(),
         lifetime=TOKEN_LIFETIME,
+        # As a sign-in with a code: the chronology needs a recent one (step-up, ADR 0093).
+        auth_time=utcnow() if user.mfa_enrolled else None,
     )
 
 

@@ -60,6 +60,23 @@ class Unauthenticated(DomainError):
         super().__init__(detail, **kwargs)
 
 
+class StepUpRequired(Unauthenticated):
+    """The caller is signed in, but proved their second factor too long ago for what they
+    ask (RFC 9470): the challenge says how recent it must be (``max_age``, seconds)."""
+
+    slug, title = "step-up-required", "A recent sign-in with a one-time code is required"
+
+    def __init__(self, detail: str, *, max_age_seconds: int, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "headers",
+            {
+                "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
+                f"max_age={max_age_seconds}"
+            },
+        )
+        super().__init__(detail, **kwargs)
+
+
 class AuthenticationFailed(Unauthenticated):
     """A sign-in or refresh that failed; what it recorded (the attempt, a revocation)
     is committed even though the request fails."""

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # How long a request for a change that needs a DSL (a DSL role granted, a DSL's password
     # or MFA reset) waits for a DSL's decision before it expires (ADR 0080).
     privileged_request_days: int = Field(default=7, ge=1, le=30)
+    # How recent a sign-in with a one-time code must be for the most sensitive reads and
+    # writes (RFC 9470 step-up: a chronology, an export, destroying a file).
+    step_up_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
     # The Ed25519 private key (PEM) that signs audit checkpoints (ADR 0054): a file kept off
     # the database, never in it or in the repository.

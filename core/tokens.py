@@ -14,7 +14,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class AccessClaims:
     mfa_enrollment_only: bool
     jti: str
     expires_at: datetime
+    # When the person last proved a second factor (RFC 9470 ``auth_time``, whole seconds):
+    # the sign-in with a one-time code this token descends from; None without one.
+    auth_time: datetime | None = None
 
 
 class KeyRing:
@@ -101,6 +104,7 @@ def create_access_token(
     now: datetime,
     lifetime: timedelta,
     mfa_enrollment_only: bool = False,
+    auth_time: datetime | None = None,
 ) -> str:
     issued = int(now.timestamp())
     claims: dict[str, Any] = {
@@ -119,6 +123,8 @@ def create_access_token(
     }
     if mfa_enrollment_only:
         claims["scope"] = "mfa-enrollment"
+    if auth_time is not None:
+        claims["auth_time"] = int(auth_time.timestamp())
     return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers={"kid": keys.kid})
 
 
@@ -219,6 +225,7 @@ def _verify(keys: KeyRing, token: str) -> VerifiedToken:
     except (TypeError, ValueError) as exc:
         raise InvalidToken("time claims malformed") from exc
     try:
+        auth_time = claims.get("auth_time")
         access = AccessClaims(
             subject=uuid.UUID(str(claims["sub"])),
             role=str(claims["role"]),
@@ -228,6 +235,7 @@ def _verify(keys: KeyRing, token: str) -> VerifiedToken:
             mfa_enrollment_only=claims.get("scope") == "mfa-enrollment",
             jti=str(claims["jti"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"])).astimezone(),
+            auth_time=None if auth_time is None else datetime.fromtimestamp(int(auth_time), tz=UTC),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("claims malformed") from exc

@@ -102,3 +102,20 @@ __all__ += ["PupilProfileVersion", "Referral", "ReferralOutcome", "ReferralSetti
 from models.attachment import Attachment, BodyMap  # noqa: E402
 
 __all__ += ["Attachment", "BodyMap"]
+from models.lifecycle import (  # noqa: E402
+    ConcernErrorMark,
+    ConcernErrorPupil,
+    FileDestruction,
+    LegalHold,
+    LegalHoldRelease,
+    RetentionSetting,
+)
+
+__all__ += [
+    "ConcernErrorMark",
+    "ConcernErrorPupil",
+    "FileDestruction",
+    "LegalHold",
+    "LegalHoldRelease",
+    "RetentionSetting",
+]

@@ -131,6 +131,14 @@ class MfaReset(BaseModel):
     totp: TotpCode
 
 
+class StepUpRequest(BaseModel):
+    """A signed-in person proves the second factor again (RFC 9470 step-up)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"totp": "492039"}]})
+
+    totp: TotpCode
+
+
 class PasswordGrant(BaseModel):
     """A person signs in with their email and password (and, once enrolled, a TOTP code)."""
 

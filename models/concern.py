@@ -42,6 +42,8 @@ from models.base import (
 )
 from models.category import MAX_CATEGORIES
 from models.guidance import KEBAB_CASE, GuidanceAction
+from models.lifecycle_marks import EnteredInError
+from models.people import Person as Person
 from models.pupil import PupilName, name_words
 from models.triage import RiskLevel, TriageStatus
 from models.user import name_as_written
@@ -330,20 +332,6 @@ class AddendumCreate(SQLModel):
         return non_blank_text(value)
 
 
-class Person(BaseModel):
-    """A member of staff as shown on a record: who wrote it (``recorded_by``,
-    ``opened_by``, ``by``) under the name they had when they wrote it, or who has it now
-    (``assigned_to``) under the name they have now. The id is the account's, whatever it
-    is called today."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [_PERSON_EXAMPLE]}, hide_input_in_errors=True
-    )
-
-    id: uuid.UUID
-    display_name: str
-
-
 class AddendumPublic(BaseModel):
     model_config = ConfigDict(
         # Built from stored records by validation (services.concerns): an error must never
@@ -456,6 +444,9 @@ class ConcernPublic(BaseModel):
         "decimal); null once a DSL has moved it on, and always for staff",
     )
     addenda: list[AddendumPublic] = Field(description="Oldest first")
+    entered_in_error: EnteredInError | None = Field(
+        default=None, description="DSLs only: the mark of a concern entered in error; else null"
+    )
     actions: list[GuidanceAction] = Field(
         description="What the guidance says to do now: its actions for every concern, and "
         "those for immediate danger (contact the police) when immediate_danger is true"

@@ -395,3 +395,20 @@ def display_name_column(pupils: Any) -> ColumnElement[str]:
     )
     named: ColumnElement[str] = (shown + " " + columns.family_name).label("display_name")
     return named
+
+
+class PupilFilePublic(PupilPublic):
+    """A pupil as the DSL desk reads them (``GET /pupils/{id}``): the record, and the
+    lifecycle of the child's safeguarding file (issue 21, ADR 0091)."""
+
+    retain_until: date | None = Field(
+        default=None,
+        description="The last day the child's file is kept (date of birth plus "
+        "the school's retention period, 25 years unless set)",
+    )
+    on_legal_hold: bool | None = Field(
+        default=None, description="A legal hold keeps the file from destruction"
+    )
+    file_destroyed_at: datetime | None = Field(
+        default=None, description="When the child's file was destroyed, if it was"
+    )

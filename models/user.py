@@ -106,6 +106,10 @@ class RefreshToken(SQLModel, table=True):
     issued_at: datetime = Field(sa_column=_timestamp())
     expires_at: datetime = Field(sa_column=_timestamp())
     spent_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # The sign-in with a one-time code the family descends from (RFC 9470 ``auth_time``):
+    # every access token of the family carries it, so a refresh never counts as a new
+    # proof of the second factor. None: signed in without one.
+    auth_time: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 

@@ -24,6 +24,7 @@ from models.auth import (
     PasswordChange,
     PasswordGrant,
     RefreshRequest,
+    StepUpRequest,
     TokenRequest,
     TokenResponse,
 )
@@ -244,6 +245,36 @@ async def logout(body: RefreshRequest, request: Request, uow: UnitOfWorkDep) -> 
 async def get_me(context: EnrollingContext, uow: UnitOfWorkDep) -> Me:
     user = await uow.run(lambda session: auth.current_user(session, principal=context.principal))
     return Me.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/step-up",
+    summary="Prove the second factor again: a new token pair for the most sensitive reads",
+    description=(
+        "RFC 9470 step-up. Reading a chronology, exporting a file, destroying one (and "
+        "the other routes that say so) need a sign-in with a one-time code in the last "
+        "`CONCERNLOG_STEP_UP_MINUTES` (15); otherwise they answer 401 with a problem type "
+        "ending `step-up-required` and `WWW-Authenticate: Bearer "
+        'error="insufficient_user_authentication", max_age=900`. Send a current code '
+        "here with the access token you have: the answer is a new token pair (a new "
+        "refresh token too) whose `auth_time` is now; no password is needed. A refresh "
+        "keeps the sign-in's `auth_time`. A wrong code is a 422 naming `totp` and counts "
+        "towards the sign-in throttle (429 with `Retry-After`); not enrolled in MFA: 409."
+    ),
+    response_model=TokenResponse,
+    responses=problem_responses(401, 403, 409, 422, 429),
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def step_up(
+    body: StepUpRequest, request: Request, context: PersonContext, uow: UnitOfWorkDep
+) -> TokenResponse:
+    issuer, client_address = _issuer(request), _client_address(request)
+    tokens = await uow.run(
+        lambda session: auth.step_up(
+            session, issuer, context, totp=body.totp, client_address=client_address
+        )
+    )
+    return _answer(tokens)
 
 
 @router.post(

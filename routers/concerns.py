@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import (
     AnyRoleContext,
     ConcernReaderContext,
+    DSLConcernContext,
     StaffOrDSLContext,
     Timestamp,
     UnitOfWorkDep,
@@ -26,8 +27,9 @@ from models.concern import (
     ConcernPublic,
     ConcernSort,
 )
+from models.lifecycle import EnteredInErrorCreate
 from models.triage import RiskLevel, TriageStatus
-from services import concerns
+from services import concerns, lifecycle
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/concerns", tags=["concerns"])
@@ -196,6 +198,39 @@ async def add_addendum(
         body,
         lambda session: added(
             concerns.add_addendum(session, context, concern_id=concern_id, addendum=body)
+        ),
+    )
+
+
+@router.post(
+    "/{concern_id}/entered-in-error",
+    summary="Mark a concern entered in error, or recorded against the wrong child",
+    description=(
+        "DSLs and deputy DSLs. A reason is required. Without `correct_pupil_ids` the "
+        "concern was recorded in error: it leaves the chronology, export and pupil filter "
+        "of every child it named. With them it was recorded against the wrong child: it "
+        "is about exactly those children from now on (a child it named and who is among "
+        "them keeps it). Nothing is deleted and the concern itself is never changed: DSLs "
+        "still read it, with `entered_in_error` (reason, who, when, the correct pupils). "
+        "A concern already marked is a 409. Recorded in the audit log for every child."
+    ),
+    response_model=ConcernPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def mark_entered_in_error(
+    concern_id: uuid.UUID,
+    body: EnteredInErrorCreate,
+    context: DSLConcernContext,
+    uow: UnitOfWorkDep,
+    once: Idempotent,
+) -> Response:
+    return await once.run(
+        uow,
+        context,
+        body,
+        lambda session: Answer(
+            200,
+            lifecycle.mark_entered_in_error(session, context, concern_id=concern_id, mark=body),
         ),
     )
 

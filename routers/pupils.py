@@ -8,12 +8,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import DSLPupilFileContext, PupilEditorContext, StaffOrDSLContext, UnitOfWorkDep
+from api.deps import (
+    DSLPupilFileContext,
+    PupilEditorContext,
+    StaffOrDSLContext,
+    StepUp,
+    UnitOfWorkDep,
+)
 from api.errors import problem_responses
 from api.idempotency import Answer, Idempotent
 from api.responses import json_answer
 from models.chronology import ChronologyPage, PupilFile
-from models.pupil import PupilCreate, PupilPublic, PupilSearchPage, PupilUpdate
+from models.pupil import PupilCreate, PupilFilePublic, PupilPublic, PupilSearchPage, PupilUpdate
 from services import chronology, export, pupils
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -53,13 +59,16 @@ async def search_pupils(
 @router.get(
     "/{pupil_id}",
     summary="One pupil's full record",
-    description="DSLs and deputy DSLs. Reading it is recorded in the audit log.",
-    response_model=PupilPublic,
+    description=(
+        "DSLs and deputy DSLs. With the lifecycle of the child's file: `retain_until`, "
+        "`on_legal_hold`, `file_destroyed_at`. Reading it is recorded in the audit log."
+    ),
+    response_model=PupilFilePublic,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_pupil(
     pupil_id: uuid.UUID, context: DSLPupilFileContext, uow: UnitOfWorkDep
-) -> PupilPublic:
+) -> PupilFilePublic:
     return await uow.run(lambda session: pupils.get_pupil(session, context, pupil_id=pupil_id))
 
 
@@ -125,7 +134,8 @@ async def update_pupil(
         "happened. Each entry has `type`, `occurred_at`, `recorded_at`, `by`, a `source` "
         "link to the concern or case, a one-line `summary` (long texts cut at 280 "
         "characters) and its full `details`. Keyset pages. Reading it is recorded in the "
-        "audit log."
+        "audit log. Needs a sign-in with a one-time code in the last 15 minutes (401 "
+        "`step-up-required` otherwise: `POST /auth/step-up`)."
     ),
     response_model=ChronologyPage,
     responses=problem_responses(401, 403, 404, 422),
@@ -133,6 +143,7 @@ async def update_pupil(
 async def get_chronology(
     pupil_id: uuid.UUID,
     context: DSLPupilFileContext,
+    _fresh: StepUp,
     uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -173,7 +184,9 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "prefixed with `'`);\n"
         "- `pdf`: for people: the pupil's details, each case, the chronology as a table, "
         "OFFICIAL-SENSITIVE on every page, page numbers, who generated it and when.\n\n"
-        "The export, with its format, is recorded in the audit log."
+        "The export, with its format, is recorded in the audit log. Needs a sign-in with a "
+        "one-time code in the last 15 minutes (401 `step-up-required` otherwise: "
+        "`POST /auth/step-up`)."
     ),
     response_class=Response,
     responses=_EXPORT_RESPONSES,
@@ -181,6 +194,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def export_pupil_file(
     pupil_id: uuid.UUID,
     context: DSLPupilFileContext,
+    _fresh: StepUp,
     uow: UnitOfWorkDep,
     format: export.ExportFormat = export.ExportFormat.json,
 ) -> Response:

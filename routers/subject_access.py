@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import DSLPupilFileContext, UnitOfWorkDep
+from api.deps import DSLPupilFileContext, StepUp, UnitOfWorkDep
 from api.errors import problem_responses
 from api.idempotency import Answer, Idempotent
 from models.chronology import PupilFile
@@ -43,6 +43,7 @@ async def create_subject_access_export(
     body: SubjectAccessCreate,
     request: Request,
     context: DSLPupilFileContext,
+    _fresh: StepUp,
     uow: UnitOfWorkDep,
     once: Idempotent,
 ) -> Response:
@@ -117,7 +118,11 @@ async def _download(
     responses=_download_responses("application/pdf", {"type": "string", "format": "binary"}),
 )
 async def subject_access_pdf(
-    pupil_id: uuid.UUID, export_id: uuid.UUID, context: DSLPupilFileContext, uow: UnitOfWorkDep
+    pupil_id: uuid.UUID,
+    export_id: uuid.UUID,
+    context: DSLPupilFileContext,
+    _fresh: StepUp,
+    uow: UnitOfWorkDep,
 ) -> Response:
     return await _download(pupil_id, export_id, context, uow, ExportFormat.pdf)
 
@@ -133,6 +138,10 @@ async def subject_access_pdf(
     ),
 )
 async def subject_access_json(
-    pupil_id: uuid.UUID, export_id: uuid.UUID, context: DSLPupilFileContext, uow: UnitOfWorkDep
+    pupil_id: uuid.UUID,
+    export_id: uuid.UUID,
+    context: DSLPupilFileContext,
+    _fresh: StepUp,
+    uow: UnitOfWorkDep,
 ) -> Response:
     return await _download(pupil_id, export_id, context, uow, ExportFormat.json)

@@ -59,6 +59,15 @@ queries built per request (``concern_scope``) and the prepared statements built 
   whoever may read the concern (its recorder, the DSL desk) adds them and reads them; on
   a case: the DSL desk only. Anyone else: as good as absent (404). None is ever changed
   or deleted through the API.
+- Step-up (RFC 9470): the most sensitive reads and writes (a pupil's chronology, a
+  pupil's export, destroying a file, and what the lead adds: subject-access exports,
+  sending a transfer) need a sign-in with a one-time code within the last
+  ``CONCERNLOG_STEP_UP_MINUTES`` (15): a stolen access token alone does not read a whole
+  file. Service accounts never step up (they have no second factor).
+- Retention: the DSL desk reads the files due for destruction, puts a file on legal
+  hold and lifts it, and destroys a file past its retention date and not on hold.
+- Entered in error: the DSL desk marks a concern as recorded in error, or for the wrong
+  child; nothing is deleted.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -67,12 +76,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 
-from core.errors import Forbidden
+from core.errors import Forbidden, StepUpRequired
 from db.prepared import Prepared
 from models.concern import Concern
 from models.user import DSL_ROLES, Role
@@ -124,6 +134,31 @@ def require_dsl(principal: Principal) -> None:
 def require_profile_reader(principal: Principal) -> None:
     """A child's safeguarding profile and the referrals on their cases: the DSL desk."""
     require_user_role(principal, PROFILE_READERS)
+
+
+def require_recent_second_factor(
+    principal: Principal, *, now: datetime, max_age: timedelta
+) -> None:
+    """Step-up (RFC 9470): 401 (problem type ending ``step-up-required``, with the
+    ``WWW-Authenticate`` challenge naming ``max_age``) unless the caller signed in with a
+    one-time code (the token's ``auth_time``) no more than ``max_age`` before ``now``. A
+    refresh keeps the sign-in's ``auth_time``; ``POST /auth/step-up`` gives a new one. A
+    service account never passes (403): it has no second factor to prove."""
+    if principal.kind != "user":
+        raise Forbidden("Service accounts cannot step up; this needs a person.")
+    auth_time = principal.auth_time
+    if auth_time is None or now - auth_time > max_age or auth_time - now > _CLOCK_SKEW:
+        raise StepUpRequired(
+            "This needs a sign-in with a one-time code in the last "
+            f"{int(max_age.total_seconds() // 60)} minutes: send a current code to "
+            "POST /api/v1/auth/step-up and use the new access token.",
+            max_age_seconds=int(max_age.total_seconds()),
+        )
+
+
+# An ``auth_time`` this far ahead of the service's clock is still taken (clocks of several
+# servers): anything further is not a time this service issued.
+_CLOCK_SKEW = timedelta(minutes=1)
 
 
 def require_guidance_author(principal: Principal) -> None:

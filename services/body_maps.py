@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlmodel import Session, col, select
@@ -105,12 +107,24 @@ def body_maps_of_pupil(
     return [shaped(row) for row in rows]
 
 
-def erase_body_maps(session: Session, school_id: uuid.UUID, pupil_id: uuid.UUID) -> int:
+def erase_body_maps(
+    session: Session,
+    school_id: uuid.UUID,
+    pupil_id: uuid.UUID,
+    *,
+    only_concerns: Sequence[uuid.UUID] | None = None,
+) -> int:
     """For the destruction of a child's file past retention: the body maps on the pupil's
-    concerns lose their marks (kept: ids, concern, who recorded them and when). The caller
-    checks that destruction may be done and records it. Returns how many were erased."""
-    concern_ids = select(ConcernPupil.concern_id).where(
-        col(ConcernPupil.school_id) == school_id, col(ConcernPupil.pupil_id) == pupil_id
+    concerns (or on ``only_concerns`` of them: a concern also about a child whose file is
+    kept keeps its body maps) lose their marks (kept: ids, concern, who recorded them and
+    when). The caller checks that destruction may be done and records it. Returns how
+    many were erased."""
+    concern_ids: Any = (
+        list(only_concerns)
+        if only_concerns is not None
+        else select(ConcernPupil.concern_id).where(
+            col(ConcernPupil.school_id) == school_id, col(ConcernPupil.pupil_id) == pupil_id
+        )
     )
     rows = session.exec(
         select(BodyMap).where(

@@ -57,6 +57,7 @@ def principal_from_claims(claims: AccessClaims) -> Principal:
         role=Role(claims.role),
         kind=claims.subject_type,
         mfa_enrollment_only=claims.mfa_enrollment_only,
+        auth_time=claims.auth_time,
     )
 
 
@@ -80,6 +81,7 @@ def _principal_from_row(claims: AccessClaims, row: Any) -> Principal:
         role=role,
         kind="user",
         mfa_enrollment_only=enrolling or claims.mfa_enrollment_only,
+        auth_time=claims.auth_time,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from models.user import DSL_ROLES, Role
 from services.actor import Actor
@@ -16,6 +17,9 @@ class Principal:
     role: Role
     kind: str  # "user" or "service"
     mfa_enrollment_only: bool = False
+    # When the person last signed in with a one-time code (the token's ``auth_time``);
+    # None for a service account, or a token from a sign-in without one.
+    auth_time: datetime | None = None
 
     @property
     def is_dsl(self) -> bool:

@@ -20,6 +20,7 @@ from db.prepared import Prepared
 from models.pupil import (
     Pupil,
     PupilCreate,
+    PupilFilePublic,
     PupilName,
     PupilPublic,
     PupilSearchPage,
@@ -29,7 +30,7 @@ from models.pupil import (
     display_name_column,
     name_words,
 )
-from services import access, audit
+from services import access, audit, retention
 from services.access import require_user_role
 from services.audit import probes
 from services.context import RequestContext
@@ -230,11 +231,12 @@ def get_pupil(
     context: RequestContext,
     *,
     pupil_id: uuid.UUID,
-) -> PupilPublic:
+) -> PupilFilePublic:
     """The full record of a pupil of the caller's school (404 otherwise).
 
-    DSLs and deputy DSLs only. Records ``pupil.read`` with the pupil's id; the 404 leaves a
-    ``security.probe`` (``services.audit.probes``)."""
+    DSLs and deputy DSLs only, with the lifecycle of the child's file (``retain_until``,
+    ``on_legal_hold``, ``file_destroyed_at``). Records ``pupil.read`` with the pupil's
+    id; the 404 leaves a ``security.probe`` (``services.audit.probes``)."""
     principal, now, request_id = context.principal, context.now, context.request_id
     require_user_role(principal, access.DSL_DESK)
     with probes.watched(context, kind="pupil", record_id=pupil_id):
@@ -249,7 +251,8 @@ def get_pupil(
         pupil_id=pupil.id,
         request_id=request_id,
     )
-    return with_statuses(session, principal, shown(principal, pupil), now=now)
+    public = with_statuses(session, principal, shown(principal, pupil), now=now).model_dump()
+    return PupilFilePublic.model_validate(public | retention.file_fields(session, principal, pupil))
 
 
 def with_statuses(

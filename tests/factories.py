@@ -135,7 +135,8 @@ def make_service_account(database: Database, school: School) -> ServiceAccount:
 
 
 def token_for(app: FastAPI, who: TestUser | User | ServiceAccount, **overrides: object) -> str:
-    """A valid access token minted directly, as a login would issue it."""
+    """A valid access token minted directly, as a login would issue it: a person enrolled
+    in MFA signed in with a code at ``now`` (``auth_time``), so it passes step-up."""
     keys: KeyRing = app.state.keys
     subject = who.user if isinstance(who, TestUser) else who
     is_service = isinstance(subject, ServiceAccount)
@@ -149,6 +150,8 @@ def token_for(app: FastAPI, who: TestUser | User | ServiceAccount, **overrides: 
         "lifetime": timedelta(minutes=15),
     }
     kwargs.update(overrides)
+    if not is_service and getattr(subject, "mfa_enrolled", False):
+        kwargs.setdefault("auth_time", kwargs["now"])
     return create_access_token(keys, **kwargs)  # type: ignore[arg-type]
 
 

@@ -62,6 +62,9 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
     ("POST", "/api/v1/auth/mfa/reset", "/api/v1/auth/mfa/reset",
      {"current_password": "not-the-password", "totp": "000000"},
      {"staff": 409, "deputy_dsl": 422, "dsl": 422, "admin": 422, "mis": 403}),
+    # Step-up (issue 21): people enrolled in MFA; a wrong code is a 422, not enrolled 409.
+    ("POST", "/api/v1/auth/step-up", "/api/v1/auth/step-up", {"totp": "000000"},
+     {"staff": 409, "deputy_dsl": 422, "dsl": 422, "admin": 422, "mis": 403}),
     # User administration: admin only.
     ("GET", "/api/v1/users", "/api/v1/users", None, {"admin": 200}),
     ("POST", "/api/v1/users", "/api/v1/users", {"email": "x"}, {"admin": 422}),
@@ -129,6 +132,23 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
     ("GET", "/api/v1/concerns/{concern_id}/body-maps", "/api/v1/concerns/{id}/body-maps", None,
      {"staff": 404, "dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/concerns/{concern_id}/entered-in-error",
+     "/api/v1/concerns/{id}/entered-in-error", {"reason": "Fictional."},
+     {"dsl": 404, "deputy_dsl": 404}),
+    # Retention, legal hold and destruction (issue 21): the DSL desk.
+    ("GET", "/api/v1/retention/due", "/api/v1/retention/due", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/retention/settings", "/api/v1/retention/settings", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("PUT", "/api/v1/retention/settings", "/api/v1/retention/settings", {"years": 0},
+     {"dsl": 422, "deputy_dsl": 422}),
+    ("POST", "/api/v1/pupils/{pupil_id}/legal-hold", "/api/v1/pupils/{id}/legal-hold",
+     {"reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/pupils/{pupil_id}/legal-hold/release",
+     "/api/v1/pupils/{id}/legal-hold/release", {"reason": "Fictional."},
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/pupils/{pupil_id}/destruction", "/api/v1/pupils/{id}/destruction",
+     {"reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
     # Append-only: editing or deleting a concern is 405 for every authenticated caller.
     ("PUT", "/api/v1/concerns/{concern_id}", "/api/v1/concerns/{id}", {},
      dict.fromkeys(ROLES, 405)),

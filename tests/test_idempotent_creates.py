@@ -30,7 +30,7 @@ from models import AuditEvent
 from models.concern import IdempotencyKey
 from models.user import Role
 from tests import factories
-from tests.desk import API, CASES, CONCERNS, Desk, concern_body, iso
+from tests.desk import API, CASES, CONCERNS, Desk, concern_body, iso, uid
 from tests.factories import make_user
 
 KEY = "Idempotency-Key"
@@ -72,6 +72,60 @@ def _addenda(desk: Desk) -> Creating:
         body | {"text": "Something else."},
         desk.world.staff_a,
         desk.world.dsl,
+    )
+
+
+def _entered_in_error(desk: Desk) -> Creating:
+    concern = desk.concern()
+    body = {
+        "reason": "Logged against the wrong child.",
+        "correct_pupil_ids": [uid(desk.world.zack)],
+    }
+    return Creating(
+        f"{CONCERNS}/{concern['id']}/entered-in-error",
+        body,
+        {"reason": "Logged in error."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _legal_hold(desk: Desk) -> Creating:
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/legal-hold",
+        {"reason": "A fictional claim."},
+        {"reason": "Another fictional claim."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _hold_release(desk: Desk) -> Creating:
+    held = desk.client.post(
+        f"{API}/pupils/{desk.world.zoe.id}/legal-hold",
+        json={"reason": "A fictional claim."},
+        headers=desk.headers(),
+    )
+    assert held.status_code == 201, held.text
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/legal-hold/release",
+        {"reason": "Settled."},
+        {"reason": "Withdrawn."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _destruction(desk: Desk) -> Creating:
+    desk.concern()
+    years = desk.client.put(f"{API}/retention/settings", json={"years": 7}, headers=desk.headers())
+    assert years.status_code == 200
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/destruction",
+        {"reason": "Past retention."},
+        {"reason": "Past retention, reviewed."},
+        desk.world.dsl,
+        desk.world.deputy,
     )
 
 
@@ -351,6 +405,10 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
     ("POST", "/api/v1/concerns/{concern_id}/triage"): _triage,
+    ("POST", "/api/v1/concerns/{concern_id}/entered-in-error"): _entered_in_error,
+    ("POST", "/api/v1/pupils/{pupil_id}/legal-hold"): _legal_hold,
+    ("POST", "/api/v1/pupils/{pupil_id}/legal-hold/release"): _hold_release,
+    ("POST", "/api/v1/pupils/{pupil_id}/destruction"): _destruction,
     ("POST", "/api/v1/pupils"): _pupils,
     ("POST", "/api/v1/cases"): _cases,
     ("POST", "/api/v1/cases/{case_id}/concerns"): _case_change(

@@ -65,6 +65,9 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/auth/password": "a current password or code other than the account's; a "
     "new password that is too easy to guess (ADR 0059)",
     "POST /api/v1/auth/mfa/reset": "a current password or code other than the account's",
+    "POST /api/v1/auth/step-up": "a code other than the authenticator's current one (ADR 0093)",
+    "POST /api/v1/concerns/{concern_id}/entered-in-error": "`correct_pupil_ids` not of the "
+    "school (ADR 0090)",
     "POST /api/v1/users": "a password that is too easy to guess (services.password_policy)",
     "POST /api/v1/users/{user_id}/password": "a password that is too easy to guess",
     "GET /api/v1/pupils": "a `q` without a letter or digit of a name",

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -29,6 +30,7 @@ def erase_attachments(
     *,
     store: FileStore,
     now: datetime,
+    only_concerns: Sequence[uuid.UUID] | None = None,
 ) -> int:
     """Destroy the stored files attached to the pupil's concerns and cases (of
     ``school_id``), for the destruction of a child's file past retention: each file is
@@ -40,8 +42,12 @@ def erase_attachments(
     A file on a concern about several children is in each child's file: erased for one,
     it is gone for all, as the concern's own content is when the destruction removes it
     (the caller decides that by calling this)."""
-    concern_ids = select(ConcernPupil.concern_id).where(
-        col(ConcernPupil.school_id) == school_id, col(ConcernPupil.pupil_id) == pupil_id
+    concern_ids: Any = (
+        list(only_concerns)
+        if only_concerns is not None  # a concern also about a kept file keeps its files
+        else select(ConcernPupil.concern_id).where(
+            col(ConcernPupil.school_id) == school_id, col(ConcernPupil.pupil_id) == pupil_id
+        )
     )
     case_ids = select(Case.id).where(
         col(Case.school_id) == school_id, col(Case.pupil_id) == pupil_id

@@ -26,6 +26,7 @@ from services.auth.signin import (
     failure_delay,
     password_grant,
 )
+from services.auth.stepup import step_up
 
 __all__ = [
     "MAX_ACCOUNT_FAILURES",
@@ -51,6 +52,7 @@ __all__ = [
     "reset_own_mfa",
     "revoke_all_refresh_tokens",
     "start_mfa_setup",
+    "step_up",
     "successor_key",
     "verify_mfa_setup",
 ]

@@ -72,9 +72,15 @@ def audit_user(
 
 
 def user_tokens(
-    issuer: TokenIssuer, *, user: User, refresh_token: str, now: datetime
+    issuer: TokenIssuer,
+    *,
+    user: User,
+    refresh_token: str,
+    now: datetime,
+    auth_time: datetime | None,
 ) -> IssuedTokens:
-    """A fresh access token for ``user`` beside ``refresh_token``."""
+    """A fresh access token for ``user`` beside ``refresh_token``, carrying ``auth_time``
+    (when the person last signed in with a one-time code; RFC 9470)."""
     access = create_access_token(
         issuer.keys,
         subject=user.id,
@@ -85,6 +91,7 @@ def user_tokens(
         now=now,
         lifetime=issuer.access_lifetime,
         mfa_enrollment_only=Role(user.role) in PRIVILEGED_ROLES and not user.mfa_enrolled,
+        auth_time=auth_time,
     )
     return IssuedTokens(
         access_token=access,
@@ -101,8 +108,10 @@ def add_refresh_token(
     user: User,
     family_id: uuid.UUID,
     now: datetime,
+    auth_time: datetime | None,
 ) -> None:
-    """Store ``token`` (its SHA-256 digest only) as a live member of ``family_id``."""
+    """Store ``token`` (its SHA-256 digest only) as a live member of ``family_id``, whose
+    access tokens carry ``auth_time``."""
     session.add(
         RefreshToken(
             family_id=family_id,
@@ -111,6 +120,7 @@ def add_refresh_token(
             token_version=user.token_version,
             issued_at=now,
             expires_at=now + issuer.refresh_lifetime,
+            auth_time=auth_time,
         )
     )
 

@@ -80,9 +80,17 @@ def refresh(
                 raise _refused()
             successor = successor_of(issuer, spent=stored, token=refresh_token)
             add_refresh_token(
-                session, issuer, token=successor, user=user, family_id=stored.family_id, now=now
+                session,
+                issuer,
+                token=successor,
+                user=user,
+                family_id=stored.family_id,
+                now=now,
+                auth_time=stored.auth_time,
             )
-            return user_tokens(issuer, user=user, refresh_token=successor, now=now)
+            return user_tokens(
+                issuer, user=user, refresh_token=successor, now=now, auth_time=stored.auth_time
+            )
         # Lost the race: the winner's update held the row until it committed, so its
         # spend (and the successor it stored) can be read now.
         spent_at = session.exec(
@@ -130,7 +138,9 @@ def _answer_again(
         or successor.expires_at <= now
     ):
         return None
-    return user_tokens(issuer, user=user, refresh_token=successor_token, now=now)
+    return user_tokens(
+        issuer, user=user, refresh_token=successor_token, now=now, auth_time=stored.auth_time
+    )
 
 
 def revoke_family(session: Session, *, family_id: uuid.UUID, now: datetime) -> None:

@@ -257,10 +257,32 @@ def password_grant(
             )
     session.execute(delete(LoginAttempt).where(col(LoginAttempt.account_key) == account_key))
     session.add(user)
-    refresh = new_refresh_token()
-    add_refresh_token(session, issuer, token=refresh, user=user, family_id=uuid.uuid4(), now=now)
+    # RFC 9470: a sign-in with a one-time code is the moment the second factor was proved.
+    auth_time = now if user.mfa_enrolled else None
     audit_user(session, user, "auth.login", now=now, request_id=request_id)
-    return user_tokens(issuer, user=user, refresh_token=refresh, now=now)
+    return _new_family(session, issuer, user=user, now=now, auth_time=auth_time)
+
+
+def _new_family(
+    session: Session,
+    issuer: TokenIssuer,
+    *,
+    user: User,
+    now: datetime,
+    auth_time: datetime | None,
+) -> IssuedTokens:
+    """A new refresh-token family for ``user`` and its first pair."""
+    refresh = new_refresh_token()
+    add_refresh_token(
+        session,
+        issuer,
+        token=refresh,
+        user=user,
+        family_id=uuid.uuid4(),
+        now=now,
+        auth_time=auth_time,
+    )
+    return user_tokens(issuer, user=user, refresh_token=refresh, now=now, auth_time=auth_time)
 
 
 def client_credentials_grant(

@@ -15,11 +15,12 @@ from sqlmodel import col, select
 from db.prepared import Prepared
 from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyType
-from models.concern import Addendum, Concern, ConcernPupil
+from models.concern import Addendum, Concern
 from models.profile import PupilProfileVersion
 from models.referral import Referral, ReferralOutcome
 from models.task import CaseTask
 from models.triage import TriageEvent
+from services.concerns.links import about_pupil
 from services.pagination import decode_cursor, invalid_cursor
 
 # Links in the chronology point into the API (services do not know the router's prefix;
@@ -58,14 +59,12 @@ def _entries() -> Subquery:
     (building this union per request cost more than running it)."""
     school: sa.BindParameter[uuid.UUID] = sa.bindparam("school_id")
     pupil_id: sa.BindParameter[uuid.UUID] = sa.bindparam("pupil_id")
-    about_pupil = (
-        col(ConcernPupil.school_id) == school,
-        col(ConcernPupil.pupil_id) == pupil_id,
-    )
+    # A concern marked entered in error follows its mark (``concerns.links``).
     by_pupil = [
-        _arm(kind, table.id, occurred_at, table.recorded_at)
-        .join(ConcernPupil, col(ConcernPupil.concern_id) == concern_id)
-        .where(*about_pupil)
+        _arm(kind, table.id, occurred_at, table.recorded_at).join(
+            about := about_pupil(school, pupil_id, name=f"about_{kind}"),
+            about.c.concern_id == concern_id,
+        )
         for kind, table, concern_id, occurred_at in (
             ("concern", Concern, col(Concern.id), col(Concern.observed_at)),
             ("addendum", Addendum, col(Addendum.concern_id), col(Addendum.recorded_at)),

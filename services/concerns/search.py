@@ -35,6 +35,7 @@ from models.concern import (
 from models.pupil import Pupil, name_words
 from models.triage import ConcernTriage, RiskLevel, TriageStatus
 from services import access
+from services.concerns.links import concern_is_about
 from services.concerns.statements import CONCERN_ROWS, INSERT_SEARCH_TERMS
 from services.pagination import decode_cursor, invalid_cursor
 from services.principal import Principal
@@ -130,13 +131,8 @@ def _filter_conditions(
     statuses = [status.value for status in filters.statuses]
     conditions: list[ColumnElement[bool]] = []
     if filters.pupil_id is not None:
-        conditions.append(
-            exists().where(
-                col(ConcernPupil.concern_id) == Concern.id,
-                col(ConcernPupil.school_id) == school,
-                col(ConcernPupil.pupil_id) == filters.pupil_id,
-            )
-        )
+        # A concern marked entered in error follows its mark (``links``).
+        conditions.append(concern_is_about(col(Concern.id), school, filters.pupil_id))
     if filters.indicators:
         # The period is repeated on concern_indicator (which copies observed_at) so that
         # "these signs, in this period" is one range scan of its index; written as IN, not

@@ -32,6 +32,7 @@ from services import access
 from services.concerns.statements import (
     ADDENDA_OF,
     ASSIGNEES_OF,
+    ERROR_MARKS_OF,
     INDICATORS_OF,
     PEOPLE,
     PUPILS_NAMED_OF,
@@ -117,15 +118,19 @@ def lookups_of(concern_ids: list[uuid.UUID], *, assignees: Batch, named: bool) -
     """What shaping needs beside the concerns' own rows: their ``pupils`` (with their
     names when ``named``: ``access.sees_pupil_names``), ``indicators`` and ``addenda``,
     and ``assignees``' query if it has one (rows named ``assignees``: ``add_assignees``),
-    four queries at most whatever the number of concerns."""
+    four queries at most whatever the number of concerns (five for the DSL desk, who see
+    the marks of concerns entered in error, rows named ``error_marks``)."""
     ids = {"concern_ids": concern_ids}
-    return (
+    batch = (
         Batch()
         .add("pupils", PUPILS_NAMED_OF if named else PUPILS_OF, ids)
         .add("indicators", INDICATORS_OF, ids)
         .add("addenda", ADDENDA_OF, ids)
         .include(assignees)
     )
+    if named:  # the DSL desk sees a concern's mark of having been entered in error
+        batch.add("error_marks", ERROR_MARKS_OF, ids)
+    return batch
 
 
 def add_assignees(batch: Batch, school_id: uuid.UUID, concern_ids: list[uuid.UUID]) -> Batch:
@@ -161,6 +166,7 @@ def concern_fields(
     sees_assessment: bool,
     assignee: Person | None,
     now: datetime,
+    entered_in_error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A concern row as the API shows it, the fields of a ``ConcernPublic``
     (``PUBLIC_CONCERNS`` makes the models)."""
@@ -185,6 +191,7 @@ def concern_fields(
         assigned_to=assignee if sees_assessment else None,
         waiting_hours=waiting_hours(row.status, row.recorded_at, now) if sees_assessment else None,
         addenda=addenda,
+        entered_in_error=entered_in_error,
         actions=actions,
     )
 
@@ -199,6 +206,23 @@ def addendum_fields(addendum: Any) -> dict[str, Any]:
         recorded_at=addendum.recorded_at,
         recorded_by=written_by(addendum.recorded_by, addendum.recorded_by_name),
     )
+
+
+def error_marks(rows: Iterable[Any]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The rows of ``ERROR_MARKS_OF`` as each concern's ``entered_in_error``, by concern."""
+    marks: dict[uuid.UUID, dict[str, Any]] = {}
+    for row in rows:
+        mark = marks.get(row.concern_id)
+        if mark is None:
+            mark = marks[row.concern_id] = dict(
+                reason=row.reason,
+                by=written_by(row.recorded_by, row.recorded_by_name),
+                at=row.recorded_at,
+                correct_pupil_ids=[],
+            )
+        if row.pupil_id is not None:
+            mark["correct_pupil_ids"].append(row.pupil_id)
+    return marks
 
 
 def cited_by(session: Session, context: RequestContext, rows: Sequence[Any]) -> Cited:
@@ -237,6 +261,7 @@ def shape_concerns(
     for addendum in found["addenda"]:
         addenda[addendum.concern_id].append(addendum)
     assignees = persons(found.get("assignees", ()))
+    marks = error_marks(found.get("error_marks", ()))
     sees = access.sees_assessment(context.principal)
     now = context.now
     shaped = []
@@ -260,6 +285,7 @@ def shape_concerns(
                 sees_assessment=sees,
                 assignee=assignees.get(row.assigned_to) if row.assigned_to else None,
                 now=now,
+                entered_in_error=marks.get(row.id),
             )
         )
     return PUBLIC_CONCERNS.validate_python(shaped)

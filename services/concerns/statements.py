@@ -22,10 +22,12 @@ from models.concern import (
     ConcernPupil,
     ConcernSearchTerm,
 )
+from models.lifecycle import ConcernErrorMark, ConcernErrorPupil
 from models.pupil import Pupil, display_name_column
 from models.triage import ConcernTriage
 from models.user import User
 from services import access
+from services.concerns.links import about_pupil
 
 CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
 TRIAGE: sa.Table = ConcernTriage.__table__  # type: ignore[attr-defined]
@@ -36,6 +38,8 @@ ADDENDA: sa.Table = Addendum.__table__  # type: ignore[attr-defined]
 USERS: sa.Table = User.__table__  # type: ignore[attr-defined]
 PUPILS: sa.Table = Pupil.__table__  # type: ignore[attr-defined]
 SEARCH_TERMS: sa.Table = ConcernSearchTerm.__table__  # type: ignore[attr-defined]
+ERROR_MARKS: sa.Table = ConcernErrorMark.__table__  # type: ignore[attr-defined]
+ERROR_PUPILS: sa.Table = ConcernErrorPupil.__table__  # type: ignore[attr-defined]
 
 # A concern row: the concern's own columns and its triage state, one row per concern.
 CONCERN_ROW_COLUMNS = (
@@ -90,6 +94,23 @@ PUPILS_NAMED_OF = Prepared(
     .where(CONCERN_PUPILS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
     .order_by(CONCERN_PUPILS.c.concern_id, CONCERN_PUPILS.c.position)
 )
+# A concern's mark of having been entered in error, with the children it is really about
+# (none: a row with a null pupil), for the DSL desk's representations.
+ERROR_MARKS_OF = Prepared(
+    sa.select(
+        ERROR_MARKS.c.concern_id,
+        ERROR_MARKS.c.reason,
+        ERROR_MARKS.c.recorded_by,
+        ERROR_MARKS.c.recorded_by_name,
+        ERROR_MARKS.c.recorded_at,
+        ERROR_PUPILS.c.pupil_id,
+    )
+    .select_from(
+        ERROR_MARKS.outerjoin(ERROR_PUPILS, ERROR_PUPILS.c.concern_id == ERROR_MARKS.c.concern_id)
+    )
+    .where(ERROR_MARKS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
+    .order_by(ERROR_MARKS.c.concern_id, ERROR_PUPILS.c.position)
+)
 INDICATORS_OF = Prepared(
     sa.select(CONCERN_INDICATORS.c.concern_id, CONCERN_INDICATORS.c.indicator_id)
     .where(CONCERN_INDICATORS.c.concern_id.in_(sa.bindparam("concern_ids", expanding=True)))
@@ -140,18 +161,16 @@ OUTLINE_COLUMNS = (
     CONCERNS.c.police_contacted,
     CONCERNS.c.categories,
 )
-_ABOUT_PUPIL = (
-    CONCERN_PUPILS.c.school_id == sa.bindparam("school_id"),
-    CONCERN_PUPILS.c.pupil_id == sa.bindparam("pupil_id"),
-)
+# The concerns about the pupil ``:pupil_id`` (those marked entered in error follow their
+# mark: ``links``).
+_ABOUT = about_pupil(sa.bindparam("school_id"), sa.bindparam("pupil_id"))
 # A pupil's concerns observed in a period, and their indicators: by pupil and period, not
 # by a list of ids (a long list of ids as parameters costs more than the rows it fetches).
 PUPIL_OUTLINES = access.ScopedConcerns(
     lambda scope: (
         sa.select(*OUTLINE_COLUMNS)
-        .join_from(CONCERNS, CONCERN_PUPILS, CONCERN_PUPILS.c.concern_id == CONCERNS.c.id)
+        .join_from(CONCERNS, _ABOUT, _ABOUT.c.concern_id == CONCERNS.c.id)
         .where(
-            *_ABOUT_PUPIL,
             *scope,
             CONCERNS.c.observed_at >= sa.bindparam("observed_from"),
             CONCERNS.c.observed_at <= sa.bindparam("observed_to"),
@@ -162,11 +181,10 @@ PUPIL_OUTLINE_INDICATORS = Prepared(
     sa.select(CONCERN_INDICATORS.c.concern_id, CONCERN_INDICATORS.c.indicator_id)
     .join_from(
         CONCERN_INDICATORS,
-        CONCERN_PUPILS,
-        CONCERN_PUPILS.c.concern_id == CONCERN_INDICATORS.c.concern_id,
+        _ABOUT,
+        _ABOUT.c.concern_id == CONCERN_INDICATORS.c.concern_id,
     )
     .where(
-        *_ABOUT_PUPIL,
         CONCERN_INDICATORS.c.observed_at >= sa.bindparam("observed_from"),
         CONCERN_INDICATORS.c.observed_at <= sa.bindparam("observed_to"),
     )

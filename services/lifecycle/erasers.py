@@ -1,0 +1,242 @@
+"""What destroying a child's file erases, kind by kind (docs/adr/0092).
+
+Each eraser takes the file being destroyed (``DoomedFile``) and, in the caller's
+transaction, replaces the content of its records of one kind (texts, descriptions, names
+typed into them) with ``DESTROYED`` or nothing, leaving each row as a tombstone: its id,
+its dates, who wrote it. It returns how many records it left as tombstones. Nothing here
+touches the audit log: its hash chain covers ids, actions and times only
+(``services.audit.chain.HASHED_FIELDS``), never a record's content, so it verifies as
+before.
+
+A kind of record added later adds one eraser to ``ERASERS`` (as the safeguarding profile,
+referrals, attachments and body maps did).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from models.case import Case, CaseAction, CaseDecision, CaseEvent
+from models.category import ConcernCategory
+from models.concern import Addendum, Concern, ConcernIndicator, ConcernSearchTerm
+from models.lifecycle import DESTROYED, ConcernErrorMark
+from models.referral import Referral, ReferralOutcome
+from models.task import CaseTask
+from models.triage import TriageEvent
+from services import attachments, body_maps, profile
+from services.attachments import FileStore
+
+
+@dataclass(frozen=True)
+class DoomedFile:
+    """The file being destroyed: the child, their school, the concerns that are theirs
+    alone (a concern also about a child whose file is kept is left whole), and the
+    moment (the request's "now")."""
+
+    school_id: uuid.UUID
+    pupil_id: uuid.UUID
+    concern_ids: tuple[uuid.UUID, ...]
+    now: datetime
+    # Where attachments are stored (``app.state.files``): their files are removed.
+    files: FileStore
+
+
+Eraser = Callable[[Session, DoomedFile], int]
+
+
+def _count(result: sa.Result[object]) -> int:
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def erase_concerns(session: Session, doomed: DoomedFile) -> int:
+    """The concerns' description, location and classification (categories, indicators),
+    and their words in SQLite's search index."""
+    if not doomed.concern_ids:
+        return 0
+    ids = list(doomed.concern_ids)
+    for table in (ConcernIndicator, ConcernCategory, ConcernSearchTerm):
+        session.execute(sa.delete(table).where(col(table.concern_id).in_(ids)))
+    return _count(
+        session.execute(
+            sa.update(Concern)
+            .where(col(Concern.id).in_(ids), col(Concern.school_id) == doomed.school_id)
+            .values(description=DESTROYED, location=None, categories=None)
+        )
+    )
+
+
+def erase_addenda(session: Session, doomed: DoomedFile) -> int:
+    """The addenda's text and reason."""
+    if not doomed.concern_ids:
+        return 0
+    return _count(
+        session.execute(
+            sa.update(Addendum)
+            .where(col(Addendum.concern_id).in_(list(doomed.concern_ids)))
+            .values(text=DESTROYED, reason=DESTROYED)
+        )
+    )
+
+
+def erase_triage(session: Session, doomed: DoomedFile) -> int:
+    """The reasons DSLs gave for their triage changes."""
+    if not doomed.concern_ids:
+        return 0
+    return _count(
+        session.execute(
+            sa.update(TriageEvent)
+            .where(col(TriageEvent.concern_id).in_(list(doomed.concern_ids)))
+            .values(reason=DESTROYED)
+        )
+    )
+
+
+def erase_error_marks(session: Session, doomed: DoomedFile) -> int:
+    """The reasons given for marking the concerns entered in error."""
+    if not doomed.concern_ids:
+        return 0
+    return _count(
+        session.execute(
+            sa.update(ConcernErrorMark)
+            .where(col(ConcernErrorMark.concern_id).in_(list(doomed.concern_ids)))
+            .values(reason=DESTROYED)
+        )
+    )
+
+
+def _of_pupil(model: type, doomed: DoomedFile) -> list[sa.ColumnElement[bool]]:
+    return [
+        col(model.school_id) == doomed.school_id,  # type: ignore[attr-defined]
+        col(model.pupil_id) == doomed.pupil_id,  # type: ignore[attr-defined]
+    ]
+
+
+def erase_cases(session: Session, doomed: DoomedFile) -> int:
+    """The child's cases: summary and outcome."""
+    return _count(
+        session.execute(
+            sa.update(Case)
+            .where(*_of_pupil(Case, doomed))
+            .values(
+                summary=DESTROYED,
+                outcome=sa.case((col(Case.outcome).is_(None), None), else_=DESTROYED),
+            )
+        )
+    )
+
+
+def erase_case_events(session: Session, doomed: DoomedFile) -> int:
+    """The text and reason of each event of the child's cases."""
+    return _count(
+        session.execute(
+            sa.update(CaseEvent)
+            .where(*_of_pupil(CaseEvent, doomed))
+            .values(
+                text=sa.case((col(CaseEvent.text).is_(None), None), else_=DESTROYED),
+                reason=sa.case((col(CaseEvent.reason).is_(None), None), else_=DESTROYED),
+            )
+        )
+    )
+
+
+def erase_actions(session: Session, doomed: DoomedFile) -> int:
+    """What was done, and with whom (names typed in)."""
+    return _count(
+        session.execute(
+            sa.update(CaseAction)
+            .where(*_of_pupil(CaseAction, doomed))
+            .values(description=DESTROYED, with_whom=None)
+        )
+    )
+
+
+def erase_decisions(session: Session, doomed: DoomedFile) -> int:
+    """The decisions and their reasons."""
+    return _count(
+        session.execute(
+            sa.update(CaseDecision)
+            .where(*_of_pupil(CaseDecision, doomed))
+            .values(decision=DESTROYED, reason=DESTROYED)
+        )
+    )
+
+
+def erase_tasks(session: Session, doomed: DoomedFile) -> int:
+    """The tasks' titles and completion notes."""
+    return _count(
+        session.execute(
+            sa.update(CaseTask)
+            .where(*_of_pupil(CaseTask, doomed))
+            .values(
+                title=DESTROYED,
+                note=sa.case((col(CaseTask.note).is_(None), None), else_=DESTROYED),
+            )
+        )
+    )
+
+
+def erase_profile(session: Session, doomed: DoomedFile) -> int:
+    """Every version of the safeguarding profile: its statuses, people and professionals."""
+    return profile.erase_profile(session, doomed.school_id, doomed.pupil_id, now=doomed.now)
+
+
+def erase_referrals(session: Session, doomed: DoomedFile) -> int:
+    """The referrals on the child's cases: their references and outcomes' words."""
+    cases = sa.select(col(Case.id)).where(
+        col(Case.school_id) == doomed.school_id, col(Case.pupil_id) == doomed.pupil_id
+    )
+    referrals = sa.select(col(Referral.id)).where(col(Referral.case_id).in_(cases))
+    session.execute(
+        sa.update(ReferralOutcome)
+        .where(col(ReferralOutcome.referral_id).in_(referrals))
+        .values(outcome=DESTROYED)
+    )
+    return _count(
+        session.execute(
+            sa.update(Referral).where(col(Referral.case_id).in_(cases)).values(reference=None)
+        )
+    )
+
+
+def erase_attachments(session: Session, doomed: DoomedFile) -> int:
+    """The files on the child's concerns and cases, removed from the store; their names."""
+    return attachments.erase_attachments(
+        session,
+        doomed.school_id,
+        doomed.pupil_id,
+        store=doomed.files,
+        now=doomed.now,
+        only_concerns=doomed.concern_ids,
+    )
+
+
+def erase_body_maps(session: Session, doomed: DoomedFile) -> int:
+    """The marks of the body maps on the child's concerns."""
+    return body_maps.erase_body_maps(
+        session, doomed.school_id, doomed.pupil_id, only_concerns=doomed.concern_ids
+    )
+
+
+# Every kind of record a child's file holds, in the order they are erased, by the name the
+# destruction's answer counts them under. A new kind of record adds its eraser here.
+ERASERS: tuple[tuple[str, Eraser], ...] = (
+    ("concern", erase_concerns),
+    ("addendum", erase_addenda),
+    ("triage", erase_triage),
+    ("entered_in_error", erase_error_marks),
+    ("case", erase_cases),
+    ("case_event", erase_case_events),
+    ("action", erase_actions),
+    ("decision", erase_decisions),
+    ("task", erase_tasks),
+    ("profile", erase_profile),
+    ("referral", erase_referrals),
+    ("attachment", erase_attachments),
+    ("body_map", erase_body_maps),
+)
