@@ -89,3 +89,11 @@ __all__ += ["PrivilegedRequest"]
 from models.webhook import Webhook  # noqa: E402
 
 __all__ += ["Webhook"]
+
+from models.transfer import (  # noqa: E402
+    PupilTransfer,
+    SchoolClosureDay,
+    TransferReceivedRecord,
+)
+
+__all__ += ["PupilTransfer", "SchoolClosureDay", "TransferReceivedRecord"]

@@ -39,6 +39,8 @@ class ChronologyType(StrEnum):
     case_reassigned = "case_reassigned"
     task = "task"
     task_completed = "task_completed"
+    # An entry of a file received from the child's previous school (read-only).
+    received = "received"
 
 
 class ChronologySource(BaseModel):
@@ -84,6 +86,13 @@ class ChronologyDetails(BaseModel):
     case_id: uuid.UUID | None = Field(
         default=None, description="case events, action, decision, task"
     )
+    received_type: str | None = Field(
+        default=None, description="received: the entry's type at the school that sent it"
+    )
+    from_school_urn: str | None = Field(
+        default=None, description="received: the URN of the school that sent it"
+    )
+    transfer_id: uuid.UUID | None = Field(default=None, description="received: its transfer")
 
 
 _ITEM_EXAMPLE: dict[str, Any] = {

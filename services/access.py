@@ -52,6 +52,12 @@ queries built per request (``concern_scope``) and the prepared statements built 
   (a task's to its assignee); urgent ones to every one of them, whatever their own
   choice. The school's alert settings and the deliveries given up on (dead letters) are
   the DSL desk's.
+- Transfers of a child's file to their next school (issue 21): the DSL desk of the
+  sending school sends them and reads what it sent; the DSL desk of the receiving school,
+  when it is on this service (or imports a signed bundle addressed to it), reads what was
+  sent to it, confirms receipt and links it to its own pupil. A transfer is the sending
+  and the receiving school's, nobody else's (``transfer_scope``; another school's is a
+  404). The school's closure days are the DSL desk's.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -68,6 +74,7 @@ from sqlalchemy import ColumnElement
 from core.errors import Forbidden
 from db.prepared import Prepared
 from models.concern import Concern
+from models.transfer import PupilTransfer
 from models.user import DSL_ROLES, Role
 from services.principal import Principal
 
@@ -219,6 +226,7 @@ ADMIN_VISIBLE_ENTITIES = frozenset(
         "guidance_draft",
         "privileged_request",
         "webhook",
+        "school_calendar",
     }
 )
 
@@ -425,3 +433,13 @@ def sees_task_case(principal: Principal) -> bool:
     """Whether the caller sees a task's case, pupils and completion note: the DSL desk
     only; the assignee sees the task itself (title, due date, status)."""
     return principal.kind == "user" and principal.is_dsl
+
+
+_TRANSFERS: sa.Table = PupilTransfer.__table__  # type: ignore[attr-defined]
+
+
+def transfer_scope(principal: Principal) -> ColumnElement[bool]:
+    """The transfers the caller's school may see: those it sent and those sent to it (a
+    DSL desk's; the services ask ``require_dsl`` first)."""
+    school = principal.school_id
+    return sa.or_(_TRANSFERS.c.from_school_id == school, _TRANSFERS.c.to_school_id == school)

@@ -191,6 +191,7 @@ class DeliveryWorker:
                     done_on = today
                 if due and self._due_looked_for(now):
                     report.due = scheduling.raise_due(session, now=now)
+                    report.due += scheduling.raise_overdue_transfers(session, now=now)
                     due_checked = now
                 report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)
         if done_on is not None:  # committed

@@ -17,6 +17,7 @@ from models.case import CaseAction, CaseDecision, CaseEvent
 from models.chronology import ChronologyType
 from models.concern import Addendum, Concern, ConcernPupil
 from models.task import CaseTask
+from models.transfer import TransferReceivedRecord
 from models.triage import TriageEvent
 from services.pagination import decode_cursor, invalid_cursor
 
@@ -91,7 +92,17 @@ def _entries() -> Subquery:
             col(CaseTask.completed_at).is_not(None),
         ),
     ]
-    return union_all(*by_pupil, *in_cases, *in_tasks).subquery("entry")
+    # A file received from the child's previous school: each of its entries (issue 21).
+    received = _arm(
+        "received",
+        TransferReceivedRecord.id,
+        TransferReceivedRecord.occurred_at,
+        TransferReceivedRecord.recorded_at,
+    ).where(
+        col(TransferReceivedRecord.school_id) == school,
+        col(TransferReceivedRecord.pupil_id) == pupil_id,
+    )
+    return union_all(*by_pupil, *in_cases, *in_tasks, received).subquery("entry")
 
 
 _ENTRIES = _entries()
@@ -164,6 +175,7 @@ SOURCES = {
     "decision": _by_id(CaseDecision),
     "task": _by_id(CaseTask),
     "task_completed": _by_id(CaseTask),
+    "received": _by_id(TransferReceivedRecord),
 }
 
 
