@@ -122,6 +122,15 @@ async def list_incoming(
     return TransferPage(items=page.items, next_cursor=page.next_cursor)
 
 
+class UnsupportedBundleType(DomainError):
+    """A bundle sent as anything but itself (JSON, a form): a 415 that says what to send."""
+
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+    def __init__(self) -> None:
+        super().__init__("Send the bundle itself, as Content-Type: application/jose.")
+
+
 class BundleText(BaseModel):
     """An imported bundle, as its idempotency key's request is fingerprinted."""
 
@@ -184,13 +193,6 @@ async def import_bundle(
         lambda session: imported(transfers.import_bundle(session, context, token=token, keys=keys)),
         cpu_bound=True,
     )
-
-
-class UnsupportedBundleType(DomainError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
-
-    def __init__(self) -> None:
-        super().__init__("Send the bundle itself, as Content-Type: application/jose.")
 
 
 @router.get(

@@ -104,6 +104,12 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/pupils/leavers": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/staff/leavers": "a `run_id` that is not an open sync run of the school",
+    "POST /api/v1/pupils/{pupil_id}/transfers": "a `to_school_urn` that is the school's own; "
+    "a `left_on` outside 1900-2199",
+    "POST /api/v1/transfers/import": "a bundle that does not verify: its signature under a "
+    "trusted key, its JSON Schema, its addressee (docs/transfer-bundle.md)",
+    "POST /api/v1/transfers/{transfer_id}/receipt": "a `pupil_id` not of the school",
+    "PUT /api/v1/school-calendar": "a day outside 1900-2199",
 }
 
 # Operations whose body's records are judged one by one: the document gives each record
