@@ -80,7 +80,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     shown.update(
         pupil
         for transfer in due_transfers
-        if (pupil := transfer.pupil_id or transfer.received_pupil_id) is not None
+        if (pupil := transfers.pupil_of(transfer, context)) is not None
     )
     # Recorded once everything is read: the audit chain's head is locked from here to the
     # commit, and every audited request of the school waits for it meanwhile.

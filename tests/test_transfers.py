@@ -124,6 +124,14 @@ def test_two_schools_on_one_service_send_receive_and_link(
         "id": sent["id"],
         "href": f"{TRANSFERS}/{sent['id']}",
     }
+    # The receiving school's trail never names the sending school's record of the child.
+    with database.transaction() as session:
+        theirs_about_zoe = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.school_id == world.other_school.id, AuditEvent.pupil_id == world.zoe.id
+            )
+        ).all()
+    assert theirs_about_zoe == []
     # Audited, ids only.
     assert sorted(_actions(database)) == [
         "transfer.incoming.list",

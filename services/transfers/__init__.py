@@ -17,6 +17,7 @@ from services.transfers.reading import (
     get_transfer,
     list_incoming,
     list_sent,
+    pupil_of,
     shape,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "import_bundle",
     "list_incoming",
     "list_sent",
+    "pupil_of",
     "put_calendar",
     "send_transfer",
     "shape",

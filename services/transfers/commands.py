@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core import bundles
@@ -238,12 +239,7 @@ def import_bundle(
             "wrong-addressee",
             "The bundle is addressed to another school, not yours: send it to the school it names.",
         )
-    existing = session.exec(
-        select(PupilTransfer).where(
-            col(PupilTransfer.to_school_urn) == school.urn,
-            col(PupilTransfer.bundle_id) == document.bundle_id,
-        )
-    ).one_or_none()
+    existing = _imported_already(session, school.urn, document.bundle_id)
     if existing is not None:
         _record(session, context, "transfer.import", existing.id, existing.received_pupil_id)
         return shape(existing, context), False
@@ -263,7 +259,26 @@ def import_bundle(
         sent_by_name=document.issued_by.display_name[:NAME_MAX],
         bundle=token,
     )
-    session.add(row)
-    session.flush()
+    try:
+        # The same bundle imported twice at once: the unique (addressee, bundle) decides.
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = _imported_already(session, school.urn, document.bundle_id)
+        if existing is None:
+            raise
+        _record(session, context, "transfer.import", existing.id, existing.received_pupil_id)
+        return shape(existing, context), False
     _record(session, context, "transfer.import", row.id, None)
     return shape(row, context), True
+
+
+def _imported_already(
+    session: Session, school_urn: str, bundle_id: uuid.UUID
+) -> PupilTransfer | None:
+    return session.exec(
+        select(PupilTransfer).where(
+            col(PupilTransfer.to_school_urn) == school_urn,
+            col(PupilTransfer.bundle_id) == bundle_id,
+        )
+    ).one_or_none()

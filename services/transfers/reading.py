@@ -81,7 +81,7 @@ def shape(transfer: PupilTransfer, context: RequestContext) -> TransferPublic:
     )
 
 
-def _pupil_of(transfer: PupilTransfer, context: RequestContext) -> uuid.UUID | None:
+def pupil_of(transfer: PupilTransfer, context: RequestContext) -> uuid.UUID | None:
     """The caller's school's pupil the transfer is about (for the audit log), if any."""
     if transfer.from_school_id == context.principal.school_id:
         return transfer.pupil_id
@@ -113,7 +113,7 @@ def _record(
         now=context.now,
         entity_type="transfer",
         entity_id=transfer.id,
-        pupil_id=_pupil_of(transfer, context),
+        pupil_id=pupil_of(transfer, context),
         request_id=context.request_id,
     )
 
@@ -178,7 +178,7 @@ def _page(
     page = list(found[:limit])
     next_cursor = encode_cursor({"id": str(page[-1].id)}) if len(found) > limit else None
     pupils: list[uuid.UUID | None] = [
-        *sorted({pupil for t in page if (pupil := _pupil_of(t, context)) is not None})
+        *sorted({pupil for t in page if (pupil := pupil_of(t, context)) is not None})
     ]
     audit.record_per_pupil(
         session,
