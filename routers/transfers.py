@@ -10,10 +10,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import DSLContext, DSLPupilFileContext, UnitOfWorkDep
-from api.errors import problem_responses
+from api.deps import AnyRoleContext, DSLContext, DSLPupilFileContext, UnitOfWorkDep
+from api.errors import problem_response, problem_responses
 from api.idempotency import Answer, Idempotent
 from core.bundles import TransferKeys
 from core.errors import DomainError
@@ -193,6 +194,27 @@ async def import_bundle(
         lambda session: imported(transfers.import_bundle(session, context, token=token, keys=keys)),
         cpu_bound=True,
     )
+
+
+async def _import_is_a_post(request: Request, _context: AnyRoleContext) -> JSONResponse:
+    # Without it, a GET of /transfers/import would reach GET /transfers/{transfer_id} (and
+    # its 422 for an id that is no UUID) rather than the 405 every other method gets.
+    return problem_response(
+        405,
+        f"{request.method} is not allowed here: POST a bundle to import it.",
+        slug="method-not-allowed",
+        headers={"Allow": "POST"},
+    )
+
+
+router.add_api_route(
+    "/transfers/import",
+    _import_is_a_post,
+    methods=["GET"],
+    name="get_import_not_allowed",
+    include_in_schema=False,
+    response_class=JSONResponse,
+)
 
 
 @router.get(

@@ -224,6 +224,10 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"dsl": 200, "deputy_dsl": 200}),
     ("POST", "/api/v1/transfers/import", "/api/v1/transfers/import", None,
      {"dsl": 415, "deputy_dsl": 415}),
+    # Undocumented: GET of the import's address is a 405 (Allow: POST) for anyone signed
+    # in, not GET /transfers/{transfer_id}'s 422.
+    ("GET", "/api/v1/transfers/import", "/api/v1/transfers/import", None,
+     {"staff": 405, "dsl": 405, "deputy_dsl": 405, "admin": 405, "mis": 405}),
     ("GET", "/api/v1/transfers/{transfer_id}", "/api/v1/transfers/{id}", None,
      {"dsl": 404, "deputy_dsl": 404}),
     ("POST", "/api/v1/transfers/{transfer_id}/receipt", "/api/v1/transfers/{id}/receipt",
