@@ -18,7 +18,7 @@ from db.engine import Database
 from models import AlertEvent, AuditEvent, PupilTransfer
 from tests.desk import API, Desk
 from tests.factories import make_user
-from tests.mailbox import drain, make_worker
+from tests.mailbox import Mailbox, drain, make_worker
 
 TRANSFERS = f"{API}/transfers"
 
@@ -293,3 +293,24 @@ def test_sent_transfers_are_listed_in_keyset_pages(before_christmas: Desk) -> No
     assert [t["id"] for t in rest["items"]] == sent[:1] and rest["next_cursor"] is None
     bad = desk.client.get(TRANSFERS, params={"cursor": "not-a-cursor"}, headers=desk.headers())
     assert bad.status_code == 422
+
+
+def test_the_overdue_alert_is_emailed_to_the_senders_desk_without_content(
+    before_christmas: Desk, database: Database, mailbox: Mailbox
+) -> None:
+    desk, world = before_christmas, before_christmas.world
+    desk.fill_file(concerns=1)
+    _send(desk)
+    worker = make_worker(database, desk.clock, mailbox, digest_hour=0)
+    drain(worker)
+    before = len(mailbox.to(world.dsl.email))
+    desk.clock._now = datetime(2026, 12, 30, 9, 0, tzinfo=UTC)
+    drain(worker)
+    overdue = [m for m in mailbox.to(world.dsl.email)[before:] if "transfer" in m.subject]
+    assert len(overdue) == 1
+    assert overdue[0].subject.startswith("A file transfer is overdue at Fictional Academy")
+    assert "2026-12-29" in overdue[0].text
+    assert mailbox.to(world.other_dsl.email) == []  # the receiving school is not told
+    for letter in mailbox.messages():
+        for content in ("Zo", "phone", "Had a new"):
+            assert content not in letter.message.as_string()
