@@ -20,6 +20,7 @@ from api.cli_support import (
     require_migrated_database,
     run_migrations,
 )
+from api.cli_transfer import transfer_app
 
 __all__ = ["PROJECT_ROOT", "app", "head_revision", "main", "run_migrations"]
 
@@ -202,6 +203,7 @@ def create_service_account(
 app.add_typer(audit_app, name="audit")
 app.add_typer(privileged_app, name="privileged-requests")
 app.add_typer(files_app, name="files")
+app.add_typer(transfer_app, name="transfer")
 
 
 @app.command("import-pupils")

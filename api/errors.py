@@ -172,8 +172,9 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     collection) usually share a path. Routes left out of the OpenAPI document are counted
     only where no documented route matches (an undocumented alias such as
     ``/api/v1/healthz``), so that a route that exists only to refuse a method (with 405)
-    does not advertise it."""
-    routes: list[tuple[re.Pattern[str], frozenset[str], bool]] | None = getattr(
+    does not advertise it; and a path one documented route names literally is answered
+    by the routes that name it so, not by templates it happens to fit."""
+    routes: list[tuple[re.Pattern[str], frozenset[str], bool, bool]] | None = getattr(
         app.state, "allow_table", None
     )
     if routes is None:
@@ -183,11 +184,15 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
                 continue
             pattern, _format, _convertors = compile_path(str(route.path))
             documented = bool(getattr(route.original_route, "include_in_schema", True))
-            routes.append((pattern, frozenset(route.methods), documented))
+            literal = "{" not in str(route.path)
+            routes.append((pattern, frozenset(route.methods), documented, literal))
         app.state.allow_table = routes
-    matching = [
-        (methods, documented) for pattern, methods, documented in routes if pattern.match(path)
-    ]
+    found = [route for route in routes if route[0].match(path)]
+    # A path some route names literally is that route's (POST /transfers/import beside
+    # GET /transfers/{transfer_id}): a template matching it too adds no method.
+    if any(literal and documented for _, _, documented, literal in found):
+        found = [route for route in found if route[3]]
+    matching = [(methods, documented) for _, methods, documented, _ in found]
     chosen = [methods for methods, documented in matching if documented] or [
         methods for methods, _ in matching
     ]

@@ -24,9 +24,10 @@ from api.middleware import (
     TransientRetryMiddleware,
 )
 from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
+from core.bundles import BundleKeyError, TransferKeys
 from core.clock import Clock
 from core.metrics import Metrics
-from core.settings import Settings, get_settings
+from core.settings import ConfigurationError, Settings, get_settings
 from core.tokens import KeyRing
 from db.engine import Database
 from guidance import GUIDANCE_DIR
@@ -103,6 +104,10 @@ def create_app(
     app.state.database = database
     app.state.guidance = guidance
     app.state.keys = KeyRing(settings)
+    try:
+        app.state.transfer_keys = TransferKeys.from_settings(settings)
+    except BundleKeyError as error:
+        raise ConfigurationError(str(error)) from None
     app.state.token_issuer = TokenIssuer(
         keys=app.state.keys,
         access_lifetime=timedelta(minutes=settings.access_token_minutes),

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     # elsewhere one is derived from CONCERNLOG_SECRET_KEY.
     files_url: str = "./data/files"
     files_key: SecretStr | None = None
+    # Transfers (issue 21, docs/adr/0085): the ES256 key that signs transfer bundles, as a
+    # PEM (or a file holding one); development makes one under ./data/ when neither is set,
+    # production refuses to start without one. Retired keys (a JWKS of public keys) stay
+    # published for bundles they signed; trusted keys (a JWKS) are other services' keys
+    # whose bundles this service imports.
+    transfer_signing_key: SecretStr | None = None
+    transfer_signing_key_file: Path | None = None
+    transfer_retired_keys_file: Path | None = None
+    transfer_trusted_keys_file: Path | None = None
 
     # /metrics (issue 8): when set, scrapes must send "Authorization: Bearer <token>".
     # Without it, production answers /metrics to loopback callers only.
@@ -142,6 +151,12 @@ class Settings(BaseSettings):
                     "CONCERNLOG_SECRET_KEY is shorter than 32 characters; "
                     "use a random secret of at least 32 characters in production"
                 )
+        if self.transfer_signing_key is None and self.transfer_signing_key_file is None:
+            raise ConfigurationError(
+                "CONCERNLOG_TRANSFER_SIGNING_KEY (an EC P-256 private key, PEM) or "
+                "CONCERNLOG_TRANSFER_SIGNING_KEY_FILE is needed in production: it signs the "
+                "files sent to other schools"
+            )
         if self.jwt_algorithm != "HS256" and self.jwt_private_key_file is None:
             raise ConfigurationError(
                 f"CONCERNLOG_JWT_ALGORITHM={self.jwt_algorithm} needs "

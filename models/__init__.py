@@ -119,3 +119,11 @@ __all__ += [
     "LegalHoldRelease",
     "RetentionSetting",
 ]
+
+from models.transfer import (  # noqa: E402
+    PupilTransfer,
+    SchoolClosureDay,
+    TransferReceivedRecord,
+)
+
+__all__ += ["PupilTransfer", "SchoolClosureDay", "TransferReceivedRecord"]

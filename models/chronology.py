@@ -46,6 +46,8 @@ class ChronologyType(StrEnum):
     profile_changed = "profile_changed"
     referral = "referral"
     referral_outcome = "referral_outcome"
+    # An entry of a file received from the child's previous school (read-only).
+    received = "received"
 
 
 class ChronologySource(BaseModel):
@@ -96,6 +98,13 @@ class ChronologyDetails(BaseModel):
     reference: str | None = Field(default=None, description="referral, referral_outcome")
     outcome: str | None = Field(default=None, description="referral_outcome")
     referral_id: uuid.UUID | None = Field(default=None, description="referral_outcome")
+    received_type: str | None = Field(
+        default=None, description="received: the entry's type at the school that sent it"
+    )
+    from_school_urn: str | None = Field(
+        default=None, description="received: the URN of the school that sent it"
+    )
+    transfer_id: uuid.UUID | None = Field(default=None, description="received: its transfer")
 
 
 _ITEM_EXAMPLE: dict[str, Any] = {

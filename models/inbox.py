@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import CaseSummary
 from models.concern import ConcernPublic
 from models.task import TaskPublic
+from models.transfer import TransferPublic
 
 
 class Inbox(BaseModel):
@@ -35,6 +34,7 @@ class Inbox(BaseModel):
         description="Open cases whose review date is today or earlier, soonest first; "
         "shaped as the items of GET /cases"
     )
-    transfers_due: list[dict[str, Any]] = Field(
-        description="Files to transfer to a child's new school: always empty until transfers exist"
+    transfers_due: list[TransferPublic] = Field(
+        description="Files sent to the school still to be received (confirm receipt), and "
+        "files it sent that are overdue; soonest due first; shaped as GET /transfers/{id}"
     )

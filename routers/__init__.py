@@ -33,6 +33,7 @@ from routers import (
     stream,
     subject_access,
     tasks,
+    transfers,
     triage,
     users,
     webhooks,
@@ -63,6 +64,7 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     profile.router,
     inbox.router,
     tasks.router,
+    transfers.router,
     staff.router,
     reports.router,
     guidance_drafts.router,
@@ -85,9 +87,14 @@ def include_routers(app: FastAPI, *, prefix: str) -> None:
     than in one protected router included in turn: FastAPI matches a request once per level
     of nesting and walks every level's routes again to handle it (see
     docs/adr/0042-dependency-graph-and-route-order.md)."""
+    # Public routes whose paths a protected template would also match (the bundle schema,
+    # /transfers/schema.json, beside /transfers/{transfer_id}) come first.
+    app.include_router(transfers.public_router, prefix=prefix)
     for router in PROTECTED_ROUTERS:
         app.include_router(router, prefix=prefix, dependencies=[Depends(require_full_access)])
     for router in PUBLIC_ROUTERS:
         app.include_router(router, prefix=prefix)
     app.include_router(health.router)
+    # The keys that sign transfer bundles, where JWKS are looked for (RFC 8615).
+    app.include_router(transfers.well_known_router)
     app.include_router(health.router, prefix=prefix, include_in_schema=False)

@@ -23,8 +23,9 @@ router = APIRouter(prefix="/desk", tags=["desk"])
         "Concerns in immediate danger still `new` (`urgent`), then the other `new` concerns "
         "(`new`), both oldest recorded first and shaped as the items of `GET /concerns`; "
         "open tasks due today or earlier (`tasks_due`) and open cases whose review date has "
-        "come (`reviews_due`), by the school's calendar (England); `transfers_due` stays "
-        "empty until transfers exist. Each list holds at most `limit` items (default 50, "
+        "come (`reviews_due`), by the school's calendar (England); files sent to the school "
+        "still to be received and files it sent that are overdue (`transfers_due`). Each"
+        " list holds at most `limit` items (default 50, "
         "at most 200): the rest are a filtered `GET /concerns`, `GET /tasks` or "
         "`GET /cases` away. Reading it is recorded in the audit log."
     ),

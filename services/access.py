@@ -68,6 +68,12 @@ queries built per request (``concern_scope``) and the prepared statements built 
   hold and lifts it, and destroys a file past its retention date and not on hold.
 - Entered in error: the DSL desk marks a concern as recorded in error, or for the wrong
   child; nothing is deleted.
+- Transfers of a child's file to their next school (issue 21): the DSL desk of the
+  sending school sends them and reads what it sent; the DSL desk of the receiving school,
+  when it is on this service (or imports a signed bundle addressed to it), reads what was
+  sent to it, confirms receipt and links it to its own pupil. A transfer is the sending
+  and the receiving school's, nobody else's (``transfer_scope``; another school's is a
+  404). The school's closure days are the DSL desk's.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -85,6 +91,7 @@ from sqlalchemy import ColumnElement
 from core.errors import Forbidden, StepUpRequired
 from db.prepared import Prepared
 from models.concern import Concern
+from models.transfer import PupilTransfer
 from models.user import DSL_ROLES, Role
 from services.principal import Principal
 
@@ -267,6 +274,7 @@ ADMIN_VISIBLE_ENTITIES = frozenset(
         "guidance_draft",
         "privileged_request",
         "webhook",
+        "school_calendar",
     }
 )
 
@@ -479,3 +487,13 @@ def sees_task_case(principal: Principal) -> bool:
     """Whether the caller sees a task's case, pupils and completion note: the DSL desk
     only; the assignee sees the task itself (title, due date, status)."""
     return principal.kind == "user" and principal.is_dsl
+
+
+_TRANSFERS: sa.Table = PupilTransfer.__table__  # type: ignore[attr-defined]
+
+
+def transfer_scope(principal: Principal) -> ColumnElement[bool]:
+    """The transfers the caller's school may see: those it sent and those sent to it (a
+    DSL desk's; the services ask ``require_dsl`` first)."""
+    school = principal.school_id
+    return sa.or_(_TRANSFERS.c.from_school_id == school, _TRANSFERS.c.to_school_id == school)

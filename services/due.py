@@ -9,7 +9,8 @@ from an index (``ix_case_task_school_id_status_due_on``, the partial
 ``limit``. Neither records anything: whoever shows or sends them records its own audit.
 The worker raises ``task.due`` and ``review.due`` from the same conditions
 (``task_is_due``, ``review_is_due``; ``services.alerts.scheduling.raise_due``), once per
-task and due date, once per case and review date.
+task and due date, once per case and review date; and ``transfer.overdue`` once per
+transfer not received by its ``due_by`` (``transfer_is_overdue``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, text
+from sqlalchemy import ColumnElement, and_, or_, text
 from sqlmodel import Session, col, select
 
 from models.case import OPEN_ONLY, Case
 from models.task import CaseTask, TaskStatus
+from models.transfer import PupilTransfer
 from services.school_calendar import school_date
 
 # The inbox's bound on each of its lists (the rest are a page of GET /tasks or GET /cases
@@ -72,6 +74,33 @@ def reviews_due(
             select(Case)
             .where(col(Case.school_id) == school_id, review_is_due(on))
             .order_by(col(Case.review_on), col(Case.id))
+            .limit(limit)
+        )
+    )
+
+
+def transfer_is_overdue(on: date) -> ColumnElement[bool]:
+    """The condition a ``pupil_transfer`` row meets when it is overdue on ``on``: not
+    received, its ``due_by`` (the last of its 5 school days) before that day. The status
+    shown (``overdue``), the inbox and ``transfer.overdue`` all ask it."""
+    return and_(col(PupilTransfer.received_at).is_(None), col(PupilTransfer.due_by) < on)
+
+
+def transfers_due(
+    session: Session, *, school_id: uuid.UUID, on: date, limit: int = DUE_LIMIT
+) -> list[PupilTransfer]:
+    """What the school's DSL desk must do about transfers on ``on``: files sent to it (on
+    this service, or imported) still to be received, and files it sent that are overdue;
+    soonest due first, at most ``limit``."""
+    incoming = and_(
+        col(PupilTransfer.to_school_id) == school_id, col(PupilTransfer.received_at).is_(None)
+    )
+    overdue = and_(col(PupilTransfer.from_school_id) == school_id, transfer_is_overdue(on))
+    return list(
+        session.exec(
+            select(PupilTransfer)
+            .where(or_(incoming, overdue))
+            .order_by(col(PupilTransfer.due_by), col(PupilTransfer.id))
             .limit(limit)
         )
     )

@@ -1,5 +1,6 @@
 """The DSL's inbox: urgent concerns first, then the other new ones, the tasks and case
-reviews that have come due, and (once transfers exist) the transfers due.
+reviews that have come due, and the transfers due (files sent to the school to be
+received, files it sent that are overdue).
 
 Each list is bounded (``limit``, at most 200; the rest are a filtered page of
 ``GET /concerns``, ``GET /tasks`` or ``GET /cases`` away) and read from an index: the
@@ -19,7 +20,7 @@ from sqlmodel import Session
 
 from db.batch import Batch
 from models.inbox import Inbox
-from services import access, audit, cases, due, tasks
+from services import access, audit, cases, due, tasks, transfers
 from services.concerns.shaping import shape_rows
 from services.concerns.statements import CONCERN_ROWS, TRIAGE
 from services.context import RequestContext
@@ -49,7 +50,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     immediate danger still new, the other new concerns (both oldest first, as
     ``GET /concerns`` shapes them), open tasks due today or earlier and open cases whose
     review date has come (``services.due``, today in England by the request's clock), and
-    the transfers due (none until transfers exist).
+    the transfers due (``services.due.transfers_due``).
 
     DSLs and deputy DSLs. Records ``inbox.read`` once per pupil shown (one event without a
     pupil when it is empty)."""
@@ -70,11 +71,17 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     due_tasks = due.tasks_due(session, school_id=principal.school_id, on=today, limit=limit)
     due_reviews = due.reviews_due(session, school_id=principal.school_id, on=today, limit=limit)
 
+    due_transfers = due.transfers_due(session, school_id=principal.school_id, on=today, limit=limit)
     tasks_due = tasks.shape_tasks(session, context, due_tasks)
     reviews_due = cases.summaries(session, principal, due_reviews)
     shown: set[uuid.UUID] = {pupil for item in concerns for pupil in item.pupil_ids}
     shown.update(task.pupil_id for task in due_tasks)
     shown.update(case.pupil_id for case in due_reviews)
+    shown.update(
+        pupil
+        for transfer in due_transfers
+        if (pupil := transfers.pupil_of(transfer, context)) is not None
+    )
     # Recorded once everything is read: the audit chain's head is locked from here to the
     # commit, and every audited request of the school waits for it meanwhile.
     audit.record_per_pupil(
@@ -92,5 +99,5 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
         new=new_items,
         tasks_due=tasks_due,
         reviews_due=reviews_due,
-        transfers_due=[],
+        transfers_due=[transfers.shape(transfer, context) for transfer in due_transfers],
     )

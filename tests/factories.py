@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import pyotp
 from fastapi import FastAPI
 
+from core import bundles
 from core.clock import utcnow
 from core.passwords import hash_password
 from core.tokens import KeyRing, create_access_token
@@ -26,6 +27,8 @@ from services import audit
 _counter = itertools.count(1)
 DEFAULT_PASSWORD = "correct-horse-battery-staple-42"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# Production refuses to start without a key to sign transfer bundles (docs/adr/0085).
+TRANSFER_KEY = bundles.new_private_pem()
 
 
 @functools.cache

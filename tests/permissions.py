@@ -21,6 +21,10 @@ PUBLIC = {
     ("GET", "/api/v1/guidance/{key}/indicators"),
     ("GET", "/api/v1/guidance/schema.json"),
     ("GET", "/api/v1/categories"),
+    # Transfer bundles (issue 21): their payload's JSON Schema and the keys that sign them,
+    # for any school system to read and check a bundle.
+    ("GET", "/api/v1/transfers/schema.json"),
+    ("GET", "/.well-known/jwks.json"),
     # A school's published guidance, by URN: for parents' pages and apps, without a token.
     ("GET", "/api/v1/schools/{urn}/guidance"),
     ("GET", "/api/v1/schools/{urn}/guidance/{key}"),
@@ -278,5 +282,28 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"mis": 404, "admin": 404}),
     ("POST", "/api/v1/mis/sync-runs/{run_id}/complete", "/api/v1/mis/sync-runs/{id}/complete",
      {}, {"mis": 404, "admin": 404}),
+    # Transfers (issue 21): the DSL desk of the sending and of the receiving school only;
+    # an import is the bundle itself (application/jose: a JSON body is a 415).
+    ("POST", "/api/v1/pupils/{pupil_id}/transfers", "/api/v1/pupils/{id}/transfers",
+     {"to_school_urn": "700999"}, {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/transfers", "/api/v1/transfers", None, {"dsl": 200, "deputy_dsl": 200}),
+    ("GET", "/api/v1/transfers/incoming", "/api/v1/transfers/incoming", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("POST", "/api/v1/transfers/import", "/api/v1/transfers/import", None,
+     {"dsl": 415, "deputy_dsl": 415}),
+    # Undocumented: GET of the import's address is a 405 (Allow: POST) for anyone signed
+    # in, not GET /transfers/{transfer_id}'s 422.
+    ("GET", "/api/v1/transfers/import", "/api/v1/transfers/import", None,
+     {"staff": 405, "dsl": 405, "deputy_dsl": 405, "admin": 405, "mis": 405}),
+    ("GET", "/api/v1/transfers/{transfer_id}", "/api/v1/transfers/{id}", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/transfers/{transfer_id}/receipt", "/api/v1/transfers/{id}/receipt",
+     {"pupil_id": X}, {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/transfers/{transfer_id}/bundle", "/api/v1/transfers/{id}/bundle", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/school-calendar", "/api/v1/school-calendar", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("PUT", "/api/v1/school-calendar", "/api/v1/school-calendar", {},
+     {"dsl": 422, "deputy_dsl": 422}),
 ]
 # fmt: on

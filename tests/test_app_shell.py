@@ -22,7 +22,7 @@ from db.engine import Database
 from db.unit_of_work import UnitOfWork
 from models import School, new_id
 from services import schools
-from tests.factories import TEST_SECRET
+from tests.factories import TEST_SECRET, TRANSFER_KEY
 
 PROBLEM = "application/problem+json"
 
@@ -196,7 +196,12 @@ def test_production_refuses_default_or_weak_secret(secret: str | None) -> None:
 
 
 def test_production_accepts_a_real_secret() -> None:
-    Settings(env="production", secret_key="x" * 48, files_key="ab" * 32).check_usable()
+    Settings(
+        env="production",
+        secret_key="x" * 48,
+        files_key="ab" * 32,
+        transfer_signing_key=TRANSFER_KEY,
+    ).check_usable()
 
 
 def test_readyz_checks_the_database(tmp_path) -> None:

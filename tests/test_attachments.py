@@ -418,13 +418,26 @@ def test_production_needs_a_files_key(migrated_url: str) -> None:
     from core.settings import ConfigurationError, Settings
 
     strong = "a-fictional-but-long-enough-secret-key-0123456789"
-    production = Settings(env="production", database_url=migrated_url, secret_key=strong)
+    from tests.factories import TRANSFER_KEY
+
+    production = Settings(
+        env="production",
+        database_url=migrated_url,
+        secret_key=strong,
+        transfer_signing_key=TRANSFER_KEY,
+    )
     with pytest.raises(ConfigurationError, match="CONCERNLOG_FILES_KEY"):
         production.check_usable()
     import base64
 
     key = base64.b64encode(bytes(range(32))).decode()
-    keyed = Settings(env="production", database_url=migrated_url, secret_key=strong, files_key=key)
+    keyed = Settings(
+        env="production",
+        database_url=migrated_url,
+        secret_key=strong,
+        files_key=key,
+        transfer_signing_key=TRANSFER_KEY,
+    )
     keyed.check_usable()
     assert keyed.files_key_bytes == bytes(range(32))
     assert Settings(files_key="ab" * 32).files_key_bytes == b"\xab" * 32

@@ -30,6 +30,7 @@ from models.user import RefreshToken
 from tests.factories import (
     DEFAULT_PASSWORD,
     TEST_SECRET,
+    TRANSFER_KEY,
     auth,
     make_school,
     make_service_account,
@@ -976,6 +977,7 @@ def test_production_needs_a_real_secret_for_the_grace_window_whatever_the_algori
         "jwt_algorithm": "ES256",
         "jwt_private_key_file": pem,
         "files_key": "ab" * 32,  # production needs one (ADR 0105)
+        "transfer_signing_key": TRANSFER_KEY,
     }
     with pytest.raises(ConfigurationError):
         Settings(**es256).check_usable()

@@ -18,6 +18,7 @@ from models.case import Case
 from models.pupil import Pupil
 from models.triage import TriageEvent
 from services import audit
+from tests.factories import TRANSFER_KEY
 
 runner = CliRunner()
 
@@ -89,6 +90,7 @@ def test_seed_demo_refused_in_production(
     monkeypatch.setenv("CONCERNLOG_ENV", "production")
     monkeypatch.setenv("CONCERNLOG_SECRET_KEY", "x" * 48)
     monkeypatch.setenv("CONCERNLOG_FILES_KEY", "ab" * 32)
+    monkeypatch.setenv("CONCERNLOG_TRANSFER_SIGNING_KEY", TRANSFER_KEY)
     get_settings.cache_clear()
     result = runner.invoke(cli, ["seed-demo"])
     assert result.exit_code == 1

@@ -11,6 +11,7 @@ Adding a creating route? Give it ``once: Idempotent`` (api/idempotency.py) and a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +26,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
 from api.idempotency import idempotency_key
+from core import bundles
 from db.engine import Database
 from models import AuditEvent
 from models.concern import IdempotencyKey
@@ -53,6 +55,9 @@ class Creating:
     other_path: str | None = field(default=None)
     # A multipart upload: ``body`` is {"filename", "content"} sent as the field ``file``.
     multipart: bool = field(default=False)
+    # For a body that is not JSON (a transfer bundle): its media type; the body is then
+    # ``{"content": ...}``, sent as it is.
+    media_type: str | None = field(default=None)
 
 
 def _concerns(desk: Desk) -> Creating:
@@ -401,6 +406,70 @@ def _body_maps(desk: Desk) -> Creating:
     )
 
 
+def _transfers(desk: Desk) -> Creating:
+    body = {"to_school_urn": desk.world.other_school.urn}
+    return Creating(
+        f"{API}/pupils/{desk.world.zoe.id}/transfers",
+        body,
+        body | {"left_on": _in_days(desk, -1)},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _receipts(desk: Desk) -> Creating:
+    """A file sent to the desk's school by the other school on the service."""
+    world = desk.world
+    sent = desk.client.post(
+        f"{API}/pupils/{world.elsewhere.id}/transfers",
+        json={"to_school_urn": world.school.urn},
+        headers=desk.headers(world.other_dsl),
+    )
+    assert sent.status_code == 201, sent.text
+    body = {"pupil_id": str(world.zoe.id)}
+    return Creating(
+        f"{API}/transfers/{sent.json()['id']}/receipt",
+        body,
+        {"pupil_id": str(world.zack.id)},
+        world.dsl,
+        world.deputy,
+    )
+
+
+def _imports(desk: Desk) -> Creating:
+    """A bundle from a school on another service whose key this one trusts."""
+    world = desk.world
+    keys = world.app.state.transfer_keys
+    person = {"id": str(world.dsl.id), "display_name": "Fictional Sender"}
+
+    def bundle(bundle_id: str) -> dict[str, str]:
+        payload = {
+            "format": "concernlog-transfer/1",
+            "bundle_id": bundle_id,
+            "issuer": {"urn": "700999", "name": "Faraway Fictional School"},
+            "addressee": {"urn": world.school.urn},
+            "issued_at": iso(desk.clock.now()),
+            "issued_by": person,
+            "left_on": _in_days(desk, 0),
+            "due_by": _in_days(desk, 7),
+            "pupil": {"id": bundle_id, "given_name": "Ada", "family_name": "Keyfield"},
+            "chronology": [],
+            "concerns": [],
+            "cases": [],
+        }
+        token = bundles.sign(json.dumps(payload).encode("utf-8"), keys.signing)
+        return {"content": token}
+
+    return Creating(
+        f"{API}/transfers/import",
+        bundle("01936b2e-6a01-7d11-9c3e-5b2f4e6a7c01"),
+        bundle("01936b2e-6a01-7d11-9c3e-5b2f4e6a7c02"),
+        world.dsl,
+        world.other_dsl,  # of another school: not addressed to them
+        media_type="application/jose",
+    )
+
+
 CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns"): _concerns,
     ("POST", "/api/v1/concerns/{concern_id}/addenda"): _addenda,
@@ -446,6 +515,9 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/concerns/{concern_id}/attachments"): _concern_attachments,
     ("POST", "/api/v1/cases/{case_id}/attachments"): _case_attachments,
     ("POST", "/api/v1/concerns/{concern_id}/body-map"): _body_maps,
+    ("POST", "/api/v1/pupils/{pupil_id}/transfers"): _transfers,
+    ("POST", "/api/v1/transfers/{transfer_id}/receipt"): _receipts,
+    ("POST", "/api/v1/transfers/import"): _imports,
 }
 
 
@@ -547,6 +619,9 @@ def _send(
     if made.multipart:
         upload = {"file": (body["filename"], body["content"], "application/octet-stream")}
         return desk.client.post(path or made.path, files=upload, headers=headers)
+    if made.media_type is not None:
+        headers["Content-Type"] = made.media_type
+        return desk.client.post(path or made.path, content=body["content"], headers=headers)
     return desk.client.post(path or made.path, json=body, headers=headers)
 
 

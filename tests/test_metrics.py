@@ -15,7 +15,7 @@ from api import metrics as http_metrics
 from api.main import create_app
 from core import metrics
 from core.settings import Settings
-from tests.factories import TEST_SECRET
+from tests.factories import TEST_SECRET, TRANSFER_KEY
 
 METRICS_TOKEN = "fictional-metrics-token-0123456789"
 
@@ -29,6 +29,7 @@ def _app(tmp_path: Path, **settings: object) -> FastAPI:
     values.update(settings)
     if values["env"] == "production":
         values.setdefault("files_key", "ab" * 32)  # production needs one (ADR 0105)
+        values.setdefault("transfer_signing_key", TRANSFER_KEY)
     return create_app(Settings(**values))  # type: ignore[arg-type]
 
 

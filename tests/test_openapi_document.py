@@ -167,6 +167,9 @@ def test_secured_operations_are_all_but_the_public_ones(document: dict[str, Any]
         "GET /api/v1/guidance",
         "GET /api/v1/categories",
         "GET /api/v1/schools/{urn}/guidance",
+        # A transfer bundle's schema and the keys that sign bundles (issue 21).
+        "GET /api/v1/transfers/schema.json",
+        "GET /.well-known/jwks.json",
     )
     assert all(p.startswith(open_on_purpose) for p in public)
     # A school's drafts are not among them.

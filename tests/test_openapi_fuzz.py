@@ -110,6 +110,12 @@ DOMAIN_REJECTIONS: dict[str, str] = {
     "POST /api/v1/mis/wonde/students": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/pupils/leavers": "a `run_id` that is not an open sync run of the school",
     "POST /api/v1/mis/staff/leavers": "a `run_id` that is not an open sync run of the school",
+    "POST /api/v1/pupils/{pupil_id}/transfers": "a `to_school_urn` that is the school's own; "
+    "a `left_on` outside 1900-2199",
+    "POST /api/v1/transfers/import": "a bundle that does not verify: its signature under a "
+    "trusted key, its JSON Schema, its addressee (docs/transfer-bundle.md)",
+    "POST /api/v1/transfers/{transfer_id}/receipt": "a `pupil_id` not of the school",
+    "PUT /api/v1/school-calendar": "a day outside 1900-2199",
 }
 
 # Operations that judge a file by its content, which no schema states: anything but a real
@@ -133,6 +139,15 @@ IN_BAND_REJECTIONS: dict[str, str] = {
 # request would wait on it for ever. Their refusals are tried by the permission table;
 # their streams by tests/test_desk_stream.py against a live server.
 ENDLESS = ("GET /api/v1/desk/stream",)
+
+
+@schemathesis.serializer("application/jose")
+def _jose(_context: Any, value: Any) -> bytes:
+    """A transfer bundle (``POST /transfers/import``) is sent as it is: the text drawn
+    for it, as ASCII when it can be, else UTF-8 (a bundle that is not one is a 422)."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
 
 
 def _guard_roles(app: FastAPI) -> dict[tuple[str, str], set[str]]:

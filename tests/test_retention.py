@@ -221,6 +221,14 @@ def test_destruction_erases_the_childs_context(
         == 201
     )
     assert stored_files(world.app)
+    sent = client.post(
+        f"{API}/pupils/{world.zoe.id}/transfers",
+        json={"to_school_urn": world.other_school.urn},
+        headers=desk.headers(),
+    )
+    assert sent.status_code == 201, sent.text
+    bundle = f"{API}/transfers/{sent.json()['id']}/bundle"
+    assert client.get(bundle, headers=desk.headers()).status_code == 200
 
     client.put(SETTINGS, json={"years": 7}, headers=desk.headers())
     destroyed = _destroy(desk, world.zoe)
@@ -232,7 +240,10 @@ def test_destruction_erases_the_childs_context(
         1,
         1,
     )
+    assert erased["transfer"] == 1
     assert stored_files(world.app) == []
+    gone = client.get(bundle, headers=desk.headers())
+    assert gone.status_code == 409 and gone.json()["type"].endswith("/file-destroyed")
     got = client.get(f"{API}/attachments/{attached.json()['id']}", headers=desk.headers())
     assert got.status_code != 200
     exported = client.get(

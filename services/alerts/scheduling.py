@@ -1,6 +1,7 @@
 """What alerts a concern raises when it is logged, and what the worker raises on a
 schedule: reminders of an urgent concern nobody has triaged, the daily digest of
-concerns still ``new``, and tasks and reviews come due (``raise_due``). Times come from
+concerns still ``new``, tasks and reviews come due (``raise_due``) and transfers overdue
+(``raise_overdue_transfers``). Times come from
 the caller (a request's ``now``, the worker's clock), never from the wall clock here.
 """
 
@@ -18,6 +19,7 @@ from models.alert import ESCALATE_MINUTES_RANGE, AlertDigest, AlertDueNotice, Al
 from models.case import Case
 from models.school import School
 from models.task import CaseTask
+from models.transfer import PupilTransfer
 from models.triage import ConcernTriage, TriageStatus
 from services.alerts.events import (
     CONCERN_CREATED,
@@ -25,12 +27,13 @@ from services.alerts.events import (
     CONCERNS_UNACKNOWLEDGED,
     REVIEW_DUE,
     TASK_DUE,
+    TRANSFER_OVERDUE,
     emit,
     event_row,
     insert_events,
 )
 from services.alerts.settings import settings_of
-from services.due import due_day, review_is_due, task_is_due
+from services.due import due_day, review_is_due, task_is_due, transfer_is_overdue
 from services.school_calendar import SCHOOL_ZONE
 
 ESCALATIONS: sa.Table = AlertEscalation.__table__  # type: ignore[attr-defined]
@@ -40,6 +43,7 @@ SCHOOLS: sa.Table = School.__table__  # type: ignore[attr-defined]
 NOTICES: sa.Table = AlertDueNotice.__table__  # type: ignore[attr-defined]
 TASKS: sa.Table = CaseTask.__table__  # type: ignore[attr-defined]
 CASES: sa.Table = Case.__table__  # type: ignore[attr-defined]
+TRANSFERS: sa.Table = PupilTransfer.__table__  # type: ignore[attr-defined]
 
 # Escalations looked at per pass, and the most concern ids a digest event lists.
 ESCALATION_BATCH = 200
@@ -291,3 +295,41 @@ def _notice(
         "event_id": event_id,
         "raised_at": now,
     }
+
+
+def raise_overdue_transfers(session: Session, *, now: datetime) -> int:
+    """Files sent by a school of this service and not received by their ``due_by``
+    (``services.due.transfer_is_overdue``, today in England): ``transfer.overdue`` to the
+    sending school's DSL desk, once per transfer (the event's id is kept on the transfer;
+    its due date never moves). Ids and the date only. Returns how many were raised."""
+    today = due_day(now)
+    connection = session.connection()
+    overdue = (
+        sa.select(TRANSFERS.c.id, TRANSFERS.c.from_school_id, TRANSFERS.c.due_by)
+        .where(
+            transfer_is_overdue(today),
+            TRANSFERS.c.from_school_id.is_not(None),
+            TRANSFERS.c.overdue_event_id.is_(None),
+        )
+        .order_by(TRANSFERS.c.due_by, TRANSFERS.c.id)
+        .limit(DUE_BATCH)
+    )
+    raised = 0
+    while True:
+        found = connection.execute(overdue).all()
+        if not found:
+            return raised
+        for transfer in found:
+            event_id = emit(
+                session,
+                school_id=transfer.from_school_id,
+                event_type=TRANSFER_OVERDUE,
+                data={"transfer_id": transfer.id, "due_by": transfer.due_by},
+                now=now,
+            )
+            connection.execute(
+                sa.update(TRANSFERS)
+                .where(TRANSFERS.c.id == transfer.id)
+                .values(overdue_event_id=event_id)
+            )
+        raised += len(found)

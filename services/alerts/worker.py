@@ -199,6 +199,7 @@ class DeliveryWorker:
                     # task due today, whose task.due the next line raises.
                     referrals.raise_overdue(session, now=now)
                     report.due = scheduling.raise_due(session, now=now)
+                    report.due += scheduling.raise_overdue_transfers(session, now=now)
                     due_checked = now
                 report.published = publishing.publish(session, now=now, fan_outs=self.fan_outs)
         if done_on is not None:  # committed

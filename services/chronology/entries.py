@@ -19,6 +19,7 @@ from models.concern import Addendum, Concern
 from models.profile import PupilProfileVersion
 from models.referral import Referral, ReferralOutcome
 from models.task import CaseTask
+from models.transfer import TransferReceivedRecord
 from models.triage import TriageEvent
 from services.concerns.links import about_pupil
 from services.pagination import decode_cursor, invalid_cursor
@@ -104,7 +105,17 @@ def _entries() -> Subquery:
             ("referral_outcome", ReferralOutcome, col(ReferralOutcome.outcome_at)),
         )
     ]
-    return union_all(*by_pupil, *in_cases, *in_tasks, *about_child).subquery("entry")
+    # A file received from the child's previous school: each of its entries (issue 21).
+    received = _arm(
+        "received",
+        TransferReceivedRecord.id,
+        TransferReceivedRecord.occurred_at,
+        TransferReceivedRecord.recorded_at,
+    ).where(
+        col(TransferReceivedRecord.school_id) == school,
+        col(TransferReceivedRecord.pupil_id) == pupil_id,
+    )
+    return union_all(*by_pupil, *in_cases, *in_tasks, *about_child, received).subquery("entry")
 
 
 _ENTRIES = _entries()
@@ -191,6 +202,7 @@ SOURCES = {
     "profile": _by_id(PupilProfileVersion),
     "referral": _by_id(Referral),
     "referral_outcome": _outcomes_by_id(),
+    "received": _by_id(TransferReceivedRecord),
 }
 
 

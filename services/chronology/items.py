@@ -4,6 +4,7 @@ was when the entry was written (docs/adr/0056): shaping a page reads no accounts
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from sqlmodel import Session
 
 from db.batch import Batch
 from models.category import CATEGORY_NAMES
-from models.chronology import ChronologyItem, ChronologyType
+from models.chronology import ChronologyDetails, ChronologyItem, ChronologyType
 from models.concern import Person
 from models.triage import TriageField
 from services import concerns
@@ -148,6 +149,44 @@ def _task_item(task: Any, people: dict[uuid.UUID, Person], *, completed: bool) -
         source=_case_href(task.case_id),
         summary=_shorten(f"Task for {assignee}, due {task.due_on.isoformat()}: {task.title}"),
         details=details | dict(case_id=task.case_id),
+    )
+
+
+_RECEIVED_DETAILS = frozenset(ChronologyDetails.model_fields) - {
+    "received_type",
+    "from_school_urn",
+    "transfer_id",
+}
+
+
+def _received_item(record: Any) -> dict[str, Any]:
+    """An entry of a file received from the child's previous school, as that school wrote
+    it (``record``: a row of transfer_received_record, its ``entry`` the bundle's JSON of
+    it, checked against the bundle's schema on the way in); read-only, its source the
+    transfer. The original's details a chronology knows are kept; the rest stay in the
+    bundle."""
+    entry = json.loads(record.entry)
+    original = entry.get("details") or {}
+    details = {key: value for key, value in original.items() if key in _RECEIVED_DETAILS}
+    by = entry.get("by") or {}
+    return dict(
+        id=record.id,
+        type=ChronologyType.received,
+        occurred_at=record.occurred_at,
+        recorded_at=record.recorded_at,
+        by={"id": by.get("id"), "display_name": by.get("display_name") or "unknown"},
+        source=dict(
+            type="transfer",
+            id=record.transfer_id,
+            href=f"{API_BASE}/transfers/{record.transfer_id}",
+        ),
+        summary=_shorten(f"Received: {entry.get('summary', '')}"),
+        details=details
+        | dict(
+            received_type=record.entry_type,
+            from_school_urn=entry.get("from_school_urn"),
+            transfer_id=record.transfer_id,
+        ),
     )
 
 
@@ -289,6 +328,8 @@ def load_items(
             )
         elif row.kind in CONTEXT_ITEMS:
             items.append(CONTEXT_ITEMS[row.kind](loaded[row.kind][entry_id]))
+        elif row.kind == "received":
+            items.append(_received_item(loaded["received"][entry_id]))
         elif row.kind in ("task", "task_completed"):
             items.append(_task_item(tasks[entry_id], people, completed=row.kind != "task"))
         else:

@@ -14,13 +14,14 @@ referrals, attachments and body maps did).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from models.case import Case, CaseAction, CaseDecision, CaseEvent
 from models.category import ConcernCategory
@@ -28,6 +29,7 @@ from models.concern import Addendum, Concern, ConcernIndicator, ConcernSearchTer
 from models.lifecycle import DESTROYED, ConcernErrorMark
 from models.referral import Referral, ReferralOutcome
 from models.task import CaseTask
+from models.transfer import PupilTransfer, TransferReceivedRecord
 from models.triage import TriageEvent
 from services import attachments, body_maps, profile
 from services.attachments import FileStore
@@ -223,6 +225,37 @@ def erase_body_maps(session: Session, doomed: DoomedFile) -> int:
     )
 
 
+def erase_transfers(session: Session, doomed: DoomedFile) -> int:
+    """A file sent to or received from another school: the signed bundle kept of it (the
+    sending school's copy, and the receiving school's), and each received entry's words
+    (its type, dates and who wrote it kept)."""
+    sent_or_received = sa.or_(
+        sa.and_(
+            col(PupilTransfer.from_school_id) == doomed.school_id,
+            col(PupilTransfer.pupil_id) == doomed.pupil_id,
+        ),
+        sa.and_(
+            col(PupilTransfer.to_school_id) == doomed.school_id,
+            col(PupilTransfer.received_pupil_id) == doomed.pupil_id,
+        ),
+    )
+    bundles = _count(
+        session.execute(sa.update(PupilTransfer).where(sent_or_received).values(bundle=""))
+    )
+    received = session.exec(
+        select(TransferReceivedRecord).where(
+            col(TransferReceivedRecord.school_id) == doomed.school_id,
+            col(TransferReceivedRecord.pupil_id) == doomed.pupil_id,
+        )
+    ).all()
+    for record in received:
+        entry = json.loads(record.entry)
+        record.entry = json.dumps({"summary": DESTROYED, "by": entry.get("by")})
+        session.add(record)
+    session.flush()
+    return bundles + len(received)
+
+
 # Every kind of record a child's file holds, in the order they are erased, by the name the
 # destruction's answer counts them under. A new kind of record adds its eraser here.
 ERASERS: tuple[tuple[str, Eraser], ...] = (
@@ -239,4 +272,5 @@ ERASERS: tuple[tuple[str, Eraser], ...] = (
     ("referral", erase_referrals),
     ("attachment", erase_attachments),
     ("body_map", erase_body_maps),
+    ("transfer", erase_transfers),
 )
