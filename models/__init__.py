@@ -89,3 +89,20 @@ __all__ += ["PrivilegedRequest"]
 from models.webhook import Webhook  # noqa: E402
 
 __all__ += ["Webhook"]
+
+from models.link import ConcernPlace, Entity  # noqa: E402
+from models.pattern import (  # noqa: E402
+    PatternFlag,
+    PatternFlagEvidence,
+    PatternQueue,
+    PatternSettings,
+)
+
+__all__ += [
+    "ConcernPlace",
+    "Entity",
+    "PatternFlag",
+    "PatternFlagEvidence",
+    "PatternQueue",
+    "PatternSettings",
+]

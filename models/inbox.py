@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import CaseSummary
 from models.concern import ConcernPublic
+from models.pattern import FlagPublic
 from models.task import TaskPublic
 
 
@@ -15,7 +16,14 @@ class Inbox(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"urgent": [], "new": [], "tasks_due": [], "reviews_due": [], "transfers_due": []}
+                {
+                    "urgent": [],
+                    "new": [],
+                    "tasks_due": [],
+                    "reviews_due": [],
+                    "transfers_due": [],
+                    "flags": [],
+                }
             ]
         }
     )
@@ -37,4 +45,10 @@ class Inbox(BaseModel):
     )
     transfers_due: list[dict[str, Any]] = Field(
         description="Files to transfer to a child's new school: always empty until transfers exist"
+    )
+    flags: list[FlagPublic] = Field(
+        default_factory=list,
+        description="Open pattern flags, oldest raised first; shaped as the items of GET "
+        "/flags. A flag is a prompt for a human to read some concerns together, never a "
+        "finding",
     )

@@ -19,7 +19,9 @@ from routers import (
     guidance_drafts,
     health,
     inbox,
+    links,
     mis,
+    patterns,
     privileged_requests,
     pupils,
     reports,
@@ -64,6 +66,8 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     alerts.router,
     webhooks.router,
     stream.router,
+    patterns.router,
+    links.router,
     mis.router,
 )
 

@@ -24,7 +24,9 @@ router = APIRouter(prefix="/desk", tags=["desk"])
         "(`new`), both oldest recorded first and shaped as the items of `GET /concerns`; "
         "open tasks due today or earlier (`tasks_due`) and open cases whose review date has "
         "come (`reviews_due`), by the school's calendar (England); `transfers_due` stays "
-        "empty until transfers exist. Each list holds at most `limit` items (default 50, "
+        "empty until transfers exist; open pattern flags (`flags`, oldest first, shaped as "
+        "the items of `GET /flags`: each a prompt for a human to read some concerns "
+        "together, never a finding). Each list holds at most `limit` items (default 50, "
         "at most 200): the rest are a filtered `GET /concerns`, `GET /tasks` or "
         "`GET /cases` away. Reading it is recorded in the audit log."
     ),

@@ -267,6 +267,13 @@ def require_webhooks(principal: Principal) -> None:
     require_dsl(principal)
 
 
+def require_patterns(principal: Principal) -> None:
+    """403 unless the caller may read and acknowledge pattern flags, change the school's
+    pattern rules, record entities of concern and read the links between children: the
+    DSL desk (docs/adr/0110, 0111)."""
+    require_dsl(principal)
+
+
 def receives_school_alerts(role: str) -> bool:
     """Whether an active account with ``role`` is told of the school's alerts."""
     return role in ALERT_RECIPIENTS

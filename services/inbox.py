@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from db.batch import Batch
 from models.inbox import Inbox
-from services import access, audit, cases, due, tasks
+from services import access, audit, cases, due, patterns, tasks
 from services.concerns.shaping import shape_rows
 from services.concerns.statements import CONCERN_ROWS, TRIAGE
 from services.context import RequestContext
@@ -48,8 +48,8 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     """What needs the DSL desk now, each list at most ``limit`` long: concerns in
     immediate danger still new, the other new concerns (both oldest first, as
     ``GET /concerns`` shapes them), open tasks due today or earlier and open cases whose
-    review date has come (``services.due``, today in England by the request's clock), and
-    the transfers due (none until transfers exist).
+    review date has come (``services.due``, today in England by the request's clock), the
+    transfers due (none until transfers exist) and the open pattern flags.
 
     DSLs and deputy DSLs. Records ``inbox.read`` once per pupil shown (one event without a
     pupil when it is empty)."""
@@ -72,7 +72,9 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
 
     tasks_due = tasks.shape_tasks(session, context, due_tasks)
     reviews_due = cases.summaries(session, principal, due_reviews)
+    flags = patterns.open_flags(session, context, limit=limit)
     shown: set[uuid.UUID] = {pupil for item in concerns for pupil in item.pupil_ids}
+    shown.update(flag.pupil_id for flag in flags)
     shown.update(task.pupil_id for task in due_tasks)
     shown.update(case.pupil_id for case in due_reviews)
     # Recorded once everything is read: the audit chain's head is locked from here to the
@@ -93,4 +95,5 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
         tasks_due=tasks_due,
         reviews_due=reviews_due,
         transfers_due=[],
+        flags=flags,
     )

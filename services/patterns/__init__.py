@@ -1,0 +1,28 @@
+"""Seeing the jigsaw (issue 25): pattern flags when signs gather on one child, and links
+between children.
+
+- ``settings``: the school's rules; ``evidence``: the one query every rule reads;
+- ``evaluation``: the queue a concern's transaction fills, and the worker's evaluation;
+- ``flags``: listing, explaining and acknowledging flags;
+- ``links``: entities of concern, a child's links, the entities connecting children.
+"""
+
+from services.patterns.evaluation import concern_logged, evaluate_pupil, evaluate_queued
+from services.patterns.flags import acknowledge_flag, list_flags, open_flags
+from services.patterns.links import connecting_entities, create_entity, get_pupil_links
+from services.patterns.settings import get_pattern_settings, put_pattern_settings, rules_of
+
+__all__ = [
+    "acknowledge_flag",
+    "concern_logged",
+    "connecting_entities",
+    "create_entity",
+    "evaluate_pupil",
+    "evaluate_queued",
+    "get_pattern_settings",
+    "get_pupil_links",
+    "list_flags",
+    "open_flags",
+    "put_pattern_settings",
+    "rules_of",
+]

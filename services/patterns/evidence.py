@@ -1,0 +1,68 @@
+"""The one query every rule reads: a pupil's signs, concern by concern, since a moment.
+
+Kept in one place on purpose: a concern that must not count (one marked "entered in
+error", when that exists) is left out here, and then by every rule and every flag.
+
+Its cost is the pupil's own concerns, never the school's: ``concern_pupil`` is read by
+its (school, pupil) index, each concern by its key, its signs by theirs. A school of a
+million concerns costs what a school of a thousand does for a pupil with as many.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models.concern import Concern, ConcernIndicator, ConcernPupil
+
+CONCERNS: sa.Table = Concern.__table__  # type: ignore[attr-defined]
+PUPILS: sa.Table = ConcernPupil.__table__  # type: ignore[attr-defined]
+INDICATORS: sa.Table = ConcernIndicator.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Sign:
+    """One sign on one concern about the pupil (``indicator`` None: a concern that names
+    no sign)."""
+
+    concern_id: uuid.UUID
+    recorded_by: uuid.UUID
+    observed_at: datetime
+    indicator: str | None
+
+
+_SIGNS = (
+    sa.select(
+        CONCERNS.c.id,
+        CONCERNS.c.recorded_by,
+        CONCERNS.c.observed_at,
+        INDICATORS.c.indicator_id,
+    )
+    .select_from(
+        PUPILS.join(CONCERNS, CONCERNS.c.id == PUPILS.c.concern_id).outerjoin(
+            INDICATORS, INDICATORS.c.concern_id == CONCERNS.c.id
+        )
+    )
+    .where(
+        PUPILS.c.school_id == sa.bindparam("school_id"),
+        PUPILS.c.pupil_id == sa.bindparam("pupil_id"),
+        CONCERNS.c.school_id == sa.bindparam("school_id"),
+        CONCERNS.c.observed_at >= sa.bindparam("since"),
+    )
+    .order_by(CONCERNS.c.observed_at, CONCERNS.c.id, INDICATORS.c.position)
+)
+
+
+def pupil_signs(
+    session: Session, *, school_id: uuid.UUID, pupil_id: uuid.UUID, since: datetime
+) -> list[Sign]:
+    """Every sign on every concern about the pupil observed at ``since`` or later,
+    oldest first (a concern naming no sign: one ``Sign`` without an indicator)."""
+    rows = session.connection().execute(
+        _SIGNS, {"school_id": school_id, "pupil_id": pupil_id, "since": since}
+    )
+    return [Sign(row.id, row.recorded_by, row.observed_at, row.indicator_id) for row in rows]
