@@ -129,6 +129,10 @@ class EntityPublic(BaseModel):
     recorded_at: datetime
 
 
+class EntityList(BaseModel):
+    items: list[EntityPublic] = PydanticField(description="Oldest recorded first")
+
+
 class LinkVia(StrEnum):
     shared_concern = "shared_concern"
     shared_entity = "shared_entity"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import DSLContext, UnitOfWorkDep
 from api.errors import problem_responses
 from api.idempotency import Answer, Idempotent
-from models.link import ConnectingEntities, EntityCreate, EntityPublic, PupilLinks
+from api.responses import answer_headers
+from models.link import ConnectingEntities, EntityCreate, EntityList, EntityPublic, PupilLinks
 from services import patterns
 
 router = APIRouter(tags=["links"])
@@ -26,6 +27,45 @@ ENTITY_NOTE = (
     "audit log."
 )
 
+LIST_NOTE = (
+    "DSLs and deputy DSLs. The people, vehicles, places and online accounts recorded on "
+    "{what} of the school (another school's, or none, is a 404), oldest first. Recorded in "
+    "the audit log."
+)
+
+
+def _created(request: Request, made: EntityPublic) -> Answer:
+    # The record's list of entities, where the new one is (``GET`` of the same path).
+    return Answer(201, made, {"Location": f"{request.url.path}#{made.id}"})
+
+
+@router.get(
+    "/concerns/{concern_id}/entities",
+    summary="The entities recorded on a concern",
+    description=LIST_NOTE.format(what="a concern"),
+    response_model=EntityList,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_concern_entities(
+    concern_id: uuid.UUID, context: DSLContext, uow: UnitOfWorkDep
+) -> EntityList:
+    return await uow.run(
+        lambda session: patterns.list_entities(session, context, concern_id=concern_id)
+    )
+
+
+@router.get(
+    "/cases/{case_id}/entities",
+    summary="The entities recorded on a case",
+    description=LIST_NOTE.format(what="a case"),
+    response_model=EntityList,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_case_entities(
+    case_id: uuid.UUID, context: DSLContext, uow: UnitOfWorkDep
+) -> EntityList:
+    return await uow.run(lambda session: patterns.list_entities(session, context, case_id=case_id))
+
 
 @router.post(
     "/concerns/{concern_id}/entities",
@@ -33,11 +73,12 @@ ENTITY_NOTE = (
     description=ENTITY_NOTE.format(what="a concern"),
     status_code=201,
     response_model=EntityPublic,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | answer_headers(201, "Location"),
 )
 async def create_concern_entity(
     concern_id: uuid.UUID,
     body: EntityCreate,
+    request: Request,
     context: DSLContext,
     uow: UnitOfWorkDep,
     once: Idempotent,
@@ -46,8 +87,8 @@ async def create_concern_entity(
         uow,
         context,
         body,
-        lambda session: Answer(
-            201, patterns.create_entity(session, context, body=body, concern_id=concern_id)
+        lambda session: _created(
+            request, patterns.create_entity(session, context, body=body, concern_id=concern_id)
         ),
     )
 
@@ -58,11 +99,12 @@ async def create_concern_entity(
     description=ENTITY_NOTE.format(what="a case"),
     status_code=201,
     response_model=EntityPublic,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422) | answer_headers(201, "Location"),
 )
 async def create_case_entity(
     case_id: uuid.UUID,
     body: EntityCreate,
+    request: Request,
     context: DSLContext,
     uow: UnitOfWorkDep,
     once: Idempotent,
@@ -71,8 +113,8 @@ async def create_case_entity(
         uow,
         context,
         body,
-        lambda session: Answer(
-            201, patterns.create_entity(session, context, body=body, case_id=case_id)
+        lambda session: _created(
+            request, patterns.create_entity(session, context, body=body, case_id=case_id)
         ),
     )
 

@@ -9,7 +9,12 @@ between children.
 
 from services.patterns.evaluation import concern_logged, evaluate_pupil, evaluate_queued
 from services.patterns.flags import acknowledge_flag, list_flags, open_flags
-from services.patterns.links import connecting_entities, create_entity, get_pupil_links
+from services.patterns.links import (
+    connecting_entities,
+    create_entity,
+    get_pupil_links,
+    list_entities,
+)
 from services.patterns.settings import get_pattern_settings, put_pattern_settings, rules_of
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "evaluate_queued",
     "get_pattern_settings",
     "get_pupil_links",
+    "list_entities",
     "list_flags",
     "open_flags",
     "put_pattern_settings",

@@ -31,6 +31,8 @@ from models.link import (
     ConnectingEntity,
     Entity,
     EntityCreate,
+    EntityKind,
+    EntityList,
     EntityPublic,
     LinkVia,
     PupilLink,
@@ -69,29 +71,7 @@ def create_entity(
     access.require_patterns(principal)
     connection = session.connection()
     school_id = principal.school_id
-    if concern_id is not None:
-        pupil_ids = list(
-            connection.execute(
-                sa.select(CONCERN_PUPILS.c.pupil_id)
-                .where(
-                    CONCERN_PUPILS.c.concern_id == concern_id,
-                    CONCERN_PUPILS.c.school_id == school_id,
-                )
-                .order_by(CONCERN_PUPILS.c.position)
-            ).scalars()
-        )
-        if not pupil_ids:
-            raise NotFound("No such concern.")
-    else:
-        pupil_ids = list(
-            connection.execute(
-                sa.select(CASES.c.pupil_id).where(
-                    CASES.c.id == case_id, CASES.c.school_id == school_id
-                )
-            ).scalars()
-        )
-        if not pupil_ids:
-            raise NotFound("No such case.")
+    pupil_ids = _record_pupils(session, school_id, concern_id=concern_id, case_id=case_id)
     name = connection.execute(
         sa.select(USERS.c.display_name).where(USERS.c.id == principal.id)
     ).scalar_one()
@@ -126,6 +106,81 @@ def create_entity(
         recorded_by=Person(id=principal.id, display_name=name),
         recorded_at=context.now,
     )
+
+
+def _record_pupils(
+    session: Session,
+    school_id: uuid.UUID,
+    *,
+    concern_id: uuid.UUID | None,
+    case_id: uuid.UUID | None,
+) -> list[uuid.UUID]:
+    """The pupils of a concern or case of the school; 404 when it is none of the school's."""
+    connection = session.connection()
+    if concern_id is not None:
+        pupil_ids = list(
+            connection.execute(
+                sa.select(CONCERN_PUPILS.c.pupil_id)
+                .where(
+                    CONCERN_PUPILS.c.concern_id == concern_id,
+                    CONCERN_PUPILS.c.school_id == school_id,
+                )
+                .order_by(CONCERN_PUPILS.c.position)
+            ).scalars()
+        )
+        if not pupil_ids:
+            raise NotFound("No such concern.")
+        return pupil_ids
+    pupil_ids = list(
+        connection.execute(
+            sa.select(CASES.c.pupil_id).where(CASES.c.id == case_id, CASES.c.school_id == school_id)
+        ).scalars()
+    )
+    if not pupil_ids:
+        raise NotFound("No such case.")
+    return pupil_ids
+
+
+def list_entities(
+    session: Session,
+    context: RequestContext,
+    *,
+    concern_id: uuid.UUID | None = None,
+    case_id: uuid.UUID | None = None,
+) -> EntityList:
+    """The entities recorded on a concern or case of the school (404 for anything else),
+    oldest first. DSLs and deputy DSLs. Audits ``entity.read`` once per pupil of it."""
+    principal = context.principal
+    access.require_patterns(principal)
+    school_id = principal.school_id
+    pupil_ids = _record_pupils(session, school_id, concern_id=concern_id, case_id=case_id)
+    on = ENTITIES.c.concern_id == concern_id if concern_id else ENTITIES.c.case_id == case_id
+    rows = session.connection().execute(
+        sa.select(ENTITIES).where(ENTITIES.c.school_id == school_id, on).order_by(ENTITIES.c.id)
+    )
+    items = [
+        EntityPublic(
+            id=row.id,
+            kind=EntityKind(row.kind),
+            label=row.label,
+            concern_id=row.concern_id,
+            case_id=row.case_id,
+            recorded_by=Person(id=row.recorded_by, display_name=row.recorded_by_name or ""),
+            recorded_at=row.recorded_at,
+        )
+        for row in rows
+    ]
+    audit.record_per_pupil(
+        session,
+        actor=context.actor,
+        action="entity.read",
+        now=context.now,
+        request_id=context.request_id,
+        entity_type=("concern" if concern_id else "case"),
+        entity_id=concern_id or case_id,
+        pupil_ids=pupil_ids,
+    )
+    return EntityList(items=items)
 
 
 @dataclass
