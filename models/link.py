@@ -117,8 +117,21 @@ class EntityCreate(SQLModel):
         return value
 
 
+_ENTITY_EXAMPLE: dict[str, Any] = {
+    "id": "01936b50-0000-7000-8000-000000000001",
+    "kind": "vehicle",
+    "label": "AB12 CDE (silver hatchback)",
+    "concern_id": "01936b2f-1111-7abc-8def-0123456789ab",
+    "case_id": None,
+    "recorded_by": {"id": "01936b2e-6a01-7d11-9c3e-5b2f4e6a7b80", "display_name": "Jo Lead"},
+    "recorded_at": "2026-12-02T10:00:00Z",
+}
+
+
 class EntityPublic(BaseModel):
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(
+        hide_input_in_errors=True, json_schema_extra={"examples": [_ENTITY_EXAMPLE]}
+    )
 
     id: uuid.UUID
     kind: EntityKind
@@ -130,6 +143,8 @@ class EntityPublic(BaseModel):
 
 
 class EntityList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_ENTITY_EXAMPLE]}]})
+
     items: list[EntityPublic] = PydanticField(description="Oldest recorded first")
 
 
@@ -206,4 +221,26 @@ class ConnectingEntity(BaseModel):
 
 
 class ConnectingEntities(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "kind": "vehicle",
+                            "label": "AB12 CDE",
+                            "children": 3,
+                            "pupils": [
+                                {
+                                    "id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
+                                    "display_name": "Zo Fictional",
+                                }
+                            ],
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[ConnectingEntity] = PydanticField(description="Most children first")
