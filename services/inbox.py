@@ -61,6 +61,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
         Batch()
         .add("urgent", urgent, urgent_parameters)
         .add("new", other, other_parameters)
+        .add("flags", patterns.OPEN_FLAGS, patterns.open_flags_parameters(context, limit=limit))
         .run(session)
     )
     concerns = shape_rows(session, context, [*found["urgent"], *found["new"]])
@@ -72,7 +73,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
 
     tasks_due = tasks.shape_tasks(session, context, due_tasks)
     reviews_due = cases.summaries(session, principal, due_reviews)
-    flags = patterns.open_flags(session, context, limit=limit)
+    flags = patterns.shape(session, context, found["flags"])
     shown: set[uuid.UUID] = {pupil for item in concerns for pupil in item.pupil_ids}
     shown.update(flag.pupil_id for flag in flags)
     shown.update(task.pupil_id for task in due_tasks)

@@ -153,10 +153,15 @@ def test_a_rising_count_fires_against_the_fortnight_before(desk: Desk) -> None:
     assert flag["explanation"].startswith("3 concerns were logged by 1 member of staff in the 14")
 
 
-def test_fewer_than_the_minimum_do_not_rise(desk: Desk) -> None:
+def test_fewer_than_the_minimum_or_a_first_fortnight_do_not_rise(desk: Desk) -> None:
     set_rules(desk, window_days=14, distinct_signs={"enabled": False})
-    sign(desk, desk.world.staff_a, [], days_ago=2)
-    sign(desk, desk.world.staff_a, [], days_ago=3)
+    world = desk.world
+    sign(desk, world.staff_a, [], days_ago=20)
+    sign(desk, world.staff_a, [], days_ago=2)
+    sign(desk, world.staff_a, [], days_ago=3)
+    # Zack's first concerns: nothing before to rise from (the other rules' to catch).
+    for days in (1, 2, 3, 4):
+        sign(desk, world.staff_a, [], days_ago=days, pupils=[world.zack])
     evaluate(desk)
     assert flags(desk) == []
 
@@ -228,7 +233,7 @@ def test_open_flags_are_on_the_inbox(desk: Desk) -> None:
 def test_flags_are_paged_by_cursor(desk: Desk) -> None:
     set_rules(desk, distinct_signs={"enabled": False}, window_days=14)
     for pupil in (desk.world.zoe, desk.world.zack):
-        for days in (1, 2, 3):
+        for days in (1, 2, 3, 20):
             sign(desk, desk.world.staff_a, [], days_ago=days, pupils=[pupil])
     evaluate(desk)
     first = desk.client.get(FLAGS, params={"limit": 1}, headers=desk.headers()).json()
@@ -302,7 +307,7 @@ def test_staff_are_refused_and_another_school_sees_nothing(desk: Desk) -> None:
 def test_the_worker_evaluates_each_pupil_of_a_concern(desk: Desk, database: Database) -> None:
     set_rules(desk, distinct_signs={"enabled": False}, window_days=14)
     world = desk.world
-    for days in (1, 2, 3):
+    for days in (1, 2, 3, 20):
         sign(desk, world.staff_a, [], days_ago=days, pupils=[world.zoe, world.zack])
     evaluate(desk)
     assert sorted(f["pupil_id"] for f in flags(desk)) == sorted(

@@ -7,8 +7,19 @@ between children.
 - ``links``: entities of concern, a child's links, the entities connecting children.
 """
 
-from services.patterns.evaluation import concern_logged, evaluate_pupil, evaluate_queued
-from services.patterns.flags import acknowledge_flag, list_flags, open_flags
+from services.patterns.evaluation import (
+    concern_logged,
+    evaluate_all,
+    evaluate_pupil,
+    evaluate_queued,
+)
+from services.patterns.flags import (
+    OPEN_FLAGS,
+    acknowledge_flag,
+    list_flags,
+    open_flags_parameters,
+    shape,
+)
 from services.patterns.links import (
     connecting_entities,
     create_entity,
@@ -18,17 +29,20 @@ from services.patterns.links import (
 from services.patterns.settings import get_pattern_settings, put_pattern_settings, rules_of
 
 __all__ = [
+    "OPEN_FLAGS",
     "acknowledge_flag",
     "concern_logged",
     "connecting_entities",
     "create_entity",
+    "evaluate_all",
     "evaluate_pupil",
     "evaluate_queued",
     "get_pattern_settings",
     "get_pupil_links",
     "list_entities",
     "list_flags",
-    "open_flags",
+    "open_flags_parameters",
     "put_pattern_settings",
     "rules_of",
+    "shape",
 ]

@@ -108,7 +108,9 @@ def fired(rules: Rules, signs: Sequence[Sign], *, now: datetime) -> list[Firing]
     if rules.rising:
         now_count = len({sign.concern_id for sign in current})
         before = {sign.concern_id for sign in signs if start - window <= sign.observed_at < start}
-        if now_count >= rules.rising_min_concerns and now_count > len(before):
+        # A rise is against a window that had some: a pupil's first concerns are the
+        # other rules' to catch (docs/adr/0110).
+        if now_count >= rules.rising_min_concerns and now_count > len(before) >= 1:
             found.append(Firing(PatternRule.rising, _keys(current)))
     return found
 
@@ -294,6 +296,14 @@ def evaluate_queued(session: Session, *, now: datetime, batch: int = QUEUE_BATCH
             )
         )
     )
+    return raised
+
+
+def evaluate_all(session: Session, *, now: datetime) -> int:
+    """Evaluate the whole queue (the demo seed; the worker takes it a batch a pass)."""
+    raised = 0
+    while session.connection().execute(sa.select(QUEUE.c.concern_id).limit(1)).first():
+        raised += evaluate_queued(session, now=now)
     return raised
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.errors import Conflict, NotFound
+from db.prepared import Prepared
 from models.concern import Concern
 from models.pattern import (
     PROMPT_NOTE,
@@ -224,23 +225,22 @@ def list_flags(
     return FlagPage(items=items, next_cursor=next_cursor)
 
 
-def open_flags(session: Session, context: RequestContext, *, limit: int) -> list[FlagPublic]:
-    """The school's open flags for the inbox, oldest first, at most ``limit`` (audited
-    by the inbox's own ``inbox.read``)."""
-    rows = (
-        session.connection()
-        .execute(
-            sa.select(*_COLUMNS)
-            .where(
-                FLAGS.c.school_id == context.principal.school_id,
-                FLAGS.c.status == FlagStatus.open.value,
-            )
-            .order_by(FLAGS.c.id)
-            .limit(limit)
-        )
-        .all()
+# The inbox's open flags, oldest first, read in the inbox's own batch (``services.inbox``).
+OPEN_FLAGS = Prepared(
+    sa.select(*_COLUMNS)
+    .where(
+        FLAGS.c.school_id == sa.bindparam("flags_school_id"),
+        FLAGS.c.status == FlagStatus.open.value,
     )
-    return shape(session, context, rows)
+    .order_by(FLAGS.c.id)
+    .limit(sa.bindparam("flags_limit", type_=sa.Integer))
+)
+
+
+def open_flags_parameters(context: RequestContext, *, limit: int) -> dict[str, Any]:
+    """``OPEN_FLAGS``'s parameters for the caller's school (the DSL desk's)."""
+    access.require_patterns(context.principal)
+    return {"flags_school_id": context.principal.school_id, "flags_limit": limit}
 
 
 def acknowledge_flag(
