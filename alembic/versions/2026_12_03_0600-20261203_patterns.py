@@ -7,7 +7,8 @@ Create Date: 2026-12-03 06:00:00.000000
 Issue 25 (docs/adr/0110, 0111): ``pattern_settings``, ``pattern_queue``, ``pattern_flag``
 and ``pattern_flag_evidence``; ``entity`` (people, vehicles, places and online accounts
 of concern on concerns and cases) and ``concern_place`` (each concern's location as its
-matching key), filled here for the concerns already recorded. New tables only.
+matching key), filled here for the concerns already recorded; ``concern_pupil.observed_at``
+(copied from the concern, filled here) and its (school, pupil, observed) index.
 """
 
 import re
@@ -198,6 +199,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_pattern_queue_queued_at", ["queued_at"], unique=False)
 
     _fill_concern_places()
+    # A concern's pupils carry its observed time, for the rules' range of a pupil's period.
+    with op.batch_alter_table("concern_pupil", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("observed_at", models.base.UTCDateTime(timezone=True), nullable=True)
+        )
+    op.execute(
+        "UPDATE concern_pupil SET observed_at = "
+        "(SELECT concern.observed_at FROM concern WHERE concern.id = concern_pupil.concern_id)"
+    )
+    with op.batch_alter_table("concern_pupil", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_concern_pupil_school_pupil_observed",
+            ["school_id", "pupil_id", "observed_at", "concern_id"],
+            unique=False,
+        )
 
 
 _NOT_WORD = re.compile(r"[^\w]+")
@@ -242,6 +258,9 @@ def _fill_concern_places() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("concern_pupil", schema=None) as batch_op:
+        batch_op.drop_index("ix_concern_pupil_school_pupil_observed")
+        batch_op.drop_column("observed_at")
     with op.batch_alter_table("pattern_queue", schema=None) as batch_op:
         batch_op.drop_index("ix_pattern_queue_queued_at")
 

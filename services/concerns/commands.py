@@ -106,7 +106,13 @@ def create_concern(
         "police_contacted": concern.police_contacted,
     }
     concern_pupils = [
-        {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
+        {
+            "concern_id": concern_id,
+            "pupil_id": pupil_id,
+            "school_id": school_id,
+            "position": i,
+            "observed_at": concern.observed_at,
+        }
         for i, pupil_id in enumerate(concern.pupil_ids)
     ]
     concern_indicators = [

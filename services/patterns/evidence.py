@@ -3,9 +3,11 @@
 Kept in one place on purpose: a concern that must not count (one marked "entered in
 error", when that exists) is left out here, and then by every rule and every flag.
 
-Its cost is the pupil's own concerns, never the school's: ``concern_pupil`` is read by
-its (school, pupil) index, each concern by its key, its signs by theirs. A school of a
-million concerns costs what a school of a thousand does for a pupil with as many.
+Its cost is the pupil's own concerns of the period, never the school's nor the pupil's
+older ones: ``concern_pupil`` is read as a range of its (school, pupil, observed) index,
+each concern by its key, its signs by theirs. A school of a million concerns costs what
+a school of a thousand does for a pupil with as many concerns in the period
+(``bench/patterns.py`` measures it).
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ _SIGNS = (
     .where(
         PUPILS.c.school_id == sa.bindparam("school_id"),
         PUPILS.c.pupil_id == sa.bindparam("pupil_id"),
+        PUPILS.c.observed_at >= sa.bindparam("since"),
         CONCERNS.c.school_id == sa.bindparam("school_id"),
-        CONCERNS.c.observed_at >= sa.bindparam("since"),
     )
     .order_by(CONCERNS.c.observed_at, CONCERNS.c.id, INDICATORS.c.position)
 )
