@@ -18,9 +18,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -28,6 +28,7 @@ from sqlmodel._compat import SQLModelConfig
 
 from models.base import FORBID_EXTRA, UTCDateTime, new_id, non_blank_text
 from models.concern import REASON_MAX, Person
+from models.guidance import KEBAB_CASE
 from models.user import name_as_written
 
 DEFAULT_WINDOW_DAYS = 90
@@ -40,6 +41,8 @@ HIGH_WEIGHT_MAX = 50
 HIGH_WEIGHT_COLUMN_MAX = HIGH_WEIGHT_MAX * 65
 # "No indicator": a concern counted by the rising rule that names no sign.
 NO_INDICATOR = ""
+# An indicator id as guidance documents spell them (never a comma: the column joins them).
+IndicatorId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=KEBAB_CASE)]
 
 
 def _timestamp(*, nullable: bool = False) -> Column[datetime]:
@@ -275,7 +278,7 @@ class HighWeightRule(SQLModel):
     model_config = SQLModelConfig(**FORBID_EXTRA)
 
     enabled: bool = PydanticField(strict=True)
-    indicators: list[str] = PydanticField(
+    indicators: list[IndicatorId] = PydanticField(
         max_length=HIGH_WEIGHT_MAX,
         description="Indicator ids (of any guidance the school uses) any one of which "
         "raises a flag; empty by default: the school chooses them",
@@ -284,9 +287,6 @@ class HighWeightRule(SQLModel):
     @field_validator("indicators")
     @classmethod
     def _once_each(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not value or len(value) > 64 or "," in value:
-                raise ValueError("an indicator id is 1 to 64 characters, without commas")
         return list(dict.fromkeys(values))
 
 
