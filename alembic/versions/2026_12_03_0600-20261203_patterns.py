@@ -210,7 +210,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("concern_pupil", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_concern_pupil_school_pupil_observed",
+            "ix_concern_pupil_period",
             ["school_id", "pupil_id", "observed_at", "concern_id"],
             unique=False,
         )
@@ -259,7 +259,7 @@ def _fill_concern_places() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("concern_pupil", schema=None) as batch_op:
-        batch_op.drop_index("ix_concern_pupil_school_pupil_observed")
+        batch_op.drop_index("ix_concern_pupil_period")
         batch_op.drop_column("observed_at")
     with op.batch_alter_table("pattern_queue", schema=None) as batch_op:
         batch_op.drop_index("ix_pattern_queue_queued_at")
