@@ -298,7 +298,7 @@ class RisingRule(SQLModel):
         ge=2,
         le=50,
         description="Concerns in the window at least (2 to 50; default 3), and more than "
-        "in the window before it",
+        "in the window before it, which had at least one",
     )
 
 

@@ -33,7 +33,8 @@ observed, each of which can be switched off:
   `min_staff` (default 2) or more members of staff about one pupil;
 - `high-weight`: any indicator the school marks as high-weight (none by default);
 - `rising`: `min_concerns` (default 3) or more concerns about one pupil in the window,
-  and more than in the window before it.
+  and more than in the window before it, which had at least one (a pupil's first
+  concerns are the other rules' to catch).
 
 Rules are evaluated by the worker for the pupils of each concern logged, shortly after
 it is logged; a change to them applies to the next pupil looked at.
