@@ -12,7 +12,7 @@ from sqlmodel import col, func, select
 from db.engine import Database
 from models import AlertEvent
 from models.pattern import PatternFlag, PatternQueue
-from services.alerts import FLAG_RAISED
+from services.alerts import FLAG_RAISED, payload
 from tests.desk import API, Desk, events
 from tests.mailbox import Mailbox
 from tests.pattern_support import (
@@ -259,6 +259,14 @@ def test_a_flag_alert_carries_no_name_sign_or_staff(
     assert set(data) == {"flag_id", "raised_at", "reopened"}
     (flag,) = flags(desk)
     assert data["flag_id"] == flag["id"]
+    # What a webhook posts (and the stream shows): the same ids and times, and the URN.
+    shown = payload(
+        event_type=raised.type,
+        occurred_at=raised.occurred_at,
+        data=raised.data,
+        school_urn=desk.world.school.urn,
+    )
+    assert set(shown["data"]) == {"flag_id", "raised_at", "reopened", "school_urn"}
     (message,) = [m for m in mailbox.to(desk.world.dsl.email) if "pattern flag" in m.subject]
     words = (message.subject + message.text).casefold()
     for secret in ("zo", "fictional zo", "secretive", "money", "older", "sam", "alex", "pat "):
