@@ -492,7 +492,7 @@ class Generator:
                 out.add(
                     "concern_pupil",
                     {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id,
-                     "position": position},
+                     "position": position, "observed_at": observed},
                 )  # fmt: skip
                 events.append(
                     (recorded, _event(school_id, recorder, "concern.create", "concern",

@@ -127,3 +127,20 @@ from models.transfer import (  # noqa: E402
 )
 
 __all__ += ["PupilTransfer", "SchoolClosureDay", "TransferReceivedRecord"]
+
+from models.link import ConcernPlace, Entity  # noqa: E402
+from models.pattern import (  # noqa: E402
+    PatternFlag,
+    PatternFlagEvidence,
+    PatternQueue,
+    PatternSettings,
+)
+
+__all__ += [
+    "ConcernPlace",
+    "Entity",
+    "PatternFlag",
+    "PatternFlagEvidence",
+    "PatternQueue",
+    "PatternSettings",
+]

@@ -107,15 +107,22 @@ class Concern(SQLModel, table=True):
 
 
 class ConcernPupil(SQLModel, table=True):
-    """One child a concern is about; ``position`` keeps the order the recorder gave."""
+    """One child a concern is about; ``position`` keeps the order the recorder gave.
+    ``observed_at``, copied from the concern (always written; null only for rows older
+    than its migration, which filled them), makes "this child's concerns in this period"
+    (the pattern rules, docs/adr/0110) a range of an index."""
 
     __tablename__ = "concern_pupil"
-    __table_args__ = (Index("ix_concern_pupil_school_id_pupil_id", "school_id", "pupil_id"),)
+    __table_args__ = (
+        Index("ix_concern_pupil_school_id_pupil_id", "school_id", "pupil_id"),
+        Index("ix_concern_pupil_period", "school_id", "pupil_id", "observed_at", "concern_id"),
+    )
 
     concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
     pupil_id: uuid.UUID = Field(foreign_key="pupil.id", primary_key=True)
     school_id: uuid.UUID = Field(foreign_key="school.id")
     position: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    observed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class ConcernIndicator(SQLModel, table=True):

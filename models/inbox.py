@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import CaseSummary
 from models.concern import ConcernPublic
+from models.pattern import FlagPublic
 from models.task import TaskPublic
 from models.transfer import TransferPublic
 
@@ -14,7 +15,14 @@ class Inbox(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"urgent": [], "new": [], "tasks_due": [], "reviews_due": [], "transfers_due": []}
+                {
+                    "urgent": [],
+                    "new": [],
+                    "tasks_due": [],
+                    "reviews_due": [],
+                    "transfers_due": [],
+                    "flags": [],
+                }
             ]
         }
     )
@@ -37,4 +45,10 @@ class Inbox(BaseModel):
     transfers_due: list[TransferPublic] = Field(
         description="Files sent to the school still to be received (confirm receipt), and "
         "files it sent that are overdue; soonest due first; shaped as GET /transfers/{id}"
+    )
+    flags: list[FlagPublic] = Field(
+        default_factory=list,
+        description="Open pattern flags, oldest raised first; shaped as the items of GET "
+        "/flags. A flag is a prompt for a human to read some concerns together, never a "
+        "finding",
     )

@@ -20,7 +20,9 @@ from routers import (
     guidance_drafts,
     health,
     inbox,
+    links,
     mis,
+    patterns,
     privileged_requests,
     profile,
     pupils,
@@ -76,6 +78,8 @@ PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     stream.router,
     attachments.router,
+    patterns.router,
+    links.router,
     mis.router,
 )
 

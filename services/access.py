@@ -59,21 +59,15 @@ queries built per request (``concern_scope``) and the prepared statements built 
   whoever may read the concern (its recorder, the DSL desk) adds them and reads them; on
   a case: the DSL desk only. Anyone else: as good as absent (404). None is ever changed
   or deleted through the API.
-- Step-up (RFC 9470): the most sensitive reads and writes (a pupil's chronology, a
-  pupil's export, destroying a file, and what the lead adds: subject-access exports,
-  sending a transfer) need a sign-in with a one-time code within the last
-  ``CONCERNLOG_STEP_UP_MINUTES`` (15): a stolen access token alone does not read a whole
-  file. Service accounts never step up (they have no second factor).
-- Retention: the DSL desk reads the files due for destruction, puts a file on legal
-  hold and lifts it, and destroys a file past its retention date and not on hold.
-- Entered in error: the DSL desk marks a concern as recorded in error, or for the wrong
-  child; nothing is deleted.
-- Transfers of a child's file to their next school (issue 21): the DSL desk of the
-  sending school sends them and reads what it sent; the DSL desk of the receiving school,
-  when it is on this service (or imports a signed bundle addressed to it), reads what was
-  sent to it, confirms receipt and links it to its own pupil. A transfer is the sending
-  and the receiving school's, nobody else's (``transfer_scope``; another school's is a
-  404). The school's closure days are the DSL desk's.
+- Step-up (RFC 9470): a pupil's chronology, exports, subject-access exports, destroying
+  a file and sending one (its transfer, its bundle) need a sign-in with a one-time code
+  in the last ``CONCERNLOG_STEP_UP_MINUTES`` (15); service accounts never step up.
+- Retention, legal holds, destruction, entered-in-error marks: the DSL desk's.
+- Transfers (issue 21): the sending school's DSL desk sends and reads what it sent; the
+  receiving school's (on this service, or importing a bundle addressed to it) reads what
+  was sent to it, confirms receipt and links it to its pupil. Nobody else's
+  (``transfer_scope``: 404). The school's closure days are the DSL desk's.
+- Pattern flags, the school's pattern rules, entities and links: the DSL desk's.
 - Admins and MIS accounts never see concern content (a 403, not a 404: the refusal is
   about their role, not about a record).
 """
@@ -320,6 +314,13 @@ def require_alert_settings(principal: Principal) -> None:
 def require_webhooks(principal: Principal) -> None:
     """403 unless the caller may make, list and delete the school's webhooks and see
     their deliveries: the DSL desk."""
+    require_dsl(principal)
+
+
+def require_patterns(principal: Principal) -> None:
+    """403 unless the caller may read and acknowledge pattern flags, change the school's
+    pattern rules, record entities of concern and read the links between children: the
+    DSL desk (docs/adr/0110, 0111)."""
     require_dsl(principal)
 
 

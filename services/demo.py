@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -16,11 +17,12 @@ from sqlmodel import Session, select
 
 from models.case import ActionCreate, ActionType, CaseCreate, CaseLevel, DecisionCreate
 from models.concern import AddendumCreate, ConcernCreate
+from models.link import EntityCreate, EntityKind
 from models.pupil import PupilCreate
 from models.school import School
 from models.triage import RiskLevel, TriageChange, TriageStatus
 from models.user import PRIVILEGED_ROLES, Role, User, UserCreate
-from services import cases, concerns, pupils, schools, triage, users
+from services import cases, concerns, patterns, pupils, schools, triage, users
 from services.context import RequestContext
 from services.guidance import GuidanceLibrary
 from services.preconditions import etag
@@ -231,6 +233,14 @@ def seed_demo(
                 ),
             )
     session.flush()
+    _a_jigsaw(
+        session,
+        people=people,
+        as_principal=as_principal,
+        now=now,
+        guidance=guidance,
+        pupil_ids=pupil_ids[6:9],
+    )
     _triage_and_open_a_case(
         session,
         dsl=dsl,
@@ -240,6 +250,111 @@ def seed_demo(
         concerns_by_pupil=concerns_by_pupil,
     )
     return DemoSchool(school.id, _logins(session, school.id), created=True)
+
+
+# The demo's pattern (README, "Seeing the jigsaw"): over a fortnight, three members of
+# staff each notice one sign about Gale Ashvale; the DSL records the car three children
+# were seen getting into.
+JIGSAW: tuple[tuple[int, str, int, str], ...] = (
+    # (recorder: index into staff + DSL, indicator, days ago, description)
+    (
+        0,
+        "unexplained-money-or-items",
+        13,
+        "Had a new phone and new trainers; would not say where they came from.",
+    ),
+    (
+        1,
+        "older-partner-or-new-friends",
+        8,
+        "Talked about an older friend who drives them around after school.",
+    ),
+    (
+        2,
+        "misses-school-or-arrives-late",
+        2,
+        "Missed three afternoons this week; seen getting into a silver car at the gates.",
+    ),
+)
+JIGSAW_CAR = "AB12 CDE"
+
+
+def _a_jigsaw(
+    session: Session,
+    *,
+    people: dict[Role, list[User]],
+    as_principal: Callable[[User], Principal],
+    now: datetime,
+    guidance: GuidanceLibrary,
+    pupil_ids: list[uuid.UUID],
+) -> None:
+    """A pattern that fires (``distinct-signs``: three signs from three staff), and a car
+    connecting three children; evaluated as the worker would."""
+    recorders = [as_principal(u) for u in people[Role.staff]] + [as_principal(people[Role.dsl][0])]
+    dsl = recorders[-1]
+    gale, *others = pupil_ids
+    for recorder, indicator, days, description in JIGSAW:
+        observed = now - timedelta(days=days, hours=3)
+        logged = concerns.create_concern(
+            session,
+            RequestContext(
+                principal=recorders[recorder],
+                now=observed + timedelta(hours=1),
+                request_id=None,
+                guidance=guidance,
+            ),
+            concern=ConcernCreate(
+                pupil_ids=[gale],
+                guidance_key="cse",
+                indicators=[indicator],
+                description=description,
+                observed_at=observed,
+                location="School gates, Fictional Lane",
+                immediate_danger=False,
+                police_contacted=False,
+            ),
+        )
+        if days == 2:
+            _car(session, dsl, now, guidance, logged.id)
+    for n, pupil_id in enumerate(others):
+        observed = now - timedelta(days=4 + n, hours=5)
+        logged = concerns.create_concern(
+            session,
+            RequestContext(
+                principal=recorders[n],
+                now=observed + timedelta(hours=1),
+                request_id=None,
+                guidance=guidance,
+            ),
+            concern=ConcernCreate(
+                pupil_ids=[pupil_id],
+                guidance_key="cse",
+                indicators=["older-partner-or-new-friends"],
+                description="Seen getting into a silver car with an older driver after school.",
+                observed_at=observed,
+                location="School gates, Fictional Lane",
+                immediate_danger=False,
+                police_contacted=False,
+            ),
+        )
+        _car(session, dsl, now, guidance, logged.id)
+    session.flush()
+    patterns.evaluate_all(session, now=now)
+
+
+def _car(
+    session: Session,
+    dsl: Principal,
+    now: datetime,
+    guidance: GuidanceLibrary,
+    concern_id: uuid.UUID,
+) -> None:
+    patterns.create_entity(
+        session,
+        RequestContext(principal=dsl, now=now, request_id=None, guidance=guidance),
+        body=EntityCreate(kind=EntityKind.vehicle, label=JIGSAW_CAR),
+        concern_id=concern_id,
+    )
 
 
 def _triage_and_open_a_case(

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from db.batch import Batch
 from models.inbox import Inbox
-from services import access, audit, cases, due, tasks, transfers
+from services import access, audit, cases, due, patterns, tasks, transfers
 from services.concerns.shaping import shape_rows
 from services.concerns.statements import CONCERN_ROWS, TRIAGE
 from services.context import RequestContext
@@ -49,8 +49,8 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     """What needs the DSL desk now, each list at most ``limit`` long: concerns in
     immediate danger still new, the other new concerns (both oldest first, as
     ``GET /concerns`` shapes them), open tasks due today or earlier and open cases whose
-    review date has come (``services.due``, today in England by the request's clock), and
-    the transfers due (``services.due.transfers_due``).
+    review date has come (``services.due``, today in England by the request's clock), the
+    transfers due (``services.due.transfers_due``) and the open pattern flags.
 
     DSLs and deputy DSLs. Records ``inbox.read`` once per pupil shown (one event without a
     pupil when it is empty)."""
@@ -62,6 +62,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
         Batch()
         .add("urgent", urgent, urgent_parameters)
         .add("new", other, other_parameters)
+        .add("flags", patterns.OPEN_FLAGS, patterns.open_flags_parameters(context, limit=limit))
         .run(session)
     )
     concerns = shape_rows(session, context, [*found["urgent"], *found["new"]])
@@ -74,7 +75,9 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     due_transfers = due.transfers_due(session, school_id=principal.school_id, on=today, limit=limit)
     tasks_due = tasks.shape_tasks(session, context, due_tasks)
     reviews_due = cases.summaries(session, principal, due_reviews)
+    flags = patterns.shape(session, context, found["flags"])
     shown: set[uuid.UUID] = {pupil for item in concerns for pupil in item.pupil_ids}
+    shown.update(flag.pupil_id for flag in flags)
     shown.update(task.pupil_id for task in due_tasks)
     shown.update(case.pupil_id for case in due_reviews)
     shown.update(
@@ -100,4 +103,5 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
         tasks_due=tasks_due,
         reviews_due=reviews_due,
         transfers_due=[transfers.shape(transfer, context) for transfer in due_transfers],
+        flags=flags,
     )

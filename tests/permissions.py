@@ -305,5 +305,27 @@ PERMISSIONS: list[tuple[str, str, str, Any, dict[str, int | str]]] = [
      {"dsl": 200, "deputy_dsl": 200}),
     ("PUT", "/api/v1/school-calendar", "/api/v1/school-calendar", {},
      {"dsl": 422, "deputy_dsl": 422}),
+    # Patterns (issue 25): flags, the school's rules, entities and links are the DSL
+    # desk's; staff, admins and MIS accounts are refused.
+    ("GET", "/api/v1/flags", "/api/v1/flags?status=open", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("POST", "/api/v1/flags/{flag_id}/acknowledge", "/api/v1/flags/{id}/acknowledge",
+     {"reason": "Fictional."}, {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/pattern-settings", "/api/v1/pattern-settings", None,
+     {"dsl": 200, "deputy_dsl": 200}),
+    ("PUT", "/api/v1/pattern-settings", "/api/v1/pattern-settings", {},
+     {"dsl": 422, "deputy_dsl": 422}),
+    ("POST", "/api/v1/concerns/{concern_id}/entities", "/api/v1/concerns/{id}/entities",
+     {"kind": "person", "label": "Fictional Adult"}, {"dsl": 404, "deputy_dsl": 404}),
+    ("POST", "/api/v1/cases/{case_id}/entities", "/api/v1/cases/{id}/entities",
+     {"kind": "vehicle", "label": "AB12 CDE"}, {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/concerns/{concern_id}/entities", "/api/v1/concerns/{id}/entities", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/cases/{case_id}/entities", "/api/v1/cases/{id}/entities", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/pupils/{pupil_id}/links", "/api/v1/pupils/{id}/links", None,
+     {"dsl": 404, "deputy_dsl": 404}),
+    ("GET", "/api/v1/entities", "/api/v1/entities?min_children=3", None,
+     {"dsl": 200, "deputy_dsl": 200}),
 ]
 # fmt: on

@@ -75,6 +75,19 @@ def test_seed_demo_creates_a_usable_school(cli_env: Database, client: TestClient
     concerns = client.get("/api/v1/concerns", headers=headers)
     assert concerns.status_code == 200
     assert len(concerns.json()["items"]) > 0
+    # The demo's jigsaw (README): three signs from three staff about Gale Ashvale are
+    # flagged, and the car seen with three children connects them.
+    flagged = client.get("/api/v1/flags", params={"status": "open"}, headers=headers).json()
+    (jigsaw,) = [
+        f
+        for f in flagged["items"]
+        if f["rule"] == "distinct-signs" and f["pupil"]["display_name"] == "Gale Ashvale"
+    ]
+    assert "3 members of staff" in jigsaw["explanation"]
+    car = client.get("/api/v1/entities", headers=headers).json()["items"]
+    assert [(e["label"], e["children"]) for e in car] == [("AB12 CDE", 3)]
+    links = client.get(f"/api/v1/pupils/{jigsaw['pupil_id']}/links", headers=headers).json()
+    assert {"Hollis Ashvale", "Ira Ashvale"} <= {i["display_name"] for i in links["items"]}
 
     # Running it again changes nothing and prints the same logins.
     again = runner.invoke(cli, ["seed-demo", "--if-empty"])

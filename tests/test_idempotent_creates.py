@@ -34,6 +34,7 @@ from models.user import Role
 from tests import factories
 from tests.desk import API, CASES, CONCERNS, Desk, concern_body, iso, uid
 from tests.factories import make_user
+from tests.pattern_support import raise_flag
 
 KEY = "Idempotency-Key"
 REPLAYED = "idempotent-replayed"
@@ -219,6 +220,30 @@ def _webhooks(desk: Desk) -> Creating:
         desk.world.dsl,
         desk.world.deputy,
     )
+
+
+def _acknowledge(desk: Desk) -> Creating:
+    flag = raise_flag(desk)
+    return Creating(
+        f"{API}/flags/{flag['id']}/acknowledge",
+        {"reason": "Already known: on a child protection plan."},
+        {"reason": "Something else."},
+        desk.world.dsl,
+        desk.world.deputy,
+    )
+
+
+def _entities(record: str) -> Callable[[Desk], Creating]:
+    def make(desk: Desk) -> Creating:
+        concern = desk.concern()
+        path = f"{CONCERNS}/{concern['id']}/entities"
+        if record == "case":
+            case, _ = desk.open_case(concern_ids=[concern["id"]])
+            path = f"{CASES}/{case['id']}/entities"
+        body = {"kind": "vehicle", "label": "AB12 CDE"}
+        return Creating(path, body, body | {"label": "XY34 ZZZ"}, desk.world.dsl, desk.world.deputy)
+
+    return make
 
 
 def _service_accounts(desk: Desk) -> Creating:
@@ -518,6 +543,9 @@ CREATES: dict[tuple[str, str], Callable[[Desk], Creating]] = {
     ("POST", "/api/v1/pupils/{pupil_id}/transfers"): _transfers,
     ("POST", "/api/v1/transfers/{transfer_id}/receipt"): _receipts,
     ("POST", "/api/v1/transfers/import"): _imports,
+    ("POST", "/api/v1/flags/{flag_id}/acknowledge"): _acknowledge,
+    ("POST", "/api/v1/concerns/{concern_id}/entities"): _entities("concern"),
+    ("POST", "/api/v1/cases/{case_id}/entities"): _entities("case"),
 }
 
 

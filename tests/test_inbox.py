@@ -61,7 +61,7 @@ def test_urgent_first_then_new_oldest_first_shaped_as_the_concern_list(
     desk.clock.advance(hours=2)
 
     inbox = _inbox(desk)
-    assert list(inbox) == ["urgent", "new", "tasks_due", "reviews_due", "transfers_due"]
+    assert list(inbox) == ["urgent", "new", "tasks_due", "reviews_due", "transfers_due", "flags"]
     assert ids(inbox["urgent"]) == [urgent_later["id"], urgent_newest["id"]]
     assert ids(inbox["new"]) == [old["id"], newer["id"]]
     assert inbox["tasks_due"] == [] and inbox["reviews_due"] == []

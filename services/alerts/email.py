@@ -25,6 +25,7 @@ from services.alerts.events import (
     CONCERN_CREATED,
     CONCERN_URGENT,
     CONCERNS_UNACKNOWLEDGED,
+    FLAG_RAISED,
     PRIVILEGED_DECIDED,
     PRIVILEGED_REQUESTED,
     REVIEW_DUE,
@@ -126,6 +127,17 @@ def _one(delivery: Claimed) -> tuple[str, list[str]]:
         )
     if kind in (PRIVILEGED_REQUESTED, PRIVILEGED_DECIDED):
         return _account_change(delivery, data, school)
+    if kind == FLAG_RAISED:
+        again = " again, with new evidence" if data["reopened"] else ""
+        return (
+            f"A pattern flag was raised{again} at {school}",
+            [
+                f"Concerns logged at {school} about one child, read together, met one of "
+                f"the school's pattern rules{again} at {_when(delivery.occurred_at)}.",
+                "A flag is a prompt for a DSL to read those concerns together, never a "
+                "finding; it changes nothing by itself.",
+            ],
+        )
     return (f"Something needs you at {school}", [f"An alert was raised at {school}."])
 
 

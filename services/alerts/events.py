@@ -36,6 +36,7 @@ REVIEW_DUE = "review.due"
 TRANSFER_OVERDUE = "transfer.overdue"
 PRIVILEGED_REQUESTED = "privileged.requested"
 PRIVILEGED_DECIDED = "privileged.decided"
+FLAG_RAISED = "flag.raised"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ EVENT_TYPES: dict[str, EventType] = {
         "dsl_desk",
         mandatory=True,
     ),
+    # A pattern flag raised for a pupil, or reopened by new evidence (docs/adr/0110):
+    # never whose, which rule, or which signs.
+    FLAG_RAISED: EventType(frozenset({"flag_id", "raised_at", "reopened"}), "flag_id", "dsl_desk"),
 }
 
 # Of the kinds of value JSON has, what an event may carry: never a string of our own

@@ -5,7 +5,8 @@ is false). Any number may run against one database.
 Each pass, with the worker's clock (injectable: tests move a ``FrozenClock``):
 
 1. one worker at a time (``publishing.take_publisher_lock``) raises what is due
-   (urgent reminders; the daily digest; from the same hour, UK time, tasks and reviews
+   (urgent reminders; pattern flags for the pupils of concerns just logged,
+   ``services.patterns``; the daily digest; from the same hour, UK time, tasks and reviews
    come due, looked for every ``due_every``, after referrals without an outcome in time
    have given their case's owner a task) and publishes new events, fanning them out into
    deliveries; the others skip this step;
@@ -30,7 +31,7 @@ from core.http_post import Poster
 from core.mail import MailError, SmtpServer
 from core.settings import Settings
 from db.engine import Database
-from services import access, referrals, webhooks
+from services import access, patterns, referrals, webhooks
 from services.alerts import delivery, publishing, scheduling, webhook
 from services.alerts.email import letters
 from services.alerts.events import EVENT_TYPES
@@ -72,6 +73,7 @@ class PassReport:
     """What one pass did."""
 
     reminders: int = 0
+    flags: int = 0
     digests: int = 0
     due: int = 0
     published: int = 0
@@ -84,7 +86,7 @@ class PassReport:
 
     @property
     def busy(self) -> bool:
-        raised = (self.reminders, self.digests, self.due, self.published)
+        raised = (self.reminders, self.flags, self.digests, self.due, self.published)
         sent = (self.delivered, self.retried, self.dead, self.skipped)
         return any(raised) or any(sent)
 
@@ -186,6 +188,9 @@ class DeliveryWorker:
             if publishing.take_publisher_lock(session):
                 now = self.clock.now()
                 report.reminders = scheduling.escalate(session, now=now)
+                # Pattern rules for the pupils of concerns just logged (docs/adr/0110):
+                # before publishing, so a flag raised now is published in this pass.
+                report.flags = patterns.evaluate_queued(session, now=now)
                 today = now.astimezone(SCHOOL_ZONE).date()
                 due = scheduling.digest_due_since(now, self.digest_hour) is not None
                 if due and self._digests_done_on != today:
@@ -217,6 +222,7 @@ class DeliveryWorker:
                 "alert worker pass",
                 extra={
                     "reminders": report.reminders,
+                    "flags": report.flags,
                     "digests": report.digests,
                     "due": report.due,
                     "published": report.published,

@@ -12,7 +12,7 @@ from db.batch import Batch, sent_together
 from models.base import new_id
 from models.concern import Addendum, AddendumCreate, AddendumPublic, ConcernCreate, ConcernPublic
 from models.triage import TriageStatus
-from services import access, alerts, audit
+from services import access, alerts, audit, patterns
 from services.audit import probes
 from services.concerns.reading import concern_row
 from services.concerns.search import index_text
@@ -106,7 +106,13 @@ def create_concern(
         "police_contacted": concern.police_contacted,
     }
     concern_pupils = [
-        {"concern_id": concern_id, "pupil_id": pupil_id, "school_id": school_id, "position": i}
+        {
+            "concern_id": concern_id,
+            "pupil_id": pupil_id,
+            "school_id": school_id,
+            "position": i,
+            "observed_at": concern.observed_at,
+        }
         for i, pupil_id in enumerate(concern.pupil_ids)
     ]
     concern_indicators = [
@@ -153,6 +159,16 @@ def create_concern(
             concern_id=concern_id,
             recorded_at=now,
             urgent=concern.immediate_danger,
+        )
+        # Its pupils queued for the pattern rules (the worker evaluates them, never this
+        # request), and its location's matching key for links between children.
+        patterns.concern_logged(
+            session,
+            school_id=school_id,
+            concern_id=concern_id,
+            pupil_ids=concern.pupil_ids,
+            location=concern.location,
+            now=now,
         )
         index_text(session, school_id=school_id, concern_id=concern_id, text_=concern.description)
         audit.record_per_pupil(
