@@ -43,8 +43,10 @@ from bench import fixtures
 from bench.phases import _call, _request
 from bench.servers import (
     DEFAULT_PG_URL,
+    FILES_KEY,
     HOST,
     SECRET_KEY,
+    TRANSFER_KEY,
     Server,
     free_port,
     serve_concernlog,
@@ -310,7 +312,14 @@ def cpu_per_concern(backend: str, url: str, work_dir: Path, count: int) -> CpuPe
     run_migrations(url)
     school = fixtures.seed_school(url, secret_key=SECRET_KEY, concerns_count=10)
     add_deputies(url, school)
-    settings = Settings(env="production", database_url=url, secret_key=SECRET_KEY, log_json=True)
+    settings = Settings(
+        env="production",
+        database_url=url,
+        secret_key=SECRET_KEY,
+        files_key=FILES_KEY,
+        transfer_signing_key=TRANSFER_KEY,
+        log_json=True,
+    )
     database = Database.from_url(url)
     app = create_app(settings, database=database)
     lease = timedelta(minutes=2)

@@ -32,7 +32,13 @@ from typing import Any
 
 from api.cli import run_migrations
 from bench import fixtures
-from bench.servers import DEFAULT_PG_URL, SECRET_KEY, throwaway_database
+from bench.servers import (
+    DEFAULT_PG_URL,
+    FILES_KEY,
+    SECRET_KEY,
+    TRANSFER_KEY,
+    throwaway_database,
+)
 from db.unit_of_work import UnitOfWork
 
 ENDPOINTS = ("read", "create", "list")
@@ -152,6 +158,8 @@ async def _run(url: str, endpoints: list[str], count: int) -> list[tuple[str, Ti
         CONCERNLOG_DATABASE_URL=url,
         CONCERNLOG_SECRET_KEY=SECRET_KEY,
         CONCERNLOG_ENV="production",
+        CONCERNLOG_FILES_KEY=FILES_KEY,
+        CONCERNLOG_TRANSFER_SIGNING_KEY=TRANSFER_KEY,
         CONCERNLOG_LOG_LEVEL="WARNING",
     )
     from api.main import app_factory

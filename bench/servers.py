@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from core import bundles
 from db.engine import normalise_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,10 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # The server and the bench mint tokens with the same key; random per run, long enough for
 # CONCERNLOG_ENV=production.
 SECRET_KEY = secrets.token_urlsafe(48)
+# What production also needs to start, random per run as well: the key attachments are
+# sealed with, and the key that signs transfer bundles.
+FILES_KEY = secrets.token_hex(32)
+TRANSFER_KEY = bundles.new_private_pem()
 
 
 def free_port() -> int:
@@ -52,6 +57,9 @@ def server_env(database_url: str) -> dict[str, str]:
         "CONCERNLOG_DATABASE_URL": database_url,
         "CONCERNLOG_ENV": "production",
         "CONCERNLOG_SECRET_KEY": SECRET_KEY,
+        "CONCERNLOG_FILES_KEY": FILES_KEY,
+        "CONCERNLOG_FILES_URL": str(Path(tempfile.gettempdir()) / "concernlog-bench-files"),
+        "CONCERNLOG_TRANSFER_SIGNING_KEY": TRANSFER_KEY,
         "CONCERNLOG_LOG_LEVEL": "INFO",
     }
 

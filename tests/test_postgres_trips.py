@@ -303,7 +303,8 @@ def test_the_inbox_takes_the_same_round_trips_however_full(
     fill(1)
     # The urgent and new concerns together; their pupils (named), indicators, addenda and
     # people; the tasks due; their pupils' names; the reviews due (none here, so nothing
-    # to shape); the chain head, locked on its own once everything is read.
-    assert inbox() == AUDITED + 6
+    # to shape); the transfers due; the chain head, locked on its own once everything is
+    # read.
+    assert inbox() == AUDITED + 7
     fill(4)
-    assert inbox() == AUDITED + 6
+    assert inbox() == AUDITED + 7

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from core.settings import Settings
+from tests.factories import TRANSFER_KEY
 
 HSTS = "max-age=31536000; includeSubDomains"
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -23,7 +24,12 @@ _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 def _client(tmp_path: Path, env: str) -> Iterator[TestClient]:
     settings = Settings(
-        env=env, secret_key="x" * 40, database_url=f"sqlite:///{tmp_path / 'unused.db'}"
+        env=env,
+        secret_key="x" * 40,
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+        files_url=str(tmp_path / "files"),
+        files_key="ab" * 32,
+        transfer_signing_key=TRANSFER_KEY,
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
