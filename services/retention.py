@@ -35,6 +35,7 @@ from services import access, audit
 from services.context import RequestContext
 from services.pagination import decode_cursor, encode_cursor, invalid_cursor
 from services.principal import Principal
+from services.school_calendar import school_date
 
 _PUPILS: sa.Table = Pupil.__table__  # type: ignore[attr-defined]
 ON_HOLD = "legal-hold"
@@ -160,7 +161,7 @@ def files_due(
     access.require_dsl(principal)
     school_id = principal.school_id
     years = retention_years(session, school_id)
-    today = context.now.date()
+    today = school_date(context.now)  # the day in England, not in UTC
     # Born before this day: retain_until (born + years) is before today.
     born_by = years_later(today, -years)
     query = (

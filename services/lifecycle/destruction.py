@@ -30,6 +30,7 @@ from services.audit import probes
 from services.audit.recording import lock_chain_head
 from services.context import RequestContext
 from services.lifecycle.erasers import ERASERS, DoomedFile
+from services.school_calendar import school_date
 
 
 def concerns_of_the_file(
@@ -132,7 +133,7 @@ def destroy_file(
     if retention.destruction_of(session, school_id, pupil.id) is not None:
         raise Conflict("This child's file has already been destroyed.", slug="file-destroyed")
     until = retention.retain_until(session, school_id, pupil.date_of_birth)
-    if context.now.date() <= until:
+    if school_date(context.now) <= until:  # the day in England, not in UTC
         raise Conflict(
             f"This child's file is kept until {until.isoformat()}; it may be destroyed "
             "only after that date.",
