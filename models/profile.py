@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr
 from pydantic import Field as PField
 from sqlalchemy import Column, Index, Integer, Text, UniqueConstraint
@@ -76,6 +75,8 @@ def _phone(value: str) -> str:
     Kept as written."""
     if not all(c in "0123456789 +()-." for c in value) or "+" in value[1:]:
         raise ValueError("must be a telephone number: digits, spaces, brackets, dashes, +")
+    import phonenumbers  # loaded when a profile first gives a number (~1 MiB)
+
     try:
         number = phonenumbers.parse(value, "GB")
     except phonenumbers.NumberParseException:

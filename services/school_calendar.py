@@ -7,9 +7,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import holidays
 
 
 def _zone(name: str) -> ZoneInfo | None:
@@ -29,14 +28,20 @@ def school_date(moment: datetime) -> date:
 
 
 # England's bank holidays, from the maintained ``holidays`` package (its years filled in
-# as they are asked for).
-_BANK_HOLIDAYS = holidays.country_holidays("GB", subdiv="ENG")
+# as they are asked for), loaded on the first question: ~4 MiB that a server answering
+# no transfer question never needs.
+_BANK_HOLIDAYS: Any = None
 _BANK_HOLIDAYS_LOCK = threading.Lock()
 
 
 def is_bank_holiday(day: date) -> bool:
     """Whether ``day`` is a bank holiday in England (a substitute day included)."""
+    global _BANK_HOLIDAYS
     with _BANK_HOLIDAYS_LOCK:  # the package fills a year in on its first look
+        if _BANK_HOLIDAYS is None:
+            import holidays
+
+            _BANK_HOLIDAYS = holidays.country_holidays("GB", subdiv="ENG")
         return day in _BANK_HOLIDAYS
 
 

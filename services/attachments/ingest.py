@@ -27,9 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import filetype
-from PIL import Image
-
 from core.errors import PayloadTooLarge, UnsupportedMediaType
 from models.attachment import MEDIA_TYPES
 
@@ -72,6 +69,8 @@ def too_large() -> PayloadTooLarge:
 
 def media_type_of(upload: BinaryIO) -> str:
     """The upload's media type by its content (415 unless PDF, PNG or JPEG)."""
+    import filetype  # loaded with the first upload, not by every server at start-up
+
     upload.seek(0)
     head = upload.read(_SNIFF_BYTES)
     upload.seek(0)
@@ -117,6 +116,8 @@ def _copy_rest(source: BinaryIO, out: Write) -> None:
 def _check_image(upload: BinaryIO, kind: str) -> int | None:
     """Decode the image (415 if it does not, 413 past the decompression-bomb limit); its
     EXIF orientation (2 to 8) if it has one that turns it."""
+    from PIL import Image  # loaded with the first image (Pillow: ~2 MiB)
+
     upload.seek(0)
     try:
         with warnings.catch_warnings():
@@ -175,6 +176,8 @@ def _jpeg_app_kept(marker: int, data: bytes) -> bool:
 
 
 def _orientation_segment(orientation: int) -> bytes:
+    from PIL import Image
+
     exif = Image.Exif()
     exif[_ORIENTATION] = orientation
     payload = b"Exif\x00\x00" + exif.tobytes()

@@ -11,6 +11,7 @@ than an hour (ADR 0105). A file is never overwritten: its name is a new id.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import uuid
@@ -18,8 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import fsspec
 
 from core import sealing
 
@@ -43,9 +42,23 @@ class FileStore:
     def __init__(self, url: str, key: bytes) -> None:
         self.url = url
         self._key = key
-        fs, root = fsspec.core.url_to_fs(url)
-        self.fs: Any = fs
-        self.root = str(root).rstrip("/")
+
+    @functools.cached_property
+    def _resolved(self) -> tuple[Any, str]:
+        # fsspec is imported with the first file stored or read, not by every server at
+        # start-up (and an s3:// store connects only when it is needed).
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(self.url)
+        return fs, str(root).rstrip("/")
+
+    @property
+    def fs(self) -> Any:
+        return self._resolved[0]
+
+    @property
+    def root(self) -> str:
+        return self._resolved[1]
 
     def path(self, school_id: uuid.UUID, attachment_id: uuid.UUID) -> str:
         return f"{self.root}/{school_id}/{attachment_id}{SUFFIX}"
