@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -112,74 +113,56 @@ def erase_error_marks(session: Session, doomed: DoomedFile) -> int:
     )
 
 
-def _of_pupil(model: type, doomed: DoomedFile) -> list[sa.ColumnElement[bool]]:
-    return [
-        col(model.school_id) == doomed.school_id,  # type: ignore[attr-defined]
-        col(model.pupil_id) == doomed.pupil_id,  # type: ignore[attr-defined]
-    ]
+def _blank_of_pupil(session: Session, model: type, doomed: DoomedFile, **values: Any) -> int:
+    """Set ``values`` on every row of ``model`` about the child (its ``school_id`` and
+    ``pupil_id``); how many rows."""
+    table: Any = model
+    return _count(
+        session.execute(
+            sa.update(model)
+            .where(col(table.school_id) == doomed.school_id, col(table.pupil_id) == doomed.pupil_id)
+            .values(**values)
+        )
+    )
+
+
+def _destroyed_unless_empty(column: Any) -> Any:
+    """``DESTROYED`` where ``column`` holds something; still nothing where it held nothing."""
+    return sa.case((col(column).is_(None), None), else_=DESTROYED)
 
 
 def erase_cases(session: Session, doomed: DoomedFile) -> int:
     """The child's cases: summary and outcome."""
-    return _count(
-        session.execute(
-            sa.update(Case)
-            .where(*_of_pupil(Case, doomed))
-            .values(
-                summary=DESTROYED,
-                outcome=sa.case((col(Case.outcome).is_(None), None), else_=DESTROYED),
-            )
-        )
+    return _blank_of_pupil(
+        session, Case, doomed, summary=DESTROYED, outcome=_destroyed_unless_empty(Case.outcome)
     )
 
 
 def erase_case_events(session: Session, doomed: DoomedFile) -> int:
     """The text and reason of each event of the child's cases."""
-    return _count(
-        session.execute(
-            sa.update(CaseEvent)
-            .where(*_of_pupil(CaseEvent, doomed))
-            .values(
-                text=sa.case((col(CaseEvent.text).is_(None), None), else_=DESTROYED),
-                reason=sa.case((col(CaseEvent.reason).is_(None), None), else_=DESTROYED),
-            )
-        )
+    return _blank_of_pupil(
+        session,
+        CaseEvent,
+        doomed,
+        text=_destroyed_unless_empty(CaseEvent.text),
+        reason=_destroyed_unless_empty(CaseEvent.reason),
     )
 
 
 def erase_actions(session: Session, doomed: DoomedFile) -> int:
     """What was done, and with whom (names typed in)."""
-    return _count(
-        session.execute(
-            sa.update(CaseAction)
-            .where(*_of_pupil(CaseAction, doomed))
-            .values(description=DESTROYED, with_whom=None)
-        )
-    )
+    return _blank_of_pupil(session, CaseAction, doomed, description=DESTROYED, with_whom=None)
 
 
 def erase_decisions(session: Session, doomed: DoomedFile) -> int:
     """The decisions and their reasons."""
-    return _count(
-        session.execute(
-            sa.update(CaseDecision)
-            .where(*_of_pupil(CaseDecision, doomed))
-            .values(decision=DESTROYED, reason=DESTROYED)
-        )
-    )
+    return _blank_of_pupil(session, CaseDecision, doomed, decision=DESTROYED, reason=DESTROYED)
 
 
 def erase_tasks(session: Session, doomed: DoomedFile) -> int:
     """The tasks' titles and completion notes."""
-    return _count(
-        session.execute(
-            sa.update(CaseTask)
-            .where(*_of_pupil(CaseTask, doomed))
-            .values(
-                title=DESTROYED,
-                note=sa.case((col(CaseTask.note).is_(None), None), else_=DESTROYED),
-            )
-        )
+    return _blank_of_pupil(
+        session, CaseTask, doomed, title=DESTROYED, note=_destroyed_unless_empty(CaseTask.note)
     )
 
 
