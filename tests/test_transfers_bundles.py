@@ -254,7 +254,8 @@ def test_a_bundle_that_breaks_the_schema_is_refused_naming_where(
     assert problem["type"].endswith("/bundle-invalid")
     places = {tuple(error["loc"]) for error in problem["errors"]}
     assert ("bundle", "issued_at") in places and ("bundle", "pupil") in places
-    assert "Zo" not in refused.text  # never the file's content
+    for name in ("Zoë", "Zo\\u00eb", "Fictional"):  # never the file's content
+        assert name not in refused.text
 
 
 def test_concernlog_transfer_verify_checks_a_bundle_offline(
@@ -266,7 +267,8 @@ def test_concernlog_transfer_verify_checks_a_bundle_offline(
     result = runner.invoke(cli, ["transfer", "verify", str(path), "--jwks", str(sender_jwks)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"valid: bundle {transfer['id']} from URN")
-    for content in ("Zo", "phone", "Fictional"):
+    # Whole words only: a key's thumbprint in the output may hold any two letters.
+    for content in ("Zoë", "phone", "Fictional"):
         assert content not in result.output
 
     path.write_text(_with_payload_byte_changed(token), encoding="ascii")
