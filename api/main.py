@@ -17,11 +17,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import register_error_handlers
 from api.logs import configure_logging, log_unhandled
-from api.metrics import MetricsMiddleware, metrics_endpoint
+from api.metrics import metrics_endpoint
 from api.middleware import (
     UPLOAD_FRAMING_BYTES,
-    RequestContextMiddleware,
-    TransientRetryMiddleware,
+    ShellMiddleware,
 )
 from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
 from core.bundles import BundleKeyError, TransferKeys
@@ -145,12 +144,10 @@ def create_app(
             # document declares on answers (ADR 0063), and the request id.
             expose_headers=list(EXPOSED_HEADERS),
         )
-    app.add_middleware(TransientRetryMiddleware)
-    # Outside the retry loop: counts each request once, with the status the client got.
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Added last, so it runs first: every response (CORS refusals included) gets its id.
     app.add_middleware(
-        RequestContextMiddleware,
+        ShellMiddleware,
+        metrics=app.state.metrics,
         max_body_bytes=settings.max_body_bytes,
         hsts=settings.env == "production",
         max_upload_bytes=attachments.MAX_BYTES + UPLOAD_FRAMING_BYTES,

@@ -1,4 +1,5 @@
-"""Prometheus metrics over HTTP: the middleware that counts and times requests, and ``/metrics``.
+"""Prometheus metrics over HTTP: the route template requests are counted by (the shell,
+``api.middleware``, counts and times them), and ``/metrics``.
 
 The registry and the counters are ``core.metrics``.
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import time
 from typing import TYPE_CHECKING
 
 from core.metrics import UNMATCHED_ROUTE, Metrics
@@ -24,7 +24,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import Scope
 
 
 def route_template(scope: Scope) -> str:
@@ -45,37 +45,6 @@ def route_template(scope: Scope) -> str:
         if isinstance(template, str) and template:
             return template
     return UNMATCHED_ROUTE
-
-
-class MetricsMiddleware:
-    """Pure ASGI: counts and times every HTTP request by route template and status."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app fails before it answers
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            self.metrics.observe(
-                method=str(scope.get("method", "")),
-                route=route_template(scope),
-                status=status,
-                seconds=time.perf_counter() - started,
-            )
 
 
 def is_loopback(host: str | None) -> bool:

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, body size limit, security headers, access log.
+"""The HTTP shell as one pure-ASGI middleware: request ids, body size limit, retries after
+a transient database conflict, security headers, metrics, access log.
 
 Written against ASGI directly (not ``BaseHTTPMiddleware``) so a request costs one extra
 function call, not an extra task and a copied body.
@@ -12,7 +13,7 @@ import random
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +29,9 @@ from api.errors import (
 from api.logs import log_unhandled
 from api.metrics import route_template
 from core.context import actor_id_var, request_id_var
+
+if TYPE_CHECKING:
+    from core.metrics import Metrics
 
 access_log = logging.getLogger("concernlog.access")
 error_log = logging.getLogger("concernlog.errors")
@@ -62,19 +66,34 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
-class RequestContextMiddleware:
-    """Gives every request an id, limits its body, hardens its response headers, catches
-    what escaped every handler, and writes one access-log line."""
+class ShellMiddleware:
+    """The HTTP shell, in one pure-ASGI layer around the app: gives every request an id,
+    limits its body, runs it again after a transient database conflict, hardens its
+    response headers, catches what escaped every handler, counts and times it for
+    ``/metrics`` and writes one access-log line.
+
+    One layer, not five: each layer of ASGI middleware is a call, a closure and a wrapped
+    ``send`` per request, which a cached guidance ``304`` would mostly be made of
+    (docs/adr/0112).
+
+    The retries are safe because the session commits before any response byte is sent: a
+    request that raises ``RetryRequest`` has saved nothing and said nothing. Its body (at
+    most ``max_body_bytes``) is kept and replayed to the next attempt; at most
+    ``MAX_ATTEMPTS`` runs, after which the error handler answers 503 with
+    ``Retry-After``. An upload is not kept in memory to be sent again: one attempt, and a
+    lost race is answered 503 (the client sends it again, with its Idempotency-Key)."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
+        metrics: Metrics,
         max_body_bytes: int,
         hsts: bool = False,
         max_upload_bytes: int | None = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes or max_body_bytes
         self.security_headers = [*_SECURITY_HEADERS, _HSTS] if hsts else _SECURITY_HEADERS
@@ -90,11 +109,12 @@ class RequestContextMiddleware:
         request_id = offered if _REQUEST_ID.match(offered) else str(uuid.uuid4())
         id_token = request_id_var.set(request_id)
         actor_token = actor_id_var.set(None)
-        status_holder: dict[str, Any] = {"status": None}
+        status: int | None = None
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status = message["status"]
                 response_headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in response_headers}
                 response_headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -106,35 +126,73 @@ class RequestContextMiddleware:
                 message["headers"] = response_headers
             await send(message)
 
-        limit = self.max_upload_bytes if is_upload(scope) else self.max_body_bytes
+        upload = is_upload(scope)
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 await self._too_large(send_wrapper, limit)
                 return
             try:
-                await self.app(scope, self._limited(receive, limit), send_wrapper)
+                await self._attempts(scope, self._limited(receive, limit), send_wrapper, upload)
             except _BodyTooLarge:
-                if status_holder["status"] is None:
+                if status is None:
                     await self._too_large(send_wrapper, limit)
             except Exception as exc:
                 log_unhandled(error_log, exc)
-                if status_holder["status"] is None:
+                if status is None:
                     response = problem_response(500, INTERNAL_ERROR_DETAIL, slug="internal-error")
                     await response(scope, receive, send_wrapper)
         finally:
+            seconds = time.perf_counter() - started
+            method = scope.get("method", "")
+            route = route_template(scope)
+            # Counted once, with the status the client got (500: it got nothing).
+            self.metrics.observe(method=method, route=route, status=status or 500, seconds=seconds)
             access_log.info(
                 "request",
                 extra={
-                    "method": scope.get("method"),
-                    "route": route_template(scope),
-                    "status": status_holder["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
                     "user_id": actor_id_var.get(),
                 },
             )
             actor_id_var.reset(actor_token)
             request_id_var.reset(id_token)
+
+    async def _attempts(self, scope: Scope, receive: Receive, send: Send, upload: bool) -> None:
+        """The app, run again (at most ``MAX_ATTEMPTS`` times) while its transaction loses
+        a race on the database (PostgreSQL serialization failure or deadlock, SQLite still
+        locked after its busy timeout)."""
+        if upload:
+            scope[ATTEMPT_SCOPE_KEY] = MAX_ATTEMPTS
+            await self.app(scope, receive, send)
+            return
+        received: list[Message] = []
+
+        async def recording_receive() -> Message:
+            message = await receive()
+            received.append(message)
+            return message
+
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            # Set on the shared scope (not a copy) so what the router put there (the
+            # matched route, for the access log) is seen here afterwards.
+            scope[ATTEMPT_SCOPE_KEY] = attempt
+            if attempt == 1:
+                this_receive: Receive = recording_receive
+            else:
+                this_receive = _replay(list(received), recording_receive)
+            try:
+                await self.app(scope, this_receive, send)
+                return
+            except RetryRequest:
+                error_log.info(
+                    "retrying after a transient database conflict", extra={"attempt": attempt}
+                )
+                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311
 
     def _limited(self, receive: Receive, limit: int) -> Receive:
         received = 0
@@ -169,54 +227,6 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
-
-
-class TransientRetryMiddleware:
-    """Runs a request again when its transaction lost a race on the database (PostgreSQL
-    serialization failure or deadlock, SQLite still locked after its busy timeout).
-
-    Safe because the session commits before any response byte is sent: a request that
-    raises here has saved nothing and said nothing. The body is kept (it is at most
-    ``max_body_bytes``) and replayed to the next attempt. At most ``MAX_ATTEMPTS`` runs;
-    after that the error handler answers 503 with ``Retry-After``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if is_upload(scope):
-            # A file is not kept in memory to be sent again: one attempt, and a lost race
-            # is answered 503 with Retry-After (the client sends it again, with its
-            # Idempotency-Key).
-            scope[ATTEMPT_SCOPE_KEY] = MAX_ATTEMPTS
-            await self.app(scope, receive, send)
-            return
-        received: list[Message] = []
-
-        async def recording_receive() -> Message:
-            message = await receive()
-            received.append(message)
-            return message
-
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            # Set on the shared scope (not a copy) so outer middleware still sees what the
-            # router put there (the matched route, for the access log).
-            scope[ATTEMPT_SCOPE_KEY] = attempt
-            if attempt == 1:
-                this_receive: Receive = recording_receive
-            else:
-                this_receive = _replay(list(received), recording_receive)
-            try:
-                await self.app(scope, this_receive, send)
-                return
-            except RetryRequest:
-                error_log.info(
-                    "retrying after a transient database conflict", extra={"attempt": attempt}
-                )
-                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311
 
 
 def _replay(messages: list[Message], then: Receive) -> Receive:

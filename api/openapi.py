@@ -8,7 +8,7 @@ application really does:
 
 - 422 (any operation with parameters or a body): a problem with ``errors[]``;
 - 401 with ``WWW-Authenticate`` and 403, on every operation that takes a bearer token;
-- 413 on every operation with a body (the body limit of ``RequestContextMiddleware``);
+- 413 on every operation with a body (the body limit of ``ShellMiddleware``);
 - 503 with ``Retry-After`` on every operation that uses the database (unreachable,
   overloaded or still locked after its retries);
 - 500 on every operation (a bug, but its shape is still a problem).

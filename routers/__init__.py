@@ -91,13 +91,18 @@ def include_routers(app: FastAPI, *, prefix: str) -> None:
     than in one protected router included in turn: FastAPI matches a request once per level
     of nesting and walks every level's routes again to handle it (see
     docs/adr/0042-dependency-graph-and-route-order.md)."""
+    # The built-in guidance first: its few routes cost every other request little, and
+    # the most requested public document (and its 304s) need not walk every protected
+    # route before its own (docs/adr/0112).
+    app.include_router(guidance.router, prefix=prefix)
     # Public routes whose paths a protected template would also match (the bundle schema,
-    # /transfers/schema.json, beside /transfers/{transfer_id}) come first.
+    # /transfers/schema.json, beside /transfers/{transfer_id}) come before them.
     app.include_router(transfers.public_router, prefix=prefix)
     for router in PROTECTED_ROUTERS:
         app.include_router(router, prefix=prefix, dependencies=[Depends(require_full_access)])
     for router in PUBLIC_ROUTERS:
-        app.include_router(router, prefix=prefix)
+        if router is not guidance.router:
+            app.include_router(router, prefix=prefix)
     app.include_router(health.router)
     # The keys that sign transfer bundles, where JWKS are looked for (RFC 8615).
     app.include_router(transfers.well_known_router)
