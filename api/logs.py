@@ -10,7 +10,6 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy.exc import DBAPIError
 
 from core.context import request_id_var
@@ -55,7 +54,12 @@ class ErrorsByClass(logging.Filter):
         return True
 
 
-_DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
+def _database_errors() -> tuple[type[BaseException], ...]:
+    # psycopg's errors only where psycopg is loaded: a server on SQLite never imports it.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return (DBAPIError, sqlite3.Error)
+    return (DBAPIError, sqlite3.Error, psycopg.Error)
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -74,7 +78,8 @@ def log_unhandled(log: logging.Logger, error: BaseException) -> None:
     SQLSTATE): a constraint's DETAIL quotes the failing row, which may hold a concern's
     text, and no log line may."""
     chain = _chain(error)
-    if not any(isinstance(link, _DATABASE_ERRORS) for link in chain):
+    errors = _database_errors()
+    if not any(isinstance(link, errors) for link in chain):
         log.error("unhandled error", exc_info=error)
         return
     sqlstates = [

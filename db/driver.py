@@ -6,12 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from psycopg.pq import PipelineStatus
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session as OrmSession
-
-_PIPELINE_OFF = PipelineStatus.OFF
 
 
 def close_all(cursors: Iterable[Any]) -> None:
@@ -41,8 +38,11 @@ def in_pipeline(connection: Connection) -> bool:
     """Whether ``connection``'s statements are being queued by ``sent_together``."""
     if connection.dialect.name != "postgresql":
         return False
+    # Imported here: a server on SQLite never loads psycopg (~10 MiB).
+    from psycopg.pq import PipelineStatus
+
     driver: Any = connection.connection.driver_connection
-    return bool(driver.pgconn.pipeline_status != _PIPELINE_OFF)
+    return bool(driver.pgconn.pipeline_status != PipelineStatus.OFF)
 
 
 def connection_of(target: OrmSession | Connection) -> Connection:

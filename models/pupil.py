@@ -18,7 +18,6 @@ from pydantic import ConfigDict, WithJsonSchema, field_validator, with_config
 from sqlalchemy import CheckConstraint, Column, ColumnElement, Index, UniqueConstraint, event, func
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
-from stdnum.gb.upn import calc_check_digit
 from typing_extensions import TypedDict
 
 from core.clock import utcnow
@@ -97,6 +96,9 @@ def _validate_upn(value: str | None) -> str | None:
         or upn[12] not in letters + "0123456789"
     ):
         raise ValueError("a UPN is 13 characters: a check letter, 11 digits and a final character")
+    # python-stdnum (~8 MiB with the pydoc it imports) is loaded with the first UPN checked.
+    from stdnum.gb.upn import calc_check_digit
+
     if calc_check_digit(upn[1:]) != upn[0]:
         raise ValueError("the UPN's check letter does not match")
     return upn

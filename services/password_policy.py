@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from zxcvbn import zxcvbn
-
 from core.errors import InvalidInput
 
 MIN_LENGTH = 12
@@ -101,6 +99,10 @@ def check_password_policy(
             error_type="password_too_common",
         )
     words = [part for value in account for part in _parts(value)]
+    # zxcvbn's dictionaries (~13 MiB) are loaded with the first password set, not by
+    # every server at start-up.
+    from zxcvbn import zxcvbn
+
     estimate = zxcvbn(password[:ESTIMATED_CHARACTERS], user_inputs=words)
     if estimate["score"] < MIN_SCORE:
         feedback = estimate["feedback"]

@@ -22,8 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from stdnum import exceptions as stdnum_errors
-from stdnum.gb import upn as stdnum_upn
 
 from core.errors import InvalidInput
 from models.mis import EXTERNAL_ID_MAX, MAX_BATCH, MISPupilRecord, MISStaffRecord, is_clean_text
@@ -94,6 +92,10 @@ def check_upn(raw: str | None) -> tuple[str | None, list[str]]:
     """The UPN to store (or None) and the warnings it earns (see the module docstring)."""
     if raw is None:
         return None, []
+    # python-stdnum is loaded with the first UPN checked, not by every server at start-up.
+    from stdnum import exceptions as stdnum_errors
+    from stdnum.gb import upn as stdnum_upn
+
     number = stdnum_upn.compact(raw)
     if not number:
         return None, []
