@@ -56,10 +56,10 @@ class Timings:
         self.cpu_per_request = 0.0
 
     def wrap(self, run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def timed(*args: Any) -> Any:
+        async def timed(*args: Any, **kwargs: Any) -> Any:
             self.work_started = time.perf_counter()
             try:
-                return await run(*args)
+                return await run(*args, **kwargs)
             finally:
                 self.work_ended = time.perf_counter()
 

@@ -140,6 +140,10 @@ class Scale:
     pupils_per_school: int
     staff_per_school: int
     seed: int
+    # DSL reads per pupil of each concern (``concern.read`` events, as the API writes them
+    # for a single concern's read): at 8, a million concerns come with over ten million
+    # audit events, as a school's years of reading its files would leave (issue 23).
+    reads_per_pupil: int = 8
 
 
 @dataclass
@@ -170,7 +174,8 @@ class Targets:
         from models.user import User
 
         dsl = User(id=self.dsl_id, school_id=self.school_id, role="dsl", token_version=1,
-                   email="x@fictional-school.example", display_name="x")  # fmt: skip
+                   email="x@fictional-school.example", display_name="x",
+                   mfa_enrolled=True)  # fmt: skip  (signed in with TOTP: the chronology wants it)
         return fixtures.mint_token(fixtures.keyring(SECRET_KEY), dsl)
 
     def to_json(self) -> dict[str, str]:
@@ -498,6 +503,12 @@ class Generator:
                     (recorded, _event(school_id, recorder, "concern.create", "concern",
                                       concern_id, pupil_id, recorded, f"seed-{index}-{n}"))
                 )  # fmt: skip
+                for read in range(self.scale.reads_per_pupil):
+                    read_at = recorded + (now - recorded) * rng.random()
+                    event = _event(school_id, dsl_id, "concern.read", "concern", concern_id,
+                                   pupil_id, read_at, f"seed-{index}-{n}-r{read}")  # fmt: skip
+                    event["actor_role"] = "dsl"
+                    events.append((read_at, event))
             for position, indicator in enumerate(rng.sample(self.indicators, rng.randint(1, 6))):
                 out.add(
                     "concern_indicator",
@@ -965,6 +976,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pupils", type=int, default=1000, help="per school")
     parser.add_argument("--staff", type=int, default=20, help="per school")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--reads", type=int, default=8, help="DSL reads (audit events) per pupil of each concern"
+    )
     parser.add_argument("--runs", type=int, default=200, help="timed runs per query")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -1003,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
             pupils_per_school=args.pupils,
             staff_per_school=args.staff,
             seed=args.seed,
+            reads_per_pupil=args.reads,
         )
     )
     started_at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
