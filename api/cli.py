@@ -32,16 +32,30 @@ app = typer.Typer(
 )
 
 
+SQLITE_ONE_PROCESS = (
+    "--workers above 1 needs PostgreSQL: on SQLite every request writes (its audit row) "
+    "and one process at a time may write, so more processes only wait for each other"
+)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Server processes sharing the port (more than one needs PostgreSQL)"
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn: one process, or ``--workers`` processes sharing the port
+    (PostgreSQL only; see docs/adr/0123-several-server-processes.md)."""
     import uvicorn
 
     settings = load_settings()
+    if workers > 1 and settings.is_sqlite:
+        raise fail(SQLITE_ONE_PROCESS, code=2)
     require_migrated_database(settings.database_url)
     from api.logs import configure_logging
 
