@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,6 +61,10 @@ def serve(
     from api.logs import configure_logging
 
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    if workers > 1 and settings.server_processes == 1:
+        # The workers read it at start-up (they inherit this environment): each hashes
+        # passwords on its share of the cores.
+        os.environ["CONCERNLOG_SERVER_PROCESSES"] = str(workers)
     uvicorn.run(
         "api.main:app_factory",
         factory=True,

@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from api.cli import SQLITE_ONE_PROCESS, app
+from core.passwords import hashing_concurrency, hashing_share, share_hashing
 from core.settings import get_settings
 from db.engine import Database
 from models import AlertDelivery, AlertEvent, AuditEvent, Concern
@@ -152,8 +154,12 @@ def test_two_servers_on_one_database_give_correct_results_together(
             body = concern_body(desk.clock, [world.zoe], description=CANARY)
             answers = _in_parallel(
                 [
-                    lambda server=server, body=body, headers=headers: httpx.post(
-                        server.base_url + CONCERNS, json=body, headers=headers, timeout=60
+                    partial(
+                        httpx.post,
+                        server.base_url + CONCERNS,
+                        json=body,
+                        headers=headers,
+                        timeout=60,
                     )
                     for server in servers
                 ]
@@ -199,8 +205,11 @@ def test_two_servers_on_one_database_give_correct_results_together(
         at_once = make_user(database, world.school, Role.staff)
         burst = _in_parallel(
             [
-                lambda server=servers[n % 2]: _sign_in(
-                    server.base_url, at_once.email, "another-wrong-fictional-guess"
+                partial(
+                    _sign_in,
+                    servers[n % 2].base_url,
+                    at_once.email,
+                    "another-wrong-fictional-guess",
                 )
                 for n in range(8)
             ]
@@ -324,3 +333,13 @@ def test_serve_refuses_several_workers_on_sqlite(
     assert result.exit_code == 2
     assert result.stderr.strip() == f"concernlog: {SQLITE_ONE_PROCESS}"
     assert not (tmp_path / "none.db").exists()  # refused before anything opened it
+
+
+def test_each_of_several_processes_hashes_on_its_share_of_the_cores() -> None:
+    assert hashing_concurrency(processes=2) <= max(1, hashing_concurrency() // 2)
+    try:
+        share_hashing(10_000)
+        assert hashing_share() == 1
+    finally:
+        share_hashing(1)
+    assert hashing_share() == hashing_concurrency()
