@@ -34,8 +34,8 @@ app = typer.Typer(
 
 
 SQLITE_ONE_PROCESS = (
-    "--workers above 1 needs PostgreSQL: on SQLite every request writes (its audit row) "
-    "and one process at a time may write, so more processes only wait for each other"
+    "--workers above 1 needs PostgreSQL: SQLite lets one process write at a time, and every "
+    "request writes (its audit row)"
 )
 
 

@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.workers                    # 10 s per endpoint, 2 s warm-up
     .venv/bin/python -m bench.workers --quick            # 3 s per endpoint, 1 s warm-up
     .venv/bin/python -m bench.workers --workers 1 2 4 --rounds 2
+    .venv/bin/python -m bench.workers --schools 2        # two schools' requests in turn
+    .venv/bin/python -m bench.workers --server-env CONCERNLOG_DATABASE_CONCURRENCY=2
 
 One throwaway PostgreSQL database (``bench.servers``), migrated with ``concernlog migrate``
 and seeded with ``bench.fixtures``' fictional school; then, for each worker count, ``serve
@@ -13,6 +15,9 @@ and DSL-list loads of ``bench.run`` are driven at it with the same generator and
 connections (``bench.run.choose_generator``: wrk when installed, else ``bench.loadgen``).
 With ``--rounds 2`` the counts run in the order 1, 2 then 2, 1, and each reading is the
 mean of its rounds, so that a machine growing busier during the run favours neither.
+Each school has its own audit chain, whose head every audited request of the school
+locks: ``--schools 2`` seeds two and sends their requests in turn, to tell what a second
+process adds across schools from what one school's chain allows.
 
 Prints a table (req/s and p99 for each count, and the ratio of each count to one worker),
 each process's resident memory after its loads, and the load average (the machine may be
@@ -159,12 +164,14 @@ def server_processes(server: Server, workers: int) -> list[int]:
 
 
 @contextmanager
-def serve_workers(url: str, work_dir: Path, workers: int) -> Iterator[Server]:
+def serve_workers(
+    url: str, work_dir: Path, workers: int, extra_env: dict[str, str]
+) -> Iterator[Server]:
     """``concernlog serve --workers N``, yielded once all N processes have started."""
     with serving(
         f"concernlog-workers-{workers}",
         [*CONCERNLOG, "serve", "--workers", str(workers)],
-        env=server_env(url),
+        env=server_env(url) | extra_env,
         log_dir=work_dir,
         health_path="/readyz",
         timeout=120.0,
@@ -218,7 +225,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         for round_number in range(args.rounds):
             order = args.workers if round_number % 2 == 0 else list(reversed(args.workers))
             for workers in order:
-                with serve_workers(url, work_dir, workers) as server:
+                extra_env = dict(item.split("=", 1) for item in args.server_env)
+                with serve_workers(url, work_dir, workers, extra_env) as server:
                     for load in loads(schools, server.port):
                         report = measure(
                             generator,
@@ -248,6 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
         "schools": args.schools,
+        "server_env": args.server_env,
         "labels": {load.key: load.label for load in loads(schools, 0)},
         "readings": {
             str(workers): {
@@ -325,6 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         "--generator",
         choices=["auto", "wrk", "python"],
         default=os.environ.get("BENCH_GENERATOR", "auto"),
+    )
+    parser.add_argument(
+        "--server-env",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="settings for the servers, e.g. CONCERNLOG_DATABASE_CONCURRENCY=2",
     )
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL))
     args = parser.parse_args(argv)
