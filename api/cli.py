@@ -50,7 +50,7 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Serve the API with uvicorn: one process, or ``--workers`` processes sharing the port
+    """Serve the API with uvicorn: one process, or --workers N processes sharing the port
     (PostgreSQL only; see docs/adr/0123-several-server-processes.md)."""
     import uvicorn
 
