@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,20 +33,38 @@ app = typer.Typer(
 )
 
 
+SQLITE_ONE_PROCESS = (
+    "--workers above 1 needs PostgreSQL: SQLite lets one process write at a time, and every "
+    "request writes (its audit row)"
+)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Server processes sharing the port (more than one needs PostgreSQL)"
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn: one process, or --workers N processes sharing the port
+    (PostgreSQL only; see docs/adr/0123-several-server-processes.md)."""
     import uvicorn
 
     settings = load_settings()
+    if workers > 1 and settings.is_sqlite:
+        raise fail(SQLITE_ONE_PROCESS, code=2)
     require_migrated_database(settings.database_url)
     from api.logs import configure_logging
 
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    if workers > 1 and settings.server_processes == 1:
+        # The workers read it at start-up (they inherit this environment): each hashes
+        # passwords on its share of the cores.
+        os.environ["CONCERNLOG_SERVER_PROCESSES"] = str(workers)
     uvicorn.run(
         "api.main:app_factory",
         factory=True,

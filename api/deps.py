@@ -21,7 +21,7 @@ from pydantic import BeforeValidator
 from core.clock import Clock
 from core.context import actor_id_var, request_id_var
 from core.errors import DomainError, Forbidden, Unauthenticated
-from core.passwords import hashing_concurrency
+from core.passwords import hashing_share
 from core.tokens import InvalidToken, KeyRing, decode_access_token
 from db.engine import Database
 from db.unit_of_work import UnitOfWork, admit
@@ -80,12 +80,12 @@ _sign_in_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Sem
 
 async def sign_in_turn() -> AsyncIterator[None]:
     """A turn among the sign-ins in progress (as many as argon2id may run at once, see
-    ``core.passwords.hashing_concurrency``), waited for on the event loop before the
+    ``core.passwords.hashing_share``), waited for on the event loop before the
     request is admitted to the database: queued sign-ins hold no connection."""
     loop = asyncio.get_running_loop()
     turns = _sign_in_turns.get(loop)
     if turns is None:
-        turns = _sign_in_turns[loop] = asyncio.Semaphore(hashing_concurrency())
+        turns = _sign_in_turns[loop] = asyncio.Semaphore(hashing_share())
     await admit(turns)
     try:
         yield

@@ -26,6 +26,7 @@ from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
 from core.bundles import BundleKeyError, TransferKeys
 from core.clock import Clock
 from core.metrics import Metrics
+from core.passwords import share_hashing
 from core.settings import ConfigurationError, Settings, get_settings
 from core.tokens import KeyRing
 from db.engine import Database
@@ -164,6 +165,7 @@ def app_factory() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     tune_process_for_serving()
+    share_hashing(settings.server_processes)
     app = create_app(settings, run_worker=settings.serve_worker)
     keep_start_up_out_of_gc()
     return app

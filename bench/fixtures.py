@@ -87,10 +87,13 @@ def seed_school(
     pupils: int = 200,
     concerns_count: int = 250,
     seed: int = 7,
+    number: int = 0,
 ) -> BenchSchool:
     """One school with a member of staff (password, no MFA: the sign-in load), an
     MFA-enrolled DSL, ``pupils`` pupils and ``concerns_count`` concerns recorded by the
-    member of staff, each about one pupil, with one to three indicators."""
+    member of staff, each about one pupil, with one to three indicators. ``number`` tells
+    apart the schools of a bench that seeds several (its URN and email addresses)."""
+    suffix = f"-{number}" if number else ""
     rng = random.Random(seed)
     guidance = GuidanceLibrary.load(GUIDANCE_DIR)
     indicator_ids = guidance.get(GUIDANCE_KEY).indicator_ids()
@@ -98,18 +101,18 @@ def seed_school(
     try:
         with database.transaction() as session:
             school = schools.create_school(
-                session, name="Fictional Benchmark Academy", urn="999077"
+                session, name=f"Fictional Benchmark Academy{suffix}", urn=str(999077 + number)
             )
             staff = User(
                 school_id=school.id,
-                email=STAFF_EMAIL,
+                email=STAFF_EMAIL.replace("@", f"{suffix}@"),
                 display_name="Bench Teacher",
                 role=Role.staff.value,
                 password_hash=hash_password(STAFF_PASSWORD),
             )
             dsl = User(
                 school_id=school.id,
-                email=DSL_EMAIL,
+                email=DSL_EMAIL.replace("@", f"{suffix}@"),
                 display_name="Bench Safeguarding-Lead",
                 role=Role.dsl.value,
                 totp_secret=pyotp.random_base32(),

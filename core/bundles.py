@@ -102,12 +102,19 @@ def load_or_create(path: Path) -> SigningKey:
     service keeps its key across restarts, so bundles it signed still verify."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            return load_or_create(path)
+        # Written whole under another name, then linked into place: processes starting
+        # together (``serve --workers N``) all read the one key that got there first,
+        # never a file another is still writing.
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:
             handle.write(new_private_pem())
+        try:
+            os.link(draft, path)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        finally:
+            draft.unlink()
     try:
         return SigningKey.from_pem(path.read_text(encoding="ascii"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -16,25 +16,41 @@ password_hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024,
 _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 
 
-def hashing_concurrency() -> int:
-    """How many argon2id hashes may run at once: half the cores this process may use.
+def hashing_concurrency(processes: int = 1) -> int:
+    """How many argon2id hashes may run at once in this process: half the cores it may
+    use, shared among the ``processes`` server processes on the machine
+    (``CONCERNLOG_SERVER_PROCESSES``, which ``concernlog serve --workers N`` sets).
 
     A hash takes 19 MiB and a whole core while it runs. A burst of sign-ins (the start of
     the school day) then never starves the requests of people already signed in, and
     memory stays bounded whatever the number of connections (measurements:
-    docs/adr/0028-sign-ins-hashed-in-turns.md).
+    docs/adr/0028-sign-ins-hashed-in-turns.md), however many processes serve.
     """
     try:
         cores = len(os.sched_getaffinity(0))  # honours a container's CPU set
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 2
-    return max(1, cores // 2)
+    return max(1, cores // 2 // max(1, processes))
 
 
 # The bound itself, for every caller (sign-in, password changes, the CLI). The sign-in
 # route also queues for its turn on the event loop, before it holds a database session
 # (``api.deps.SignInTurn``), so sign-ins waiting here never hold connections.
 _HASHING_SLOTS = threading.BoundedSemaphore(hashing_concurrency())
+_hashing_processes = 1
+
+
+def share_hashing(processes: int) -> None:
+    """Bound this process's hashing to its share (``hashing_concurrency(processes)``): for
+    a server process, at start-up, before any password is hashed."""
+    global _HASHING_SLOTS, _hashing_processes
+    _hashing_processes = processes
+    _HASHING_SLOTS = threading.BoundedSemaphore(hashing_concurrency(processes))
+
+
+def hashing_share() -> int:
+    """How many hashes this process runs at once (what ``share_hashing`` set)."""
+    return hashing_concurrency(_hashing_processes)
 
 
 def hash_password(password: str) -> str:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # cores this process may use plus one, at most the pool size.
     database_concurrency: int | None = Field(default=None, ge=1)
     database_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # How many server processes share this machine's cores: ``serve --workers N`` sets it
+    # for its workers; set it when running several ``serve`` on one host. Each process
+    # hashes passwords on its share of half the cores (``core.passwords``).
+    server_processes: int = Field(default=1, ge=1)
 
     secret_key: str = DEFAULT_SECRET_KEY
     # Comma-separated in the environment: CONCERNLOG_CORS_ORIGINS=https://a,https://b

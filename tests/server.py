@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -40,18 +40,20 @@ class ServerProcess:
         port: int,
         log_path: Path,
         extra_env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.database_url = database_url
         self.port = port
         self.log_path = log_path
         self.extra_env = extra_env or {}
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         # Generous: on a loaded machine (parallel test workers on few cores) importing the
         # app alone can take many seconds. Only a server that never answers fails here.
         env = os.environ | {
@@ -64,10 +66,12 @@ class ServerProcess:
         log = self.log_path.open("ab")
         logged_before = log.tell()
         self.process = subprocess.Popen(
-            [CONCERNLOG, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [CONCERNLOG, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+            + (["--workers", str(self.workers)] if self.workers != 1 else []),
             env=env,
             stdout=log,
             stderr=log,
+            start_new_session=True,  # its own process group: ``stop`` kills its workers too
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -77,7 +81,7 @@ class ServerProcess:
                     raise PortTaken(output[-2000:])
                 raise RuntimeError(f"server exited early: {output[-2000:]}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(self.base_url + "/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -93,19 +97,27 @@ class ServerProcess:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+        """Kill the server and every process of its group (``--workers``' children)."""
+        if self.process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait(timeout=10)
 
 
 @contextmanager
 def running_server(
-    database_url: str, log_path: Path, extra_env: dict[str, str] | None = None
+    database_url: str,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
 ) -> Iterator[ServerProcess]:
     # A port found free can be taken before the server binds it (by another worker's
     # server or any outgoing connection): then try another, a few times.
     for attempt in range(3):
-        server = ServerProcess(database_url, free_port(), log_path, extra_env)
+        server = ServerProcess(database_url, free_port(), log_path, extra_env, workers)
         try:
             server.start()
             break

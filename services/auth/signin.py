@@ -15,12 +15,14 @@ from typing import Any, NoReturn
 
 import pyotp
 from sqlalchemy import delete, func
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from core import metrics
 from core.errors import AuthenticationFailed, InvalidInput, TooManyRequests
 from core.passwords import verify_password
 from core.tokens import constant_time_equals, create_access_token, digest, new_refresh_token
+from db.driver import connection_of
 from models.user import LoginAttempt, ServiceAccount, User
 from services import audit
 from services.audit import Actor
@@ -105,6 +107,25 @@ def _refuse(oldest_counted: datetime, now: datetime, extra: dict[str, str] | Non
     )
 
 
+# The first key of the advisory locks that serialise one account's attempts (PostgreSQL;
+# the two-key space, apart from the publisher's single-key lock); the second is a hash of
+# the account key.
+_THROTTLE_LOCK_CLASS = 1_818_000_002
+
+
+def _serialise_attempts(session: Session, account_key: str) -> None:
+    """Hold the account's attempt lock until this transaction ends, so that attempts at
+    one account are counted one after another, whichever server process takes them (ADR
+    0123): the next one's check sees this one's failure. SQLite needs none: every
+    transaction holds the database's write lock from its start."""
+    connection = connection_of(session)
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(
+        sql_select(func.pg_advisory_xact_lock(_THROTTLE_LOCK_CLASS, func.hashtext(account_key)))
+    )
+
+
 def _check_throttle(
     session: Session,
     *,
@@ -115,7 +136,9 @@ def _check_throttle(
 ) -> int:
     """Refuse (429) an account over its limit, an (address, account) pair over its limit,
     or an address over its ceiling. Returns the address's failures in the window, which
-    sets the delay of the next one. Two queries, as before the pair limit."""
+    sets the delay of the next one. Two queries, as before the pair limit, after the
+    account's attempt lock (``_serialise_attempts``) on PostgreSQL."""
+    _serialise_attempts(session, account_key)
     since = now - THROTTLE_WINDOW
     by_account = session.exec(
         select(LoginAttempt.attempted_at)
