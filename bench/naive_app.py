@@ -59,7 +59,7 @@ class Pupil(SQLModel, table=True):
 class ConcernPupilLink(SQLModel, table=True):
     __tablename__ = "concern_pupil"
 
-    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+    concern_id: uuid.UUID | None = Field(default=None, foreign_key="concern.id", primary_key=True)
     pupil_id: uuid.UUID = Field(foreign_key="pupil.id", primary_key=True)
     school_id: uuid.UUID
     position: int
@@ -72,7 +72,7 @@ class ConcernPupilLink(SQLModel, table=True):
 class ConcernIndicator(SQLModel, table=True):
     __tablename__ = "concern_indicator"
 
-    concern_id: uuid.UUID = Field(foreign_key="concern.id", primary_key=True)
+    concern_id: uuid.UUID | None = Field(default=None, foreign_key="concern.id", primary_key=True)
     indicator_id: str = Field(primary_key=True)
     school_id: uuid.UUID
     observed_at: datetime
@@ -193,9 +193,7 @@ def app_factory() -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/api/v1/concerns", response_model=ConcernPublicWithPupils, status_code=201)
-    def create_concern(
-        concern: ConcernCreate, session: SessionDep, user: CurrentUser
-    ) -> Concern:
+    def create_concern(concern: ConcernCreate, session: SessionDep, user: CurrentUser) -> Concern:
         for pupil_id in concern.pupil_ids:
             pupil = session.get(Pupil, pupil_id)
             if not pupil or pupil.school_id != user.school_id:
