@@ -14,7 +14,8 @@ them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +57,29 @@ def code_size() -> dict[str, dict[str, int]]:
     return sizes
 
 
-def bench_anchors(
-    *,
-    backend: str,
-    database_url: str,
-    work_dir: Path,
-    only: list[str],
-    endpoints_for: Callable[[int], list[Any]],
-    measure: Callable[[Server, str, Any], dict[str, Any]],
-) -> None:
-    """Serve each anchor in turn on ``database_url`` and drive ``endpoints_for(port)``'s
-    read, list and create at it (``only``: a subset, for investigation), with
-    ``measure(server, anchor, endpoint)``."""
-    for anchor in ANCHORS:
-        with serve_anchor(anchor, database_url, work_dir, f"{anchor}-{backend}") as server:
-            for endpoint in endpoints_for(server.port):
-                if endpoint.key not in ENDPOINTS or (only and endpoint.key not in only):
-                    continue
-                measure(server, anchor, endpoint)
+@contextmanager
+def serving(
+    backend: str, database_url: str, work_dir: Path, *, enabled: bool = True
+) -> Iterator[dict[str, Server]]:
+    """The anchors served on ``database_url`` (as the bare app is, each in its own process
+    group, killed on the way out), by name; none when not ``enabled``. They sit idle
+    while concernlog is measured, and are driven right after it, endpoint by endpoint."""
+    with ExitStack() as stack:
+        peers = {}
+        if enabled:
+            for anchor in ANCHORS:
+                peers[anchor] = stack.enter_context(
+                    serve_anchor(anchor, database_url, work_dir, f"{anchor}-{backend}")
+                )
+        yield peers
+
+
+def same_endpoint(key: str, endpoints: list[Any]) -> Any | None:
+    """The endpoint of ``endpoints`` (rendered for an anchor's port) an anchor answers
+    for concernlog's ``key``, or None for one it does not (guidance, sign-in)."""
+    if key not in ENDPOINTS:
+        return None
+    return next(endpoint for endpoint in endpoints if endpoint.key == key)
 
 
 def compare(rows: list[dict[str, Any]]) -> None:

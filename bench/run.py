@@ -188,11 +188,21 @@ def bench_backend(run: Run, backend: str, work_dir: Path) -> None:
             f"bench: {backend}: migrated and seeded {len(school.concern_ids)} concerns "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        with serve_concernlog(url, work_dir, f"concernlog-{backend}") as server:
+        with (
+            serve_concernlog(url, work_dir, f"concernlog-{backend}") as server,
+            anchors.serving(backend, url, work_dir, enabled=settings.anchors) as peers,
+        ):
             for endpoint in concernlog_endpoints(school, server.port):
                 if settings.endpoints and endpoint.key not in settings.endpoints:
                     continue
                 measure(run, server, backend, endpoint, work_dir)
+                # Each anchor right after concernlog, the same requests: seconds apart,
+                # not minutes, so a busy machine's swings weigh less on the ratios.
+                for app, peer in peers.items():
+                    rendered = concernlog_endpoints(school, peer.port)
+                    same = anchors.same_endpoint(endpoint.key, rendered)
+                    if same is not None:
+                        measure(run, peer, backend, same, work_dir, app=app)
             run.memory[backend] = server.memory_kib()
         if settings.alerts_rounds and (not settings.endpoints or "alerts" in settings.endpoints):
             run.alerts.append(
@@ -206,19 +216,6 @@ def bench_backend(run: Run, backend: str, work_dir: Path) -> None:
                         run, server, backend, school, label, work_dir
                     ),
                 )
-            )
-        if settings.anchors:
-            # Last, on the same database: the naive app writes no triage rows, which
-            # concernlog's servers (the alerts' above) must never meet.
-            anchors.bench_anchors(
-                backend=backend,
-                database_url=url,
-                work_dir=work_dir,
-                only=settings.endpoints,
-                endpoints_for=lambda port: concernlog_endpoints(school, port),
-                measure=lambda server, app, endpoint: measure(
-                    run, server, backend, endpoint, work_dir, app=app
-                ),
             )
 
 
