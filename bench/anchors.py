@@ -1,6 +1,6 @@
-"""The anchors of issue 23 in ``make bench``: the naive and the limit app on the same
-database as concernlog, the same requests, in the same run; and the targets judged against
-them.
+"""The anchors of issue 23 in ``make bench``: the naive and the limit app served beside
+concernlog on its database, driven with the same requests right after it, endpoint by
+endpoint; and the targets judged against them.
 
 - **naive** (``bench.naive_app``): the FastAPI + SQLModel tutorials' app; does less than
   concernlog (no audit, no triage state). Its ratio is information.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -233,14 +234,14 @@ class SqliteStore:
         self.thread.shutdown(wait=True)
         self.connection.close()
 
-    def _transaction(self, caller: Caller, work: Work) -> Response:
+    def _transaction(self, caller: Caller, work: Work) -> Callable[[], Response]:
         db = self.connection
         db.execute("BEGIN IMMEDIATE")
         try:
             user = db.execute(READ_USER, (caller.id.hex,)).fetchone()
             head = db.execute(self.d.lock_head, (caller.school_id.hex,)).fetchone()
             found = {name: db.execute(sql, params).fetchall() for name, sql, params in work.lookups}
-            response, writes = work.finish(self.d, caller, user, head, found)
+            render, writes = work.finish(self.d, caller, user, head, found)
             for statement, rows in writes:
                 if len(rows) == 1:
                     db.execute(statement, rows[0])
@@ -250,13 +251,14 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return response
+        return render
 
     async def run(self, caller: Caller, work: Work) -> Response:
         if self.on_loop:
-            return self._transaction(caller, work)
+            return self._transaction(caller, work)()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.thread, self._transaction, caller, work)
+        render = await loop.run_in_executor(self.thread, self._transaction, caller, work)
+        return render()  # on the loop, the thread free for the next transaction
 
 
 class PostgresStore:
@@ -290,17 +292,18 @@ class PostgresStore:
             if conn.broken or conn.closed:
                 conn = await self._connect()
             try:
-                return await self._transaction(conn, caller, work)
+                render = await self._transaction(conn, caller, work)
             except BaseException:
                 if not conn.broken:
                     await conn.rollback()
                 raise
         finally:
             self.idle.put_nowait(conn)
+        return render()  # committed: the connection back in the pool first
 
     async def _transaction(
         self, conn: psycopg.AsyncConnection[Any], caller: Caller, work: Work
-    ) -> Response:
+    ) -> Callable[[], Response]:
         d = self.d
         async with conn.pipeline() as pipeline:
             user_cursor = await conn.execute(d.sql(READ_USER), (caller.id,))
@@ -312,9 +315,9 @@ class PostgresStore:
             user = await user_cursor.fetchone()
             head = await head_cursor.fetchone()
             found = {name: await cursor.fetchall() for name, cursor in cursors}
-            response, writes = work.finish(d, caller, user, head, found)
+            render, writes = work.finish(d, caller, user, head, found)
             cursor = conn.cursor()
             for statement, rows in writes:
                 await cursor.executemany(d.sql(statement), rows)
             await conn.commit()
-        return response
+        return render

@@ -91,24 +91,27 @@ Writes = list[tuple[str, list[tuple[Any, ...]]]]
 @dataclass
 class Work:
     """One request's transaction: what to read after the account and the chain head, and
-    ``decide``, which turns what was read into the answer, the writes and the audit
-    entries (action, entity id, pupil id, digest, child pupil ids)."""
+    ``decide``, which turns what was read into the writes, the audit entries (action,
+    entity id, pupil id, digest, child pupil ids) and ``render``, which shapes the answer
+    from what was read once the transaction has committed (not holding the chain head
+    while it shapes a page)."""
 
     lookups: Lookups
     decide: Callable[
-        [Any, dict[str, list[Any]]], tuple[Response, list[tuple[Any, ...]], datetime, Writes]
+        [Any, dict[str, list[Any]]],
+        tuple[Callable[[], Response], list[tuple[Any, ...]], datetime, Writes],
     ]
 
     def finish(
         self, d: Dialect, caller: Caller, user: Any, head: Any, found: dict[str, list[Any]]
-    ) -> tuple[Response, Writes]:
-        """With the account's row, the locked chain head and the lookups' rows: the
-        answer, and every write, the audit events and the head's move last."""
+    ) -> tuple[Callable[[], Response], Writes]:
+        """With the account's row, the locked chain head and the lookups' rows: how to
+        render the answer, and every write, the audit events and the head's move last."""
         check_account(caller, user, d)
         if head is None:
             raise Refused(409, "The school has no audit chain.")
-        response, entries, now, writes = self.decide(user, found)
-        return response, writes + audit_writes(d, caller, head, now, entries)
+        render, entries, now, writes = self.decide(user, found)
+        return render, writes + audit_writes(d, caller, head, now, entries)
 
 
 def check_account(caller: Caller, row: Any, d: Dialect) -> None:
@@ -288,9 +291,13 @@ def read_work(d: Dialect, shaper: Shaper, caller: Caller, concern_id: uuid.UUID)
         if not found["concern"]:
             raise Refused(404, "There is no concern with that id.")
         now = datetime.now(UTC)
-        (item,) = shaper.shape(caller, found["concern"], found, now)
         entries = [("concern.read", concern_id, d.id_obj(p[1]), None, ()) for p in found["pupils"]]
-        return answer(200, item), entries, now, []
+
+        def render() -> Response:
+            (item,) = shaper.shape(caller, found["concern"], found, now)
+            return answer(200, item)
+
+        return render, entries, now, []
 
     return Work(lookups, decide)
 
@@ -308,18 +315,23 @@ def list_work(d: Dialect, shaper: Shaper, caller: Caller, limit: int) -> Work:
         now = datetime.now(UTC)
         rows = found["concern"]
         page_rows = rows[:limit]
-        items = shaper.shape(caller, page_rows, found, now)
-        next_cursor = None
-        if len(rows) > limit:
-            last = page_rows[-1]
-            cursor = {"sort": "-recorded_at", "at": d.time_text(last[3]), "id": d.id_text(last[0])}
-            next_cursor = base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode()
         # The page's pupils (its lookups found those of the extra row too: left out).
         on_page = {r[0] for r in page_rows}
         seen = sorted({p[1] for p in found["pupils"] if p[0] in on_page})
         digest = hashlib.sha256(",".join(d.id_text(p) or "" for p in seen).encode()).hexdigest()
         entries = [("concern.list", None, None, digest, seen)]
-        return answer(200, {"items": items, "next_cursor": next_cursor}), entries, now, []
+
+        def render() -> Response:
+            items = shaper.shape(caller, page_rows, found, now)
+            next_cursor = None
+            if len(rows) > limit:
+                last = page_rows[-1]
+                at, last_id = d.time_text(last[3]), d.id_text(last[0])
+                cursor = {"sort": "-recorded_at", "at": at, "id": last_id}
+                next_cursor = base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode()
+            return answer(200, {"items": items, "next_cursor": next_cursor})
+
+        return render, entries, now, []
 
     return Work(lookups, decide)
 
@@ -413,6 +425,6 @@ def create_work(d: Dialect, shaper: Shaper, caller: Caller, new: dict[str, Any])
             "actions": edition.in_danger if new["immediate_danger"] else edition.always,
         }
         entries = [("concern.create", concern_id, p, None, ()) for p in pupils]
-        return answer(201, item), entries, now, writes
+        return (lambda: answer(201, item)), entries, now, writes
 
     return Work(lookups, decide)
