@@ -1,4 +1,5 @@
-"""``make bench``: concernlog against the bare FastAPI stack, in one run, on one machine.
+"""``make bench``: concernlog against its anchors (the bare FastAPI stack, and issue 23's
+naive and limit apps, ``bench.anchors``), in one run, on one machine.
 
     .venv/bin/python -m bench.run                    # 10 s per endpoint, 2 s warm-up
     .venv/bin/python -m bench.run --quick            # 3 s per endpoint, 1 s warm-up
@@ -10,8 +11,11 @@ In one run: the bare baseline (``bench.bare_app``) is measured, then for each ba
 when the server cannot be reached) a fresh database is migrated with ``concernlog
 migrate``, a fictional school is seeded (``bench.fixtures``), ``concernlog serve`` is
 started with one worker and each endpoint is driven with the same closed-loop load (16
-connections, fixed duration, warm-up not counted); then the bare baseline is measured
-again, so drift over the run shows. Ratios divide by the mean of the two bare readings.
+connections, fixed duration, warm-up not counted), the naive and the limit app (served
+beside it on the same database) right after it on the read, the list and the create;
+then the bare baseline is measured again, so drift over the run shows. Ratios to bare
+divide by the mean of the two bare readings; concernlog's read, list and create are also
+divided by the anchors' (issue 23's targets: ``bench.anchors``).
 
 Load comes from wrk when it is installed (``bench/wrk/replay.lua``), else from
 ``bench.loadgen``; the table and the JSON say which. Everything runs on loopback and
