@@ -33,16 +33,19 @@ def app_factory() -> FastAPI:
     return app
 
 
-def main(argv: list[str] | None = None) -> None:
+def serve(target: str, argv: list[str] | None, description: str) -> None:
+    """Serve the app factory ``target`` as ``concernlog serve`` serves the real app: the
+    bare app and the anchors of issue 23 (``bench.naive_app``, ``bench.limit_app``) all
+    go through here, so only the app differs."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="Serve the bare FastAPI baseline")
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     args = parser.parse_args(argv)
-    # The same keyword arguments as api.cli.serve, so only the app differs.
+    # The same keyword arguments as api.cli.serve.
     uvicorn.run(
-        "bench.bare_app:app_factory",
+        target,
         factory=True,
         host=args.host,
         port=args.port,
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         server_header=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve("bench.bare_app:app_factory", argv, "Serve the bare FastAPI baseline")
 
 
 if __name__ == "__main__":

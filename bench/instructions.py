@@ -44,14 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import alerts, fixtures
-from bench.run import (
-    RESULTS_DIR,
-    TARGETS,
-    Endpoint,
-    bare_endpoints,
-    concernlog_endpoints,
-    results_document,
-)
+from bench.endpoints import TARGETS, Endpoint, bare_endpoints, concernlog_endpoints
+from bench.report import RESULTS_DIR, results_document
 from bench.servers import (
     CONCERNLOG,
     HOST,

@@ -62,7 +62,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table: their types encode the values)
 from bench import fixtures
-from bench.run import RESULTS_DIR, results_document
+from bench.report import RESULTS_DIR, results_document
 from bench.servers import (
     DEFAULT_PG_URL,
     HOST,

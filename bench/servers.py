@@ -179,6 +179,25 @@ def serve_bare(log_dir: Path) -> AbstractContextManager[Server]:
     )
 
 
+# The anchors of issue 23, by name: the module each is served from.
+ANCHORS = {"naive": "bench.naive_app", "limit": "bench.limit_app"}
+
+
+def serve_anchor(
+    anchor: str, database_url: str, log_dir: Path, name: str
+) -> AbstractContextManager[Server]:
+    """``bench.naive_app`` or ``bench.limit_app`` on ``database_url``, served as the bare
+    app is (``bench.bare_app.serve``), with concernlog's environment: they read its
+    database URL and verify the tokens it signs with the same key."""
+    return serving(
+        name,
+        [sys.executable, "-m", ANCHORS[anchor]],
+        env=server_env(database_url),
+        log_dir=log_dir,
+        health_path="/healthz",
+    )
+
+
 def migrate(database_url: str) -> None:
     """``concernlog migrate``, as an operator runs it."""
     result = subprocess.run(
