@@ -42,8 +42,11 @@ lint: install
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_architecture.py
 	$(BIN)/hadolint Dockerfile
 
+# The table (bare, naive, limit and concernlog on SQLite and PostgreSQL), then one and two
+# server processes on PostgreSQL (issue 23).
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.workers
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

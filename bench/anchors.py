@@ -31,8 +31,10 @@ SOURCES = {
 }
 # Issue 23's targets for concernlog against the limit app, in the same run.
 TARGETS = {key: {"ratio_to_limit": 0.5, "p99_ms": 50.0} for key in ENDPOINTS}
-# ... and for the shell: the guidance 304 against the bare async handler.
-SHELL_TARGET = {"guidance_304": {"ratio_to_bare_async": 0.85}}
+# ... and for the shell: the guidance 304 against the bare sync handler, the bare handler
+# of the issue's own measurement (its "0.57-0.63 of the bare handler" is this table's
+# sync column; the async column read 0.20 that day). The async ratio stays beside it.
+SHELL_TARGET = {"guidance_304": {"ratio_to_bare_sync": 0.85}}
 
 
 def code_size() -> dict[str, dict[str, int]]:
@@ -105,9 +107,9 @@ def compare(rows: list[dict[str, Any]]) -> None:
                 and row["latency_ms"]["p99"] < target["p99_ms"]
             )
         shell = SHELL_TARGET.get(row["endpoint"])
-        if shell is not None and "ratio_to_bare_async" in row:
+        if shell is not None and "ratio_to_bare_sync" in row:
             row["target"] = shell
-            row["meets_target"] = row["ratio_to_bare_async"] >= shell["ratio_to_bare_async"]
+            row["meets_target"] = row["ratio_to_bare_sync"] >= shell["ratio_to_bare_sync"]
 
 
 def describe_target(row: dict[str, Any]) -> str:
@@ -117,4 +119,4 @@ def describe_target(row: dict[str, Any]) -> str:
     target = row["target"]
     if "ratio_to_limit" in target:
         return f"{verdict} (≥{target['ratio_to_limit']:.0%} limit, p99<{target['p99_ms']:.0f})"
-    return f"{verdict} (≥{target['ratio_to_bare_async']:.0%} bare async)"
+    return f"{verdict} (≥{target['ratio_to_bare_sync']:.0%} bare sync)"

@@ -173,9 +173,10 @@ class Targets:
     def dsl_token(self) -> str:
         from models.user import User
 
+        # Signed in with TOTP (the chronology wants a recent one: step-up).
         dsl = User(id=self.dsl_id, school_id=self.school_id, role="dsl", token_version=1,
                    email="x@fictional-school.example", display_name="x",
-                   mfa_enrolled=True)  # fmt: skip  (signed in with TOTP: the chronology wants it)
+                   mfa_enrolled=True)  # fmt: skip
         return fixtures.mint_token(fixtures.keyring(SECRET_KEY), dsl)
 
     def to_json(self) -> dict[str, str]:

@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
+from bench.endpoints import preflight
+from bench.generators import Generator, choose_generator
 from bench.requests import render, render_json, write_requests
-from bench.run import Generator, choose_generator, preflight
 from bench.servers import (
     CONCERNLOG,
     DEFAULT_PG_URL,
