@@ -95,12 +95,13 @@ def test_who_read_this_childs_file_finds_pages_and_single_reads(
     assert page["actor_id"] == str(world.dsl.id)
     # Keyset pages over both kinds of event, newest first, none twice (filtered by the
     # entity type: the reads of the trail are in it too, as ``audit.read``).
-    seen, cursor = [], None
+    seen: list[int] = []
+    cursor: str | None = None
     while True:
-        params = {"pupil_id": str(world.zoe.id), "limit": 1, "entity_type": "concern"}
-        response = desk.client.get(
-            AUDIT, params=params | ({"cursor": cursor} if cursor else {}), headers=desk.headers()
-        )
+        params = {"pupil_id": str(world.zoe.id), "limit": "1", "entity_type": "concern"}
+        if cursor:
+            params["cursor"] = cursor
+        response = desk.client.get(AUDIT, params=params, headers=desk.headers())
         body = response.json()
         seen += [e["seq"] for e in body["items"]]
         cursor = body["next_cursor"]

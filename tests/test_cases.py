@@ -365,5 +365,5 @@ def test_list_filters_and_pages(desk: Desk, database: Database) -> None:
     assert desk.client.get(CASES, headers=desk.headers(world.other_dsl)).json()["items"] == []
     listed_events = events(database, "case.list")
     assert all(e.pupil_id is None for e in listed_events)  # one event per page (ADR 0126)
-    listed = {p for e in listed_events for p in page_pupils(database, e)}
-    assert listed >= {world.zoe.id, world.zack.id, amy.id}
+    on_pages = {p for e in listed_events for p in page_pupils(database, e)}
+    assert on_pages >= {world.zoe.id, world.zack.id, amy.id}
