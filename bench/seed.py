@@ -175,8 +175,11 @@ class Targets:
     def dsl_token(self) -> str:
         from models.user import User
 
+        # MFA-enrolled, as seeded: the token says a code was given just now (the chronology
+        # needs a recent one, step-up, ADR 0093).
         dsl = User(id=self.dsl_id, school_id=self.school_id, role="dsl", token_version=1,
-                   email="x@fictional-school.example", display_name="x")  # fmt: skip
+                   email="x@fictional-school.example", display_name="x",
+                   mfa_enrolled=True)  # fmt: skip
         return fixtures.mint_token(fixtures.keyring(SECRET_KEY), dsl)
 
     def to_json(self) -> dict[str, str]:
