@@ -18,8 +18,10 @@ evenly over the schools and over five years of ``observed_at``, ``recorded_at`` 
 days later; one pupil per concern (two or three for one in eight); one to six
 indicators; one in twenty with an addendum; in every school one pupil with 210 concerns
 (the chronology of 200 events). Audit rows are written as the API writes them, one
-``concern.create`` per pupil and one ``addendum.create`` per pupil of the concern, chained
-per school with ``services.audit.link`` (the same hashing as ``record``), so that
+``concern.create`` per pupil and one ``addendum.create`` per pupil of the concern, and the
+DSL's reads of their first page: one ``concern.list`` event every ``PAGE_EVERY`` concerns,
+the pupils of the 50 newest concerns in ``audit_event_pupil`` (ADR 0126); chained per
+school with ``services.audit.link`` (the same hashing as ``record``), so that
 ``GET /audit/verify`` passes on the seeded database.
 
 Tables are filled in steps that look at the migrated schema: the concern's own tables
@@ -84,6 +86,10 @@ from services.guidance import GuidanceLibrary
 MODEL_METADATA = SQLModel.metadata
 FIVE_YEARS = timedelta(days=5 * 365)
 HEAVY_PUPIL_CONCERNS = 210
+# The DSL reads their first page of concerns (50, newest first) once every this many
+# concerns recorded: one ``concern.list`` event with the page's pupils (ADR 0126).
+PAGE_EVERY = 20
+PAGE = 50
 BATCH = 20_000
 TRIAGE_STATUSES = (
     ("closed", 0.55),
@@ -173,7 +179,8 @@ class Targets:
     def dsl_token(self) -> str:
         from models.user import User
 
-        # Signed in with TOTP (the chronology wants a recent one: step-up).
+        # MFA-enrolled, as seeded: the token says a code was given just now (the chronology
+        # needs a recent one, step-up, ADR 0093).
         dsl = User(id=self.dsl_id, school_id=self.school_id, role="dsl", token_version=1,
                    email="x@fictional-school.example", display_name="x",
                    mfa_enrolled=True)  # fmt: skip
@@ -383,6 +390,7 @@ class Generator:
         self.concern_columns = loader.columns("concern")
         self.has_status = "status" in self.concern_columns
         self.has_triage = loader.has_table("concern_triage")
+        self.has_event_pupils = loader.has_table("audit_event_pupil")
         self.has_search_terms = (
             loader.has_table("concern_search_term") and loader.dialect.name == "sqlite"
         )
@@ -455,6 +463,7 @@ class Generator:
             self.first_heavy_pupil = heavy
 
         events: list[tuple[datetime, dict[str, Any]]] = []
+        recorded_about: list[tuple[datetime, list[uuid.UUID]]] = []
         count = self.concerns_for(index)
         span = FIVE_YEARS.total_seconds()
         for n in range(count):
@@ -494,6 +503,7 @@ class Generator:
                 candidate = pupils[rng.randrange(len(pupils))]
                 if candidate not in about:
                     about.append(candidate)
+            recorded_about.append((recorded, about))
             for position, pupil_id in enumerate(about):
                 out.add(
                     "concern_pupil",
@@ -545,10 +555,19 @@ class Generator:
                         "concern_search_term",
                         {"school_id": school_id, "term": term, "concern_id": concern_id},
                     )
+        if self.has_event_pupils:  # not on a schema from before ADR 0126
+            events += _page_reads(school_id, dsl_id, recorded_about, index)
         # The chain in the order things happened, linked exactly as record() links.
         events.sort(key=lambda item: item[0])
         rows = [values for _, values in events]
         head_seq, head_hash = audit.link(rows, after_seq=0, after_hash=GENESIS_HASH)
+        if self.has_event_pupils:
+            # A page's pupils, in primary-key order; the event keeps none of its own.
+            out.tables["audit_event_pupil"] = [
+                {"school_id": school_id, "seq": row["seq"], "pupil_id": pupil_id}
+                for row in rows
+                for pupil_id in row.pop("pupil_ids", ())
+            ]
         out.tables["audit_event"] = rows
         out.add("audit_chain_head", {"school_id": school_id, "seq": head_seq, "hash": head_hash})
         if "concern_search_term" in out.tables:
@@ -557,13 +576,35 @@ class Generator:
         return out
 
 
+def _page_reads(
+    school_id: uuid.UUID,
+    dsl_id: uuid.UUID,
+    recorded_about: list[tuple[datetime, list[uuid.UUID]]],
+    index: int,
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """The DSL's reads of their first page of concerns, one every ``PAGE_EVERY`` concerns
+    recorded, a second after it: one ``concern.list`` event with the pupils of the
+    ``PAGE`` newest concerns (``services.audit.record_page``'s event)."""
+    ordered = sorted(recorded_about, key=lambda item: item[0])
+    reads = []
+    for n in range(PAGE_EVERY - 1, len(ordered), PAGE_EVERY):
+        at = ordered[n][0] + timedelta(seconds=1)
+        on_page = sorted({p for _, about in ordered[max(0, n + 1 - PAGE) : n + 1] for p in about})
+        values = _event(school_id, dsl_id, "concern.list", "concern", None, None, at,
+                        f"seed-{index}-list-{n}")  # fmt: skip
+        values["actor_role"] = "dsl"
+        values["pupil_ids"] = on_page
+        reads.append((at, values))
+    return reads
+
+
 def _event(
     school_id: uuid.UUID,
     actor_id: uuid.UUID,
     action: str,
     entity_type: str,
-    entity_id: uuid.UUID,
-    pupil_id: uuid.UUID,
+    entity_id: uuid.UUID | None,
+    pupil_id: uuid.UUID | None,
     occurred_at: datetime,
     request_id: str,
 ) -> dict[str, Any]:
@@ -588,7 +629,8 @@ def _event(
 # Parents before children.
 ORDER = (
     "school", "user_account", "pupil", "concern", "concern_pupil", "concern_indicator",
-    "addendum", "audit_event", "audit_chain_head", "concern_triage", "concern_search_term",
+    "addendum", "audit_event", "audit_event_pupil", "audit_chain_head", "concern_triage",
+    "concern_search_term",
 )  # fmt: skip
 
 
@@ -687,6 +729,12 @@ def queries(targets: Targets) -> list[Query]:
         ),
         Query(
             "report", "indicator report (one year)", f"/api/v1/reports/indicators?{report}", 200.0
+        ),
+        Query(
+            "audit_pupil",
+            "who read this child's file (audit by pupil, 50)",
+            f"/api/v1/audit?{urlencode({'pupil_id': str(targets.heavy_pupil_id), 'limit': '50'})}",
+            30.0,
         ),
     ]
 

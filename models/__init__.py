@@ -3,7 +3,7 @@ every table on ``SQLModel.metadata`` (Alembic's target)."""
 
 from sqlmodel import SQLModel
 
-from models.audit import AuditChainHead, AuditEvent, AuditProbeWindow
+from models.audit import AuditChainHead, AuditEvent, AuditEventPupil, AuditProbeWindow
 from models.base import UTCDateTime, new_id
 from models.school import School, SchoolCreate, SchoolPublic
 from models.user import LoginAttempt, RefreshToken, Role, ServiceAccount, User
@@ -11,6 +11,7 @@ from models.user import LoginAttempt, RefreshToken, Role, ServiceAccount, User
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
+    "AuditEventPupil",
     "AuditProbeWindow",
     "LoginAttempt",
     "RefreshToken",

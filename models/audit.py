@@ -23,7 +23,8 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("school_id", "seq"),
         Index("ix_audit_event_school_id_occurred_at", "school_id", "occurred_at"),
-        Index("ix_audit_event_school_id_pupil_id", "school_id", "pupil_id"),
+        # "Who read this child's file", newest first, a range of one index (ADR 0126).
+        Index("ix_audit_event_school_id_pupil_id_seq", "school_id", "pupil_id", "seq"),
         Index("ix_audit_event_school_id_actor_id", "school_id", "actor_id"),
         Index("ix_audit_event_school_id_action", "school_id", "action"),
     )
@@ -51,6 +52,25 @@ class AuditEvent(SQLModel, table=True):
     digest: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AuditEventPupil(SQLModel, table=True):
+    """One child an event is about among several: the pupils on a page of a list (a page
+    of concerns, cases, tasks...) that the page's one event records (ADR 0126). The event
+    is named by its place in the school's chain (``school_id``, ``seq``), and its hash
+    covers these pupil ids (``services.audit.chain``): a row altered, added or removed
+    here breaks the chain's verification like an altered event. No foreign key to the
+    event: the hash guards these rows, as it guards every column of the event's own."""
+
+    __tablename__ = "audit_event_pupil"
+    __table_args__ = (
+        # "Who read this child's file", newest first: a range of this index.
+        Index("ix_audit_event_pupil_school_id_pupil_id_seq", "school_id", "pupil_id", "seq"),
+    )
+
+    school_id: uuid.UUID = Field(foreign_key="school.id", primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    pupil_id: uuid.UUID = Field(primary_key=True)
 
 
 class AuditChainHead(SQLModel, table=True):
@@ -100,6 +120,7 @@ AUDIT_EVENT_EXAMPLE: dict[str, Any] = {
     "entity_type": "concern",
     "entity_id": "01936b2e-2222-7ccc-8ddd-1e1f20212223",
     "pupil_id": "01936b2e-3333-7eee-8fff-2a2b2c2d2e2f",
+    "pupil_ids": [],
     "request_id": "01936b2e-5f7a-7cc0-8a38-2c1f1c5d9a10",
     "run_id": None,
     "outcome": "success",
@@ -122,7 +143,19 @@ class AuditEventPublic(SQLModel):
     action: str
     entity_type: str | None
     entity_id: uuid.UUID | None
-    pupil_id: uuid.UUID | None
+    pupil_id: uuid.UUID | None = Field(
+        description="The child the event is about, when it is about one (a concern read is "
+        "one event per child of the concern); null on an event about none, or about the "
+        "children of a page of a list (see `pupil_ids`)",
+    )
+    pupil_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="The children on the page an event of a list records (`concern.list`, "
+        "`case.list`, `task.list`, `inbox.read`...: one event per page, ADR 0126), sorted; "
+        "besides `pupil_id` on an event about one child and others (`pupil.links_read`: "
+        "the child, and the children linked to it). Empty on every other event. Covered "
+        "by the event's hash. Filtering by `pupil_id` finds an event by either field",
+    )
     request_id: str | None
     run_id: uuid.UUID | None
     outcome: str

@@ -130,7 +130,8 @@ async def create_case_entity(
         "strongest first, each with its evidence. Strength says which link to read "
         "first; it is not a measure of risk, and a link is a prompt for a human, never a "
         "finding. Another school's records are never read. A pupil not of the school is "
-        "a 404. Recorded in the audit log for this child and each child shown."
+        "a 404. Recorded in the audit log as one event about this child, with each child "
+        "shown in its `pupil_ids`."
     ),
     response_model=PupilLinks,
     responses=problem_responses(401, 403, 404, 422),
@@ -151,7 +152,7 @@ async def get_pupil_links(
         "on the school's concerns and cases that connect `min_children` (default 3) "
         "children or more, most children first (at most 200), each with those children. "
         "A prompt for a human to look at a group together, never a finding. Recorded in "
-        "the audit log for each child shown."
+        "the audit log as one event, with each child shown in its `pupil_ids`."
     ),
     response_model=ConnectingEntities,
     responses=problem_responses(401, 403, 422),

@@ -33,8 +33,8 @@ router = APIRouter(tags=["retention"])
         "DSLs and deputy DSLs. The files of the school (children with a concern or a case) "
         "whose `retain_until` (date of birth plus the school's retention period, 25 years "
         "unless set) has passed and that have not been destroyed, longest past first, each "
-        "saying whether a legal hold keeps it. Keyset pages. Recorded in the audit log for "
-        "each child listed."
+        "saying whether a legal hold keeps it. Keyset pages. Recorded in the audit log as "
+        "one event per page, with each child listed in its `pupil_ids`."
     ),
     response_model=RetentionDuePage,
     responses=problem_responses(401, 403, 422),

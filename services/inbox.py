@@ -52,8 +52,8 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     review date has come (``services.due``, today in England by the request's clock), the
     transfers due (``services.due.transfers_due``) and the open pattern flags.
 
-    DSLs and deputy DSLs. Records ``inbox.read`` once per pupil shown (one event without a
-    pupil when it is empty)."""
+    DSLs and deputy DSLs. Records ``inbox.read``: one event, with the children shown (ADR
+    0126)."""
     principal = context.principal
     parameters = {"inbox_limit": limit}
     urgent, urgent_parameters = URGENT.for_dsl_desk(principal, dict(parameters))
@@ -87,7 +87,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
     )
     # Recorded once everything is read: the audit chain's head is locked from here to the
     # commit, and every audited request of the school waits for it meanwhile.
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="inbox.read",
@@ -95,7 +95,7 @@ def get_inbox(session: Session, context: RequestContext, *, limit: int) -> Inbox
         request_id=context.request_id,
         entity_type="inbox",
         entity_id=None,
-        pupil_ids=sorted(shown) or [None],
+        pupil_ids=shown,
     )
     return Inbox(
         urgent=urgent_items,

@@ -156,7 +156,8 @@ def files_due(
     """The files of the school past their ``retain_until`` (today, in the service's
     clock) and not yet destroyed, longest past first (keyset pages on date of birth and
     id), each saying whether a legal hold is in force. The DSL desk only; records
-    ``retention.due.read`` for each child listed."""
+    ``retention.due.read``: one event for the page, with the children listed (ADR
+    0126)."""
     principal = context.principal
     access.require_dsl(principal)
     school_id = principal.school_id
@@ -207,7 +208,7 @@ def files_due(
     if len(rows) > limit:
         last = page[-1]
         next_cursor = encode_cursor({"date_of_birth": last[2].isoformat(), "id": str(last[0])})
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="retention.due.read",

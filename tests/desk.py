@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from core.clock import FrozenClock, utcnow
 from db.engine import Database
-from models import AuditEvent
+from models import AuditEvent, AuditEventPupil
 from models.pupil import Pupil
 from models.user import Role
 from tests.factories import (
@@ -203,6 +203,19 @@ def events(database: Database, action: str | None = None) -> list[AuditEvent]:
         if action is not None:
             query = query.where(AuditEvent.action == action)
         return list(session.exec(query))
+
+
+def page_pupils(database: Database, event: AuditEvent) -> list[uuid.UUID]:
+    """The pupils on the page a list's one audit event records (ADR 0126), sorted."""
+    with database.transaction() as session:
+        return list(
+            session.exec(
+                select(AuditEventPupil.pupil_id)
+                .where(AuditEventPupil.school_id == event.school_id)
+                .where(AuditEventPupil.seq == event.seq)
+                .order_by(col(AuditEventPupil.pupil_id))
+            )
+        )
 
 
 def ids(items: list[dict[str, Any]]) -> list[str]:

@@ -172,6 +172,9 @@ def _canonical_by_json_dumps(values: dict[str, Any]) -> bytes:
         fields["occurrences"] = values["occurrences"]
     if values.get("digest") is not None:
         fields["digest"] = values["digest"]
+    # So are a page's pupils (ADR 0126), sorted.
+    if values.get("pupil_ids"):
+        fields["pupil_ids"] = sorted(str(pupil_id) for pupil_id in values["pupil_ids"])
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -219,6 +222,7 @@ _ids = st.none() | st.uuids()
     action=st.text(),
     occurrences=st.none() | st.integers(min_value=0, max_value=2**31 - 1),
     digest=st.none() | st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    pupil_ids=st.lists(st.uuids(), unique=True, max_size=5),
 )
 def test_the_hashed_form_is_json_with_sorted_keys_whatever_the_values(**values: Any) -> None:
     event = {**_EVENT_VALUES, **values}
@@ -429,6 +433,7 @@ def test_a_dsl_reads_their_schools_log_newest_first(
         "entity_type",
         "entity_id",
         "pupil_id",
+        "pupil_ids",
         "request_id",
         "run_id",
         "outcome",
@@ -438,6 +443,7 @@ def test_a_dsl_reads_their_schools_log_newest_first(
         "hash",
     }
     assert first["occurrences"] is None
+    assert first["pupil_ids"] == []
     assert first["occurred_at"].startswith("2026-11-27T15:40:00")
     assert first["occurred_at"].endswith(("Z", "+00:00"))
 

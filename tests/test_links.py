@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.desk import API, CASES, CONCERNS, Desk, events
+from tests.desk import API, CASES, CONCERNS, Desk, events, page_pupils
 from tests.factories import make_pupil
 from tests.pattern_support import database_of, sign
 
@@ -46,9 +46,10 @@ def test_a_shared_concern_links_its_children(desk: Desk, database) -> None:
             "case_ids": [],
         }
     ]
-    # Audited for the child and each child shown.
-    read = events(database, "pupil.links_read")
-    assert sorted(str(e.pupil_id) for e in read) == sorted([str(world.zoe.id), str(world.zack.id)])
+    # Audited in one event: about the child, with each child shown (ADR 0126).
+    (read,) = events(database, "pupil.links_read")
+    assert read.pupil_id == world.zoe.id
+    assert page_pupils(database, read) == [world.zack.id]
 
 
 def test_a_shared_entity_links_children_however_it_is_written(desk: Desk) -> None:

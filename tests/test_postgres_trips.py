@@ -23,8 +23,10 @@ from psycopg.pq import Trace
 from sqlalchemy import event
 
 from db.engine import Database
+from db.prepared import COPY_FROM_ROWS
 from services.school_calendar import school_date
 from tests.desk import API, CONCERNS, Desk, concern_body
+from tests.factories import make_pupil
 
 
 @pytest.fixture
@@ -251,6 +253,22 @@ def test_a_list_page_takes_the_same_round_trips_however_many_concerns(
     # Someone else added to one: their name is on the addendum, not looked up after it.
     add(1, added_by=dsl)
     assert page() == AUDITED + 3
+
+
+def test_a_page_of_many_children_is_audited_in_the_same_round_trips(
+    postgresql_only: None, desk: Desk, database: Database
+) -> None:
+    # More children than COPY_FROM_ROWS: the page's one event, its children and the
+    # head's move still go in one pipeline (ADR 0126), where an event per child went by
+    # COPY, a round trip of its own.
+    for n in range(COPY_FROM_ROWS + 2):
+        pupil = make_pupil(database, desk.world.school, f"Child{n}", "Invented")
+        desk.concern(pupils=[pupil])
+    dsl = desk.headers(desk.world.dsl)
+    assert (
+        trips_for(database, lambda: desk.client.get(CONCERNS, params={"limit": 50}, headers=dsl))
+        == AUDITED + 3
+    )
 
 
 def test_a_chronology_page_takes_the_same_round_trips_however_long_the_file(

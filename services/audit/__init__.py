@@ -26,6 +26,7 @@ from services.audit.recording import (
     read_with_head_locked,
     record,
     record_many,
+    record_page,
     record_per_pupil,
     start_chain,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "read_with_head_locked",
     "record",
     "record_many",
+    "record_page",
     "record_per_pupil",
     "start_chain",
     "take_checkpoint",

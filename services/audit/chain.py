@@ -56,19 +56,23 @@ def _canonical(values: Mapping[Any, Any]) -> bytes:
     hands them back in UTC, so a caller's "now" in another offset hashes as it reads back.
 
     ``occurrences`` is written only when it is set (a count of security probes): every
-    event without one, including all those written before it existed, hashes as before."""
+    event without one, including all those written before it existed, hashes as before.
+    So is ``pupil_ids`` (the pupils on a page of a list, held in ``audit_event_pupil``,
+    ADR 0126), written sorted, only when the event has any."""
     occurred_at = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
     occurrences = values.get("occurrences")
     counted = "" if occurrences is None else f'"occurrences":{int(occurrences)},'
     digest = values.get("digest")
     digested = "" if digest is None else f'"digest":{_string(digest)},'
+    pupils = values.get("pupil_ids")
+    listed = "" if not pupils else f'"pupil_ids":[{",".join(sorted(_id(p) for p in pupils))}],'
     return (
         f'{{"action":{_string(values["action"])},"actor_id":{_id(values["actor_id"])},'
         f'"actor_role":{_string(values["actor_role"])},'
         f'"actor_type":{_string(values["actor_type"])},{digested}'
         f'"entity_id":{_id(values["entity_id"])},"entity_type":{_string(values["entity_type"])},'
         f'"occurred_at":"{occurred_at}",{counted}"outcome":{_string(values["outcome"])},'
-        f'"prev_hash":{_string(values["prev_hash"])},"pupil_id":{_id(values["pupil_id"])},'
+        f'"prev_hash":{_string(values["prev_hash"])},"pupil_id":{_id(values["pupil_id"])},{listed}'
         f'"request_id":{_string(values["request_id"])},"run_id":{_id(values["run_id"])},'
         f'"school_id":"{values["school_id"]}","seq":{int(values["seq"])}}}'
     ).encode("ascii")
@@ -80,7 +84,8 @@ def hash_of(values: Mapping[Any, Any]) -> str:
 
 def link(rows: Sequence[dict[str, Any]], *, after_seq: int, after_hash: str) -> tuple[int, str]:
     """Chain ``rows`` (column values of one school's events, oldest first, without
-    ``seq``, ``prev_hash``, ``hash`` or ``id``) after the event ``after_seq`` whose hash is
+    ``seq``, ``prev_hash``, ``hash`` or ``id``; a page's event with its ``pupil_ids``, the
+    rows of ``audit_event_pupil``) after the event ``after_seq`` whose hash is
     ``after_hash``: fills those four in, exactly as appending them one by one would.
     Returns the new head (last sequence number and hash). Bulk writers (a data seeder)
     use it to write rows that ``verify_chain`` accepts."""
@@ -95,5 +100,8 @@ def link(rows: Sequence[dict[str, Any]], *, after_seq: int, after_hash: str) -> 
     return seq, prev_hash
 
 
-def event_hash(event: AuditEvent) -> str:
-    return hash_of({name: getattr(event, name) for name in HASHED_FIELDS})
+def event_hash(event: AuditEvent, pupil_ids: Sequence[uuid.UUID] = ()) -> str:
+    """The hash of a stored event, with the pupils of its page if it has any."""
+    values: dict[str, Any] = {name: getattr(event, name) for name in HASHED_FIELDS}
+    values["pupil_ids"] = pupil_ids
+    return hash_of(values)

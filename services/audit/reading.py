@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -15,6 +16,7 @@ from models.audit import (
     AuditChainHead,
     AuditEvent,
     AuditEventPublic,
+    AuditEventPupil,
     AuditVerification,
 )
 from services import access, pagination
@@ -45,6 +47,73 @@ def _seq_from_cursor(cursor: str) -> int:
     return seq
 
 
+_EVENTS: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_PUPILS: sa.Table = AuditEventPupil.__table__  # type: ignore[attr-defined]
+
+
+def _page_query(
+    school_id: uuid.UUID,
+    filters: list[sa.ColumnElement[bool]],
+    *,
+    pupil_id: uuid.UUID | None,
+    before_seq: int | None,
+    limit: int,
+) -> sa.Select[Any]:
+    """One statement: the page's events (newest first, ``limit`` of them) that pass
+    ``filters`` (on the event's own columns), each with the pupils of its page
+    (``listed_pupils``: their ids joined by commas, in no order; null for none).
+
+    By pupil, the events about the child (``audit_event.pupil_id``) and the pages the
+    child was on (``audit_event_pupil``) are each a backward range of a (school, pupil,
+    seq) index cut at ``limit`` rows, then merged: "who read this child's file" costs a
+    page of index entries, however long the child's trail (ADR 0126)."""
+    events = _EVENTS.c
+    before = [] if before_seq is None else [events.seq < before_seq]
+    if pupil_id is None:
+        page = (
+            sa.select(_EVENTS)
+            .where(events.school_id == school_id, *before, *filters)
+            .order_by(events.seq.desc())
+            .limit(limit)
+            .subquery("page")
+        )
+    else:
+        own = (
+            sa.select(events.seq)
+            .where(events.school_id == school_id, events.pupil_id == pupil_id, *before, *filters)
+            .order_by(events.seq.desc())
+            .limit(limit)
+            .subquery("own")
+        )
+        listed_on = sa.select(_PUPILS.c.seq).where(
+            _PUPILS.c.school_id == school_id, _PUPILS.c.pupil_id == pupil_id
+        )
+        if before_seq is not None:
+            listed_on = listed_on.where(_PUPILS.c.seq < before_seq)
+        if filters:  # the event's: read it for them
+            listed_on = listed_on.join(
+                _EVENTS, sa.and_(events.school_id == school_id, events.seq == _PUPILS.c.seq)
+            ).where(*filters)
+        listed = listed_on.order_by(_PUPILS.c.seq.desc()).limit(limit).subquery("listed")
+        seqs = sa.union_all(sa.select(own.c.seq), sa.select(listed.c.seq))
+        page = (
+            sa.select(_EVENTS)
+            .where(events.school_id == school_id, events.seq.in_(seqs))
+            .order_by(events.seq.desc())
+            .limit(limit)
+            .subquery("page")
+        )
+    # A page's pupils as one text per event (``group_concat`` on SQLite, ``string_agg`` on
+    # PostgreSQL), not a row per pupil: 50 events of ~45 pupils each would be 2,000+ rows,
+    # each repeating the event's columns.
+    pupils = (
+        sa.select(sa.func.aggregate_strings(sa.cast(_PUPILS.c.pupil_id, sa.String), ","))
+        .where(_PUPILS.c.school_id == page.c.school_id, _PUPILS.c.seq == page.c.seq)
+        .scalar_subquery()
+    )
+    return sa.select(page, pupils.label("listed_pupils")).order_by(page.c.seq.desc())
+
+
 def list_events(
     session: Session,
     context: RequestContext,
@@ -63,10 +132,12 @@ def list_events(
 
     For audit readers (dsl, deputy_dsl, admin; the router guards the role). Only the
     caller's school is ever visible. ``occurred_from`` is inclusive and ``occurred_to``
-    exclusive. The read itself is recorded as ``audit.read`` (with the pupil filter, if
-    any: who looked at the trail of which child) after the page is taken, so it appears
-    on the next read, not this one. An admin's page never says which child an event is
-    about (``access.audit_entity_shown``): their pupil and child-record ids are null.
+    exclusive. ``pupil_id`` finds the events about the child and the pages of lists the
+    child was on (``pupil_ids``, ADR 0126), in one query. The read itself is recorded as
+    ``audit.read`` (with the pupil filter, if any: who looked at the trail of which child)
+    after the page is taken, so it appears on the next read, not this one. An admin's
+    page never says which child an event is about (``access.audit_entity_shown``): their
+    pupil and child-record ids are null, their ``pupil_ids`` empty.
     The counts of probe windows that have closed are put in the chain first
     (``services.audit.probes``): a reader sees every closed minute's count."""
     access.require_audit_reader(context.principal)
@@ -75,26 +146,30 @@ def list_events(
         principal, pupil_id=pupil_id, entity_type=entity_type, entity_id=entity_id
     )
     summarise_closed_windows(session, school_id=principal.school_id, now=now)
-    query = select(AuditEvent).where(AuditEvent.school_id == principal.school_id)
-    if cursor is not None:
-        query = query.where(AuditEvent.seq < _seq_from_cursor(cursor))
+    events = _EVENTS.c
+    filters: list[sa.ColumnElement[bool]] = []
     if actor_id is not None:
-        query = query.where(AuditEvent.actor_id == actor_id)
+        filters.append(events.actor_id == actor_id)
     if action is not None:
-        query = query.where(AuditEvent.action == action)
+        filters.append(events.action == action)
     if entity_type is not None:
-        query = query.where(AuditEvent.entity_type == entity_type)
+        filters.append(events.entity_type == entity_type)
     if entity_id is not None:
-        query = query.where(AuditEvent.entity_id == entity_id)
-    if pupil_id is not None:
-        query = query.where(AuditEvent.pupil_id == pupil_id)
+        filters.append(events.entity_id == entity_id)
     if occurred_from is not None:
-        query = query.where(col(AuditEvent.occurred_at) >= occurred_from)
+        filters.append(events.occurred_at >= occurred_from)
     if occurred_to is not None:
-        query = query.where(col(AuditEvent.occurred_at) < occurred_to)
+        filters.append(events.occurred_at < occurred_to)
     # One extra row tells whether another page follows without a count query.
-    rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)))
-    items = [_as_seen_by(principal, event) for event in rows[:limit]]
+    statement = _page_query(
+        principal.school_id,
+        filters,
+        pupil_id=pupil_id,
+        before_seq=None if cursor is None else _seq_from_cursor(cursor),
+        limit=limit + 1,
+    )
+    rows = session.connection().execute(statement).all()
+    items = [_as_seen_by(principal, row._mapping) for row in rows[:limit]]
     next_cursor = pagination.encode_cursor({"seq": items[-1].seq}) if len(rows) > limit else None
     record(
         session,
@@ -108,13 +183,17 @@ def list_events(
     return AuditPage(items=items, next_cursor=next_cursor)
 
 
-def _as_seen_by(principal: Principal, event: AuditEvent) -> AuditEventPublic:
-    """The event as the caller may see it (a copy: the stored row is never touched)."""
-    shown = AuditEventPublic.model_validate(event)
+def _as_seen_by(principal: Principal, row: Mapping[Any, Any]) -> AuditEventPublic:
+    """The event as the caller may see it."""
+    listed = row["listed_pupils"]
+    # Sorted as text: the same order as the ids' (hex digits, with or without dashes).
+    shown = AuditEventPublic.model_validate(
+        {**row, "pupil_ids": sorted(listed.split(",")) if listed else []}
+    )
     if access.sees_which_child(principal):
         return shown
     entity_id = shown.entity_id if access.audit_entity_shown(principal, shown.entity_type) else None
-    return shown.model_copy(update={"pupil_id": None, "entity_id": entity_id})
+    return shown.model_copy(update={"pupil_id": None, "pupil_ids": [], "entity_id": entity_id})
 
 
 # --- verifying -------------------------------------------------------------------------------
@@ -122,10 +201,13 @@ def _as_seen_by(principal: Principal, event: AuditEvent) -> AuditEventPublic:
 
 def _events_from(
     session: Session, *, school_id: uuid.UUID, through_seq: int, batch_size: int
-) -> Iterator[sa.RowMapping]:
+) -> Iterator[Mapping[Any, Any]]:
     """Every event of the school with seq <= ``through_seq``, in seq order, a batch per
-    query (keyset on the (school_id, seq) unique index: no OFFSET, no ORM objects)."""
+    query (keyset on the (school_id, seq) unique index: no OFFSET, no ORM objects); a
+    page's event with its ``pupil_ids``, the batch's rows of ``audit_event_pupil`` read
+    by one more query (a range of its primary key)."""
     columns = [col(getattr(AuditEvent, name)) for name in (*HASHED_FIELDS, "hash")]
+    pupils = _PUPILS.c
     # The session's own connection (same transaction), with Core rows: SQLModel's exec()
     # has no typing for a 15-column select.
     connection = session.connection()
@@ -139,8 +221,19 @@ def _events_from(
             .order_by(col(AuditEvent.seq))
             .limit(batch_size)
         ).all()
+        listed: dict[int, list[uuid.UUID]] = {}
+        if batch:
+            for seq, pupil_id in connection.execute(
+                sa.select(pupils.seq, pupils.pupil_id).where(
+                    pupils.school_id == school_id,
+                    pupils.seq > after,
+                    pupils.seq <= batch[-1].seq,
+                )
+            ):
+                listed.setdefault(seq, []).append(pupil_id)
         for row in batch:
-            yield row._mapping
+            on_page = listed.get(row.seq)
+            yield row._mapping if on_page is None else {**row._mapping, "pupil_ids": on_page}
         if len(batch) < batch_size:
             return
         after = batch[-1].seq
@@ -191,12 +284,22 @@ def verify_chain(
     # A row beyond the head was never appended through record(). Read the newest row
     # before re-reading the head so that a legitimate append in between is not mistaken
     # for one.
-    newest = session.exec(
-        select(AuditEvent.seq)
-        .where(AuditEvent.school_id == school_id)
-        .order_by(col(AuditEvent.seq).desc())
-        .limit(1)
-    ).first()
+    # So was a page's pupil of an event beyond it.
+    newest = max(
+        (
+            seq
+            for seq in session.connection()
+            .execute(
+                sa.union_all(
+                    sa.select(sa.func.max(_EVENTS.c.seq)).where(_EVENTS.c.school_id == school_id),
+                    sa.select(sa.func.max(_PUPILS.c.seq)).where(_PUPILS.c.school_id == school_id),
+                )
+            )
+            .scalars()
+            if seq is not None
+        ),
+        default=None,
+    )
     if newest is not None and newest > head_seq:
         head_seq, _ = chain_head(session, school_id=school_id)
         if newest > head_seq:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from db.batch import Batch, sent_together
 from db.prepared import Prepared
 from db.unit_of_work import UnitOfWork
-from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
+from models.audit import GENESIS_HASH, AuditChainHead, AuditEvent, AuditEventPupil
 from services.actor import Actor
 from services.audit.chain import link
 
@@ -34,10 +34,14 @@ _SLUG = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 
 _EVENT_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD_TABLE: sa.Table = AuditChainHead.__table__  # type: ignore[attr-defined]
+_PUPIL_TABLE: sa.Table = AuditEventPupil.__table__  # type: ignore[attr-defined]
 # Built once: they run on every audited request.
-# By COPY on PostgreSQL: a page appends an event per pupil, and they hold ids and slugs
-# only.
+# By COPY on PostgreSQL from COPY_FROM_ROWS events (a batch of an MIS sync's, a closed
+# case's concerns): they hold ids and slugs only.
 _INSERT_EVENTS = Prepared(sa.insert(_EVENT_TABLE), copy_on_postgresql=True)
+# A page's pupils: in the pipeline with its event and the head's move (a page of 50
+# concerns has ~45; COPY would cost a round trip of its own).
+_INSERT_PUPILS = Prepared(sa.insert(_PUPIL_TABLE))
 _LOCK_HEAD = Prepared(
     sa.select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.hash)
     .where(_HEAD_TABLE.c.school_id == sa.bindparam("school_id"))
@@ -76,6 +80,9 @@ class AuditEntry:
     occurrences: int | None = None
     # The hex SHA-256 of a file the event records (an attachment), covered by its hash.
     digest: str | None = None
+    # The pupils on a page of a list the event records (``record_page``), besides
+    # ``pupil_id``: rows of ``audit_event_pupil``, covered by its hash. Sorted, distinct.
+    pupil_ids: tuple[uuid.UUID, ...] = ()
 
 
 # The lists ``capturing`` blocks collect into, in the session's own ``info`` (kept across
@@ -190,8 +197,9 @@ def record_many(
 
     The chain head row is locked (see ``_lock_head``) so that concurrent appends are
     serialised and sequence numbers never repeat or skip. ``action``, ``entity_type`` and
-    ``outcome`` must be slugs (``ValueError`` otherwise, before anything is written).
-    Returns the rows written, as column values."""
+    ``outcome`` must be slugs (``ValueError`` otherwise, before anything is written). An
+    entry's ``pupil_ids`` go in ``audit_event_pupil`` in the same round trip.
+    Returns the events' rows written, as column values."""
     if not entries:
         return []
     for entry in entries:
@@ -217,12 +225,30 @@ def record_many(
         }
         for entry in entries
     ]
+    listed = [
+        (row, tuple(sorted(set(entry.pupil_ids))) if entry.pupil_ids else ())
+        for row, entry in zip(rows, entries, strict=True)
+    ]
+    for row, pupil_ids in listed:
+        if pupil_ids:
+            row["pupil_ids"] = pupil_ids  # hashed by ``link``, not a column
     seq, prev_hash = link(rows, after_seq=head_seq, after_hash=head_hash)
+    pupils: list[dict[str, Any]] = []
+    for row, pupil_ids in listed:
+        if pupil_ids:
+            del row["pupil_ids"]
+            pupils.extend(
+                {"school_id": school_id, "seq": row["seq"], "pupil_id": pupil_id}
+                for pupil_id in pupil_ids
+            )
     # Core statements on the tables: the ORM's unit of work (object state, identity map,
     # flush ordering) cost more than the SQL itself for these append-only rows.
-    # The events and the head's move in one round trip on PostgreSQL (but for a COPY).
+    # The events, a page's pupils and the head's move in one round trip on PostgreSQL
+    # (but for a COPY).
     with sent_together(session, when=not _INSERT_EVENTS.copies(len(rows))):
         _INSERT_EVENTS.insert_many(session, rows)
+        if pupils:  # an insert of nothing would insert one empty row
+            _INSERT_PUPILS.insert_many(session, pupils)
         _MOVE_HEAD.run(
             session, {"head_school_id": school_id, "head_seq": seq, "head_hash": prev_hash}
         )
@@ -250,8 +276,9 @@ def record_per_pupil(
     pupil_ids: Iterable[uuid.UUID | None],
     outcome: str = "success",
 ) -> None:
-    """One ``action`` event per pupil (``record_many``): what was done about several
-    children is in each one's trail ("who has seen this child's records" is one query)."""
+    """One ``action`` event per pupil (``record_many``): what was done to one record about
+    several children (a concern read, an addendum) is in each one's trail. A page of a
+    list is ``record_page``'s: one event, whatever the children on it."""
     record_many(
         session,
         actor=actor,
@@ -266,6 +293,45 @@ def record_per_pupil(
                 outcome=outcome,
             )
             for pupil_id in pupil_ids
+        ],
+    )
+
+
+def record_page(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    request_id: str | None,
+    entity_type: str,
+    entity_id: uuid.UUID | None = None,
+    pupil_id: uuid.UUID | None = None,
+    pupil_ids: Iterable[uuid.UUID | None],
+    outcome: str = "success",
+) -> None:
+    """ONE ``action`` event for a page of a list (concerns, cases, tasks, the inbox...),
+    whatever the children on it: their ids (distinct, sorted, ``None`` dropped) in
+    ``audit_event_pupil``, covered by the event's hash, where "who has seen this child's
+    records" finds them with the events about the child alone (``list_events``, ADR
+    0126). ``pupil_id``: the one child the page is about, if it is about one (a child's
+    links to others); it is not repeated among the others. An empty page is one event
+    about no child."""
+    others = tuple(sorted({p for p in pupil_ids if p is not None and p != pupil_id}))
+    record_many(
+        session,
+        actor=actor,
+        now=now,
+        request_id=request_id,
+        entries=[
+            AuditEntry(
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                pupil_id=pupil_id,
+                outcome=outcome,
+                pupil_ids=others,
+            )
         ],
     )
 

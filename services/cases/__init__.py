@@ -12,11 +12,11 @@ change but reopening (409). A pupil has one open case at a time (409
 ``open-case-exists`` naming it, for opening or reopening another). Closing a case closes
 its linked concerns still open, with its reason.
 
-Audit, ids only, in the same transaction, ``pupil_id`` always set: ``case.create``,
+Audit, ids only, in the same transaction, ``pupil_id`` set but on a list: ``case.create``,
 ``case.link``, ``case.action``, ``case.decision``, ``case.close`` (and ``concern.triage``
 per pupil of each concern it closes), ``case.reopen``, ``case.level``, ``case.review``,
-``case.reassign`` for writes; ``case.read`` for a case read and ``case.list`` once per pupil
-on a listed page (one event without a pupil for an empty page).
+``case.reassign`` for writes; ``case.read`` for a case read and ``case.list``, one event
+per listed page with its pupils in ``audit_event_pupil`` (ADR 0126).
 
 Modules: ``reading`` (loading and shaping a case, ``get_case``), ``listing``
 (``list_cases``, filters, keyset pages), ``opening`` (``create_case``), ``changes`` (the

@@ -88,8 +88,8 @@ def list_cases(
     cursor: str | None = None,
 ) -> CaseListPage:
     """The school's cases matching ``filters``, newest opened first, a page at a time
-    (keyset on ``opened_at`` and id). DSLs and deputy DSLs; records ``case.list`` once
-    per pupil on the page (one event without a pupil for an empty page)."""
+    (keyset on ``opened_at`` and id). DSLs and deputy DSLs; records ``case.list``: one
+    event for the page, with the children on it (ADR 0126)."""
     principal = context.principal
     require_dsl(principal)
     conditions = _filter_conditions(principal, filters)
@@ -109,7 +109,7 @@ def list_cases(
         last = page[-1]
         next_cursor = encode_cursor({"opened_at": last.opened_at.isoformat(), "id": str(last.id)})
     pupils: list[uuid.UUID | None] = [*sorted({case.pupil_id for case in page})]
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="case.list",
@@ -117,6 +117,6 @@ def list_cases(
         request_id=context.request_id,
         entity_type="case",
         entity_id=None,
-        pupil_ids=pupils or [None],
+        pupil_ids=pupils,
     )
     return CaseListPage(items=summaries(session, principal, page), next_cursor=next_cursor)

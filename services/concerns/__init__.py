@@ -7,8 +7,9 @@ see none (403). Anything outside that is a 404, exactly as if it did not exist.
 Audit: every read and write of a concern records events in the same transaction, ids
 only. A concern about several children records one event per child (``pupil_id`` set,
 ``entity_id`` the concern or addendum), so that "who has seen this child's records" is
-one query on the audit log. A list records one ``concern.list`` event per child on the
-page (``entity_id`` empty), or a single event when the page is empty.
+one query on the audit log. A list records one ``concern.list`` event per page
+(``entity_id`` and ``pupil_id`` empty), the children on it in ``audit_event_pupil``, which
+its hash covers and the same query reads (ADR 0126).
 
 Triage: each concern gets its ``concern_triage`` row (status ``new``, version 1) in the
 transaction that records it; the concern row itself is never written again. DSLs see the

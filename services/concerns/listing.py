@@ -39,7 +39,7 @@ def list_concerns(
 
     DSLs and deputy DSLs: the whole school's; staff: their own only (and never filtered
     by risk level or assignee: 403); admins and MIS accounts: 403. Records
-    ``concern.list`` once per pupil on the page."""
+    ``concern.list``: one event for the page, with the children on it (ADR 0126)."""
     statement = concern_query(
         session,
         principal=context.principal,
@@ -59,7 +59,7 @@ def list_concerns(
         at = last.observed_at if sort.lstrip("-") == "observed_at" else last.recorded_at
         next_cursor = encode_cursor({"sort": sort, "at": at.isoformat(), "id": str(last.id)})
     seen = sorted({pupil_id for item in items for pupil_id in item.pupil_ids})
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="concern.list",
@@ -67,7 +67,7 @@ def list_concerns(
         request_id=context.request_id,
         entity_type="concern",
         entity_id=None,
-        pupil_ids=seen or [None],  # an empty page: one event, about no child
+        pupil_ids=seen,  # an empty page: one event, about no child
     )
     return ConcernListPage(items=items, next_cursor=next_cursor)
 

@@ -2,8 +2,9 @@
 
 A flag explains itself in plain words from its evidence: which signs, in the wording of
 the guidance each concern cites, who noticed each (by the name they wrote it under),
-when, and on which concern. Reading flags is audited once per pupil shown
-(``flag.read``); acknowledging one is audited (``flag.acknowledge``), ids only.
+when, and on which concern. Reading flags is audited, one event per page with the
+children shown (``flag.read``, ADR 0126); acknowledging one is audited
+(``flag.acknowledge``), ids only.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def shape(session: Session, context: RequestContext, rows: Sequence[Any]) -> lis
 
 
 def _audit_read(session: Session, context: RequestContext, flags: Sequence[FlagPublic]) -> None:
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="flag.read",
@@ -189,7 +190,7 @@ def _audit_read(session: Session, context: RequestContext, flags: Sequence[FlagP
         request_id=context.request_id,
         entity_type="pattern_flag",
         entity_id=None,
-        pupil_ids=sorted({flag.pupil_id for flag in flags}) or [None],
+        pupil_ids=[flag.pupil_id for flag in flags],
     )
 
 
@@ -203,7 +204,8 @@ def list_flags(
     cursor: str | None,
 ) -> FlagPage:
     """The school's flags, oldest raised first (keyset pages by id), of ``status`` and
-    ``pupil_id`` when given. DSLs and deputy DSLs. Audits ``flag.read`` per pupil shown."""
+    ``pupil_id`` when given. DSLs and deputy DSLs. Audits ``flag.read``: one event, with
+    the children shown."""
     access.require_patterns(context.principal)
     query = sa.select(*_COLUMNS).where(FLAGS.c.school_id == context.principal.school_id)
     if status is not None:

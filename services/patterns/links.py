@@ -223,8 +223,8 @@ def get_pupil_links(
     session: Session, context: RequestContext, *, pupil_id: uuid.UUID
 ) -> PupilLinks:
     """The children connected to ``pupil_id`` (see the module docstring), strongest first.
-    DSLs and deputy DSLs; a pupil not of the school is a 404. Audits ``pupil.links_read``
-    for the pupil and each child shown."""
+    DSLs and deputy DSLs; a pupil not of the school is a 404. Audits ``pupil.links_read``:
+    one event about the pupil, with the children shown (ADR 0126)."""
     principal = context.principal
     access.require_patterns(principal)
     school_id = principal.school_id
@@ -275,7 +275,7 @@ def get_pupil_links(
         for other, link in sorted(links.items(), key=lambda pair: (-pair[1].strength, pair[0]))
         if other in names
     ]
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="pupil.links_read",
@@ -283,7 +283,8 @@ def get_pupil_links(
         request_id=context.request_id,
         entity_type="pupil",
         entity_id=pupil_id,
-        pupil_ids=[pupil_id, *(item.pupil_id for item in items)],
+        pupil_id=pupil_id,
+        pupil_ids=[item.pupil_id for item in items],
     )
     return PupilLinks(items=items)
 
@@ -412,7 +413,7 @@ def connecting_entities(
 ) -> ConnectingEntities:
     """The school's entities that connect ``min_children`` children or more (on their
     concerns and cases), most children first. DSLs and deputy DSLs. Audits
-    ``entity.list_read`` once per child shown."""
+    ``entity.list_read``: one event, with the children shown (ADR 0126)."""
     principal = context.principal
     access.require_patterns(principal)
     school_id = principal.school_id
@@ -436,7 +437,7 @@ def connecting_entities(
         .limit(MAX_CONNECTING)
     ).all()
     if not counted:
-        audit_pupils: list[uuid.UUID | None] = [None]
+        audit_pupils: list[uuid.UUID | None] = []
         items: list[ConnectingEntity] = []
     else:
         keys = [(row.kind, row.label_key) for row in counted]
@@ -480,7 +481,7 @@ def connecting_entities(
             for kind, key in keys
         ]
         audit_pupils = [*sorted(everyone)]
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="entity.list_read",

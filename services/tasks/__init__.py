@@ -5,9 +5,9 @@ every task of the school (with its case and pupil); a member of staff sees the t
 given to them (title, due date, status), never the case; a task is completed by its
 assignee or the DSL desk. Anything else is a 404, as if it did not exist.
 
-Audit, ids only, in the same transaction, ``pupil_id`` always the case's pupil:
-``task.create``, ``task.complete``, and ``task.list`` once per pupil on a listed page (one
-event without a pupil for an empty page).
+Audit, ids only, in the same transaction, ``pupil_id`` the case's pupil: ``task.create``,
+``task.complete``; and ``task.list``, one event per listed page with its pupils in
+``audit_event_pupil`` (ADR 0126).
 
 Modules: ``shaping`` (a task as its reader may see it, and a case's tasks), ``commands``
 (``set_task``: the one place a task is created and given to someone; ``complete_task``),

@@ -50,8 +50,8 @@ def list_tasks(
 
     Staff, DSLs and deputy DSLs. A member of staff lists the tasks given to them (a 403
     for ``assigned_to`` someone else); the DSL desk every task of the school, filtered by
-    ``assigned_to`` when given. ``status`` filters for all. Records ``task.list`` once per
-    pupil on the page (one event without a pupil for an empty page)."""
+    ``assigned_to`` when given. ``status`` filters for all. Records ``task.list``: one event
+    for the page, with the children on it (ADR 0126)."""
     principal = context.principal
     whose = access.task_scope(principal, assigned_to)
     conditions: list[ColumnElement[bool]] = [col(CaseTask.school_id) == principal.school_id]
@@ -75,7 +75,7 @@ def list_tasks(
         last = page[-1]
         next_cursor = encode_cursor({"due_on": last.due_on.isoformat(), "id": str(last.id)})
     pupil_ids: list[uuid.UUID | None] = [*sorted({task.pupil_id for task in page})]
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action="task.list",
@@ -83,6 +83,6 @@ def list_tasks(
         request_id=context.request_id,
         entity_type="task",
         entity_id=None,
-        pupil_ids=pupil_ids or [None],
+        pupil_ids=pupil_ids,
     )
     return TaskListPage(items=shape_tasks(session, context, page), next_cursor=next_cursor)

@@ -185,7 +185,7 @@ def _page(
     pupils: list[uuid.UUID | None] = [
         *sorted({pupil for t in page if (pupil := pupil_of(t, context)) is not None})
     ]
-    audit.record_per_pupil(
+    audit.record_page(
         session,
         actor=context.actor,
         action=action,
@@ -193,7 +193,7 @@ def _page(
         request_id=context.request_id,
         entity_type="transfer",
         entity_id=None,
-        pupil_ids=pupils or [None],
+        pupil_ids=pupils,
     )
     return TransferListPage(items=[shape(t, context) for t in page], next_cursor=next_cursor)
 
@@ -202,7 +202,7 @@ def list_sent(
     session: Session, context: RequestContext, *, limit: int, cursor: str | None = None
 ) -> TransferListPage:
     """The transfers the caller's school sent, newest first, keyset pages. DSLs and
-    deputy DSLs; records ``transfer.list`` once per pupil on the page."""
+    deputy DSLs; records ``transfer.list``: one event for the page, with its children."""
     mine = col(PupilTransfer.from_school_id) == context.principal.school_id
     return _page(session, context, mine=mine, action="transfer.list", limit=limit, cursor=cursor)
 
@@ -212,7 +212,8 @@ def list_incoming(
 ) -> TransferListPage:
     """The transfers sent to the caller's school (on this service, or imported), newest
     first, keyset pages: each names the child as the file does, so the DSL can find their
-    own record. Records ``transfer.incoming.list`` (per pupil linked on the page)."""
+    own record. Records ``transfer.incoming.list``: one event for the page, with the
+    children linked on it."""
     mine = col(PupilTransfer.to_school_id) == context.principal.school_id
     return _page(
         session, context, mine=mine, action="transfer.incoming.list", limit=limit, cursor=cursor
