@@ -99,24 +99,39 @@ export function onEnded(handler: (reason: string) => void): void {
 export async function call<R extends Outcome>(
   request: () => Promise<R>,
 ): Promise<NonNullable<R["data"]>> {
+  return (await callFull(request)).data;
+}
+
+/** As ``call``, with the answer's headers (an ETag for If-Match). */
+export async function callFull<R extends Outcome>(
+  request: () => Promise<R>,
+): Promise<{ data: NonNullable<R["data"]>; response: Response }> {
   let outcome = await send(request);
   if (outcome.response.status === 401) {
     const problem = (outcome.error ?? {}) as Partial<Problem>;
     if ((problem.type ?? "").endsWith("step-up-required") && stepUpPrompt) {
-      const code = await stepUpPrompt();
-      if (code === null) throw new ApiError(401, { ...problem, detail: "Step-up was cancelled." });
+      const done = await stepUpPrompt();
+      if (done === null) throw new ApiError(401, { ...problem, detail: "Not confirmed: the code was not given." });
       outcome = await send(request);
     } else if (tokens?.refresh && (await refresh())) {
       outcome = await send(request);
     }
-    if (outcome.response.status === 401 && !(outcome.error as Partial<Problem> | undefined)?.type?.endsWith("step-up-required")) {
+    const again = (outcome.error ?? {}) as Partial<Problem>;
+    if (outcome.response.status === 401 && !(again.type ?? "").endsWith("step-up-required")) {
       end("Your session has ended. Sign in again.");
     }
   }
   if (outcome.error !== undefined || !outcome.response.ok) {
     throw new ApiError(outcome.response.status, (outcome.error ?? {}) as Partial<Problem>);
   }
-  return outcome.data as NonNullable<R["data"]>;
+  return { data: outcome.data as NonNullable<R["data"]>, response: outcome.response };
+}
+
+/** The access token, renewed first when it is about to expire (for the event stream,
+ * which is read with plain fetch). */
+export async function freshToken(): Promise<string | null> {
+  if (tokens && Date.now() > tokens.expiresAt - 60_000) await refresh();
+  return tokens?.access ?? null;
 }
 
 async function send<R extends Outcome>(request: () => Promise<R>): Promise<R> {
