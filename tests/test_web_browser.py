@@ -279,6 +279,19 @@ def test_a_dsl_triages_from_the_inbox_and_opens_the_chronology(
     page.get_by_text("Triage saved.").wait_for(timeout=WAIT_MS)
     page.locator("dd", has_text="acknowledged").first.wait_for(timeout=WAIT_MS)
 
+    # A case for the child, with an action and a decision.
+    page.get_by_label("Summary").fill("Fictional: several worries about who collects them.")
+    page.get_by_role("button", name="Open case").click()
+    page.get_by_role("heading", name=re.compile(r"^Case: ")).wait_for(timeout=WAIT_MS)
+    page.get_by_label("What was done").fill("Spoke with the fictional form tutor.")
+    page.get_by_role("button", name="Record action").click()
+    page.get_by_text("Spoke with the fictional form tutor.").wait_for(timeout=WAIT_MS)
+    page.get_by_label("Decision", exact=True).fill("Monitor for two weeks.")
+    page.get_by_label("Why", exact=True).fill("Nothing suggests immediate risk.")
+    page.get_by_role("button", name="Record decision").click()
+    page.get_by_text("Monitor for two weeks.", exact=False).wait_for(timeout=WAIT_MS)
+    _no_serious_violations(page, "case")
+
     # The chronology: the service asks for a recent sign-in (here the first answer is that
     # challenge, as it would be 15 minutes after signing in); the DSL gives the next code.
     challenged: list[str] = []
@@ -326,4 +339,22 @@ def test_a_dsl_triages_from_the_inbox_and_opens_the_chronology(
     _shot(page, tmp_path, "dsl-reports.png")
     assert page.title() == "concernlog"
     assert page.url.endswith("/app/")
+    context.close()
+
+
+def test_fifteen_idle_minutes_lock_the_session(browser: Any, school: School) -> None:
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.clock.install()
+    page.goto(school.server.base_url + "/app/")
+    _sign_in(page, school.staff)
+    page.get_by_role("heading", name="Log a concern").wait_for(timeout=WAIT_MS)
+    page.get_by_label("What happened, in your own words").fill("Fictional words, never sent.")
+    page.clock.fast_forward("14:00")
+    assert page.get_by_role("heading", name="Log a concern").is_visible()
+    page.clock.fast_forward("02:00")
+    page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
+    page.get_by_text("locked after 15 minutes without use").wait_for(timeout=WAIT_MS)
+    assert "Fictional words" not in page.content()
+    assert not page.get_by_role("button", name="Sign out").is_visible()
     context.close()

@@ -8,6 +8,7 @@ import { type Child, alertError, announce, clearError, field, formatWhen, h, sho
 import { guidanceDocuments } from "./guidance";
 import { addendumForm, concernText } from "./quicklog";
 import type { paths } from "./generated/api";
+import { casePage, casesPage, openCaseForm, pupilCases } from "./cases";
 import { openStream } from "./stream";
 
 type Concern = Schemas["ConcernPublic"];
@@ -39,7 +40,7 @@ export function stopDesk(): void {
   onInbox = false;
 }
 
-function leave(): void {
+export function leave(): void {
   onInbox = false;
 }
 
@@ -152,7 +153,7 @@ export async function inboxPage(quiet = false): Promise<void> {
   }
 }
 
-async function concernPage(concernId: string): Promise<void> {
+export async function concernPage(concernId: string): Promise<void> {
   leave();
   clearError();
   try {
@@ -188,6 +189,7 @@ async function concernPage(concernId: string): Promise<void> {
           ),
         ),
       ),
+      openCaseForm(concern),
       addendumForm(concern, () => void concernPage(concernId)),
       h("button", { type: "button", class: "link", onclick: () => void inboxPage() }, "Back to the inbox"),
     );
@@ -196,7 +198,7 @@ async function concernPage(concernId: string): Promise<void> {
   }
 }
 
-function select<T extends string>(id: string, options: T[], current: T | null, blank?: string): HTMLSelectElement {
+export function select<T extends string>(id: string, options: T[], current: T | null, blank?: string): HTMLSelectElement {
   return h(
     "select",
     { id, name: id },
@@ -307,110 +309,6 @@ export async function chronologyPage(pupilId: string, name: string): Promise<voi
           )
         : h("p", {}, "Nothing is recorded yet."),
       page.next_cursor ? h("p", { class: "hint" }, "Showing the first 200 entries; the export has them all.") : null,
-    );
-  } catch (error) {
-    alertError(plainError(error));
-  }
-}
-
-async function pupilCases(pupilId: string): Promise<void> {
-  try {
-    const page = await call(() => api.GET("/api/v1/cases", { params: { query: { pupil_id: pupilId } } }));
-    const only = page.items.length === 1 ? page.items[0] : undefined;
-    if (only) {
-      await casePage(only.id);
-    } else if (!page.items.length) {
-      announce("This pupil has no case.");
-      alertError("This pupil has no case yet.");
-    } else {
-      casesList("Cases", page.items);
-    }
-  } catch (error) {
-    alertError(plainError(error));
-  }
-}
-
-function casesList(title: string, items: Schemas["CaseSummary"][]): void {
-  show(
-    h("h1", {}, title),
-    items.length
-      ? h(
-          "ul",
-          { class: "cards" },
-          items.map((summary) =>
-            h(
-              "li",
-              {},
-              h(
-                "button",
-                { type: "button", class: "card", onclick: () => void casePage(summary.id) },
-                h("span", { class: "card-title" }, summary.pupils.map((pupil) => pupil.display_name).join(", ")),
-                h("span", {}, `${words(summary.level)} · ${summary.status} · opened ${formatWhen(summary.opened_at)}`),
-              ),
-            ),
-          ),
-        )
-      : h("p", {}, "No case."),
-  );
-}
-
-async function casesPage(): Promise<void> {
-  leave();
-  clearError();
-  try {
-    const page = await call(() => api.GET("/api/v1/cases", { params: { query: { status: ["open"] } } }));
-    casesList("Open cases", page.items);
-  } catch (error) {
-    alertError(plainError(error));
-  }
-}
-
-function list<T>(title: string, items: T[], line: (item: T) => Child): HTMLElement {
-  return h(
-    "section",
-    { class: "panel" },
-    h("h2", {}, `${title} (${items.length})`),
-    items.length ? h("ul", {}, items.map((item) => h("li", {}, line(item)))) : h("p", { class: "hint" }, "None."),
-  );
-}
-
-async function casePage(caseId: string): Promise<void> {
-  leave();
-  clearError();
-  try {
-    const found = await call(() => api.GET("/api/v1/cases/{case_id}", { params: { path: { case_id: caseId } } }));
-    show(
-      h("h1", {}, `Case: ${found.pupils.map((pupil) => pupil.display_name).join(", ")}`),
-      h(
-        "dl",
-        { class: "facts panel" },
-        h("dt", {}, "Level"),
-        h("dd", {}, words(found.level)),
-        h("dt", {}, "Status"),
-        h("dd", {}, found.status),
-        h("dt", {}, "Opened"),
-        h("dd", {}, `${formatWhen(found.opened_at)} by ${found.opened_by.display_name}`),
-        h("dt", {}, "Lead"),
-        h("dd", {}, found.assigned_to?.display_name ?? "Nobody yet"),
-        h("dt", {}, "Review"),
-        h("dd", {}, found.review_on ?? "Not set"),
-        h("dt", {}, "Summary"),
-        h("dd", {}, found.summary),
-      ),
-      list("Concerns", found.concerns, (concern) =>
-        h("button", { type: "button", class: "link", onclick: () => void concernPage(concern.id) }, `Seen ${formatWhen(concern.observed_at)}: ${words(concern.status)}`),
-      ),
-      list("Actions", found.actions, (action) => `${formatWhen(action.occurred_at)} · ${words(action.type)}: ${action.description}`),
-      list("Decisions", found.decisions, (decision) => `${formatWhen(decision.decided_at)} · ${decision.decision} (why: ${decision.reason})`),
-      list("Tasks", found.tasks, (task) => `${task.title}, due ${task.due_on} (${task.status})`),
-      list("Referrals", found.referrals, (referral) => `${words(referral.agency)}, made ${formatWhen(referral.made_at)}${referral.outcome ? `: ${referral.outcome}` : ""}`),
-      h(
-        "div",
-        { class: "actions" },
-        found.pupils.map((pupil) =>
-          h("button", { type: "button", class: "secondary", onclick: () => void chronologyPage(pupil.id, pupil.display_name) }, `Chronology: ${pupil.display_name}`),
-        ),
-      ),
     );
   } catch (error) {
     alertError(plainError(error));

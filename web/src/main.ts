@@ -5,12 +5,13 @@
 
 import "./styles.css";
 import { plainError } from "./api";
-import { alertError, byId, h } from "./dom";
-import { setOwner, waiting } from "./outbox";
+import { alertError, byId, h, show } from "./dom";
+import { discardAll, setOwner, waiting } from "./outbox";
 import { myConcernsPage, quickLogPage } from "./quicklog";
-import { currentUser, isDsl, loadMe, startSession } from "./session";
+import { currentUser, isDsl, loadMe, lock, startSession } from "./session";
 import { signInPage } from "./signin";
 import { deskPages, stopDesk } from "./desk";
+import { enrolPage } from "./mfa";
 
 type Page = { label: string; open: () => Promise<void> | void };
 
@@ -48,13 +49,27 @@ function signOut(): void {
   if (unsent && !window.confirm(`${unsent} concern(s) have not been sent yet and will be lost. Sign out anyway?`)) {
     return;
   }
-  locked("You have signed out.", true);
+  discardAll();
+  lock("You have signed out.");
 }
 
 async function afterSignIn(): Promise<void> {
   const me = await loadMe();
-  startSession((reason) => locked(reason, false));
+  startSession(locked);
   setOwner(me.id);
+  if (me.role !== "staff" && !me.mfa_enrolled) {
+    nav([]);
+    await enrolPage(() => lock("Two-factor sign-in is on. Sign in again with a code from your app."));
+    return;
+  }
+  if (me.role === "admin") {
+    nav([]);
+    show(
+      h("h1", {}, "Nothing here for your role"),
+      h("p", {}, "This client is for staff and the safeguarding team. Manage accounts through the API."),
+    );
+    return;
+  }
   const staffPages: Page[] = [
     { label: "Log a concern", open: quickLogPage },
     { label: "My concerns", open: myConcernsPage },
@@ -69,13 +84,14 @@ async function afterSignIn(): Promise<void> {
   }
 }
 
-function locked(reason: string, signedOut: boolean): void {
+/** After the session is locked or ended (session.lock has cleared the tokens). */
+function locked(reason: string): void {
   stopDesk();
   setOwner(null);
   nav([]);
   const unsent = waiting().length;
   const notice =
-    unsent && !signedOut
+    unsent
       ? `${reason} ${unsent} concern(s) are waiting to be sent: sign in again to send them.`
       : reason;
   signInPage(afterSignIn, notice);

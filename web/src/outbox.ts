@@ -94,3 +94,8 @@ window.addEventListener("online", () => void flush());
 window.setInterval(() => {
   if (queue.some((item) => item.state === "waiting")) void flush();
 }, RETRY_MS);
+
+/** Signing out on purpose: what was not sent is dropped from memory (the person was asked). */
+export function discardAll(): void {
+  queue.splice(0, queue.length);
+}

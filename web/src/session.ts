@@ -26,6 +26,8 @@ export async function loadMe(): Promise<Me> {
 /** Clears the tokens and who is signed in, and hands over to the sign-in page. */
 export function lock(reason: string): void {
   forget();
+  const dialog = byId<HTMLDialogElement>("step-up");
+  if (dialog.open) dialog.close();
   me = null;
   window.clearInterval(idleTimer);
   lockHandler(reason);
