@@ -121,6 +121,22 @@ def _no_serious_violations(page: Any, where: str) -> None:
     assert bad == [], f"axe on {where}: {bad}"
 
 
+def _watched(page: Any) -> list[str]:
+    """What went wrong in the page: uncaught errors, and anything the page policy blocked
+    (the client runs under script-src 'self' with no inline script or style)."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"policy: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return problems
+
+
 def _shot(page: Any, folder: Path, name: str) -> None:
     if os.environ.get("CONCERNLOG_SAVE_SCREENSHOTS") == "1":
         folder = DOCS_SCREENSHOTS
@@ -156,6 +172,7 @@ def test_staff_log_a_concern_on_a_phone_online_and_offline(
         viewport=PHONE, is_mobile=True, has_touch=True, locale="en-GB", timezone_id="Europe/London"
     )
     page = context.new_page()
+    problems = _watched(page)
     started = time.perf_counter()
     page.goto(school.server.base_url + "/app/")
     page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
@@ -203,6 +220,7 @@ def test_staff_log_a_concern_on_a_phone_online_and_offline(
     _no_serious_violations(page, "own concern")
     storage = page.evaluate("() => [localStorage.length, sessionStorage.length]")
     assert storage == [0, 0]
+    assert problems == []
     context.close()
 
 
@@ -255,6 +273,7 @@ def test_a_dsl_triages_from_the_inbox_and_opens_the_chronology(
     _api_concern(school, "Fictional: left school at lunch with an older teenager.")
     context = browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="Europe/London")
     page = context.new_page()
+    problems = _watched(page)
     page.goto(school.server.base_url + "/app/")
     assert school.dsl.totp_secret
     _sign_in(page, school.dsl, code=pyotp.TOTP(school.dsl.totp_secret).now())
@@ -339,6 +358,8 @@ def test_a_dsl_triages_from_the_inbox_and_opens_the_chronology(
     _shot(page, tmp_path, "dsl-reports.png")
     assert page.title() == "concernlog"
     assert page.url.endswith("/app/")
+    assert page.evaluate("() => [localStorage.length, sessionStorage.length]") == [0, 0]
+    assert problems == []
     context.close()
 
 

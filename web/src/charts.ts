@@ -9,7 +9,7 @@ export interface Bar {
 }
 
 const ROW = 28;
-const LABEL_WIDTH = 260;
+const LABEL_WIDTH = 330;
 const BAR_WIDTH = 300;
 
 export function barChart(title: string, bars: Bar[]): HTMLElement {
@@ -20,9 +20,9 @@ export function barChart(title: string, bars: Bar[]): HTMLElement {
   const rows: Child[] = bars.map((bar, index) => {
     const y = index * ROW;
     const length = Math.round((bar.value / max) * BAR_WIDTH);
-    const label = bar.label.length > 38 ? `${bar.label.slice(0, 37)}…` : bar.label;
+    const label = bar.label.length > 40 ? `${bar.label.slice(0, 39)}…` : bar.label;
     return [
-      svg("text", { x: LABEL_WIDTH - 8, y: y + 19, "text-anchor": "end" }, label),
+      svg("text", { x: LABEL_WIDTH - 8, y: y + 19, "text-anchor": "end" }, svg("title", {}, bar.label), label),
       svg("rect", { class: "bar", x: LABEL_WIDTH, y: y + 5, width: Math.max(length, 1), height: ROW - 10 }),
       svg("text", { x: LABEL_WIDTH + length + 6, y: y + 19 }, String(bar.value)),
     ];
