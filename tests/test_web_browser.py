@@ -180,6 +180,8 @@ def test_staff_log_a_concern_on_a_phone_online_and_offline(
     _sign_in(page, school.staff)
     page.get_by_role("heading", name="Log a concern").wait_for(timeout=WAIT_MS)
     _write_concern(page, "Had a new phone and would not say who gave it; fictional.")
+    page.get_by_text("Read the guidance").click()
+    page.get_by_role("heading", name="How do I spot it?").wait_for(timeout=WAIT_MS)
     page.get_by_label("The child is in immediate danger").check()
     assert page.get_by_text("Contact the police, if you feel your child is in immediate danger")
     page.get_by_label("The child is in immediate danger").uncheck()
@@ -378,4 +380,29 @@ def test_fifteen_idle_minutes_lock_the_session(browser: Any, school: School) -> 
     page.get_by_text("locked after 15 minutes without use").wait_for(timeout=WAIT_MS)
     assert "Fictional words" not in page.content()
     assert not page.get_by_role("button", name="Sign out").is_visible()
+    context.close()
+
+
+def test_signing_in_and_moving_around_by_keyboard_alone(browser: Any, school: School) -> None:
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.goto(school.server.base_url + "/app/")
+    page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
+    assert page.evaluate("() => document.activeElement.name") == "email"
+    page.keyboard.type(school.staff.email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(DEFAULT_PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Log a concern").wait_for(timeout=WAIT_MS)
+    # The new page's heading has the focus; Tab reaches the pupil search next to the menu,
+    # and whatever has the focus shows it.
+    assert page.evaluate("() => document.activeElement.tagName") == "H1"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "pupil-search":
+            break
+    else:
+        pytest.fail("Tab never reached the pupil search")
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
     context.close()
