@@ -92,3 +92,19 @@ def test_other_paths_fall_back_to_the_page_and_missing_assets_are_404(
 def test_the_api_keeps_its_own_policy(public_client: TestClient) -> None:
     answer = public_client.get("/api/v1/guidance")
     assert answer.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_the_stamp_changes_with_any_source(tmp_path: Path) -> None:
+    stamp = _stamp_module()
+    stamp.ROOT = tmp_path
+    source = tmp_path / "web" / "src" / "main.ts"
+    source.parent.mkdir(parents=True)
+    source.write_text("console.log('one');\n", encoding="utf-8")
+    before = stamp.digest([source])
+    source.write_text("console.log('two');\n", encoding="utf-8")
+    assert stamp.digest([source]) != before
+    generated = tmp_path / "web" / "src" / "generated" / "api.d.ts"
+    generated.parent.mkdir()
+    generated.write_text("export {};\n", encoding="utf-8")
+    stamp.WEB = tmp_path / "web"
+    assert generated not in stamp.sources()

@@ -1,4 +1,4 @@
-// The built client is served by the API itself at /app/ (routers: api/web_client.py), from
+// The built client is served by the API itself at /app/ (api/web_client.py), from
 // files inside the Python package, so `make run` needs no Node.js.
 import { defineConfig } from "vite";
 
