@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -94,9 +95,9 @@ def test_the_api_keeps_its_own_policy(public_client: TestClient) -> None:
     assert answer.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
-def test_the_stamp_changes_with_any_source(tmp_path: Path) -> None:
+def test_the_stamp_changes_with_any_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stamp = _stamp_module()
-    stamp.ROOT = tmp_path
+    monkeypatch.setattr(stamp, "ROOT", tmp_path)
     source = tmp_path / "web" / "src" / "main.ts"
     source.parent.mkdir(parents=True)
     source.write_text("console.log('one');\n", encoding="utf-8")
@@ -106,5 +107,5 @@ def test_the_stamp_changes_with_any_source(tmp_path: Path) -> None:
     generated = tmp_path / "web" / "src" / "generated" / "api.d.ts"
     generated.parent.mkdir()
     generated.write_text("export {};\n", encoding="utf-8")
-    stamp.WEB = tmp_path / "web"
+    monkeypatch.setattr(stamp, "WEB", tmp_path / "web")
     assert generated not in stamp.sources()
