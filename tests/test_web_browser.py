@@ -356,6 +356,11 @@ def test_a_dsl_triages_from_the_inbox_and_opens_the_chronology(
         page.get_by_role("button", name="Export PDF").click()
     assert download.value.suggested_filename == "chronology-export.pdf"
 
+    # Back goes to the inbox, still signed in, the address unchanged.
+    page.go_back()
+    page.get_by_role("heading", name="Inbox").wait_for(timeout=WAIT_MS)
+    assert page.url.endswith("/app/")
+
     # Search and reports.
     page.get_by_role("button", name="Find concerns").click()
     page.get_by_label("Words in the description").fill("adult")

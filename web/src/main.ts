@@ -15,15 +15,22 @@ import { enrolPage } from "./mfa";
 
 type Page = { label: string; open: () => Promise<void> | void };
 
+let home: Page | null = null;
+
 function nav(pages: Page[]): void {
   const bar = byId("nav");
   const user = currentUser();
+  home = pages[0] ?? null;
   bar.replaceChildren(
     h(
       "ul",
       {},
       pages.map((page) =>
-        h("li", {}, h("button", { type: "button", class: "nav-link", onclick: () => void go(page) }, page.label)),
+        h(
+          "li",
+          {},
+          h("button", { type: "button", class: "nav-link", "data-page": page.label, onclick: () => void go(page) }, page.label),
+        ),
       ),
       user
         ? h(
@@ -37,6 +44,10 @@ function nav(pages: Page[]): void {
 }
 
 async function go(page: Page): Promise<void> {
+  for (const link of byId("nav").querySelectorAll("button[data-page]")) {
+    if (link.getAttribute("data-page") === page.label) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   try {
     await page.open();
   } catch (error) {
@@ -96,5 +107,20 @@ function locked(reason: string): void {
       : reason;
   signInPage(afterSignIn, notice);
 }
+
+// The browser's Back button: history holds one extra entry, always "/app/" with no state
+// (nothing about a child), and Back takes the signed-in person to their first page
+// instead of away from the client (which would lose the session and anything unsent).
+history.replaceState(null, "", location.pathname);
+history.pushState(null, "", location.pathname);
+window.addEventListener("popstate", () => {
+  history.pushState(null, "", location.pathname);
+  if (currentUser() && home) void go(home);
+});
+
+// Closing or reloading the tab loses what has not been sent: ask first.
+window.addEventListener("beforeunload", (event) => {
+  if (waiting().length) event.preventDefault();
+});
 
 signInPage(afterSignIn);
