@@ -122,7 +122,9 @@ function pupilPicker(chosen: Map<string, PupilMatch>): HTMLElement {
   );
 }
 
-function indicatorGroups(documents: GuidanceDocument[], picked: () => GuidanceDocument): HTMLElement {
+/** The signs of the chosen guidance document, in its own words, under its title (its
+ * category), with the leaflet's text one tap away. */
+function indicatorGroups(picked: () => GuidanceDocument): HTMLElement {
   const box = h("div", { class: "indicators" });
   const draw = (): void => {
     const document = picked();
@@ -151,7 +153,6 @@ function indicatorGroups(documents: GuidanceDocument[], picked: () => GuidanceDo
   };
   draw();
   box.addEventListener("guidance-changed", draw);
-  void documents;
   return box;
 }
 
@@ -190,7 +191,7 @@ export async function quickLogPage(): Promise<void> {
           }),
         )
       : null;
-  const indicators = indicatorGroups(documents, () => document);
+  const indicators = indicatorGroups(() => document);
   kind?.addEventListener("change", (event) => {
     const key = (event.target as HTMLInputElement).value;
     document = documents.find((each) => each.key === key) ?? first;
