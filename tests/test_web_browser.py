@@ -378,14 +378,30 @@ def test_a_dsl_triages_from_the_inbox_and_opens_the_chronology(
     context.close()
 
 
-def test_fifteen_idle_minutes_lock_the_session(browser: Any, school: School) -> None:
+def test_tokens_renew_while_in_use_and_fifteen_idle_minutes_lock(
+    browser: Any, school: School
+) -> None:
     context = browser.new_context(viewport=PHONE, locale="en-GB")
     page = context.new_page()
+    renewals: list[str] = []
+    page.on(
+        "request",
+        lambda request: renewals.append(request.url) if "/auth/refresh" in request.url else None,
+    )
     page.clock.install()
     page.goto(school.server.base_url + "/app/")
     _sign_in(page, school.staff)
     page.get_by_role("heading", name="Log a concern").wait_for(timeout=WAIT_MS)
+
+    # 14.5 minutes on, the access token is about to expire: the next call renews it first.
+    page.clock.fast_forward("14:30")
+    page.get_by_label("Pupil's name").fill("Za")
+    page.clock.fast_forward(300)
+    page.get_by_role("button", name=re.compile(r"^Zack Madeup")).wait_for(timeout=WAIT_MS)
+    assert len(renewals) == 1
     page.get_by_label("What happened, in your own words").fill("Fictional words, never sent.")
+
+    # Then 15 minutes without a key press or a touch lock the session.
     page.clock.fast_forward("14:00")
     assert page.get_by_role("heading", name="Log a concern").is_visible()
     page.clock.fast_forward("02:00")

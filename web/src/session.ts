@@ -44,7 +44,7 @@ export function startSession(onLock: (reason: string) => void): void {
   }, 15_000);
 }
 
-for (const kind of ["pointerdown", "keydown", "touchstart"]) {
+for (const kind of ["pointerdown", "keydown", "touchstart", "input"]) {
   window.addEventListener(kind, () => {
     lastActivity = Date.now();
   }, { passive: true });
