@@ -80,7 +80,6 @@ class School:
 def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[School]:
     _browser_or_skip()
     folder = tmp_path_factory.mktemp("browser")
-    # TOTP codes are accepted once per 30-second step; the DSL signs in, then steps up.
     url = f"sqlite:///{folder / 'browser.db'}"
     run_migrations(url)
     database = Database.from_url(url)

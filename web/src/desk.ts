@@ -23,6 +23,9 @@ const RISKS: RiskLevel[] = ["low", "medium", "high", "critical"];
 let stopStream: (() => void) | null = null;
 let onInbox = false;
 let liveText: HTMLElement | null = null;
+let live = false;
+const LIVE = "Live: updates as concerns come in.";
+const NOT_LIVE = "Connecting to live updates…";
 
 export function deskPages(): Page[] {
   startStream();
@@ -37,6 +40,7 @@ export function deskPages(): Page[] {
 export function stopDesk(): void {
   stopStream?.();
   stopStream = null;
+  live = false;
   onInbox = false;
 }
 
@@ -52,8 +56,9 @@ function startStream(): void {
       announce(event.urgent ? "An urgent concern has come in." : "A new concern has come in.");
       if (onInbox) void inboxPage(true);
     },
-    (live) => {
-      if (liveText) liveText.textContent = live ? "Live: updates as concerns come in." : "Reconnecting…";
+    (connected) => {
+      live = connected;
+      if (liveText) liveText.textContent = live ? LIVE : NOT_LIVE;
     },
   );
 }
@@ -94,7 +99,7 @@ export async function inboxPage(quiet = false): Promise<void> {
   if (!quiet) clearError();
   try {
     const inbox = await call(() => api.GET("/api/v1/desk/inbox"));
-    liveText = h("p", { class: "live", id: "live" }, stopStream ? "Live: updates as concerns come in." : "");
+    liveText = h("p", { class: "live", id: "live" }, live ? LIVE : NOT_LIVE);
     const flags = inbox.flags ?? [];
     const focusBack = quiet ? document.activeElement : null;
     show(
