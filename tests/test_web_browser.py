@@ -215,12 +215,37 @@ def test_staff_log_a_concern_on_a_phone_online_and_offline(
     page.get_by_role("heading", name="Concern logged").wait_for(timeout=WAIT_MS)
     assert len(_concerns(school.database)) == 2
 
+    # The connection drops after the service recorded it, before its answer arrived: sent
+    # again with the same Idempotency-Key, it is one record, not two.
+    keys: list[str] = []
+
+    def drop_the_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/concerns", drop_the_first_answer)
+    page.get_by_role("button", name="Log another concern").click()
+    _write_concern(page, "Fictional: a third worry, its first answer lost on the way.")
+    page.get_by_role("button", name="Log concern").click()
+    page.get_by_role("heading", name="Concern logged").wait_for(timeout=WAIT_MS)
+    page.unroute("**/api/v1/concerns")
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert len(_concerns(school.database)) == 3
+
     # Their own concerns, and an addendum.
     page.get_by_role("button", name="My concerns").first.click()
     page.get_by_role("heading", name="My concerns").wait_for(timeout=WAIT_MS)
     cards = page.locator(".cards li")
-    cards.nth(1).wait_for(timeout=WAIT_MS)
-    assert cards.count() == 2
+    cards.nth(2).wait_for(timeout=WAIT_MS)
+    assert cards.count() == 3
     cards.first.get_by_role("button").click()
     page.get_by_label("What to add").fill("The fictional car was blue.")
     page.get_by_label("Why you are adding it").fill("Remembered more.")
