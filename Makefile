@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean web
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "concernlog needs Python 3.11+"'
@@ -41,6 +41,18 @@ lint: install
 	$(BIN)/mypy .
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_architecture.py
 	$(BIN)/hadolint Dockerfile
+
+# The web client (web/, issue 24): needs Node.js 20+ and npm. Dumps the OpenAPI document,
+# generates the client's types from it, type-checks (a breaking API change fails here) and
+# builds into api/client_files/ with a stamp of its sources. The built files are committed:
+# `make run` needs no Node.js, and the tests fail on a stale build.
+web: install
+	cd web && npm ci --no-audit --no-fund
+	$(BIN)/concernlog openapi --output web/openapi.json
+	cd web && npx openapi-typescript openapi.json -o src/generated/api.d.ts
+	cd web && npx tsc --noEmit
+	cd web && npx vite build
+	$(BIN)/python web/stamp.py write
 
 # The table (bare, naive, limit and concernlog on SQLite and PostgreSQL), then one and two
 # server processes on PostgreSQL (issue 23).

@@ -416,6 +416,36 @@ def totp_code(
     typer.echo(pyotp.TOTP(secret).now())
 
 
+@app.command("openapi")
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="Write the document here instead of to standard output")
+    ] = None,
+) -> None:
+    """Write the OpenAPI document (what /openapi.json serves) without a server or a
+    database: the web client's types are generated from it (`make web`)."""
+    import json
+    import tempfile
+
+    from api.main import create_app
+    from core.settings import Settings
+
+    with tempfile.TemporaryDirectory() as scratch:
+        # Throwaway settings: the document does not depend on them, and nothing is opened.
+        settings = Settings(
+            env="test",
+            database_url=f"sqlite:///{Path(scratch) / 'unused.db'}",
+            secret_key="openapi-dump-" + "x" * 40,
+            files_url=str(Path(scratch) / "files"),
+        )
+        document = create_app(settings).openapi()
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     app(prog_name="concernlog")
 

@@ -23,6 +23,7 @@ from api.middleware import (
     ShellMiddleware,
 )
 from api.openapi import EXPOSED_HEADERS, install_docs, install_openapi
+from api.web_client import install_web_client
 from core.bundles import BundleKeyError, TransferKeys
 from core.clock import Clock
 from core.metrics import Metrics
@@ -125,6 +126,7 @@ def create_app(
     register_error_handlers(app)
     install_openapi(app)
     install_docs(app)
+    install_web_client(app)
     include_routers(app, prefix=API_PREFIX)
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 

@@ -36,6 +36,9 @@ PUBLIC = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
+    # The web client's static files (issue 24): the same for everyone, no school's data.
+    ("GET", "/app"),
+    ("GET", "/app/{path:path}"),
     # Not role-guarded: /metrics is protected by its own token (CONCERNLOG_METRICS_TOKEN)
     # and, in production without one, answers loopback callers only.
     ("GET", "/metrics"),
