@@ -62,14 +62,19 @@ class WebhookFanOut:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a claimed delivery goes, read when it is claimed (None: deleted)."""
+    """Where a claimed delivery goes, read when it is claimed (None: deleted), and what
+    signs its requests (None: its secret was sealed under another server secret, so no
+    request could be verified)."""
 
     url: str
-    sealed_secret: str
+    signer: Signer | None
 
 
-def targets(session: Session, claimed: Sequence[Claimed]) -> dict[uuid.UUID, Target]:
-    """The live subscriptions the claimed deliveries are for, with their secrets."""
+def targets(
+    session: Session, claimed: Sequence[Claimed], *, seal_key: bytes
+) -> dict[uuid.UUID, Target]:
+    """The live subscriptions the claimed deliveries are for, each secret unsealed once
+    for all of a round's posts to it."""
     ids = {item.target_id for item in claimed}
     if not ids:
         return {}
@@ -80,7 +85,8 @@ def targets(session: Session, claimed: Sequence[Claimed]) -> dict[uuid.UUID, Tar
     )
     found: dict[uuid.UUID, Target] = {}
     for hook_id, url, sealed in rows:
-        found[hook_id] = Target(url=url, sealed_secret=sealed)
+        secret = unseal_secret(seal_key, hook_id, sealed)
+        found[hook_id] = Target(url=url, signer=Signer(secret) if secret is not None else None)
     return found
 
 
@@ -95,19 +101,17 @@ def body_of(item: Claimed) -> str:
     return json.dumps(shown, separators=(",", ":"), sort_keys=True)
 
 
-def post(
-    poster: Poster, item: Claimed, target: Target, *, seal_key: bytes, now: datetime
-) -> Outcome:
+def post(poster: Poster, item: Claimed, target: Target, *, now: datetime) -> Outcome:
     """Post one delivery, signed; its outcome (with the receiver's status code)."""
-    secret = unseal_secret(seal_key, item.target_id, target.sealed_secret)
-    if secret is None:
+    signer = target.signer
+    if signer is None:
         # Sealed under another server secret: no request could be verified.
         return Outcome(
             item, error="the secret cannot be read (server secret changed)", permanent=True
         )
     body = body_of(item)
     message_id = str(item.event_id)
-    signature = Signer(secret).sign(message_id, now, body)
+    signature = signer.sign(message_id, now, body)
     headers = {
         "content-type": "application/json",
         "user-agent": "concernlog-webhooks/1",

@@ -301,9 +301,7 @@ class DeliveryWorker:
             if item.target_id in down:
                 outcomes.append(delivery.Outcome(item, error=down[item.target_id]))
                 continue
-            outcome = webhook.post(
-                self._http(setup), item, target, seal_key=setup.seal_key, now=self.clock.now()
-            )
+            outcome = webhook.post(self._http(setup), item, target, now=self.clock.now())
             if outcome.error is not None:
                 logger.warning(
                     "alert webhook not delivered",
@@ -324,7 +322,7 @@ class DeliveryWorker:
                     lease=self.lease,
                     batch=WEBHOOK_BATCH,
                 )
-                targets = webhook.targets(session, claimed)
+                targets = webhook.targets(session, claimed, seal_key=setup.seal_key)
             if not claimed:
                 report.more = False
                 return
