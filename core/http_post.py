@@ -31,6 +31,7 @@ import httptools
 # kept reading: the status is all a delivery needs.
 BODY_LIMIT = 64 * 1024
 _CHUNK = 16 * 1024
+ROUTES_KEPT = 1024
 # What may not appear in a request's target or a header: it would end the line early.
 _UNSAFE = frozenset("\r\n\0 \t")
 
@@ -93,25 +94,21 @@ class Poster:
         self.timeout_seconds = timeout_seconds
         self._tls: ssl.SSLContext | None = None  # the system's certificates, loaded when needed
         self._open: dict[tuple[str, str, int], _Connection] = {}
+        # Each URL's connection key and request target, worked out once (a worker posts to
+        # the same few URLs again and again).
+        self._routes: dict[str, tuple[tuple[str, str, int], str]] = {}
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST ``body`` to ``url``; the status code of the answer (a 3xx is returned as
         it is, not followed). ``PostError`` if no answer came within the timeout."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise PostError("not an http(s) URL")
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError:
-            raise PostError("the URL's port is not a number") from None
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        if not _UNSAFE.isdisjoint(target) or not target.isascii():
-            raise PostError("the URL's path holds spaces, control characters or non-ASCII")
+        route = self._routes.get(url)
+        if route is None:
+            route = _route(url)
+            if len(self._routes) >= ROUTES_KEPT:
+                self._routes.clear()
+            self._routes[url] = route
+        key, target = route
         head = _head(target, headers)
-        key = (scheme, parts.hostname, port)
         reused = key in self._open
         try:
             return self._exchange(key, head, body)
@@ -214,6 +211,24 @@ class Poster:
     def close(self) -> None:
         for key in list(self._open):
             self._drop(key)
+
+
+def _route(url: str) -> tuple[tuple[str, str, int], str]:
+    """Where ``url`` is posted: scheme, host and port, and the request's target."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise PostError("not an http(s) URL")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise PostError("the URL's port is not a number") from None
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    if not _UNSAFE.isdisjoint(target) or not target.isascii():
+        raise PostError("the URL's path holds spaces, control characters or non-ASCII")
+    return (scheme, parts.hostname, port), target
 
 
 def _head(target: str, headers: dict[str, str]) -> bytes:
