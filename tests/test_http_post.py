@@ -4,12 +4,16 @@ again, a receiver that never answers times out, and a long answer is not kept re
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -176,7 +180,9 @@ def test_the_request_is_well_formed_and_carries_the_headers_given() -> None:
 
 def test_a_redirect_is_answered_as_it_is_and_not_followed() -> None:
     poster = Poster(timeout_seconds=3)
-    answer = b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\n\r\n"
+    answer = (
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\n\r\n"
+    )
     with _raw_server(answer) as (url, requests):
         assert poster.post(url, b"a", {}) == 302
     assert len(requests) == 1
@@ -256,3 +262,51 @@ def test_line_breaks_in_a_header_or_the_path_are_refused() -> None:
         poster.post("http://127.0.0.1:9/", b"x", {"x-evil": "a\r\nHost: elsewhere"})
     with pytest.raises(PostError):
         poster.post("http://127.0.0.1:9/a b", b"x", {})
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_certificates_and_host_names_are_verified(tmp_path: Path) -> None:
+    """A receiver whose certificate the system does not trust is unreachable; trusted,
+    with the right name, the post goes through over TLS."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        untrusting = Poster(timeout_seconds=3)
+        with pytest.raises(PostError) as caught:
+            untrusting.post(f"https://localhost:{port}/in", b"x", {})
+        assert "SSLCertVerificationError" in caught.value.reason
+        trusting = Poster(timeout_seconds=3)
+        trusting._tls = ssl.create_default_context(cafile=str(cert))
+        assert trusting.post(f"https://localhost:{port}/in", b"x", {}) == 204
+        assert trusting.post(f"https://localhost:{port}/in", b"y", {}) == 204
+        with pytest.raises(PostError) as caught:  # the certificate names localhost only
+            trusting.post(f"https://127.0.0.1:{port}/in", b"x", {})
+        assert "SSLCertVerificationError" in caught.value.reason
+        trusting.close()
+    finally:
+        server.shutdown()
+        server.server_close()
