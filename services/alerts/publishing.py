@@ -73,7 +73,13 @@ def delivery_row(
     return {
         "id": new_id(),
         "event_id": first.id,
-        "event_ids": json.dumps([str(event.id) for event in events]),
+        # What json.dumps of the ids' strings writes; by hand for the one-event case, a
+        # webhook's every delivery.
+        "event_ids": (
+            f'["{first.id}"]'
+            if len(events) == 1
+            else json.dumps([str(event.id) for event in events])
+        ),
         "school_id": first.school_id,
         "channel": channel,
         "target_id": target_id,
