@@ -64,6 +64,15 @@ class _Answer:
         self.status = 0
         self.parser = httptools.HttpResponseParser(self)
 
+    def next(self) -> _Answer:
+        """Ready for the connection's next answer: the parser, which starts afresh after
+        a whole message, is kept."""
+        self.complete = False
+        self.keep_alive = False
+        self.received = 0
+        self.status = 0
+        return self
+
     def on_headers_complete(self) -> None:
         status = int(self.parser.get_status_code())
         self.status = status if status >= 200 else 0
@@ -79,11 +88,15 @@ class _Answer:
 
 
 class _Connection:
-    __slots__ = ("host_header", "sock")
+    """An open connection; its answers are read by one parser, reused while it is kept
+    (each ends a whole message, or the connection is dropped)."""
+
+    __slots__ = ("answer", "host_header", "sock")
 
     def __init__(self, sock: socket.socket, host_header: bytes) -> None:
         self.sock = sock
         self.host_header = host_header
+        self.answer = _Answer()
 
 
 class Poster:
@@ -164,13 +177,16 @@ class Poster:
             len(body),
             body,
         )
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
         try:
-            sock.settimeout(self.timeout_seconds)
+            sock.settimeout(left)
             sock.sendall(request)
         except (BrokenPipeError, ConnectionResetError):
             self._drop(key)
             raise _Stale from None
-        answer = _Answer()
+        answer = connection.answer.next()
         seen = False
         while True:
             left = deadline - time.monotonic()
