@@ -34,6 +34,7 @@ _CHUNK = 16 * 1024
 ROUTES_KEPT = 1024
 # What may not appear in a request's target or a header: it would end the line early.
 _UNSAFE = frozenset("\r\n\0 \t")
+_BREAKS = frozenset("\r\n\0")
 
 
 class PostError(Exception):
@@ -248,14 +249,22 @@ def _route(url: str) -> tuple[tuple[str, str, int], str]:
 
 
 def _head(target: str, headers: dict[str, str]) -> bytes:
-    """The request line's target and protocol and the caller's header lines (each with
-    its CRLF), checked for line breaks. Host and Content-Length are the poster's."""
-    lines = [f"{target} HTTP/1.1"]
-    for name, value in headers.items():
-        if not name or not _UNSAFE.isdisjoint(name) or "\r" in value or "\n" in value:
-            raise PostError("a header holds a line break")
-        lines.append(f"{name}: {value}")
+    """The request line's target and protocol and the caller's header lines, checked for
+    line breaks (all names at once, all values at once). Host and Content-Length are the
+    poster's."""
+    names = "".join(headers)
+    values = "".join(headers.values())
+    if (
+        "" in headers
+        or not _UNSAFE.isdisjoint(names)
+        or ":" in names
+        or not _BREAKS.isdisjoint(values)
+    ):
+        raise PostError("a header holds a line break")
+    text = (
+        target + " HTTP/1.1" + "".join([f"\r\n{name}: {value}" for name, value in headers.items()])
+    )
     try:
-        return "\r\n".join(lines).encode("latin-1")
+        return text.encode("latin-1")
     except UnicodeEncodeError:
         raise PostError("a header or the URL's path is not latin-1") from None
