@@ -263,6 +263,25 @@ class Prepared:
         sql, arguments = self._plan(connection.dialect, keys).arguments(parameters)
         execute(connection, sql, arguments).close()
 
+    def insert_each(
+        self, session: OrmSession | Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert ``rows`` (each with the same keys) with the driver's executemany of the
+        one-row statement, on either database: for a number of rows that changes from call
+        to call (``insert_many`` on SQLite compiles a statement for each new number), where
+        SQLAlchemy's own executemany would run its parameter processing in Python per row
+        and value. A ``copy_on_postgresql`` statement goes by COPY there from
+        ``COPY_FROM_ROWS`` rows, as in ``insert_many``."""
+        if not rows:
+            return
+        connection = connection_of(session)
+        if connection.dialect.name != "sqlite":
+            self.insert_many(session, rows)
+            return
+        plan = self._plan(connection.dialect, tuple(rows[0]))
+        batch = [plan.arguments(row)[1] for row in rows]
+        execute(connection, plan.compiled.string, batch, many=True).close()
+
     def insert_many(
         self, session: OrmSession | Connection, rows: Sequence[Mapping[str, Any]]
     ) -> None:

@@ -13,7 +13,7 @@ import json
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from standardwebhooks import Webhook as Verifier
 from core.settings import Settings
 from db.engine import Database
 from services import webhooks
+from services.alerts.webhook import signature, signing_key
 from services.alerts.worker import DeliveryWorker, WebhookSetup
 from tests.desk import API, Desk, events
 from tests.mailbox import drain, make_worker
@@ -250,3 +251,25 @@ def test_a_slow_receiver_holds_a_round_no_longer_than_its_time(
     assert len(receiver.arrived) == 6
     assert {d["status"] for d in _deliveries(desk, hook["id"])} == {"delivered"}
     assert all(d["attempts"] == 1 for d in _deliveries(desk, hook["id"]))
+
+
+def test_the_signature_is_the_standardwebhooks_packages_own() -> None:
+    """``webhook.signature`` (hmac directly, the worker's hot path) makes exactly what the
+    package's ``sign`` makes, and the package verifies it."""
+    for n in range(20):
+        secret = webhooks.new_secret()
+        at = datetime.fromtimestamp(1_700_000_000 + n * 7919, UTC)
+        body = f'{{"data":{{"n":{n}}},"type":"concern.created"}}'
+        message_id = str(uuid.uuid4())
+        mine = signature(signing_key(secret), message_id, str(int(at.timestamp())), body)
+        assert mine == Verifier(secret).sign(message_id, at, body)
+    secret = webhooks.new_secret()
+    now = datetime.now(UTC)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature(
+            signing_key(secret), "msg_1", str(int(now.timestamp())), '{"a":1}'
+        ),
+    }
+    assert Verifier(secret).verify('{"a":1}', headers) == {"a": 1}

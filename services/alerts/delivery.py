@@ -47,9 +47,11 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << doublings), LONGEST_WAIT)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Claimed:
-    """A delivery this worker holds, with what it needs to send it."""
+    """A delivery this worker holds, with what it needs to send it. Not frozen: one is
+    made per delivery claimed, and a frozen dataclass sets each of its fields through
+    ``object.__setattr__``; nothing changes one after the claim."""
 
     id: uuid.UUID
     claim_token: uuid.UUID

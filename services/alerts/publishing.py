@@ -73,7 +73,13 @@ def delivery_row(
     return {
         "id": new_id(),
         "event_id": first.id,
-        "event_ids": json.dumps([str(event.id) for event in events]),
+        # What json.dumps of the ids' strings writes; by hand for the one-event case, a
+        # webhook's every delivery.
+        "event_ids": (
+            f'["{first.id}"]'
+            if len(events) == 1
+            else json.dumps([str(event.id) for event in events])
+        ),
         "school_id": first.school_id,
         "channel": channel,
         "target_id": target_id,
@@ -226,7 +232,6 @@ _JUST_PUBLISHED = Prepared(
 _LAST_SEQUENCE = sa.select(sa.func.max(EVENTS.c.sequence))
 # By COPY on PostgreSQL: a batch's deliveries are many rows of ids and times.
 _INSERT_DELIVERIES = Prepared(sa.insert(DELIVERIES), copy_on_postgresql=True)
-_INSERT_DELIVERY_ROWS = sa.insert(DELIVERIES)
 
 
 def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> int:
@@ -252,13 +257,8 @@ def publish(session: Session, *, now: datetime, fan_outs: Sequence[FanOut]) -> i
         for row in _JUST_PUBLISHED.rows(session, {"base": base})
     ]
     deliveries = [row for fan_out in fan_outs for row in fan_out.deliveries(session, events, now)]
-    if not deliveries:
-        pass
-    elif connection.dialect.name == "postgresql":
-        _INSERT_DELIVERIES.insert_many(session, deliveries)
-    else:
-        # One statement run per row (the driver's executemany): ``Prepared`` would build
-        # a multi-row statement for every new number of rows, and a publish's number
-        # changes with every batch.
-        connection.execute(_INSERT_DELIVERY_ROWS, deliveries)
+    # By COPY on PostgreSQL; on SQLite the one-row statement run per row by the driver's
+    # executemany (a publish's number of rows changes with every batch: a multi-row
+    # statement would be compiled for each).
+    _INSERT_DELIVERIES.insert_each(session, deliveries)
     return len(events)

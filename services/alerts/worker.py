@@ -41,10 +41,11 @@ logger = logging.getLogger("concernlog.alerts")
 
 # Deliveries claimed per transaction, and claims per pass at most (then the next pass).
 CLAIM_BATCH = 500
-# Webhook posts claimed at once (two transactions a round, whatever its size), and how long
-# a round may post before it releases the rest untried: within the lease, so no other
-# worker claims what this one is still sending.
-WEBHOOK_BATCH = 100
+# Webhook posts claimed at once (two transactions a round, whatever its size: as many as
+# an email claim, so a round's statements are shared by as many posts), and how long a
+# round may post before it releases the rest untried: within the lease, so no other worker
+# claims what this one is still sending.
+WEBHOOK_BATCH = CLAIM_BATCH
 WEBHOOK_ROUND_SECONDS = 30.0
 ROUNDS_PER_PASS = 10
 
@@ -290,6 +291,7 @@ class DeliveryWorker:
         ends = time.monotonic() + self._round_seconds(setup)
         down: dict[uuid.UUID, str] = {}
         outcomes = []
+        poster = self._http(setup)
         for item in claimed:
             target = targets.get(item.target_id)
             if target is None:  # the subscription was deleted
@@ -301,9 +303,7 @@ class DeliveryWorker:
             if item.target_id in down:
                 outcomes.append(delivery.Outcome(item, error=down[item.target_id]))
                 continue
-            outcome = webhook.post(
-                self._http(setup), item, target, seal_key=setup.seal_key, now=self.clock.now()
-            )
+            outcome = webhook.post(poster, item, target, now=self.clock.now())
             if outcome.error is not None:
                 logger.warning(
                     "alert webhook not delivered",
@@ -324,7 +324,7 @@ class DeliveryWorker:
                     lease=self.lease,
                     batch=WEBHOOK_BATCH,
                 )
-                targets = webhook.targets(session, claimed)
+                targets = webhook.targets(session, claimed, seal_key=setup.seal_key)
             if not claimed:
                 report.more = False
                 return
