@@ -30,19 +30,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.endpoints import preflight
+from bench.endpoints import concern_bodies, preflight
 from bench.generators import Generator, choose_generator
 from bench.requests import render, render_json, write_requests
 from bench.servers import (
@@ -70,28 +69,6 @@ class Load:
     expect: int
 
 
-def _bodies(school: fixtures.BenchSchool, count: int = 64) -> list[dict[str, Any]]:
-    """Distinct fictional concerns, as ``bench.run`` posts them."""
-    rng = random.Random(11)
-    observed = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
-    return [
-        {
-            "pupil_ids": [str(rng.choice(school.pupil_ids))],
-            "guidance_key": fixtures.GUIDANCE_KEY,
-            "indicators": rng.sample(school.indicator_ids, rng.randint(1, 3)),
-            "description": (
-                f"Benchmark concern {n}: a fictional pupil said an older friend collects "
-                "them after school and gives them money; they seemed anxious when asked. " * 2
-            ).strip(),
-            "observed_at": observed,
-            "location": "Fictional park",
-            "immediate_danger": False,
-            "police_contacted": False,
-        }
-        for n in range(count)
-    ]
-
-
 def _interleaved(per_school: list[list[bytes]]) -> list[bytes]:
     """One request of each school in turn (each connection cycles through the list)."""
     longest = max(len(requests) for requests in per_school)
@@ -112,7 +89,7 @@ def loads(schools: list[fixtures.BenchSchool], port: int) -> list[Load]:
         creates.append(
             [
                 render_json("POST", f"{API}/concerns", body, host=host, headers=staff)
-                for body in _bodies(school)
+                for body in concern_bodies(school)
             ]
         )
         reads.append(
