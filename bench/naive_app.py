@@ -166,7 +166,12 @@ def get_current_user(token: Annotated[str, Depends(oauth2_scheme)], session: Ses
     )
     try:
         payload = jwt.decode(
-            token, SECRET_KEY, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER
+            token,
+            SECRET_KEY,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require_exp": True, "require_sub": True, "require_aud": True},
         )
         subject = payload.get("sub")
         if subject is None:
